@@ -1,0 +1,28 @@
+//! `websentry-producer`: parse flags, set up logging, hand over to [`websentry_producer::run`].
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use websentry_producer::settings::Args;
+use websentry_shared::{exit, exit::Fatal, shutdown::Shutdown};
+
+const PROGRAM: &str = "websentry-producer";
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    exit::report(PROGRAM, start(&args))
+}
+
+fn start(args: &Args) -> Result<(), Fatal> {
+    let config = args.parse_config()?;
+    config.log.install();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Fatal::Runtime(anyhow::Error::new(err).context("starting the runtime")))?;
+    runtime.block_on(async {
+        let shutdown = Shutdown::on_signals()
+            .map_err(|err| Fatal::Runtime(anyhow::Error::new(err).context("installing signal handlers")))?;
+        websentry_producer::run(config, shutdown).await
+    })
+}

@@ -1,0 +1,275 @@
+//! Kafka: the settings both binaries share, the rskafka client they build, and the partitioner.
+//!
+//! Only mutual TLS is offered: the broker's certificate is always verified against the given CA.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use rskafka::{
+    client::{Client, ClientBuilder},
+    BackoffConfig,
+};
+
+use crate::{
+    settings::{Setting, SettingError},
+    tls::{mutual_tls_config, MutualTlsFiles},
+};
+
+pub const HOSTS: Setting = Setting::new("WEBSENTRY_KAFKA_HOSTS", "kafka-hosts");
+pub const CAFILE: Setting = Setting::new("WEBSENTRY_KAFKA_CAFILE", "kafka-cafile");
+pub const CERTFILE: Setting = Setting::new("WEBSENTRY_KAFKA_CERTFILE", "kafka-certfile");
+pub const KEY: Setting = Setting::new("WEBSENTRY_KAFKA_KEY", "kafka-key");
+pub const TOPIC: Setting = Setting::new("WEBSENTRY_KAFKA_TOPIC", "kafka-topic");
+pub const TIMEOUT: Setting = Setting::new("WEBSENTRY_KAFKA_TIMEOUT", "kafka-timeout");
+
+/// Kafka settings as given on the command line or in the environment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KafkaArgs {
+    /// Bootstrap brokers of the TLS listener, comma-separated HOST:PORT pairs.
+    #[arg(long = "kafka-hosts", env = "WEBSENTRY_KAFKA_HOSTS", value_name = "HOST:PORT,...")]
+    pub hosts: Option<String>,
+    /// PEM file with the CA certificate(s) that signed the brokers' certificates.
+    #[arg(long = "kafka-cafile", env = "WEBSENTRY_KAFKA_CAFILE", value_name = "FILE")]
+    pub cafile: Option<PathBuf>,
+    /// PEM file with this client's certificate (chain), presented to the brokers.
+    #[arg(long = "kafka-certfile", env = "WEBSENTRY_KAFKA_CERTFILE", value_name = "FILE")]
+    pub certfile: Option<PathBuf>,
+    /// PEM file with this client's private key (PKCS#8, PKCS#1 or SEC1, unencrypted).
+    #[arg(long = "kafka-key", env = "WEBSENTRY_KAFKA_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Topic the reports are published to and read from.
+    #[arg(long = "kafka-topic", env = "WEBSENTRY_KAFKA_TOPIC", default_value = "sitecheck", value_name = "NAME")]
+    pub topic: String,
+    /// Seconds to keep retrying an unreachable broker before giving up.
+    #[arg(long = "kafka-timeout", env = "WEBSENTRY_KAFKA_TIMEOUT", default_value = "30", value_name = "SECONDS")]
+    pub connect_timeout: String,
+}
+
+/// Checked Kafka settings: everything needed to connect, nothing left to fail on but the network.
+#[derive(Clone)]
+pub struct KafkaSettings {
+    pub brokers: Vec<String>,
+    pub topic: String,
+    pub timeout: Duration,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaArgs {
+    /// Checks every setting, reads and parses the PEM files.
+    ///
+    /// # Errors
+    /// The first setting that is missing or malformed.
+    pub fn parse(&self) -> Result<KafkaSettings, SettingError> {
+        let brokers = parse_brokers(&HOSTS.non_empty(self.hosts.clone())?)?;
+        let topic = parse_topic(&self.topic)?;
+        let timeout = TIMEOUT.seconds(&self.connect_timeout)?;
+        if timeout.is_zero() {
+            return Err(TIMEOUT.error("must be at least 1 second"));
+        }
+        let ca = CAFILE.readable_file(self.cafile.clone())?;
+        let cert = CERTFILE.readable_file(self.certfile.clone())?;
+        let key = KEY.readable_file(self.key.clone())?;
+        let tls = mutual_tls_config(&MutualTlsFiles {
+            ca: (&ca, CAFILE),
+            cert: (&cert, CERTFILE),
+            key: (&key, KEY),
+        })?;
+        Ok(KafkaSettings { brokers, topic, timeout, tls: Arc::new(tls) })
+    }
+}
+
+fn parse_brokers(value: &str) -> Result<Vec<String>, SettingError> {
+    let brokers: Vec<String> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    if brokers.is_empty() {
+        return Err(HOSTS.error("names no broker"));
+    }
+    for broker in &brokers {
+        if broker.starts_with('[') {
+            return Err(HOSTS.error(format!("'{broker}': IPv6 literals are not supported; use a host name")));
+        }
+        let Some((host, port)) = broker.rsplit_once(':') else {
+            return Err(HOSTS.error(format!("'{broker}' is not HOST:PORT")));
+        };
+        if host.is_empty() || host.contains(':') || host.contains('/') {
+            return Err(HOSTS.error(format!("'{broker}' is not HOST:PORT")));
+        }
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(HOSTS.error(format!("'{broker}' has no valid port")));
+        }
+    }
+    Ok(brokers)
+}
+
+fn parse_topic(value: &str) -> Result<String, SettingError> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if value.is_empty() || value.len() > 249 || !value.chars().all(legal) || value == "." || value == ".." {
+        return Err(TOPIC.error(format!(
+            "'{value}' is not a legal topic name (1 to 249 of a-z A-Z 0-9 . _ -)"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// A Kafka failure at run time.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("cannot reach Kafka at {brokers} within {timeout:?} (check the address and that the broker accepts this client certificate)")]
+    Connect {
+        brokers: String,
+        timeout: Duration,
+        #[source]
+        source: rskafka::client::error::Error,
+    },
+    #[error("topic '{0}' does not exist")]
+    NoSuchTopic(String),
+    #[error("{action} on topic '{topic}'")]
+    Request {
+        action: &'static str,
+        topic: String,
+        #[source]
+        source: rskafka::client::error::Error,
+    },
+}
+
+impl KafkaSettings {
+    /// Connects to the cluster over mutual TLS and reads its metadata; retries with backoff up to the
+    /// timeout, so a broker that is restarting is waited for, and one that is gone is reported.
+    ///
+    /// # Errors
+    /// [`KafkaError::Connect`] when no broker answered in time.
+    pub async fn connect(&self, client_id: &str) -> Result<Client, KafkaError> {
+        let backoff = BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+            deadline: Some(self.timeout),
+        };
+        let build = ClientBuilder::new(self.brokers.clone())
+            .client_id(client_id.to_owned())
+            .tls_config(Arc::clone(&self.tls))
+            .backoff_config(backoff)
+            .build();
+        // rskafka's deadline bounds retries, not one hanging attempt: bound the whole.
+        let outcome = tokio::time::timeout(self.timeout + Duration::from_secs(5), build).await;
+        outcome.unwrap_or(Err(rskafka::client::error::Error::Timeout)).map_err(|source| KafkaError::Connect {
+            brokers: self.brokers.join(","),
+            timeout: self.timeout,
+            source,
+        })
+    }
+
+    /// The partitions of the topic, in order.
+    ///
+    /// # Errors
+    /// The topic does not exist, or the metadata request failed.
+    pub async fn partitions(&self, client: &Client) -> Result<Vec<i32>, KafkaError> {
+        let topics = client.list_topics().await.map_err(|source| KafkaError::Request {
+            action: "listing partitions",
+            topic: self.topic.clone(),
+            source,
+        })?;
+        let topic = topics
+            .into_iter()
+            .find(|t| t.name == self.topic)
+            .ok_or_else(|| KafkaError::NoSuchTopic(self.topic.clone()))?;
+        Ok(topic.partitions.into_iter().collect())
+    }
+}
+
+/// Kafka's murmur2 (as in `org.apache.kafka.common.utils.Utils.murmur2`).
+pub fn murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    // Java's length is an int; keys here are URLs, far below 2 GiB.
+    let mut h: u32 = SEED ^ (data.len() as u32);
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= u32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// The partition the Java client's default partitioner picks for a keyed record:
+/// `toPositive(murmur2(key)) % partitions`.
+///
+/// # Panics
+/// When `partitions` is not positive (a topic always has at least one).
+pub fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
+    assert!(partitions > 0, "a topic has at least one partition");
+    (murmur2(key) & 0x7fff_ffff) % partitions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_the_java_clients_test_vectors() {
+        // From Apache Kafka's UtilsTest.testMurmur2.
+        let cases: [(&[u8], i32); 6] = [
+            (b"21", -973_932_308),
+            (b"foobar", -790_332_482),
+            (b"a-little-bit-long-string", -985_981_536),
+            (b"a-little-bit-longer-string", -1_486_304_829),
+            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+            (b"abc", 479_470_107),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(murmur2(key), expected, "key {:?}", String::from_utf8_lossy(key));
+        }
+    }
+
+    #[test]
+    fn partitions_are_never_negative_and_stay_in_range() {
+        for key in ["21", "foobar", "https://example.com/", ""] {
+            let p = partition_for_key(key.as_bytes(), 3);
+            assert!((0..3).contains(&p), "key {key:?} gave {p}");
+        }
+    }
+
+    #[test]
+    fn broker_lists_are_checked() {
+        assert_eq!(parse_brokers("a:1, b:2").unwrap(), vec!["a:1", "b:2"]);
+        for bad in ["a", "a:", "a:x", ":9092", "[::1]:9092", "a:0", ","] {
+            let err = parse_brokers(bad).expect_err(bad).to_string();
+            assert!(err.starts_with("WEBSENTRY_KAFKA_HOSTS (--kafka-hosts)"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn topic_names_are_checked() {
+        assert!(parse_topic("sitecheck").is_ok());
+        for bad in ["", "a b", "ä", ".."] {
+            assert!(parse_topic(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

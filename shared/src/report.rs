@@ -1,0 +1,215 @@
+//! The report: one JSON document per probe, one Kafka record per report, keyed by the URL.
+//!
+//! The Python tool wrote `{"url", "code", "response_ms", "regexp_match"}`; those four keep their
+//! meaning. Everything else is new in schema version 1. Readers ignore fields they do not know, and
+//! refuse a newer `v` than they can read (the consumer keeps such a record as rejected, not dropped).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The schema version this build writes and the newest it reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What one probe of one site found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Schema version ([`SCHEMA_VERSION`] when written by this build).
+    pub v: u32,
+    /// Unique per probe (UUIDv7): the end-to-end de-duplication key.
+    pub id: Uuid,
+    /// The site as configured.
+    pub url: String,
+    /// The final HTTP status, or 0 when no response came.
+    pub code: u16,
+    /// The whole probe in milliseconds, from the start of name resolution to the end of the body.
+    pub response_ms: f64,
+    /// Null without a pattern or without a match; else the first match's capture groups joined, or
+    /// the whole match when the pattern has no groups.
+    pub regexp_match: Option<String>,
+    /// When the probe started (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+    /// Which producer ran the probe.
+    #[serde(default)]
+    pub probe: String,
+    /// Why the probe did not get a usable answer; null when it did.
+    #[serde(default)]
+    pub error: Option<ProbeError>,
+    /// The HTTP version of the final response (`HTTP/1.1`, `HTTP/2`), null without a response.
+    #[serde(default)]
+    pub http_version: Option<String>,
+    /// Bytes of body read (up to the body limit).
+    #[serde(default)]
+    pub body_bytes: Option<u64>,
+}
+
+/// A failed probe: a down site is data, not an error of the producer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// The phase in which a probe failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    InvalidUrl,
+    Dns,
+    Connect,
+    Tls,
+    Timeout,
+    Http,
+    BodyLimit,
+    RegexLimit,
+}
+
+impl ErrorKind {
+    /// The name used in JSON and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Http => "http",
+            ErrorKind::BodyLimit => "body_limit",
+            ErrorKind::RegexLimit => "regex_limit",
+        }
+    }
+}
+
+/// Why a record could not be read as a report. The consumer stores this text beside the record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty value")]
+    Empty,
+    #[error("not UTF-8: {0}")]
+    NotUtf8(String),
+    #[error("not a JSON report: {0}")]
+    Shape(String),
+    #[error("schema version {found} is newer than {SCHEMA_VERSION}, the newest this build reads")]
+    NewerVersion { found: u64 },
+}
+
+/// Only the version, read first so that a newer document is refused for the right reason even when
+/// its shape changed.
+#[derive(Deserialize)]
+struct Versioned {
+    v: Option<serde_json::Value>,
+}
+
+impl Report {
+    /// The JSON bytes of this report, as published.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a report always serialises")
+    }
+
+    /// Reads a report from a record's value.
+    ///
+    /// # Errors
+    /// [`DecodeError`] saying what is wrong with the bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Report, DecodeError> {
+        if bytes.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|err| DecodeError::NotUtf8(err.to_string()))?;
+        let versioned: Versioned =
+            serde_json::from_str(text).map_err(|err| DecodeError::Shape(err.to_string()))?;
+        match versioned.v {
+            Some(serde_json::Value::Number(n)) => match n.as_u64() {
+                Some(v) if v > u64::from(SCHEMA_VERSION) => return Err(DecodeError::NewerVersion { found: v }),
+                Some(_) => {}
+                None => return Err(DecodeError::Shape(format!("field v: {n} is not a version number"))),
+            },
+            Some(other) => return Err(DecodeError::Shape(format!("field v: {other} is not a version number"))),
+            None => return Err(DecodeError::Shape("missing field `v`".into())),
+        }
+        serde_json::from_str(text).map_err(|err| DecodeError::Shape(err.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn sample() -> Report {
+        Report {
+            v: SCHEMA_VERSION,
+            id: Uuid::now_v7(),
+            url: "https://example.com/".into(),
+            code: 200,
+            response_ms: 12.5,
+            regexp_match: Some("Example".into()),
+            checked_at: datetime!(2026-11-29 10:00:00.25 UTC),
+            probe: "host-1".into(),
+            error: Some(ProbeError { kind: ErrorKind::BodyLimit, message: "body over 1 MiB".into() }),
+            http_version: Some("HTTP/1.1".into()),
+            body_bytes: Some(1024),
+        }
+    }
+
+    #[test]
+    fn a_report_survives_a_json_round_trip() {
+        let report = sample();
+        assert_eq!(Report::decode(&report.to_json()).unwrap(), report);
+    }
+
+    #[test]
+    fn the_json_keeps_the_python_fields_and_writes_times_in_rfc3339() {
+        let json: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        assert_eq!(json["url"], "https://example.com/");
+        assert_eq!(json["code"], 200);
+        assert_eq!(json["response_ms"], 12.5);
+        assert_eq!(json["regexp_match"], "Example");
+        assert_eq!(json["checked_at"], "2026-11-29T10:00:00.25Z");
+        assert_eq!(json["error"]["kind"], "body_limit");
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let mut json: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        json["added_in_a_later_minor"] = serde_json::json!({"x": 1});
+        assert!(Report::decode(json.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn each_kind_of_bad_record_is_refused_with_its_reason() {
+        let newer = {
+            let mut json: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+            json["v"] = 2.into();
+            json.to_string()
+        };
+        let cases: [(&str, &[u8], fn(&DecodeError) -> bool); 6] = [
+            ("empty", b"", |e| matches!(e, DecodeError::Empty)),
+            ("not utf-8", b"\xff\xfe{}", |e| matches!(e, DecodeError::NotUtf8(_))),
+            ("not json", b"hello", |e| matches!(e, DecodeError::Shape(_))),
+            ("no version", br#"{"url":"x"}"#, |e| matches!(e, DecodeError::Shape(_))),
+            ("wrong shape", br#"{"v":1,"url":3}"#, |e| matches!(e, DecodeError::Shape(_))),
+            ("newer version", newer.as_bytes(), |e| matches!(e, DecodeError::NewerVersion { found: 2 })),
+        ];
+        for (name, bytes, expected) in cases {
+            let err = Report::decode(bytes).expect_err(name);
+            assert!(expected(&err), "case {name}: got {err:?}");
+        }
+    }
+
+    #[test]
+    fn error_kinds_serialise_as_their_names() {
+        for kind in [
+            ErrorKind::InvalidUrl,
+            ErrorKind::Dns,
+            ErrorKind::Connect,
+            ErrorKind::Tls,
+            ErrorKind::Timeout,
+            ErrorKind::Http,
+            ErrorKind::BodyLimit,
+            ErrorKind::RegexLimit,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str(), "kind {kind:?}");
+        }
+    }
+}

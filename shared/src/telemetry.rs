@@ -1,0 +1,91 @@
+//! Logging set-up: `tracing` to stderr, human-readable or JSON lines.
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::settings::{Setting, SettingError};
+
+pub const LOGLEVEL: Setting = Setting::new("WEBSENTRY_LOGLEVEL", "loglevel");
+pub const LOG_FORMAT: Setting = Setting::new("WEBSENTRY_LOG_FORMAT", "log-format");
+
+/// Logging settings as given.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log level: TRACE, DEBUG, INFO, WARNING (WARN), ERROR or CRITICAL (as the Python tool took).
+    #[arg(long = "loglevel", env = "WEBSENTRY_LOGLEVEL", default_value = "INFO", value_name = "LEVEL")]
+    pub level: String,
+    /// Log format: `text` (human-readable) or `json` (one JSON object per line).
+    #[arg(long = "log-format", env = "WEBSENTRY_LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
+    pub format: String,
+}
+
+/// Checked logging settings.
+#[derive(Debug, Clone, Copy)]
+pub struct LogSettings {
+    level: tracing::Level,
+    json: bool,
+}
+
+impl LogArgs {
+    /// # Errors
+    /// An unknown level or format.
+    pub fn parse(&self) -> Result<LogSettings, SettingError> {
+        use tracing::Level;
+        let level = match self.level.trim().to_ascii_uppercase().as_str() {
+            "TRACE" => Level::TRACE,
+            "DEBUG" => Level::DEBUG,
+            "INFO" | "" => Level::INFO,
+            "WARNING" | "WARN" => Level::WARN,
+            "ERROR" | "CRITICAL" | "FATAL" => Level::ERROR,
+            other => return Err(LOGLEVEL.error(format!("'{other}' is not one of DEBUG, INFO, WARNING, ERROR"))),
+        };
+        let json = match self.format.trim().to_ascii_lowercase().as_str() {
+            "text" | "" => false,
+            "json" => true,
+            other => return Err(LOG_FORMAT.error(format!("'{other}' is not text or json"))),
+        };
+        Ok(LogSettings { level, json })
+    }
+}
+
+impl LogSettings {
+    /// Installs the global subscriber. Our crates log at the chosen level; libraries only warnings
+    /// and errors unless the level is DEBUG or TRACE.
+    pub fn install(self) {
+        let ours = self.level.to_string().to_ascii_lowercase();
+        let theirs = if self.level >= tracing::Level::DEBUG { "info" } else { "warn" };
+        let filter = EnvFilter::new(format!(
+            "{theirs},websentry_shared={ours},websentry_producer={ours},websentry_consumer={ours}"
+        ));
+        let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        // A second install (tests) is harmless: the first one stays.
+        let _ = if self.json {
+            builder.json().flatten_event(true).try_init()
+        } else {
+            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(level: &str, format: &str) -> LogArgs {
+        LogArgs { level: level.into(), format: format.into() }
+    }
+
+    #[test]
+    fn python_level_names_are_accepted() {
+        for level in ["DEBUG", "info", "WARNING", "warn", "ERROR", "CRITICAL"] {
+            assert!(args(level, "text").parse().is_ok(), "{level}");
+        }
+    }
+
+    #[test]
+    fn unknown_levels_and_formats_name_their_setting() {
+        let err = args("LOUD", "text").parse().unwrap_err().to_string();
+        assert!(err.starts_with("WEBSENTRY_LOGLEVEL (--loglevel): 'LOUD'"), "{err}");
+        let err = args("INFO", "xml").parse().unwrap_err().to_string();
+        assert!(err.starts_with("WEBSENTRY_LOG_FORMAT (--log-format)"), "{err}");
+    }
+}
