@@ -25,22 +25,22 @@ pub const TIMEOUT: Setting = Setting::new("WEBSENTRY_KAFKA_TIMEOUT", "kafka-time
 #[derive(Debug, Clone, clap::Args)]
 pub struct KafkaArgs {
     /// Bootstrap brokers of the TLS listener, comma-separated HOST:PORT pairs.
-    #[arg(long = "kafka-hosts", env = "WEBSENTRY_KAFKA_HOSTS", value_name = "HOST:PORT,...")]
+    #[arg(id = "kafka-hosts", long = "kafka-hosts", env = "WEBSENTRY_KAFKA_HOSTS", value_name = "HOST:PORT,...")]
     pub hosts: Option<String>,
     /// PEM file with the CA certificate(s) that signed the brokers' certificates.
-    #[arg(long = "kafka-cafile", env = "WEBSENTRY_KAFKA_CAFILE", value_name = "FILE")]
+    #[arg(id = "kafka-cafile", long = "kafka-cafile", env = "WEBSENTRY_KAFKA_CAFILE", value_name = "FILE")]
     pub cafile: Option<PathBuf>,
     /// PEM file with this client's certificate (chain), presented to the brokers.
-    #[arg(long = "kafka-certfile", env = "WEBSENTRY_KAFKA_CERTFILE", value_name = "FILE")]
+    #[arg(id = "kafka-certfile", long = "kafka-certfile", env = "WEBSENTRY_KAFKA_CERTFILE", value_name = "FILE")]
     pub certfile: Option<PathBuf>,
     /// PEM file with this client's private key (PKCS#8, PKCS#1 or SEC1, unencrypted).
-    #[arg(long = "kafka-key", env = "WEBSENTRY_KAFKA_KEY", value_name = "FILE")]
+    #[arg(id = "kafka-key", long = "kafka-key", env = "WEBSENTRY_KAFKA_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// Topic the reports are published to and read from.
-    #[arg(long = "kafka-topic", env = "WEBSENTRY_KAFKA_TOPIC", default_value = "sitecheck", value_name = "NAME")]
+    #[arg(id = "kafka-topic", long = "kafka-topic", env = "WEBSENTRY_KAFKA_TOPIC", default_value = "sitecheck", value_name = "NAME")]
     pub topic: String,
     /// Seconds to keep retrying an unreachable broker before giving up.
-    #[arg(long = "kafka-timeout", env = "WEBSENTRY_KAFKA_TIMEOUT", default_value = "30", value_name = "SECONDS")]
+    #[arg(id = "kafka-timeout", long = "kafka-timeout", env = "WEBSENTRY_KAFKA_TIMEOUT", default_value = "30", value_name = "SECONDS")]
     pub connect_timeout: String,
 }
 

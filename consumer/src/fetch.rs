@@ -1,0 +1,96 @@
+//! The Kafka side of the consumer: one client per partition, fetching from offsets we choose.
+//! rskafka has no consumer groups; the offsets live in PostgreSQL (see `archive`).
+
+use rskafka::{
+    client::{
+        error::{Error as RsError, ProtocolError},
+        partition::{OffsetAt, PartitionClient, UnknownTopicHandling},
+        Client,
+    },
+    record::RecordAndOffset,
+};
+use websentry_shared::kafka::{KafkaError, KafkaSettings};
+
+/// Bytes fetched at most per partition and request.
+pub const FETCH_MAX_BYTES: i32 = 4 * 1024 * 1024;
+
+/// What a fetch found.
+#[derive(Debug)]
+pub enum Fetched {
+    /// Records from the requested offset on (possibly none), and the partition's high watermark.
+    Records(Vec<RecordAndOffset>, i64),
+    /// The offset is no longer (or not yet) in the log, e.g. removed by retention.
+    OutOfRange,
+}
+
+/// Clients for every partition of the topic.
+#[derive(Debug)]
+pub struct Source {
+    topic: String,
+    partitions: Vec<PartitionClient>,
+    _client: Client,
+}
+
+impl Source {
+    /// # Errors
+    /// Kafka unreachable within the timeout, or no such topic.
+    pub async fn connect(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        let client = settings.connect("websentry-consumer").await?;
+        let mut partitions = Vec::new();
+        for id in settings.partitions(&client).await? {
+            let partition = client
+                .partition_client(settings.topic.clone(), id, UnknownTopicHandling::Retry)
+                .await
+                .map_err(|source| request("connecting to a partition leader", &settings.topic, source))?;
+            partitions.push(partition);
+        }
+        Ok(Self { topic: settings.topic.clone(), partitions, _client: client })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition ids, in the order the other methods index them.
+    pub fn partition_ids(&self) -> Vec<i32> {
+        self.partitions.iter().map(PartitionClient::partition).collect()
+    }
+
+    /// The first offset still in the log of partition `index`.
+    ///
+    /// # Errors
+    /// The request failed past the retry deadline.
+    pub async fn earliest(&self, index: usize) -> Result<i64, KafkaError> {
+        self.partitions[index]
+            .get_offset(OffsetAt::Earliest)
+            .await
+            .map_err(|source| request("reading the earliest offset", &self.topic, source))
+    }
+
+    /// The offset after the last record of partition `index` now (its high watermark).
+    ///
+    /// # Errors
+    /// The request failed past the retry deadline.
+    pub async fn latest(&self, index: usize) -> Result<i64, KafkaError> {
+        self.partitions[index]
+            .get_offset(OffsetAt::Latest)
+            .await
+            .map_err(|source| request("reading the high watermark", &self.topic, source))
+    }
+
+    /// Fetches from `offset` of partition `index`, waiting up to `max_wait_ms` for records to come.
+    ///
+    /// # Errors
+    /// The request failed past the retry deadline.
+    pub async fn fetch(&self, index: usize, offset: i64, max_wait_ms: i32) -> Result<Fetched, KafkaError> {
+        match self.partitions[index].fetch_records(offset, 1..FETCH_MAX_BYTES, max_wait_ms).await {
+            Ok((records, high_watermark)) => Ok(Fetched::Records(records, high_watermark)),
+            Err(RsError::ServerError { protocol_error: ProtocolError::OffsetOutOfRange, .. }) => Ok(Fetched::OutOfRange),
+            Err(source) => Err(request("fetching records", &self.topic, source)),
+        }
+    }
+}
+
+fn request(action: &'static str, topic: &str, source: RsError) -> KafkaError {
+    KafkaError::Request { action, topic: topic.to_owned(), source }
+}

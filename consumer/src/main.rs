@@ -1,0 +1,31 @@
+//! `websentry-consumer`: parse flags, set up logging, hand over to [`websentry_consumer::run`].
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use websentry_consumer::settings::Args;
+use websentry_shared::{exit, exit::Fatal, shutdown::Shutdown};
+
+const PROGRAM: &str = "websentry-consumer";
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    exit::report(PROGRAM, start(&args))
+}
+
+fn start(args: &Args) -> Result<(), Fatal> {
+    let config = args.parse_config()?;
+    config.log.install();
+    if config.database.sslmode == websentry_consumer::database::SslMode::Require {
+        tracing::warn!("WEBSENTRY_DATABASE_SSLMODE=require: the database server's identity is NOT verified; use verify-full");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|err| Fatal::Runtime(anyhow::Error::new(err).context("starting the runtime")))?;
+    let shutdown = runtime
+        .block_on(async { Shutdown::on_signals() })
+        .map_err(|err| Fatal::Runtime(anyhow::Error::new(err).context("installing signal handlers")))?;
+    websentry_consumer::run(&config, &runtime, &shutdown)
+}
