@@ -1,0 +1,15 @@
+//! Helpers for end-to-end tests against the real services of `scripts/stack`: a Kafka broker with
+//! a mutual-TLS listener and a PostgreSQL server with TLS.
+//!
+//! - [`Stack`]: the running stack's settings, read from `scripts/stack env` (not from this
+//!   process's environment, so unit tests never see them); fresh topics and databases per test.
+//! - [`SiteServer`]: a local HTTP server with pages of known status and body.
+//! - [`Run`]: a binary of the workspace run with exactly the environment a test gives it.
+
+mod run;
+mod sites;
+mod stack;
+
+pub use run::{binary, Run, RunOutput};
+pub use sites::{unreachable_url, SiteServer};
+pub use stack::{Stack, TestDatabase};

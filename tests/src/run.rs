@@ -1,0 +1,111 @@
+//! Running the workspace's binaries as a user would, with only the environment a test gives.
+
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The path of a binary of this workspace, built by `cargo build --bins` before the tests run
+/// (`scripts/test` does it).
+pub fn binary(name: &str) -> PathBuf {
+    // target/<profile>/deps/e2e-<hash> → target/<profile>/<name>
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)", path.display());
+    path
+}
+
+/// A command line to run: binary, arguments and its whole environment.
+#[derive(Debug, Clone)]
+pub struct Run {
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+/// What a finished run left behind.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// `None` when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RunOutput {
+    /// The stderr lines that are not log lines: what `main` printed before exiting.
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stderr.lines().filter(|line| line.contains(": error: ")).collect()
+    }
+}
+
+impl Run {
+    /// `websentry-producer` or `websentry-consumer`.
+    pub fn new(name: &str) -> Self {
+        Self { program: binary(name), args: Vec::new(), env: Vec::new(), timeout: Duration::from_secs(120) }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let name = name.into();
+        self.env.retain(|(n, _)| *n != name);
+        self.env.push((name, value.into()));
+        self
+    }
+
+    pub fn envs(self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        vars.into_iter().fold(self, |run, (name, value)| run.env(name, value))
+    }
+
+    pub fn without_env(mut self, name: &str) -> Self {
+        self.env.retain(|(n, _)| n != name);
+        self
+    }
+
+    /// Runs to completion; a run past the timeout is killed and fails the test.
+    pub fn output(&self) -> RunOutput {
+        let loglevel = std::env::var("TEST_LOGLEVEL").unwrap_or_else(|_| "INFO".into());
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .env_clear()
+            .env("WEBSENTRY_LOGLEVEL", loglevel)
+            .envs(self.env.iter().map(|(n, v)| (n, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting the binary");
+        let deadline = Instant::now() + self.timeout;
+        while child.try_wait().expect("waiting for the binary").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{} {:?} ran over {:?}", self.program.display(), self.args, self.timeout);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("collecting output");
+        let result = RunOutput {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        if std::env::var_os("TEST_LOG").is_some() {
+            eprintln!("--- {} exited {:?}\n{}", self.program.display(), result.code, result.stderr);
+        }
+        result
+    }
+
+    /// Runs and asserts a successful exit, showing stderr otherwise.
+    pub fn success(&self) -> RunOutput {
+        let output = self.output();
+        assert_eq!(output.code, Some(0), "{} failed:\n{}", self.program.display(), output.stderr);
+        output
+    }
+}

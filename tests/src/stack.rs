@@ -1,0 +1,227 @@
+//! The running stack, and fresh topics and databases carved out of it for one test each.
+
+use std::{collections::BTreeMap, path::PathBuf, process::Command, sync::OnceLock, time::Duration};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use rskafka::{
+    client::{partition::UnknownTopicHandling, Client},
+    record::Record,
+};
+use websentry_consumer::database::{DatabaseArgs, DatabaseSettings};
+use websentry_shared::kafka::{KafkaArgs, KafkaSettings};
+
+/// The settings `scripts/stack env` prints for the running stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    vars: BTreeMap<String, String>,
+}
+
+/// Parses `database` flags the way the consumer does, so tests connect exactly as it would.
+#[derive(Debug, Parser)]
+struct DbOnly {
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+impl Stack {
+    /// The stack, read once per test binary. Panics with what to do when it is not up: a test that
+    /// needs real services must not pass without them.
+    pub fn get() -> &'static Stack {
+        static STACK: OnceLock<Stack> = OnceLock::new();
+        STACK.get_or_init(|| Stack::load().unwrap_or_else(|err| panic!("{err:#}\nstart it with: scripts/stack up")))
+    }
+
+    fn load() -> anyhow::Result<Stack> {
+        let script = repo_root().join("scripts/stack");
+        let output = Command::new(&script).arg("env").output().with_context(|| format!("running {}", script.display()))?;
+        if !output.status.success() {
+            bail!("scripts/stack env failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        }
+        let mut vars = BTreeMap::new();
+        for line in String::from_utf8(output.stdout)?.lines() {
+            let Some(assignment) = line.strip_prefix("export ") else { continue };
+            let Some((name, value)) = assignment.split_once('=') else { continue };
+            vars.insert(name.to_owned(), unquote(value));
+        }
+        Ok(Stack { vars })
+    }
+
+    /// One variable of the stack's environment.
+    pub fn var(&self, name: &str) -> &str {
+        self.vars.get(name).unwrap_or_else(|| panic!("scripts/stack env does not print {name}"))
+    }
+
+    /// A path of the stack's PKI folder.
+    pub fn pki(&self, file: &str) -> PathBuf {
+        PathBuf::from(self.var("WEBSENTRY_STACK_PKI")).join(file)
+    }
+
+    /// The `WEBSENTRY_KAFKA_*` variables for `topic`, as the binaries take them.
+    pub fn kafka_env(&self, topic: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = ["WEBSENTRY_KAFKA_HOSTS", "WEBSENTRY_KAFKA_CAFILE", "WEBSENTRY_KAFKA_CERTFILE", "WEBSENTRY_KAFKA_KEY"]
+            .iter()
+            .map(|name| ((*name).to_owned(), self.var(name).to_owned()))
+            .collect();
+        env.push(("WEBSENTRY_KAFKA_TOPIC".into(), topic.into()));
+        env
+    }
+
+    /// The `WEBSENTRY_DATABASE_*` variables for `database`.
+    pub fn database_env(&self, database: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            "WEBSENTRY_DATABASE_HOST",
+            "WEBSENTRY_DATABASE_PORT",
+            "WEBSENTRY_DATABASE_USER",
+            "WEBSENTRY_DATABASE_PASSWORD",
+            "WEBSENTRY_DATABASE_SSLMODE",
+            "WEBSENTRY_DATABASE_CAFILE",
+        ]
+        .iter()
+        .map(|name| ((*name).to_owned(), self.var(name).to_owned()))
+        .collect();
+        env.push(("WEBSENTRY_DATABASE_NAME".into(), database.into()));
+        env
+    }
+
+    /// Kafka settings as the binaries would build them from [`Stack::kafka_env`].
+    pub fn kafka_settings(&self, topic: &str) -> KafkaSettings {
+        let args = KafkaArgs {
+            hosts: Some(self.var("WEBSENTRY_KAFKA_HOSTS").into()),
+            cafile: Some(self.var("WEBSENTRY_KAFKA_CAFILE").into()),
+            certfile: Some(self.var("WEBSENTRY_KAFKA_CERTFILE").into()),
+            key: Some(self.var("WEBSENTRY_KAFKA_KEY").into()),
+            topic: topic.into(),
+            connect_timeout: "30".into(),
+        };
+        args.parse().expect("the stack's Kafka settings are valid")
+    }
+
+    fn database_settings(&self, database: &str) -> DatabaseSettings {
+        let mut argv = vec!["db".to_owned()];
+        for (name, value) in self.database_env(database) {
+            let flag = name.trim_start_matches("WEBSENTRY_").to_ascii_lowercase().replace('_', "-");
+            argv.push(format!("--{flag}={value}"));
+        }
+        DbOnly::try_parse_from(argv).expect("database flags").database.parse().expect("the stack's database settings are valid")
+    }
+
+    /// A new topic with a random name and `partitions` partitions, created over mutual TLS.
+    pub fn create_topic(&self, partitions: i32) -> String {
+        let topic = format!("test-{}", random_suffix());
+        block_on(async {
+            let client = self.kafka_client(&topic).await;
+            let controller = client.controller_client().expect("controller client");
+            controller.create_topic(topic.clone(), partitions, 1, 10_000).await.expect("creating the test topic");
+        });
+        topic
+    }
+
+    async fn kafka_client(&self, topic: &str) -> Client {
+        self.kafka_settings(topic).connect("websentry-tests").await.expect("connecting to the stack's Kafka")
+    }
+
+    /// Writes raw records to one partition of `topic` (keys and values exactly as given).
+    pub fn produce_raw(&self, topic: &str, partition: i32, records: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>) {
+        block_on(async {
+            let client = self.kafka_client(topic).await;
+            let partition = client.partition_client(topic, partition, UnknownTopicHandling::Retry).await.expect("partition client");
+            let records = records
+                .into_iter()
+                .map(|(key, value)| Record { key, value, headers: BTreeMap::new(), timestamp: rskafka::chrono::DateTime::from_timestamp_nanos(0) })
+                .collect();
+            partition.produce(records, Default::default()).await.expect("producing raw records");
+        });
+    }
+
+    /// Every record value of `topic`, partition by partition.
+    pub fn read_topic(&self, topic: &str) -> Vec<(i32, Vec<u8>)> {
+        block_on(async {
+            let settings = self.kafka_settings(topic);
+            let client = settings.connect("websentry-tests").await.expect("connect");
+            let mut values = Vec::new();
+            for id in settings.partitions(&client).await.expect("partitions") {
+                let partition = client.partition_client(topic, id, UnknownTopicHandling::Retry).await.expect("partition client");
+                let mut offset = 0;
+                loop {
+                    let (records, high_watermark) = partition.fetch_records(offset, 1..1_000_000, 100).await.expect("fetch");
+                    for r in &records {
+                        values.push((id, r.record.value.clone().unwrap_or_default()));
+                        offset = r.offset + 1;
+                    }
+                    if offset >= high_watermark || records.is_empty() {
+                        break;
+                    }
+                }
+            }
+            values
+        })
+    }
+
+    /// A new, empty database with a random name, dropped when the value is.
+    pub fn create_database(&self) -> TestDatabase {
+        let name = format!("test_{}", random_suffix().replace('-', "_"));
+        let mut admin = self.database_settings(self.var("WEBSENTRY_DATABASE_NAME")).connect().expect("connecting to the stack's database");
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("creating the test database");
+        TestDatabase { name, settings: self.database_settings(self.var("WEBSENTRY_DATABASE_NAME")), stack: self.clone() }
+    }
+}
+
+/// A database of one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub name: String,
+    settings: DatabaseSettings,
+    stack: Stack,
+}
+
+impl TestDatabase {
+    /// A new connection to this database.
+    pub fn client(&self) -> postgres::Client {
+        self.stack.database_settings(&self.name).connect().expect("connecting to the test database")
+    }
+
+    /// Rows of a query whose single column converts to `T`.
+    pub fn column<T: for<'a> postgres::types::FromSql<'a>>(&self, sql: &str) -> Vec<T> {
+        self.client().query(sql, &[]).expect(sql).iter().map(|row| row.get(0)).collect()
+    }
+
+    /// The value of a query returning one `bigint`.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.client().query_one(sql, &[]).expect(sql).get(0)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = self.settings.connect() {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+fn unquote(value: &str) -> String {
+    let value = value.trim();
+    if let Some(inner) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        return inner.replace(r"'\''", "'");
+    }
+    if let Some(inner) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        return inner.to_owned();
+    }
+    value.to_owned()
+}
+
+fn random_suffix() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let outcome = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(60), future).await });
+    outcome.expect("a Kafka helper took over 60 s")
+}

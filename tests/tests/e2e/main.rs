@@ -1,0 +1,10 @@
+//! End-to-end tests against the real services of `scripts/stack`: a Kafka broker over mutual TLS
+//! and PostgreSQL over TLS. One test binary; a file per scenario. Each test uses its own topic and
+//! its own database, so they run in parallel.
+//!
+//! Run them with `scripts/test`, which brings the stack up and builds the binaries first.
+
+mod bad_configuration;
+mod pipeline;
+mod poison_records;
+mod refused_connections;
