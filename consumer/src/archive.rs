@@ -107,8 +107,21 @@ impl Archiver {
             tx.execute(
                 INSERT_REPORTS,
                 &[
-                    &ids, &urls, &codes, &times, &matches, &checked, &probes, &kinds, &messages, &versions, &bytes,
-                    &docs, &at.topic, &at.partition, &offsets,
+                    &ids,
+                    &urls,
+                    &codes,
+                    &times,
+                    &matches,
+                    &checked,
+                    &probes,
+                    &kinds,
+                    &messages,
+                    &versions,
+                    &bytes,
+                    &docs,
+                    &at.topic,
+                    &at.partition,
+                    &offsets,
                 ],
             )
             .context("inserting reports")?

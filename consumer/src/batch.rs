@@ -78,7 +78,12 @@ mod tests {
 
     fn record(offset: i64, value: Option<&[u8]>) -> RecordAndOffset {
         RecordAndOffset {
-            record: Record { key: Some(b"k".to_vec()), value: value.map(<[u8]>::to_vec), headers: BTreeMap::new(), timestamp: DateTime::from_timestamp_nanos(0) },
+            record: Record {
+                key: Some(b"k".to_vec()),
+                value: value.map(<[u8]>::to_vec),
+                headers: BTreeMap::new(),
+                timestamp: DateTime::from_timestamp_nanos(0),
+            },
             offset,
         }
     }

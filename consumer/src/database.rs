@@ -39,22 +39,46 @@ pub struct DatabaseArgs {
     #[arg(id = "database-host", long = "database-host", env = "WEBSENTRY_DATABASE_HOST", value_name = "HOST")]
     pub host: Option<String>,
     /// Database server port.
-    #[arg(id = "database-port", long = "database-port", env = "WEBSENTRY_DATABASE_PORT", default_value = "5432", value_name = "PORT")]
+    #[arg(
+        id = "database-port",
+        long = "database-port",
+        env = "WEBSENTRY_DATABASE_PORT",
+        default_value = "5432",
+        value_name = "PORT"
+    )]
     pub port: String,
     /// Database user.
     #[arg(id = "database-user", long = "database-user", env = "WEBSENTRY_DATABASE_USER", value_name = "USER")]
     pub user: Option<String>,
     /// Database password (prefer the variable: a flag shows in the process list).
-    #[arg(id = "database-password", long = "database-password", env = "WEBSENTRY_DATABASE_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
+    #[arg(
+        id = "database-password",
+        long = "database-password",
+        env = "WEBSENTRY_DATABASE_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
     pub password: Option<SecretString>,
     /// TLS to the database: disable, require (unverified), verify-ca or verify-full.
-    #[arg(id = "database-sslmode", long = "database-sslmode", env = "WEBSENTRY_DATABASE_SSLMODE", default_value = "verify-full", value_name = "MODE")]
+    #[arg(
+        id = "database-sslmode",
+        long = "database-sslmode",
+        env = "WEBSENTRY_DATABASE_SSLMODE",
+        default_value = "verify-full",
+        value_name = "MODE"
+    )]
     pub sslmode: String,
     /// PEM file of the CA that signed the server's certificate [default: the built-in Mozilla roots].
     #[arg(id = "database-cafile", long = "database-cafile", env = "WEBSENTRY_DATABASE_CAFILE", value_name = "FILE")]
     pub cafile: Option<PathBuf>,
     /// Seconds to wait for the database to accept a connection before giving up.
-    #[arg(id = "database-timeout", long = "database-timeout", env = "WEBSENTRY_DATABASE_TIMEOUT", default_value = "30", value_name = "SECONDS")]
+    #[arg(
+        id = "database-timeout",
+        long = "database-timeout",
+        env = "WEBSENTRY_DATABASE_TIMEOUT",
+        default_value = "30",
+        value_name = "SECONDS"
+    )]
     pub timeout: String,
 }
 

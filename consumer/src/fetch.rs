@@ -85,7 +85,9 @@ impl Source {
     pub async fn fetch(&self, index: usize, offset: i64, max_wait_ms: i32) -> Result<Fetched, KafkaError> {
         match self.partitions[index].fetch_records(offset, 1..FETCH_MAX_BYTES, max_wait_ms).await {
             Ok((records, high_watermark)) => Ok(Fetched::Records(records, high_watermark)),
-            Err(RsError::ServerError { protocol_error: ProtocolError::OffsetOutOfRange, .. }) => Ok(Fetched::OutOfRange),
+            Err(RsError::ServerError { protocol_error: ProtocolError::OffsetOutOfRange, .. }) => {
+                Ok(Fetched::OutOfRange)
+            }
             Err(source) => Err(request("fetching records", &self.topic, source)),
         }
     }

@@ -84,7 +84,12 @@ fn session(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> anyhow::R
             match result? {
                 Fetched::OutOfRange => {
                     let earliest = runtime.block_on(source.earliest(i))?;
-                    tracing::warn!(partition = partition.id, from = partition.offset, to = earliest, "offset no longer in the log, skipping to the earliest kept record");
+                    tracing::warn!(
+                        partition = partition.id,
+                        from = partition.offset,
+                        to = earliest,
+                        "offset no longer in the log, skipping to the earliest kept record"
+                    );
                     partition.offset = earliest;
                 }
                 Fetched::Records(records, _high_watermark) => {
@@ -96,7 +101,13 @@ fn session(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> anyhow::R
                     let outcome = archiver.commit(at, partition.stored.unwrap_or(-1), &batch)?;
                     match outcome {
                         Committed::Done { archived, rejected } => {
-                            tracing::debug!(partition = partition.id, archived, rejected, next_offset = batch.next_offset, "batch committed");
+                            tracing::debug!(
+                                partition = partition.id,
+                                archived,
+                                rejected,
+                                next_offset = batch.next_offset,
+                                "batch committed"
+                            );
                             if rejected > 0 {
                                 tracing::warn!(partition = partition.id, rejected, "records kept as rejected");
                             }
@@ -105,7 +116,11 @@ fn session(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> anyhow::R
                         }
                         Committed::Moved => {
                             let stored = archiver.next_offset(at)?;
-                            tracing::warn!(partition = partition.id, stored, "offset moved by another consumer, resuming from it");
+                            tracing::warn!(
+                                partition = partition.id,
+                                stored,
+                                "offset moved by another consumer, resuming from it"
+                            );
                             partition.stored = stored;
                             partition.offset = stored.unwrap_or(partition.offset);
                         }

@@ -17,7 +17,9 @@ fn start(args: &Args) -> Result<(), Fatal> {
     let config = args.parse_config()?;
     config.log.install();
     if config.database.sslmode == websentry_consumer::database::SslMode::Require {
-        tracing::warn!("WEBSENTRY_DATABASE_SSLMODE=require: the database server's identity is NOT verified; use verify-full");
+        tracing::warn!(
+            "WEBSENTRY_DATABASE_SSLMODE=require: the database server's identity is NOT verified; use verify-full"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

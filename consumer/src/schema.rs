@@ -21,8 +21,7 @@ pub fn latest_version() -> i32 {
 /// A migration failed (nothing of it is kept), or the database was migrated by a newer build.
 pub fn migrate(client: &mut Client) -> anyhow::Result<usize> {
     let mut tx = client.transaction().context("starting the migration transaction")?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .context("taking the migration lock")?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).context("taking the migration lock")?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS websentry_migrations (
              version    integer     PRIMARY KEY,

@@ -35,12 +35,9 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
     let prober = Arc::new(Prober::new(config.roots, config.probe, config.matcher));
     let sites: Arc<[SiteUrl]> = config.sites.into();
     let publisher = match &config.output {
-        Output::Kafka(kafka) => Some(
-            Publisher::connect(kafka)
-                .await
-                .context("connecting to Kafka")
-                .map_err(Fatal::Runtime)?,
-        ),
+        Output::Kafka(kafka) => {
+            Some(Publisher::connect(kafka).await.context("connecting to Kafka").map_err(Fatal::Runtime)?)
+        }
         Output::Stdout => None,
     };
     let Some(interval) = config.interval else {

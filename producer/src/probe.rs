@@ -52,7 +52,10 @@ pub struct Prober {
 
 impl std::fmt::Debug for Prober {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prober").field("settings", &self.settings).field("matcher", &self.matcher).finish_non_exhaustive()
+        f.debug_struct("Prober")
+            .field("settings", &self.settings)
+            .field("matcher", &self.matcher)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,7 +89,9 @@ impl Prober {
         let mut error = match fetched {
             Ok(Ok(())) => None,
             Ok(Err(err)) => Some(err),
-            Err(_) => Some(failure(ErrorKind::Timeout, format!("no complete answer within {:?}", self.settings.timeout))),
+            Err(_) => {
+                Some(failure(ErrorKind::Timeout, format!("no complete answer within {:?}", self.settings.timeout)))
+            }
         };
         let response_ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut regexp_match = None;
@@ -201,13 +206,13 @@ where
         Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
         None => url.host_str().unwrap_or_default().to_owned(),
     };
-    let builder = Request::get(if h2 { url.as_str() } else { &url[url::Position::BeforePath..url::Position::AfterQuery] })
-        .header(header::USER_AGENT, USER_AGENT)
-        .header(header::ACCEPT, "*/*");
+    let builder =
+        Request::get(if h2 { url.as_str() } else { &url[url::Position::BeforePath..url::Position::AfterQuery] })
+            .header(header::USER_AGENT, USER_AGENT)
+            .header(header::ACCEPT, "*/*");
     let builder = if h2 { builder } else { builder.header(header::HOST, authority) };
-    let request = builder
-        .body(Empty::<Bytes>::new())
-        .map_err(|err| failure(ErrorKind::InvalidUrl, format!("{url}: {err}")))?;
+    let request =
+        builder.body(Empty::<Bytes>::new()).map_err(|err| failure(ErrorKind::InvalidUrl, format!("{url}: {err}")))?;
     let (response, task) = if h2 {
         let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .max_header_list_size(MAX_HEADER_BYTES as u32)
@@ -264,12 +269,16 @@ struct BodyWithConnection {
 /// Reads the body into `out`, at most `limit` bytes.
 async fn read_body(mut body: BodyWithConnection, limit: usize, out: &mut Vec<u8>) -> Result<(), ProbeError> {
     while let Some(frame) = body.body.frame().await {
-        let frame = frame.map_err(|err| failure(ErrorKind::Http, format!("reading the body: {}", describe_hyper(&err))))?;
+        let frame =
+            frame.map_err(|err| failure(ErrorKind::Http, format!("reading the body: {}", describe_hyper(&err))))?;
         let Ok(data) = frame.into_data() else { continue };
         let room = limit - out.len();
         if data.len() > room {
             out.extend_from_slice(&data[..room]);
-            return Err(failure(ErrorKind::BodyLimit, format!("body larger than {limit} bytes; matched on the first {limit}")));
+            return Err(failure(
+                ErrorKind::BodyLimit,
+                format!("body larger than {limit} bytes; matched on the first {limit}"),
+            ));
         }
         out.extend_from_slice(&data);
     }
@@ -288,9 +297,8 @@ fn redirect_target(url: &Url, response: &ResponseWithConnection) -> Result<Optio
     let location = location
         .to_str()
         .map_err(|_| failure(ErrorKind::Http, format!("{status} with a Location that is not text")))?;
-    let next = url
-        .join(location)
-        .map_err(|err| failure(ErrorKind::Http, format!("{status} to '{location}': {err}")))?;
+    let next =
+        url.join(location).map_err(|err| failure(ErrorKind::Http, format!("{status} to '{location}': {err}")))?;
     if !matches!(next.scheme(), "http" | "https") {
         return Err(failure(ErrorKind::Http, format!("{status} to '{next}': not http or https")));
     }
@@ -330,12 +338,8 @@ mod tests {
     }
 
     fn prober(pattern: Option<&str>, body_limit: usize) -> Prober {
-        let settings = ProbeSettings {
-            timeout: Duration::from_secs(5),
-            body_limit,
-            max_redirects: 3,
-            probe_name: "test".into(),
-        };
+        let settings =
+            ProbeSettings { timeout: Duration::from_secs(5), body_limit, max_redirects: 3, probe_name: "test".into() };
         Prober::new(RootCertStore::empty(), settings, pattern.map(|p| Matcher::parse(p).unwrap()))
     }
 
@@ -363,7 +367,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_over_the_limit_is_matched_on_what_was_read() {
-        let url = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\nConnection: close\r\n\r\nabcdefghij0123456789").await;
+        let url =
+            serve(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\nConnection: close\r\n\r\nabcdefghij0123456789").await;
         let report = prober(Some("[a-z]+"), 5).probe(&SiteUrl::parse(&url).unwrap()).await;
         assert_eq!(report.code, 200);
         assert_eq!(report.error.map(|e| e.kind), Some(ErrorKind::BodyLimit));

@@ -46,7 +46,11 @@ impl Publisher {
             let partition = client
                 .partition_client(settings.topic.clone(), id, UnknownTopicHandling::Retry)
                 .await
-                .map_err(|source| KafkaError::Request { action: "connecting to a partition leader", topic: settings.topic.clone(), source })?;
+                .map_err(|source| KafkaError::Request {
+                    action: "connecting to a partition leader",
+                    topic: settings.topic.clone(),
+                    source,
+                })?;
             partitions.push(partition);
         }
         if partitions.is_empty() {

@@ -102,7 +102,9 @@ impl Args {
         let log = self.log.parse()?;
         let sites = site::parse_list(&SITES.non_empty(self.sites.clone())?).map_err(|e| SITES.error(e))?;
         let matcher = match self.regexp.as_deref().filter(|p| !p.is_empty()) {
-            Some(pattern) => Some(Matcher::parse(pattern).map_err(|err| REGEXP.error(format!("does not compile: {err}")))?),
+            Some(pattern) => {
+                Some(Matcher::parse(pattern).map_err(|err| REGEXP.error(format!("does not compile: {err}")))?)
+            }
             None => None,
         };
         let interval = INTERVAL.seconds(&self.interval)?;
@@ -135,10 +137,7 @@ impl Args {
 }
 
 fn whole(setting: Setting, value: &str) -> Result<usize, SettingError> {
-    value
-        .trim()
-        .parse::<usize>()
-        .map_err(|_| setting.error(format!("'{value}' is not a whole number")))
+    value.trim().parse::<usize>().map_err(|_| setting.error(format!("'{value}' is not a whole number")))
 }
 
 fn positive(setting: Setting, value: &str) -> Result<usize, SettingError> {

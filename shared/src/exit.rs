@@ -67,10 +67,7 @@ mod tests {
     #[test]
     fn one_line_joins_the_chain_and_drops_repeated_causes() {
         let inner = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-        let err = Err::<(), _>(inner)
-            .context("cannot read /etc/x")
-            .context("loading settings")
-            .unwrap_err();
+        let err = Err::<(), _>(inner).context("cannot read /etc/x").context("loading settings").unwrap_err();
         assert_eq!(one_line(&err), "loading settings: cannot read /etc/x: no such file");
     }
 

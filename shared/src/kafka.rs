@@ -37,10 +37,22 @@ pub struct KafkaArgs {
     #[arg(id = "kafka-key", long = "kafka-key", env = "WEBSENTRY_KAFKA_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// Topic the reports are published to and read from.
-    #[arg(id = "kafka-topic", long = "kafka-topic", env = "WEBSENTRY_KAFKA_TOPIC", default_value = "sitecheck", value_name = "NAME")]
+    #[arg(
+        id = "kafka-topic",
+        long = "kafka-topic",
+        env = "WEBSENTRY_KAFKA_TOPIC",
+        default_value = "sitecheck",
+        value_name = "NAME"
+    )]
     pub topic: String,
     /// Seconds to keep retrying an unreachable broker before giving up.
-    #[arg(id = "kafka-timeout", long = "kafka-timeout", env = "WEBSENTRY_KAFKA_TIMEOUT", default_value = "30", value_name = "SECONDS")]
+    #[arg(
+        id = "kafka-timeout",
+        long = "kafka-timeout",
+        env = "WEBSENTRY_KAFKA_TIMEOUT",
+        default_value = "30",
+        value_name = "SECONDS"
+    )]
     pub connect_timeout: String,
 }
 
@@ -78,11 +90,7 @@ impl KafkaArgs {
         let ca = CAFILE.readable_file(self.cafile.clone())?;
         let cert = CERTFILE.readable_file(self.certfile.clone())?;
         let key = KEY.readable_file(self.key.clone())?;
-        let tls = mutual_tls_config(&MutualTlsFiles {
-            ca: (&ca, CAFILE),
-            cert: (&cert, CERTFILE),
-            key: (&key, KEY),
-        })?;
+        let tls = mutual_tls_config(&MutualTlsFiles { ca: (&ca, CAFILE), cert: (&cert, CERTFILE), key: (&key, KEY) })?;
         Ok(KafkaSettings { brokers, topic, timeout, tls: Arc::new(tls) })
     }
 }
@@ -112,9 +120,7 @@ fn parse_brokers(value: &str) -> Result<Vec<String>, SettingError> {
 fn parse_topic(value: &str) -> Result<String, SettingError> {
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if value.is_empty() || value.len() > 249 || !value.chars().all(legal) || value == "." || value == ".." {
-        return Err(TOPIC.error(format!(
-            "'{value}' is not a legal topic name (1 to 249 of a-z A-Z 0-9 . _ -)"
-        )));
+        return Err(TOPIC.error(format!("'{value}' is not a legal topic name (1 to 249 of a-z A-Z 0-9 . _ -)")));
     }
     Ok(value.to_owned())
 }

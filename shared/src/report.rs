@@ -116,8 +116,7 @@ impl Report {
             return Err(DecodeError::Empty);
         }
         let text = std::str::from_utf8(bytes).map_err(|err| DecodeError::NotUtf8(err.to_string()))?;
-        let versioned: Versioned =
-            serde_json::from_str(text).map_err(|err| DecodeError::Shape(err.to_string()))?;
+        let versioned: Versioned = serde_json::from_str(text).map_err(|err| DecodeError::Shape(err.to_string()))?;
         match versioned.v {
             Some(serde_json::Value::Number(n)) => match n.as_u64() {
                 Some(v) if v > u64::from(SCHEMA_VERSION) => return Err(DecodeError::NewerVersion { found: v }),
@@ -183,7 +182,8 @@ mod tests {
             json["v"] = 2.into();
             json.to_string()
         };
-        let cases: [(&str, &[u8], fn(&DecodeError) -> bool); 6] = [
+        type Case<'a> = (&'a str, &'a [u8], fn(&DecodeError) -> bool);
+        let cases: [Case; 6] = [
             ("empty", b"", |e| matches!(e, DecodeError::Empty)),
             ("not utf-8", b"\xff\xfe{}", |e| matches!(e, DecodeError::NotUtf8(_))),
             ("not json", b"hello", |e| matches!(e, DecodeError::Shape(_))),

@@ -11,6 +11,9 @@ use rskafka::{
 use websentry_consumer::database::{DatabaseArgs, DatabaseSettings};
 use websentry_shared::kafka::{KafkaArgs, KafkaSettings};
 
+/// A record's key and value, exactly as written to Kafka.
+pub type RawRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// The settings `scripts/stack env` prints for the running stack.
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -34,7 +37,8 @@ impl Stack {
 
     fn load() -> anyhow::Result<Stack> {
         let script = repo_root().join("scripts/stack");
-        let output = Command::new(&script).arg("env").output().with_context(|| format!("running {}", script.display()))?;
+        let output =
+            Command::new(&script).arg("env").output().with_context(|| format!("running {}", script.display()))?;
         if !output.status.success() {
             bail!("scripts/stack env failed: {}", String::from_utf8_lossy(&output.stderr).trim());
         }
@@ -59,10 +63,11 @@ impl Stack {
 
     /// The `WEBSENTRY_KAFKA_*` variables for `topic`, as the binaries take them.
     pub fn kafka_env(&self, topic: &str) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = ["WEBSENTRY_KAFKA_HOSTS", "WEBSENTRY_KAFKA_CAFILE", "WEBSENTRY_KAFKA_CERTFILE", "WEBSENTRY_KAFKA_KEY"]
-            .iter()
-            .map(|name| ((*name).to_owned(), self.var(name).to_owned()))
-            .collect();
+        let mut env: Vec<(String, String)> =
+            ["WEBSENTRY_KAFKA_HOSTS", "WEBSENTRY_KAFKA_CAFILE", "WEBSENTRY_KAFKA_CERTFILE", "WEBSENTRY_KAFKA_KEY"]
+                .iter()
+                .map(|name| ((*name).to_owned(), self.var(name).to_owned()))
+                .collect();
         env.push(("WEBSENTRY_KAFKA_TOPIC".into(), topic.into()));
         env
     }
@@ -103,7 +108,11 @@ impl Stack {
             let flag = name.trim_start_matches("WEBSENTRY_").to_ascii_lowercase().replace('_', "-");
             argv.push(format!("--{flag}={value}"));
         }
-        DbOnly::try_parse_from(argv).expect("database flags").database.parse().expect("the stack's database settings are valid")
+        DbOnly::try_parse_from(argv)
+            .expect("database flags")
+            .database
+            .parse()
+            .expect("the stack's database settings are valid")
     }
 
     /// A new topic with a random name and `partitions` partitions, created over mutual TLS.
@@ -122,13 +131,19 @@ impl Stack {
     }
 
     /// Writes raw records to one partition of `topic` (keys and values exactly as given).
-    pub fn produce_raw(&self, topic: &str, partition: i32, records: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>) {
+    pub fn produce_raw(&self, topic: &str, partition: i32, records: Vec<RawRecord>) {
         block_on(async {
             let client = self.kafka_client(topic).await;
-            let partition = client.partition_client(topic, partition, UnknownTopicHandling::Retry).await.expect("partition client");
+            let partition =
+                client.partition_client(topic, partition, UnknownTopicHandling::Retry).await.expect("partition client");
             let records = records
                 .into_iter()
-                .map(|(key, value)| Record { key, value, headers: BTreeMap::new(), timestamp: rskafka::chrono::DateTime::from_timestamp_nanos(0) })
+                .map(|(key, value)| Record {
+                    key,
+                    value,
+                    headers: BTreeMap::new(),
+                    timestamp: rskafka::chrono::DateTime::from_timestamp_nanos(0),
+                })
                 .collect();
             partition.produce(records, Default::default()).await.expect("producing raw records");
         });
@@ -141,10 +156,12 @@ impl Stack {
             let client = settings.connect("websentry-tests").await.expect("connect");
             let mut values = Vec::new();
             for id in settings.partitions(&client).await.expect("partitions") {
-                let partition = client.partition_client(topic, id, UnknownTopicHandling::Retry).await.expect("partition client");
+                let partition =
+                    client.partition_client(topic, id, UnknownTopicHandling::Retry).await.expect("partition client");
                 let mut offset = 0;
                 loop {
-                    let (records, high_watermark) = partition.fetch_records(offset, 1..1_000_000, 100).await.expect("fetch");
+                    let (records, high_watermark) =
+                        partition.fetch_records(offset, 1..1_000_000, 100).await.expect("fetch");
                     for r in &records {
                         values.push((id, r.record.value.clone().unwrap_or_default()));
                         offset = r.offset + 1;
@@ -161,9 +178,16 @@ impl Stack {
     /// A new, empty database with a random name, dropped when the value is.
     pub fn create_database(&self) -> TestDatabase {
         let name = format!("test_{}", random_suffix().replace('-', "_"));
-        let mut admin = self.database_settings(self.var("WEBSENTRY_DATABASE_NAME")).connect().expect("connecting to the stack's database");
+        let mut admin = self
+            .database_settings(self.var("WEBSENTRY_DATABASE_NAME"))
+            .connect()
+            .expect("connecting to the stack's database");
         admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("creating the test database");
-        TestDatabase { name, settings: self.database_settings(self.var("WEBSENTRY_DATABASE_NAME")), stack: self.clone() }
+        TestDatabase {
+            name,
+            settings: self.database_settings(self.var("WEBSENTRY_DATABASE_NAME")),
+            stack: self.clone(),
+        }
     }
 }
 

@@ -36,7 +36,8 @@ fn the_producer_names_each_bad_setting_and_exits_2() {
 #[test]
 fn the_consumer_names_each_bad_setting_and_exits_2() {
     let stack = Stack::get();
-    let consumer = || Run::new("websentry-consumer").envs(stack.kafka_env("sitecheck")).envs(stack.database_env("websentry"));
+    let consumer =
+        || Run::new("websentry-consumer").envs(stack.kafka_env("sitecheck")).envs(stack.database_env("websentry"));
     let cases: Vec<(&str, Run)> = vec![
         ("WEBSENTRY_DATABASE_PASSWORD", consumer().without_env("WEBSENTRY_DATABASE_PASSWORD")),
         ("WEBSENTRY_DATABASE_PORT", consumer().env("WEBSENTRY_DATABASE_PORT", "postgres")),

@@ -2,6 +2,9 @@
 
 use websentry_tests::{unreachable_url, Run, SiteServer, Stack, TestDatabase};
 
+/// url, code, regexp_match, error_kind, kafka_topic
+type Row = (String, i32, Option<String>, Option<String>, String);
+
 const PATTERN: &str = r"version=(\d+)\.(\d+)";
 
 struct Pipeline {
@@ -43,11 +46,11 @@ fn a_round_of_probes_is_archived_with_codes_matches_and_errors() {
     pipeline.produce();
     pipeline.consume();
 
-    let rows = pipeline.db.client().query(
-        "SELECT url, code, regexp_match, error_kind, kafka_topic FROM reports ORDER BY url",
-        &[],
-    );
-    let rows: Vec<(String, i32, Option<String>, Option<String>, String)> =
+    let rows = pipeline
+        .db
+        .client()
+        .query("SELECT url, code, regexp_match, error_kind, kafka_topic FROM reports ORDER BY url", &[]);
+    let rows: Vec<Row> =
         rows.expect("reading reports").iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect();
     let mut expected = vec![
         (ok, 200, Some("42".to_owned()), None, pipeline.topic.clone()),

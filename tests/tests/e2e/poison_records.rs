@@ -35,7 +35,14 @@ fn undecodable_records_are_kept_with_their_reason_and_the_partition_keeps_flowin
     let urls: Vec<String> = db.column("SELECT url FROM reports ORDER BY kafka_offset");
     assert_eq!(urls, ["http://a/", "http://b/"]);
     let reasons: Vec<String> = db.column("SELECT reason FROM rejected_messages ORDER BY kafka_offset");
-    let expected = ["not a JSON report", "not UTF-8", "tombstone", "empty value", "not a JSON report", "schema version 99 is newer"];
+    let expected = [
+        "not a JSON report",
+        "not UTF-8",
+        "tombstone",
+        "empty value",
+        "not a JSON report",
+        "schema version 99 is newer",
+    ];
     assert_eq!(reasons.len(), expected.len(), "{reasons:?}");
     for (reason, fragment) in reasons.iter().zip(expected) {
         assert!(reason.contains(fragment), "expected {fragment:?} in {reason:?}");
