@@ -1,17 +1,20 @@
 //! The producer: probes sites and publishes one report per probe.
 //!
 //! - [`settings`]: flags and variables, checked into a [`settings::Config`].
-//! - [`site`]: a URL worth probing. [`matcher`]: the body pattern.
+//! - [`site`]: a URL worth probing and its own settings; [`sites_file`]: those settings in TOML.
+//! - [`matcher`]: the body pattern. [`certificate`]: a leaf certificate's expiry.
 //! - [`probe`]: one probe of one site, never an `Err`: a down site is data.
 //! - [`publish`]: reports to Kafka, keyed by URL, partitioned like the Java client.
 //!
 //! `probe` and `publish` do not know each other; [`run`] wires them.
 
+pub mod certificate;
 pub mod matcher;
 pub mod probe;
 pub mod publish;
 pub mod settings;
 pub mod site;
+pub mod sites_file;
 
 use std::{io::Write, sync::Arc};
 
@@ -23,7 +26,7 @@ use crate::{
     probe::Prober,
     publish::{Delivery, Publisher},
     settings::{Config, Output},
-    site::SiteUrl,
+    site::Site,
 };
 
 /// Runs one round (no interval) or rounds at a fixed rate until `shutdown` is requested; a round in
@@ -32,8 +35,8 @@ use crate::{
 /// # Errors
 /// Kafka unreachable at start, or, in a one-off run, any report not acknowledged.
 pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
-    let prober = Arc::new(Prober::new(config.roots, config.probe, config.matcher));
-    let sites: Arc<[SiteUrl]> = config.sites.into();
+    let prober = Arc::new(Prober::new(config.roots, config.probe));
+    let sites: Arc<[Site]> = config.sites.into();
     let publisher = match &config.output {
         Output::Kafka(kafka) => {
             Some(Publisher::connect(kafka).await.context("connecting to Kafka").map_err(Fatal::Runtime)?)
@@ -72,7 +75,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
 }
 
 /// Probes every site once, at most `concurrency` at a time.
-pub async fn round(prober: &Arc<Prober>, sites: &Arc<[SiteUrl]>, concurrency: usize) -> Vec<Report> {
+pub async fn round(prober: &Arc<Prober>, sites: &Arc<[Site]>, concurrency: usize) -> Vec<Report> {
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     for index in 0..sites.len() {

@@ -15,10 +15,12 @@ use websentry_shared::{
 use crate::{
     matcher::Matcher,
     probe::ProbeSettings,
-    site::{self, SiteUrl},
+    site::{self, Site},
+    sites_file,
 };
 
 const SITES: Setting = Setting::new("WEBSENTRY_SITES", "sites");
+const SITES_FILE: Setting = Setting::new("WEBSENTRY_SITES_FILE", "sites-file");
 const REGEXP: Setting = Setting::new("WEBSENTRY_REGEXP", "regexp");
 const INTERVAL: Setting = Setting::new("WEBSENTRY_INTERVAL", "interval");
 const TIMEOUT: Setting = Setting::new("WEBSENTRY_TIMEOUT", "timeout");
@@ -36,6 +38,10 @@ pub struct Args {
     /// Sites to probe: http(s) URLs separated by commas, spaces or newlines.
     #[arg(long, env = "WEBSENTRY_SITES", value_name = "URLS")]
     pub sites: Option<String>,
+    /// TOML file of sites with settings of their own (regexp, expect_status, timeout, method,
+    /// headers); its sites are probed beside those of --sites.
+    #[arg(long, env = "WEBSENTRY_SITES_FILE", value_name = "FILE")]
+    pub sites_file: Option<PathBuf>,
     /// Regular expression searched in every body; the report holds the first match's groups joined,
     /// or the whole match without groups. Empty: no search.
     #[arg(long, env = "WEBSENTRY_REGEXP", value_name = "PATTERN")]
@@ -61,8 +67,8 @@ pub struct Args {
     /// Name written into each report's `probe` field [default: the host name].
     #[arg(long, env = "WEBSENTRY_PROBE_NAME", value_name = "NAME")]
     pub probe_name: Option<String>,
-    /// Probe once and print one JSON report per line to stdout instead of publishing; Kafka
-    /// settings are then not needed.
+    /// Print one JSON report per line to stdout instead of publishing; Kafka settings are then
+    /// not needed.
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
@@ -83,10 +89,9 @@ pub enum Output {
 #[derive(Debug)]
 pub struct Config {
     pub log: LogSettings,
-    pub sites: Vec<SiteUrl>,
+    pub sites: Vec<Site>,
     pub probe: ProbeSettings,
     pub roots: RootCertStore,
-    pub matcher: Option<Matcher>,
     /// `None`: one round, then exit.
     pub interval: Option<Duration>,
     pub concurrency: usize,
@@ -100,13 +105,21 @@ impl Args {
     /// The first setting that is missing or malformed, by name.
     pub fn parse_config(&self) -> Result<Config, SettingError> {
         let log = self.log.parse()?;
-        let sites = site::parse_list(&SITES.non_empty(self.sites.clone())?).map_err(|e| SITES.error(e))?;
         let matcher = match self.regexp.as_deref().filter(|p| !p.is_empty()) {
             Some(pattern) => {
                 Some(Matcher::parse(pattern).map_err(|err| REGEXP.error(format!("does not compile: {err}")))?)
             }
             None => None,
         };
+        let listed = site::parse_list(self.sites.as_deref().unwrap_or_default()).map_err(|e| SITES.error(e))?;
+        let mut sites: Vec<Site> = listed.into_iter().map(|url| Site::simple(url, matcher.clone())).collect();
+        if let Some(path) = &self.sites_file {
+            let path = SITES_FILE.readable_file(Some(path.clone()))?;
+            sites.extend(sites_file::load(&path, matcher.as_ref()).map_err(|e| SITES_FILE.error(e))?);
+        }
+        if sites.is_empty() {
+            return Err(SITES.error("names no site (set it, or WEBSENTRY_SITES_FILE)"));
+        }
         let interval = INTERVAL.seconds(&self.interval)?;
         let timeout = positive(TIMEOUT, &self.timeout)?;
         let concurrency = positive(CONCURRENCY, &self.concurrency)?;
@@ -128,7 +141,6 @@ impl Args {
                 probe_name: self.probe_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(host_name),
             },
             roots,
-            matcher,
             interval: (!interval.is_zero()).then_some(interval),
             concurrency,
             output,
@@ -194,6 +206,8 @@ mod tests {
             (&["--concurrency=-3"][..], "WEBSENTRY_CONCURRENCY (--concurrency)"),
             (&["--regexp", "(unclosed"][..], "WEBSENTRY_REGEXP (--regexp)"),
             (&["--sites", "not a url"][..], "WEBSENTRY_SITES (--sites)"),
+            (&["--sites", " "][..], "WEBSENTRY_SITES (--sites)"),
+            (&["--sites-file", "/nonexistent.toml"][..], "WEBSENTRY_SITES_FILE (--sites-file)"),
             (&["--probe-cafile", "/nonexistent"][..], "WEBSENTRY_PROBE_CAFILE (--probe-cafile)"),
             (&["--loglevel", "LOUD"][..], "WEBSENTRY_LOGLEVEL (--loglevel)"),
         ] {
@@ -204,7 +218,7 @@ mod tests {
 
     #[test]
     fn an_empty_pattern_means_no_search() {
-        assert!(args(&["--regexp", ""]).parse_config().unwrap().matcher.is_none());
+        assert!(args(&["--regexp", ""]).parse_config().unwrap().sites[0].matcher.is_none());
     }
 
     #[test]

@@ -36,12 +36,40 @@ pub struct Report {
     /// Why the probe did not get a usable answer; null when it did.
     #[serde(default)]
     pub error: Option<ProbeError>,
+    /// How long each phase of the final request took.
+    #[serde(default)]
+    pub timings_ms: Timings,
     /// The HTTP version of the final response (`HTTP/1.1`, `HTTP/2`), null without a response.
     #[serde(default)]
     pub http_version: Option<String>,
+    /// The URL that gave the final response (differs from `url` after redirects).
+    #[serde(default)]
+    pub final_url: Option<String>,
+    /// Redirects followed.
+    #[serde(default)]
+    pub redirects: u32,
     /// Bytes of body read (up to the body limit).
     #[serde(default)]
     pub body_bytes: Option<u64>,
+    /// The `notAfter` of the final `https` server's leaf certificate.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub tls_expires_at: Option<OffsetDateTime>,
+}
+
+/// Milliseconds per phase of the final request; null for a phase that did not happen (no DNS for an
+/// IP address, no TLS for `http`, no transfer before headers…).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Name resolution.
+    pub dns: Option<f64>,
+    /// TCP connect.
+    pub connect: Option<f64>,
+    /// TLS handshake.
+    pub tls: Option<f64>,
+    /// From sending the request to the first byte of the response head.
+    pub ttfb: Option<f64>,
+    /// From the response head to the end of the body (or the body limit).
+    pub transfer: Option<f64>,
 }
 
 /// A failed probe: a down site is data, not an error of the producer.
@@ -146,8 +174,18 @@ mod tests {
             checked_at: datetime!(2026-11-29 10:00:00.25 UTC),
             probe: "host-1".into(),
             error: Some(ProbeError { kind: ErrorKind::BodyLimit, message: "body over 1 MiB".into() }),
+            timings_ms: Timings {
+                dns: None,
+                connect: Some(1.25),
+                tls: Some(3.5),
+                ttfb: Some(7.0),
+                transfer: Some(0.5),
+            },
             http_version: Some("HTTP/1.1".into()),
+            final_url: Some("https://example.com/en/".into()),
+            redirects: 1,
             body_bytes: Some(1024),
+            tls_expires_at: Some(datetime!(2027-01-31 23:59:59 UTC)),
         }
     }
 
@@ -166,6 +204,9 @@ mod tests {
         assert_eq!(json["regexp_match"], "Example");
         assert_eq!(json["checked_at"], "2026-11-29T10:00:00.25Z");
         assert_eq!(json["error"]["kind"], "body_limit");
+        assert_eq!(json["timings_ms"]["dns"], serde_json::Value::Null);
+        assert_eq!(json["timings_ms"]["connect"], 1.25);
+        assert_eq!(json["tls_expires_at"], "2027-01-31T23:59:59Z");
     }
 
     #[test]
