@@ -4,8 +4,10 @@
 //! - [`Stack`]: the running stack's settings, read from `scripts/stack env` (not from this
 //!   process's environment, so unit tests never see them); fresh topics and databases per test.
 //! - [`SiteServer`]: a local HTTP server with pages of known status and body.
+//! - [`hostile`]: servers that misbehave the ways real websites do, and TLS sites for tests.
 //! - [`Run`]: a binary of the workspace run with exactly the environment a test gives it.
 
+pub mod hostile;
 mod run;
 mod sites;
 mod stack;

@@ -1,6 +1,7 @@
 //! Running the workspace's binaries as a user would, with only the environment a test gives.
 
 use std::{
+    io::Read,
     path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -46,6 +47,14 @@ impl RunOutput {
     }
 }
 
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
 impl Run {
     /// `websentry-producer` or `websentry-consumer`.
     pub fn new(name: &str) -> Self {
@@ -86,19 +95,24 @@ impl Run {
             .stderr(Stdio::piped())
             .spawn()
             .expect("starting the binary");
+        // Drain both pipes while the child runs, or a chatty child blocks on a full pipe.
+        let stdout = drain(child.stdout.take().expect("piped stdout"));
+        let stderr = drain(child.stderr.take().expect("piped stderr"));
         let deadline = Instant::now() + self.timeout;
-        while child.try_wait().expect("waiting for the binary").is_none() {
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for the binary") {
+                break status;
+            }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 panic!("{} {:?} ran over {:?}", self.program.display(), self.args, self.timeout);
             }
             std::thread::sleep(Duration::from_millis(20));
-        }
-        let output = child.wait_with_output().expect("collecting output");
+        };
         let result = RunOutput {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: status.code(),
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
         };
         if std::env::var_os("TEST_LOG").is_some() {
             eprintln!("--- {} exited {:?}\n{}", self.program.display(), result.code, result.stderr);

@@ -7,4 +7,5 @@
 mod bad_configuration;
 mod pipeline;
 mod poison_records;
+mod probe_outcomes;
 mod refused_connections;

@@ -1,0 +1,191 @@
+//! Local servers that misbehave in the ways real websites do, and TLS sites with certificates made
+//! for the test. Each serves on 127.0.0.1 from threads, for the life of the test process.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::{
+    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
+    ServerConfig, ServerConnection, StreamOwned,
+};
+
+/// How a server misbehaves.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// Accepts and never answers.
+    Silent,
+    /// Sends the head, then one body byte every `interval`, forever.
+    Dribble { interval: Duration },
+    /// A chunked body that never ends.
+    Endless,
+    /// Redirects to itself.
+    RedirectLoop,
+    /// Redirects once to `/landed`, which answers 200.
+    RedirectOnce,
+    /// A response head of about `bytes` bytes.
+    HugeHeaders { bytes: usize },
+    /// Bytes that are not HTTP.
+    Garbage,
+    /// Reads the request, then resets the connection.
+    Reset,
+    /// 200 with a body that is not UTF-8 around `version=7.1`.
+    NotUtf8,
+    /// 200 with the given body.
+    Body(&'static str),
+}
+
+/// Starts a server with `behaviour`; returns its base URL.
+pub fn serve(behaviour: Behaviour) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
+    let url = format!("http://{}/", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let behaviour = behaviour.clone();
+            std::thread::spawn(move || {
+                let _ = answer(stream, &behaviour);
+            });
+        }
+    });
+    url
+}
+
+fn read_head(stream: &mut impl Read) -> std::io::Result<String> {
+    let mut reader = BufReader::new(stream);
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 2 {
+        line.clear();
+    }
+    Ok(first)
+}
+
+fn answer(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<()> {
+    let request = read_head(&mut stream)?;
+    let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    match behaviour {
+        Behaviour::Silent => {
+            std::thread::sleep(Duration::from_secs(600));
+            Ok(())
+        }
+        Behaviour::Dribble { interval } => {
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")?;
+            loop {
+                stream.write_all(b"x")?;
+                std::thread::sleep(*interval);
+            }
+        }
+        Behaviour::Endless => {
+            stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?;
+            let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "y".repeat(16 * 1024));
+            loop {
+                stream.write_all(chunk.as_bytes())?;
+            }
+        }
+        Behaviour::RedirectLoop => {
+            stream.write_all(b"HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n")
+        }
+        Behaviour::RedirectOnce if path == "/landed" => {
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nlanded!")
+        }
+        Behaviour::RedirectOnce => {
+            stream.write_all(b"HTTP/1.1 301 Moved Permanently\r\nLocation: /landed\r\nContent-Length: 0\r\n\r\n")
+        }
+        Behaviour::HugeHeaders { bytes } => {
+            let filler = "a".repeat(*bytes);
+            stream.write_all(format!("HTTP/1.1 200 OK\r\nX-Filler: {filler}\r\nContent-Length: 0\r\n\r\n").as_bytes())
+        }
+        Behaviour::Garbage => stream.write_all(b"SSH-2.0-OpenSSH_9.2p1\r\n\x00\x01\x02garbage\r\n\r\n"),
+        Behaviour::Reset => {
+            // A zero linger time makes close() send RST instead of FIN.
+            socket_linger_zero(&stream);
+            drop(stream);
+            Ok(())
+        }
+        Behaviour::NotUtf8 => {
+            let body: &[u8] = b"\xff\xfe\xfd version=7.1 \xc3\x28";
+            stream.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes())?;
+            stream.write_all(body)
+        }
+        Behaviour::Body(body) => {
+            stream.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes())
+        }
+    }
+}
+
+fn socket_linger_zero(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}
+
+/// An `https` site whose certificate is signed by a CA made for the test, or self-signed.
+#[derive(Debug)]
+pub struct TlsSite {
+    pub url: String,
+    /// PEM of the CA that signed the site (absent for a self-signed site), for
+    /// `WEBSENTRY_PROBE_CAFILE`.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl TlsSite {
+    /// A site signed by a fresh test CA, answering 200 with `body`.
+    pub fn signed_by_test_ca(body: &'static str) -> Self {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+        let key = KeyPair::generate().expect("key");
+        let leaf = leaf_params().signed_by(&key, &ca).expect("leaf");
+        let ca_file = std::env::temp_dir().join(format!("websentry-test-ca-{:016x}.pem", rand::random::<u64>()));
+        std::fs::write(&ca_file, ca.pem()).expect("writing the CA");
+        let url = serve_tls(leaf.der().clone(), &key, body);
+        Self { url, ca_file: Some(ca_file) }
+    }
+
+    /// A self-signed site: no CA vouches for it.
+    pub fn self_signed() -> Self {
+        let key = KeyPair::generate().expect("key");
+        let cert = leaf_params().self_signed(&key).expect("cert");
+        Self { url: serve_tls(cert.der().clone(), &key, "self-signed"), ca_file: None }
+    }
+}
+
+fn leaf_params() -> CertificateParams {
+    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("params");
+    params.not_after = rcgen::date_time_ymd(2040, 6, 30);
+    params
+}
+
+fn serve_tls(cert: CertificateDer<'static>, key: &KeyPair, body: &'static str) -> String {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("server config");
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
+    let url = format!("https://localhost:{}/", listener.local_addr().expect("address").port());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let config = Arc::clone(&config);
+            std::thread::spawn(move || {
+                let Ok(connection) = ServerConnection::new(config) else { return };
+                let mut tls = StreamOwned::new(connection, stream);
+                if read_head(&mut tls).is_ok() {
+                    let response =
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    let _ = tls.write_all(response.as_bytes());
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                }
+            });
+        }
+    });
+    url
+}

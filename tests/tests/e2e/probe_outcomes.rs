@@ -1,0 +1,92 @@
+//! Every way a website can misbehave ends as exactly one report with the right `error.kind`,
+//! within the probe's timeout plus a small margin. Runs the real producer with `--dry-run`.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use websentry_shared::report::{ErrorKind, Report};
+use websentry_tests::{
+    hostile::{serve, Behaviour, TlsSite},
+    Run,
+};
+
+const TIMEOUT_S: u64 = 3;
+const BODY_LIMIT: u64 = 64 * 1024;
+
+#[test]
+fn each_misbehaving_site_gives_one_report_of_the_right_kind_within_the_timeout() {
+    let signed = TlsSite::signed_by_test_ca("secure version=3.9");
+    let self_signed = TlsSite::self_signed();
+    // (name, url, regexp, expected kind, expected code)
+    let cases: Vec<(&str, String, &str, Option<ErrorKind>, u16)> = vec![
+        ("silent", serve(Behaviour::Silent), "", Some(ErrorKind::Timeout), 0),
+        (
+            "dribble",
+            serve(Behaviour::Dribble { interval: Duration::from_millis(200) }),
+            "",
+            Some(ErrorKind::Timeout),
+            200,
+        ),
+        ("endless", serve(Behaviour::Endless), "y+", Some(ErrorKind::BodyLimit), 200),
+        ("redirect loop", serve(Behaviour::RedirectLoop), "", Some(ErrorKind::Http), 302),
+        ("redirect once", serve(Behaviour::RedirectOnce), "landed", None, 200),
+        ("huge headers", serve(Behaviour::HugeHeaders { bytes: 200 * 1024 }), "", Some(ErrorKind::Http), 0),
+        ("garbage", serve(Behaviour::Garbage), "", Some(ErrorKind::Http), 0),
+        ("reset", serve(Behaviour::Reset), "", Some(ErrorKind::Http), 0),
+        ("self-signed", self_signed.url.clone(), "", Some(ErrorKind::Tls), 0),
+        ("signed by the given CA", signed.url.clone(), r"version=(\d+)\.(\d+)", None, 200),
+        ("not UTF-8", serve(Behaviour::NotUtf8), r"version=(\d+)\.(\d+)", None, 200),
+        (
+            "catastrophic pattern",
+            serve(Behaviour::Body("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+            r"(a|aa)+\1c",
+            Some(ErrorKind::RegexLimit),
+            200,
+        ),
+    ];
+    let mut sites_file = String::new();
+    for (_, url, regexp, _, _) in &cases {
+        sites_file.push_str(&format!("[[site]]\nurl = \"{url}\"\nregexp = '{regexp}'\n\n"));
+    }
+    let path = std::env::temp_dir().join(format!("websentry-sites-{:016x}.toml", rand_suffix()));
+    std::fs::write(&path, sites_file).expect("writing the sites file");
+
+    let output = Run::new("websentry-producer")
+        .arg("--dry-run")
+        .env("WEBSENTRY_SITES_FILE", path.display().to_string())
+        .env("WEBSENTRY_TIMEOUT", TIMEOUT_S.to_string())
+        .env("WEBSENTRY_BODY_LIMIT", BODY_LIMIT.to_string())
+        .env("WEBSENTRY_MAX_REDIRECTS", "5")
+        .env("WEBSENTRY_PROBE_CAFILE", signed.ca_file.as_ref().expect("CA file").display().to_string())
+        .success();
+
+    let reports: Vec<Report> =
+        output.stdout.lines().map(|line| Report::decode(line.as_bytes()).expect("a report per line")).collect();
+    assert_eq!(reports.len(), cases.len(), "one report per site:\n{}", output.stdout);
+    let by_url: BTreeMap<&str, &Report> = reports.iter().map(|r| (r.url.as_str(), r)).collect();
+    for (name, url, _, kind, code) in &cases {
+        let report = by_url.get(url.as_str()).unwrap_or_else(|| panic!("{name}: no report for {url}"));
+        assert_eq!(report.error.as_ref().map(|e| e.kind), *kind, "{name}: {:?}", report.error);
+        assert_eq!(report.code, *code, "{name}: code");
+        let bound_ms = (TIMEOUT_S * 1000 + 1000) as f64;
+        assert!(report.response_ms <= bound_ms, "{name}: took {} ms, over {bound_ms}", report.response_ms);
+    }
+
+    let report = |url: &str| by_url[url];
+    let endless = report(&cases[2].1);
+    assert_eq!(endless.body_bytes, Some(BODY_LIMIT), "the body stops at the limit");
+    assert_eq!(endless.regexp_match.as_deref().map(str::len), Some(BODY_LIMIT as usize), "matched on what was read");
+    assert_eq!(report(&cases[3].1).redirects, 5);
+    let once = report(&cases[4].1);
+    assert_eq!(once.redirects, 1);
+    assert!(once.final_url.as_deref().is_some_and(|u| u.ends_with("/landed")), "{:?}", once.final_url);
+    assert_eq!(once.regexp_match.as_deref(), Some("landed"));
+    let secure = report(&cases[9].1);
+    assert_eq!(secure.regexp_match.as_deref(), Some("39"));
+    assert_eq!(secure.tls_expires_at.map(|t| t.to_string()), Some("2040-06-30 0:00:00.0 +00:00:00".to_owned()));
+    assert!(secure.timings_ms.tls.is_some() && secure.timings_ms.dns.is_some(), "{:?}", secure.timings_ms);
+    assert_eq!(report(&cases[10].1).regexp_match.as_deref(), Some("71"), "matched on a lossy decoding");
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
