@@ -6,6 +6,7 @@
 
 mod bad_configuration;
 mod pipeline;
+mod partitioner;
 mod poison_records;
 mod probe_outcomes;
 mod refused_connections;
