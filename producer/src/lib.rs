@@ -61,9 +61,11 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            _ = ticks.tick() => {}
+            biased;
             () = shutdown.requested() => break,
+            _ = ticks.tick() => {}
         }
+        tracing::info!(sites = sites.len(), "round started");
         let reports = round(&prober, &sites, config.concurrency).await;
         deliver(publisher.as_ref(), &reports).await;
         if shutdown.is_requested() {

@@ -12,6 +12,6 @@ mod run;
 mod sites;
 mod stack;
 
-pub use run::{binary, Run, RunOutput};
+pub use run::{binary, Run, RunOutput, Running};
 pub use sites::{unreachable_url, SiteServer};
 pub use stack::{Stack, TestDatabase};

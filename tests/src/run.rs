@@ -127,3 +127,81 @@ impl Run {
         output
     }
 }
+
+/// A binary running in the background, for daemons and signals.
+#[derive(Debug)]
+pub struct Running {
+    child: std::process::Child,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_reader: std::thread::JoinHandle<()>,
+}
+
+impl Run {
+    /// Starts the binary and returns at once.
+    pub fn spawn(&self) -> Running {
+        let loglevel = std::env::var("TEST_LOGLEVEL").unwrap_or_else(|_| "INFO".into());
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .env_clear()
+            .env("WEBSENTRY_LOGLEVEL", loglevel)
+            .envs(self.env.iter().map(|(n, v)| (n, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting the binary");
+        let stdout = drain(child.stdout.take().expect("piped stdout"));
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("piped stderr");
+        let sink = std::sync::Arc::clone(&stderr);
+        let stderr_reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                sink.lock().expect("stderr buffer").push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Running { child, stdout, stderr, stderr_reader }
+    }
+}
+
+impl Running {
+    /// Waits until stderr contains `fragment`; panics with what it said after `timeout`.
+    pub fn wait_for_log(&self, fragment: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.stderr.lock().expect("stderr buffer").contains(fragment) {
+            assert!(Instant::now() < deadline, "no {fragment:?} within {timeout:?}; stderr:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What it has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr buffer").clone()
+    }
+
+    /// Sends SIGTERM, as Kubernetes does to stop a pod.
+    pub fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the exit (killing it after `timeout`) and collects its output.
+    pub fn finish(mut self, timeout: Duration) -> RunOutput {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waiting") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("still running after {timeout:?}; stderr:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let Running { stdout, stderr, stderr_reader, .. } = self;
+        stderr_reader.join().expect("stderr reader");
+        let stderr = stderr.lock().expect("stderr buffer").clone();
+        RunOutput { code: status.code(), stdout: stdout.join().expect("stdout reader"), stderr }
+    }
+}

@@ -5,8 +5,9 @@
 //! Run them with `scripts/test`, which brings the stack up and builds the binaries first.
 
 mod bad_configuration;
-mod pipeline;
+mod daemon;
 mod partitioner;
+mod pipeline;
 mod poison_records;
 mod probe_outcomes;
 mod refused_connections;

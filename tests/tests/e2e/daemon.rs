@@ -1,0 +1,55 @@
+//! Daemon mode: rounds at a fixed rate, and SIGTERM finishes the round in flight before exiting 0.
+
+use std::time::Duration;
+
+use websentry_shared::report::{ErrorKind, Report};
+use websentry_tests::{
+    hostile::{serve, Behaviour},
+    Run, SiteServer, Stack,
+};
+
+#[test]
+fn sigterm_during_a_round_publishes_that_round_and_exits_0() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let silent = serve(Behaviour::Silent);
+    let running = Run::new("websentry-producer")
+        .envs(stack.kafka_env(&topic))
+        .env("WEBSENTRY_SITES", silent.clone())
+        .env("WEBSENTRY_INTERVAL", "60")
+        .env("WEBSENTRY_TIMEOUT", "2")
+        .spawn();
+    running.wait_for_log("round started", Duration::from_secs(30));
+
+    running.terminate();
+    let output = running.finish(Duration::from_secs(20));
+
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let values = stack.read_topic(&topic);
+    assert_eq!(values.len(), 1, "the round in flight was published");
+    let report = Report::decode(&values[0].1).expect("a report");
+    assert_eq!(report.url, silent);
+    assert_eq!(report.error.map(|e| e.kind), Some(ErrorKind::Timeout));
+}
+
+#[test]
+fn a_daemon_probes_again_at_each_interval() {
+    let server = SiteServer::start();
+    let running = Run::new("websentry-producer")
+        .arg("--dry-run")
+        .env("WEBSENTRY_SITES", server.url("/ok"))
+        .env("WEBSENTRY_INTERVAL", "1")
+        .spawn();
+    // Three rounds are done once the third "round done" line is logged.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while running.stderr().matches("round done").count() < 3 {
+        assert!(std::time::Instant::now() < deadline, "fewer than 3 rounds:\n{}", running.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    running.terminate();
+    let output = running.finish(Duration::from_secs(10));
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let reports: Vec<Report> = output.stdout.lines().map(|l| Report::decode(l.as_bytes()).expect("report")).collect();
+    assert!(reports.len() >= 3, "{} reports", reports.len());
+    assert!(reports.iter().all(|r| r.code == 200), "every round probed the site");
+}
