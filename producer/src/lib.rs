@@ -24,16 +24,21 @@ use websentry_shared::{exit::Fatal, report::Report, shutdown::Shutdown};
 
 use crate::{
     probe::Prober,
-    publish::{Delivery, Publisher},
+    publish::Publisher,
     settings::{Config, Output},
     site::Site,
 };
 
+/// Reports kept for the next round at most when Kafka does not acknowledge them; beyond it the
+/// oldest are dropped, loudly.
+pub const MAX_BACKLOG: usize = 100_000;
+
 /// Runs one round (no interval) or rounds at a fixed rate until `shutdown` is requested; a round in
-/// flight when it is requested is finished and published first.
+/// flight when it is requested is finished and published first. A daemon keeps the reports Kafka
+/// did not acknowledge and sends them again with the next round.
 ///
 /// # Errors
-/// Kafka unreachable at start, or, in a one-off run, any report not acknowledged.
+/// Kafka unreachable at start, or any report still not acknowledged when the run ends.
 pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
     let prober = Arc::new(Prober::new(config.roots, config.probe));
     let sites: Arc<[Site]> = config.sites.into();
@@ -43,87 +48,93 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
         }
         Output::Stdout => None,
     };
-    let Some(interval) = config.interval else {
+    let mut backlog = Vec::new();
+    if let Some(interval) = config.interval {
+        tracing::info!(sites = sites.len(), interval_s = interval.as_secs(), "probing at a fixed rate");
+        let mut ticks = tokio::time::interval(interval);
+        // A round longer than the interval delays the next one; rounds never overlap.
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.requested() => break,
+                _ = ticks.tick() => {}
+            }
+            let mut reports = std::mem::take(&mut backlog);
+            reports.extend(round(&prober, &sites, config.concurrency).await);
+            backlog = deliver(publisher.as_ref(), reports).await;
+            if backlog.len() > MAX_BACKLOG {
+                let dropped = backlog.len() - MAX_BACKLOG;
+                tracing::error!(dropped, kept = MAX_BACKLOG, "backlog full, dropping the oldest unpublished reports");
+                backlog.drain(..dropped);
+            }
+            if shutdown.is_requested() {
+                break;
+            }
+        }
+    } else {
         let reports = round(&prober, &sites, config.concurrency).await;
-        let delivery = deliver(publisher.as_ref(), &reports).await;
-        if delivery.failed > 0 {
-            return Err(Fatal::Runtime(anyhow!(
-                "{} of {} reports were not acknowledged by Kafka",
-                delivery.failed,
-                reports.len()
-            )));
-        }
-        return Ok(());
-    };
-    tracing::info!(sites = sites.len(), interval_s = interval.as_secs(), "probing at a fixed rate");
-    let mut ticks = tokio::time::interval(interval);
-    // A round longer than the interval delays the next one; rounds never overlap.
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            biased;
-            () = shutdown.requested() => break,
-            _ = ticks.tick() => {}
-        }
-        tracing::info!(sites = sites.len(), "round started");
-        let reports = round(&prober, &sites, config.concurrency).await;
-        deliver(publisher.as_ref(), &reports).await;
-        if shutdown.is_requested() {
-            break;
-        }
+        backlog = deliver(publisher.as_ref(), reports).await;
+    }
+    if !backlog.is_empty() {
+        return Err(Fatal::Runtime(anyhow!("{} reports were not acknowledged by Kafka", backlog.len())));
     }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Probes every site once, at most `concurrency` at a time.
+/// Probes every site once, at most `concurrency` at a time. A probe task is spawned only when a
+/// permit is free, so memory follows the concurrency, not the number of sites.
 pub async fn round(prober: &Arc<Prober>, sites: &Arc<[Site]>, concurrency: usize) -> Vec<Report> {
+    tracing::info!(sites = sites.len(), "round started");
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
-    for index in 0..sites.len() {
-        let (prober, sites, permits) = (Arc::clone(prober), Arc::clone(sites), Arc::clone(&permits));
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
-            prober.probe(&sites[index]).await
-        });
-    }
     let mut reports = Vec::with_capacity(sites.len());
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(report) => reports.push(report),
-            Err(err) => tracing::error!(cause = %err, "a probe task failed"),
+    for index in 0..sites.len() {
+        let permit = Arc::clone(&permits).acquire_owned().await.expect("the semaphore is never closed");
+        let (prober, sites) = (Arc::clone(prober), Arc::clone(sites));
+        tasks.spawn(async move {
+            let report = prober.probe(&sites[index]).await;
+            drop(permit);
+            report
+        });
+        while let Some(joined) = tasks.try_join_next() {
+            collect(joined, &mut reports);
         }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        collect(joined, &mut reports);
     }
     reports
 }
 
-/// Publishes the round, or prints it for a dry run.
-async fn deliver(publisher: Option<&Publisher>, reports: &[Report]) -> Delivery {
+fn collect(joined: Result<Report, tokio::task::JoinError>, reports: &mut Vec<Report>) {
+    match joined {
+        Ok(report) => reports.push(report),
+        Err(err) => tracing::error!(cause = %err, "a probe task failed"),
+    }
+}
+
+/// Publishes the reports, or prints them for a dry run; returns those not delivered.
+async fn deliver(publisher: Option<&Publisher>, reports: Vec<Report>) -> Vec<Report> {
+    let count = reports.len();
     let down = reports.iter().filter(|r| r.error.is_some()).count();
-    let delivery = match publisher {
+    let unpublished = match publisher {
         Some(publisher) => publisher.publish(reports).await,
         None => print_reports(reports),
     };
-    tracing::info!(
-        probed = reports.len(),
-        failed_probes = down,
-        published = delivery.acknowledged,
-        unpublished = delivery.failed,
-        "round done"
-    );
-    delivery
+    tracing::info!(reports = count, failed_probes = down, unpublished = unpublished.len(), "round done");
+    unpublished
 }
 
-fn print_reports(reports: &[Report]) -> Delivery {
+fn print_reports(reports: Vec<Report>) -> Vec<Report> {
     let mut out = std::io::stdout().lock();
-    let mut delivery = Delivery::default();
+    let mut unwritten = Vec::new();
     for report in reports {
-        let written = out.write_all(&report.to_json()).and_then(|()| out.write_all(b"\n"));
-        match written {
-            Ok(()) => delivery.acknowledged += 1,
-            Err(_) => delivery.failed += 1,
+        if out.write_all(&report.to_json()).and_then(|()| out.write_all(b"\n")).is_err() {
+            unwritten.push(report);
         }
     }
     let _ = out.flush();
-    delivery
+    unwritten
 }

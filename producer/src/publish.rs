@@ -23,13 +23,6 @@ pub struct Publisher {
     _client: Client,
 }
 
-/// How a publishing round went: reports are never silently lost, they are counted here.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Delivery {
-    pub acknowledged: usize,
-    pub failed: usize,
-}
-
 impl Publisher {
     /// Connects to the cluster and to the leader of every partition of the topic.
     ///
@@ -59,31 +52,29 @@ impl Publisher {
         Ok(Self { topic: settings.topic.clone(), partitions, _client: client })
     }
 
-    /// Publishes the reports, one batch per partition, the partitions in parallel. rskafka retries
-    /// retriable errors with backoff until the settings' timeout.
-    pub async fn publish(&self, reports: &[Report]) -> Delivery {
+    /// Publishes the reports, one batch per partition, the partitions in parallel; rskafka retries
+    /// retriable errors with backoff until the settings' timeout. Returns the reports that were
+    /// not acknowledged, in their original order, so the caller can keep them.
+    pub async fn publish(&self, reports: Vec<Report>) -> Vec<Report> {
         let count = i32::try_from(self.partitions.len()).expect("partition count fits an i32");
-        let mut batches: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
+        let mut batches: BTreeMap<i32, Vec<Report>> = BTreeMap::new();
         for report in reports {
-            let key = report.url.as_bytes();
-            batches.entry(partition_for_key(key, count)).or_default().push(record(report));
+            batches.entry(partition_for_key(report.url.as_bytes(), count)).or_default().push(report);
         }
-        let sends = batches.into_iter().map(|(partition, records)| async move {
-            let n = records.len();
+        let sends = batches.into_iter().map(|(partition, reports)| async move {
+            let records = reports.iter().map(record).collect();
             let client = &self.partitions[partition as usize];
             match client.produce(records, Compression::NoCompression).await {
-                Ok(_) => Delivery { acknowledged: n, failed: 0 },
+                Ok(_) => Vec::new(),
                 Err(err) => {
-                    tracing::error!(topic = %self.topic, partition, reports = n, cause = %err, "publishing failed");
-                    Delivery { acknowledged: 0, failed: n }
+                    tracing::error!(topic = %self.topic, partition, reports = reports.len(), cause = %err, "publishing failed");
+                    reports
                 }
             }
         });
-        let results = futures::future::join_all(sends).await;
-        results.into_iter().fold(Delivery::default(), |sum, d| Delivery {
-            acknowledged: sum.acknowledged + d.acknowledged,
-            failed: sum.failed + d.failed,
-        })
+        let mut unpublished: Vec<Report> = futures::future::join_all(sends).await.into_iter().flatten().collect();
+        unpublished.sort_by_key(|r| r.id);
+        unpublished
     }
 }
 

@@ -126,6 +126,15 @@ impl Stack {
         topic
     }
 
+    /// Deletes a topic, e.g. to make publishing to it fail.
+    pub fn delete_topic(&self, topic: &str) {
+        block_on(async {
+            let client = self.kafka_client(topic).await;
+            let controller = client.controller_client().expect("controller client");
+            controller.delete_topic(topic, 10_000).await.expect("deleting the test topic");
+        });
+    }
+
     async fn kafka_client(&self, topic: &str) -> Client {
         self.kafka_settings(topic).connect("websentry-tests").await.expect("connecting to the stack's Kafka")
     }

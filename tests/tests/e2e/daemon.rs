@@ -53,3 +53,24 @@ fn a_daemon_probes_again_at_each_interval() {
     assert!(reports.len() >= 3, "{} reports", reports.len());
     assert!(reports.iter().all(|r| r.code == 200), "every round probed the site");
 }
+
+#[test]
+fn a_one_off_run_whose_reports_kafka_does_not_acknowledge_exits_1() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let running = Run::new("websentry-producer")
+        .envs(stack.kafka_env(&topic))
+        .env("WEBSENTRY_SITES", serve(Behaviour::Silent))
+        .env("WEBSENTRY_TIMEOUT", "2")
+        .env("WEBSENTRY_KAFKA_TIMEOUT", "3")
+        .spawn();
+    running.wait_for_log("round started", Duration::from_secs(30));
+
+    stack.delete_topic(&topic);
+    let output = running.finish(Duration::from_secs(60));
+
+    assert_eq!(output.code, Some(1), "{}", output.stderr);
+    let errors = output.error_lines();
+    assert_eq!(errors.len(), 1, "{}", output.stderr);
+    assert!(errors[0].contains("1 reports were not acknowledged by Kafka"), "{}", errors[0]);
+}
