@@ -86,10 +86,21 @@ fn main() {
     drop(server.stdin.take());
     let _ = server.wait();
 
-    let per = |cpu: f64| cpu / sites as f64 * 1e6;
-    println!("websentry round : wall {ours_wall:.3} s = {:.3} x ideal; cpu {:.1} us/probe; peak RSS {peak_rss_mb:.1} MB; {failed} probes not 200", ours_wall / ideal, per(ours_cpu));
-    println!("bare hyper loop : wall {bare_wall:.3} s = {:.3} x ideal; cpu {:.1} us/probe; {} probes not 200", bare_wall / ideal, per(bare_cpu), sites - bare_ok);
-    println!("ratios          : wall websentry/ideal {:.3} (target <= 1.2); cpu websentry/bare {:.3} (target <= 1.5); peak RSS {peak_rss_mb:.1} MB (target <= 150)", ours_wall / ideal, ours_cpu / bare_cpu);
+    let per_probe_us = |cpu: f64| cpu / sites as f64 * 1e6;
+    let (ours_ratio, bare_ratio, cpu_ratio) = (ours_wall / ideal, bare_wall / ideal, ours_cpu / bare_cpu);
+    let (ours_us, bare_us, bare_failed) = (per_probe_us(ours_cpu), per_probe_us(bare_cpu), sites - bare_ok);
+    println!(
+        "websentry round : wall {ours_wall:.3} s = {ours_ratio:.3} x ideal; cpu {ours_us:.1} us/probe; \
+         peak RSS {peak_rss_mb:.1} MB; {failed} probes not 200"
+    );
+    println!(
+        "bare hyper loop : wall {bare_wall:.3} s = {bare_ratio:.3} x ideal; cpu {bare_us:.1} us/probe; \
+         {bare_failed} probes not 200"
+    );
+    println!(
+        "ratios          : wall websentry/ideal {ours_ratio:.3} (target <= 1.2); cpu websentry/bare \
+         {cpu_ratio:.3} (target <= 1.5); peak RSS {peak_rss_mb:.1} MB (target <= 150)"
+    );
 }
 
 /// The baseline: a GET per URL on a fresh connection, body read to the end, nothing measured.
