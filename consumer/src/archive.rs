@@ -3,7 +3,13 @@
 use anyhow::Context;
 use postgres::Client;
 
-use crate::batch::Batch;
+use crate::{
+    batch::Batch,
+    insert::{self, Method},
+};
+
+/// The insert method of the consumer, chosen by measuring all three (see `insert`).
+pub const FASTEST: Method = Method::Copy;
 
 /// Where a batch came from and who read it.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +32,7 @@ pub enum Committed {
 /// The database side of the consumer; owns the connection.
 pub struct Archiver {
     client: Client,
+    method: Method,
 }
 
 impl std::fmt::Debug for Archiver {
@@ -33,18 +40,6 @@ impl std::fmt::Debug for Archiver {
         f.debug_struct("Archiver").finish_non_exhaustive()
     }
 }
-
-const INSERT_REPORTS: &str = "
-    INSERT INTO reports (id, url, code, response_ms, regexp_match, checked_at, probe, error_kind,
-                         error_message, http_version, body_bytes, report, kafka_topic, kafka_partition,
-                         kafka_offset)
-    SELECT r.id, r.url, r.code, r.response_ms, r.regexp_match, r.checked_at, r.probe, r.error_kind,
-           r.error_message, r.http_version, r.body_bytes, r.report::jsonb, $13, $14, r.kafka_offset
-    FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::float8[], $5::text[], $6::timestamptz[],
-                $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[], $15::int8[])
-         AS r(id, url, code, response_ms, regexp_match, checked_at, probe, error_kind, error_message,
-              http_version, body_bytes, report, kafka_offset)
-    ON CONFLICT (id) DO NOTHING";
 
 const INSERT_REJECTED: &str = "
     INSERT INTO rejected_messages (kafka_topic, kafka_partition, kafka_offset, key, payload, reason)
@@ -61,8 +56,19 @@ const ADVANCE_OFFSET: &str = "
     WHERE consumer_offsets.next_offset = $5";
 
 impl Archiver {
+    /// An archiver writing with the fastest measured method, [`FASTEST`].
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client, method: FASTEST }
+    }
+
+    /// An archiver writing with `method`, to compare them.
+    pub fn with_method(client: Client, method: Method) -> Self {
+        Self { client, method }
+    }
+
+    /// The connection, for the partition locks that live in its session (see `lease`).
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
     }
 
     /// The stored next offset of a partition, `None` before its first commit.
@@ -87,45 +93,7 @@ impl Archiver {
     /// The database failed; nothing of the batch is kept.
     pub fn commit(&mut self, at: Position<'_>, from: i64, batch: &Batch) -> anyhow::Result<Committed> {
         let mut tx = self.client.transaction().context("starting a transaction")?;
-        let archived = if batch.reports.is_empty() {
-            0
-        } else {
-            let r = &batch.reports;
-            let ids: Vec<_> = r.iter().map(|a| a.report.id).collect();
-            let urls: Vec<_> = r.iter().map(|a| a.report.url.as_str()).collect();
-            let codes: Vec<_> = r.iter().map(|a| i32::from(a.report.code)).collect();
-            let times: Vec<_> = r.iter().map(|a| a.report.response_ms).collect();
-            let matches: Vec<_> = r.iter().map(|a| a.report.regexp_match.as_deref()).collect();
-            let checked: Vec<_> = r.iter().map(|a| a.report.checked_at).collect();
-            let probes: Vec<_> = r.iter().map(|a| a.report.probe.as_str()).collect();
-            let kinds: Vec<_> = r.iter().map(|a| a.report.error.as_ref().map(|e| e.kind.as_str())).collect();
-            let messages: Vec<_> = r.iter().map(|a| a.report.error.as_ref().map(|e| e.message.as_str())).collect();
-            let versions: Vec<_> = r.iter().map(|a| a.report.http_version.as_deref()).collect();
-            let bytes: Vec<_> = r.iter().map(|a| a.report.body_bytes.map(|b| b as i64)).collect();
-            let docs: Vec<_> = r.iter().map(|a| a.json.as_str()).collect();
-            let offsets: Vec<_> = r.iter().map(|a| a.offset).collect();
-            tx.execute(
-                INSERT_REPORTS,
-                &[
-                    &ids,
-                    &urls,
-                    &codes,
-                    &times,
-                    &matches,
-                    &checked,
-                    &probes,
-                    &kinds,
-                    &messages,
-                    &versions,
-                    &bytes,
-                    &docs,
-                    &at.topic,
-                    &at.partition,
-                    &offsets,
-                ],
-            )
-            .context("inserting reports")?
-        };
+        let archived = insert::insert_reports(&mut tx, self.method, at.topic, at.partition, &batch.reports)?;
         let rejected = if batch.rejected.is_empty() {
             0
         } else {

@@ -1,11 +1,30 @@
 //! Records fetched from one partition, sorted into reports to archive and records to keep as
 //! rejected, with the offset to resume from once they are committed.
+//!
+//! Records in the Python tool's format (`url`, `code`, `response_ms`, `regexp_match` and nothing
+//! else) are archived too: they have no `id` and no `checked_at`, so the id is derived from the
+//! record's Kafka coordinates (a re-read derives the same one) and the time is the record's
+//! timestamp.
 
 use rskafka::record::RecordAndOffset;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
 use websentry_shared::report::{DecodeError, Report};
 
 /// Values larger than this are rejected instead of archived: a report is a few hundred bytes.
 pub const MAX_REPORT_BYTES: usize = 256 * 1024;
+
+/// Namespace of the UUIDv5 ids given to legacy records (name: `topic/partition/offset`). Fixed for
+/// ever: changing it would archive a re-read legacy record a second time.
+const LEGACY_NAMESPACE: Uuid = Uuid::from_u128(0x3f1c_58e2_9a4b_4c7e_8d21_6b0f_a5e3_c907);
+
+/// The partition a batch was fetched from.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+}
 
 /// A report and the record it came from.
 #[derive(Debug, Clone)]
@@ -37,11 +56,12 @@ pub struct Batch {
 impl Batch {
     /// Sorts fetched records. `start` is the offset they were fetched from, the resume point of an
     /// empty batch.
-    pub fn from_records(start: i64, records: Vec<RecordAndOffset>) -> Self {
+    pub fn from_records(origin: Origin<'_>, start: i64, records: Vec<RecordAndOffset>) -> Self {
         let mut batch = Batch { next_offset: start, ..Batch::default() };
         for RecordAndOffset { record, offset } in records {
             batch.next_offset = batch.next_offset.max(offset + 1);
-            match decode(record.value.as_deref()) {
+            let stamp = record_time(&record.timestamp);
+            match decode(record.value.as_deref(), || (legacy_id(origin, offset), stamp)) {
                 Ok(report) => {
                     let json = String::from_utf8(record.value.unwrap_or_default()).expect("decode checked UTF-8");
                     batch.reports.push(Archivable { report, json, offset });
@@ -57,12 +77,72 @@ impl Batch {
     }
 }
 
-fn decode(value: Option<&[u8]>) -> Result<Report, String> {
+/// The id of a legacy record: UUIDv5 of `topic/partition/offset`.
+pub fn legacy_id(origin: Origin<'_>, offset: i64) -> Uuid {
+    let name = format!("{}/{}/{offset}", origin.topic, origin.partition);
+    Uuid::new_v5(&LEGACY_NAMESPACE, name.as_bytes())
+}
+
+fn record_time(timestamp: &rskafka::chrono::DateTime<rskafka::chrono::Utc>) -> OffsetDateTime {
+    let nanos = timestamp.timestamp_nanos_opt().map_or(0, i128::from);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The Python tool's report: exactly its four fields; anything else makes it a wrong shape.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyReport {
+    url: String,
+    code: u16,
+    response_ms: f64,
+    regexp_match: Option<String>,
+}
+
+/// Reads a legacy record, or says why it is neither a report nor a legacy record. Only a JSON
+/// object without `v` and without `id` is tried as legacy, so a broken current report keeps its own
+/// reason.
+fn decode_legacy(value: &[u8], identity: impl FnOnce() -> (Uuid, OffsetDateTime)) -> Option<Result<Report, String>> {
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(value).ok()?;
+    if object.contains_key("v") || object.contains_key("id") {
+        return None;
+    }
+    let legacy: LegacyReport = match serde_json::from_value(serde_json::Value::Object(object)) {
+        Ok(legacy) => legacy,
+        Err(err) => return Some(Err(format!("not a JSON report: no `v`, and not in the Python tool's format: {err}"))),
+    };
+    let (id, checked_at) = identity();
+    Some(Ok(Report {
+        v: 0,
+        id,
+        url: legacy.url,
+        code: legacy.code,
+        response_ms: legacy.response_ms,
+        regexp_match: legacy.regexp_match,
+        checked_at,
+        probe: String::new(),
+        error: None,
+        timings_ms: Default::default(),
+        http_version: None,
+        final_url: None,
+        redirects: 0,
+        body_bytes: None,
+        tls_expires_at: None,
+    }))
+}
+
+fn decode(value: Option<&[u8]>, identity: impl FnOnce() -> (Uuid, OffsetDateTime)) -> Result<Report, String> {
     let Some(value) = value else { return Err("tombstone (null value)".into()) };
     if value.len() > MAX_REPORT_BYTES {
         return Err(format!("value of {} bytes is over the {MAX_REPORT_BYTES}-byte limit", value.len()));
     }
-    let report = Report::decode(value).map_err(|err: DecodeError| err.to_string())?;
+    let report = match Report::decode(value) {
+        Ok(report) => report,
+        Err(err @ DecodeError::Shape(_)) => match decode_legacy(value, identity) {
+            Some(legacy) => legacy?,
+            None => return Err(err.to_string()),
+        },
+        Err(err) => return Err(err.to_string()),
+    };
     // PostgreSQL text cannot hold NUL; such a report could never be archived.
     if value.contains(&0) || report.url.contains('\0') {
         return Err("contains a NUL character".into());
@@ -75,6 +155,8 @@ mod tests {
     use super::*;
     use rskafka::{chrono::DateTime, record::Record};
     use std::collections::BTreeMap;
+
+    const ORIGIN: Origin<'static> = Origin { topic: "t", partition: 2 };
 
     fn record(offset: i64, value: Option<&[u8]>) -> RecordAndOffset {
         RecordAndOffset {
@@ -93,6 +175,7 @@ mod tests {
         let good = br#"{"v":1,"id":"01a226c2-20b7-74b1-802b-3965cebb9a74","url":"http://a/","code":200,"response_ms":1.5,"regexp_match":null,"checked_at":"2026-11-29T10:00:00Z"}"#;
         let huge = vec![b' '; MAX_REPORT_BYTES + 1];
         let batch = Batch::from_records(
+            ORIGIN,
             7,
             vec![record(7, Some(good)), record(8, None), record(9, Some(b"nope")), record(10, Some(&huge))],
         );
@@ -108,8 +191,42 @@ mod tests {
 
     #[test]
     fn an_empty_fetch_resumes_where_it_started() {
-        let batch = Batch::from_records(42, vec![]);
+        let batch = Batch::from_records(ORIGIN, 42, vec![]);
         assert!(batch.is_empty());
         assert_eq!(batch.next_offset, 42);
+    }
+
+    #[test]
+    fn a_python_tool_record_is_archived_with_an_id_from_its_coordinates_and_its_record_time() {
+        let legacy = br#"{"url":"http://a/","code":200,"response_ms":12,"regexp_match":null}"#;
+        let mut fetched = record(5, Some(legacy));
+        fetched.record.timestamp = DateTime::from_timestamp_millis(1_764_410_400_250).unwrap();
+        let batch = Batch::from_records(ORIGIN, 5, vec![fetched.clone()]);
+        assert!(batch.rejected.is_empty(), "{:?}", batch.rejected);
+        let report = &batch.reports[0].report;
+        assert_eq!((report.v, report.url.as_str(), report.code, report.response_ms), (0, "http://a/", 200, 12.0));
+        assert_eq!(report.checked_at.unix_timestamp_nanos(), 1_764_410_400_250_000_000);
+        let again = Batch::from_records(ORIGIN, 5, vec![fetched]);
+        assert_eq!(again.reports[0].report.id, report.id, "a re-read gives the same id");
+        let elsewhere = Batch::from_records(Origin { topic: "t", partition: 3 }, 5, vec![record(5, Some(legacy))]);
+        assert_ne!(elsewhere.reports[0].report.id, report.id);
+    }
+
+    #[test]
+    fn records_without_v_that_are_not_python_tool_reports_are_rejected() {
+        for (name, value) in [
+            ("missing code", &br#"{"url":"http://a/"}"#[..]),
+            ("extra field", br#"{"url":"http://a/","code":200,"response_ms":1,"regexp_match":null,"x":1}"#),
+            ("current report without v", br#"{"id":"01a226c2-20b7-74b1-802b-3965cebb9a74","url":"http://a/"}"#),
+            ("array", b"[1,2]"),
+        ] {
+            let batch = Batch::from_records(ORIGIN, 0, vec![record(0, Some(value))]);
+            assert_eq!(batch.rejected.len(), 1, "case {name}");
+            assert!(
+                batch.rejected[0].reason.contains("not a JSON report"),
+                "case {name}: {}",
+                batch.rejected[0].reason
+            );
+        }
     }
 }

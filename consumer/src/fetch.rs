@@ -11,8 +11,12 @@ use rskafka::{
 };
 use websentry_shared::kafka::{KafkaError, KafkaSettings};
 
-/// Bytes fetched at most per partition and request.
-pub const FETCH_MAX_BYTES: i32 = 4 * 1024 * 1024;
+/// The smallest byte bound of one partition's fetch when the bound is shared between partitions.
+const MIN_FETCH_BYTES: i32 = 64 * 1024;
+
+/// The most a fetch grows its byte bound to get one whole record batch that is larger than the
+/// bound (Kafka's own default limit of a batch is 1 MiB; topics may raise it).
+const MAX_GROWN_FETCH_BYTES: i32 = 64 * 1024 * 1024;
 
 /// What a fetch found.
 #[derive(Debug)]
@@ -28,13 +32,17 @@ pub enum Fetched {
 pub struct Source {
     topic: String,
     partitions: Vec<PartitionClient>,
+    /// Bytes fetched at most per partition and request (`WEBSENTRY_BATCH_BYTES`).
+    max_bytes: i32,
     _client: Client,
 }
 
 impl Source {
+    /// Clients for every partition, fetching at most `max_bytes` per partition and request.
+    ///
     /// # Errors
     /// Kafka unreachable within the timeout, or no such topic.
-    pub async fn connect(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+    pub async fn connect(settings: &KafkaSettings, max_bytes: i32) -> Result<Self, KafkaError> {
         let client = settings.connect("websentry-consumer").await?;
         let mut partitions = Vec::new();
         for id in settings.partitions(&client).await? {
@@ -44,7 +52,7 @@ impl Source {
                 .map_err(|source| request("connecting to a partition leader", &settings.topic, source))?;
             partitions.push(partition);
         }
-        Ok(Self { topic: settings.topic.clone(), partitions, _client: client })
+        Ok(Self { topic: settings.topic.clone(), partitions, max_bytes, _client: client })
     }
 
     pub fn topic(&self) -> &str {
@@ -78,17 +86,35 @@ impl Source {
             .map_err(|source| request("reading the high watermark", &self.topic, source))
     }
 
-    /// Fetches from `offset` of partition `index`, waiting up to `max_wait_ms` for records to come.
+    /// Fetches from `offset` of partition `index`, waiting up to `max_wait_ms` for records to come,
+    /// `share` of the byte bound (1 = all of it; the broker still sends at least one record batch).
     ///
     /// # Errors
     /// The request failed past the retry deadline.
-    pub async fn fetch(&self, index: usize, offset: i64, max_wait_ms: i32) -> Result<Fetched, KafkaError> {
-        match self.partitions[index].fetch_records(offset, 1..FETCH_MAX_BYTES, max_wait_ms).await {
-            Ok((records, high_watermark)) => Ok(Fetched::Records(records, high_watermark)),
-            Err(RsError::ServerError { protocol_error: ProtocolError::OffsetOutOfRange, .. }) => {
-                Ok(Fetched::OutOfRange)
+    pub async fn fetch(
+        &self,
+        index: usize,
+        offset: i64,
+        max_wait_ms: i32,
+        share: usize,
+    ) -> Result<Fetched, KafkaError> {
+        let mut max_bytes = (self.max_bytes / i32::try_from(share.max(1)).unwrap_or(i32::MAX)).max(MIN_FETCH_BYTES);
+        loop {
+            match self.partitions[index].fetch_records(offset, 1..max_bytes, max_wait_ms).await {
+                // Nothing readable below the high watermark: the next record batch may be larger
+                // than the bound (the broker then sends a part of it, which is dropped). Ask for
+                // more, up to a limit, rather than mistake it for the end.
+                Ok((records, high_watermark))
+                    if records.is_empty() && high_watermark > offset && max_bytes < MAX_GROWN_FETCH_BYTES =>
+                {
+                    max_bytes = max_bytes.saturating_mul(2).min(MAX_GROWN_FETCH_BYTES);
+                }
+                Ok((records, high_watermark)) => return Ok(Fetched::Records(records, high_watermark)),
+                Err(RsError::ServerError { protocol_error: ProtocolError::OffsetOutOfRange, .. }) => {
+                    return Ok(Fetched::OutOfRange)
+                }
+                Err(source) => return Err(request("fetching records", &self.topic, source)),
             }
-            Err(source) => Err(request("fetching records", &self.topic, source)),
         }
     }
 }

@@ -5,7 +5,10 @@ use anyhow::{bail, Context};
 use postgres::Client;
 
 /// The migrations, in order; version = position + 1. Never edit one that has shipped: add another.
-const MIGRATIONS: &[(&str, &str)] = &[("initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("initial", include_str!("migrations/0001_initial.sql")),
+    ("probe details", include_str!("migrations/0002_probe_details.sql")),
+];
 
 /// An arbitrary constant shared by every replica: the key of the migration lock.
 const MIGRATION_LOCK: i64 = 0x7765_6273_656e_7472; // "websentr"

@@ -12,6 +12,15 @@ use crate::database::{DatabaseArgs, DatabaseSettings};
 
 const DAEMON: Setting = Setting::new("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "daemon");
 const GROUP: Setting = Setting::new("WEBSENTRY_CONSUMER_GROUP", "group");
+const BATCH_MAX: Setting = Setting::new("WEBSENTRY_BATCH_MAX", "batch-max");
+const BATCH_BYTES: Setting = Setting::new("WEBSENTRY_BATCH_BYTES", "batch-bytes");
+const LISTEN: Setting = Setting::new("WEBSENTRY_LISTEN", "listen");
+
+/// Records per batch at most: one statement and one transaction each.
+const BATCH_MAX_RANGE: std::ops::RangeInclusive<usize> = 1..=100_000;
+/// Bytes fetched per partition and request: at least one small report, at most what a broker
+/// sends by default in one response.
+const BATCH_BYTES_RANGE: std::ops::RangeInclusive<i32> = 1024..=(64 * 1024 * 1024);
 
 /// Archives Websentry reports from Kafka into PostgreSQL, exactly once.
 ///
@@ -37,6 +46,17 @@ pub struct Args {
     /// Create or upgrade the database schema, then exit (for operators who run DDL separately).
     #[arg(long = "migrate-only")]
     pub migrate_only: bool,
+    /// Records written per batch at most (one INSERT statement and one transaction each).
+    #[arg(long = "batch-max", env = "WEBSENTRY_BATCH_MAX", default_value = "5000", value_name = "RECORDS")]
+    pub batch_max: String,
+    /// Record bytes fetched at once at most (shared by the partitions a daemon polls together);
+    /// bounds the memory batches take. The broker sends at least one record batch whatever it says.
+    #[arg(long = "batch-bytes", env = "WEBSENTRY_BATCH_BYTES", default_value = "1048576", value_name = "BYTES")]
+    pub batch_bytes: String,
+    /// Address of the HTTP endpoint (/healthz, /readyz, /metrics) of a daemon; empty disables it.
+    /// One-off runs never serve it.
+    #[arg(long = "listen", env = "WEBSENTRY_LISTEN", default_value = "0.0.0.0:9187", value_name = "ADDR")]
+    pub listen: String,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
@@ -52,6 +72,10 @@ pub struct Config {
     pub daemon: bool,
     pub group: String,
     pub migrate_only: bool,
+    pub batch_max: usize,
+    pub batch_bytes: i32,
+    /// `None`: no HTTP endpoint (disabled, or a one-off run).
+    pub listen: Option<std::net::SocketAddr>,
     /// `None` with `--migrate-only`, which needs no Kafka.
     pub kafka: Option<KafkaSettings>,
     pub database: DatabaseSettings,
@@ -66,7 +90,35 @@ impl Args {
         let group = GROUP.non_empty(Some(self.group.clone()))?;
         let database = self.database.parse()?;
         let kafka = if self.migrate_only { None } else { Some(self.kafka.parse()?) };
-        Ok(Config { log, daemon, group, migrate_only: self.migrate_only, kafka, database })
+        let batch_max = in_range(BATCH_MAX, &self.batch_max, BATCH_MAX_RANGE)?;
+        let batch_bytes = in_range(BATCH_BYTES, &self.batch_bytes, BATCH_BYTES_RANGE)?;
+        let listen = match self.listen.trim() {
+            "" => None,
+            _ if !daemon => None,
+            text => Some(text.parse().map_err(|_| LISTEN.error(format!("'{text}' is not an address:port")))?),
+        };
+        Ok(Config {
+            log,
+            daemon,
+            group,
+            migrate_only: self.migrate_only,
+            batch_max,
+            batch_bytes,
+            listen,
+            kafka,
+            database,
+        })
+    }
+}
+
+/// A whole number within `range`.
+fn in_range<T>(setting: Setting, text: &str, range: std::ops::RangeInclusive<T>) -> Result<T, SettingError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    match text.trim().parse::<T>() {
+        Ok(value) if range.contains(&value) => Ok(value),
+        _ => Err(setting.error(format!("'{text}' is not a whole number from {} to {}", range.start(), range.end()))),
     }
 }
 
@@ -125,5 +177,23 @@ mod tests {
         }
         let debug = format!("{:?}", parse(&[]).unwrap());
         assert!(!debug.contains("secret-pw"), "{debug}");
+    }
+
+    #[test]
+    fn batch_and_listen_settings_are_checked_and_named() {
+        let config = parse(&["--daemon"]).unwrap();
+        assert_eq!((config.batch_max, config.batch_bytes), (5000, 1024 * 1024));
+        assert_eq!(config.listen, Some("0.0.0.0:9187".parse().unwrap()));
+        assert_eq!(parse(&["--daemon", "--listen="]).unwrap().listen, None, "empty disables");
+        assert_eq!(parse(&[]).unwrap().listen, None, "one-off runs serve nothing");
+        for (flag, expected) in [
+            ("--batch-max=0", "WEBSENTRY_BATCH_MAX"),
+            ("--batch-max=lots", "WEBSENTRY_BATCH_MAX"),
+            ("--batch-bytes=12", "WEBSENTRY_BATCH_BYTES"),
+            ("--listen=localhost", "WEBSENTRY_LISTEN"),
+        ] {
+            let err = parse(&["--daemon", flag]).expect_err(flag).to_string();
+            assert!(err.starts_with(expected), "{flag}: {err}");
+        }
     }
 }

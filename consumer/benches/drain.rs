@@ -1,0 +1,231 @@
+//! `cargo bench -p websentry-consumer --bench drain`: how fast a one-off consumer drains a topic,
+//! against PostgreSQL's own ceiling (COPY of the same rows from a file) and the naive floor (one
+//! INSERT and one commit per row). Needs the running stack (`scripts/stack up`).
+//!
+//! 1,000,000 reports (`WEBSENTRY_BENCH_REPORTS` to change) go into a new 4-partition topic; the
+//! consumer runs as a child process so that its peak RSS (VmHWM) can be read. Before that, the three
+//! insert methods of `websentry_consumer::insert` are compared on 100,000 reports in batches of
+//! 5,000, through the consumer's own commit path. The topic and the databases are removed at the end.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufReader, BufWriter, Write},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use rskafka::{
+    client::partition::{Compression, UnknownTopicHandling},
+    record::Record,
+};
+use websentry_consumer::{
+    archive::{Archiver, Committed, Position},
+    batch::{Archivable, Batch},
+    insert::Method,
+    schema,
+};
+use websentry_tests::{sample_report, Stack, TestDatabase};
+
+const PARTITIONS: i32 = 4;
+const RECORDS_PER_REQUEST: usize = 2_000;
+const METHOD_ROWS: usize = 100_000;
+const METHOD_BATCH: usize = 5_000;
+const ROW_AT_A_TIME_SAMPLE: usize = 2_000;
+
+fn main() {
+    let reports: usize =
+        std::env::var("WEBSENTRY_BENCH_REPORTS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let stack = Stack::get();
+    println!("drain benchmark: {reports} reports, {PARTITIONS} partitions, default batch max 5000");
+
+    let methods: Vec<(Method, f64)> =
+        [Method::Values, Method::Unnest, Method::Copy].into_iter().map(|m| (m, insert_rate(stack, m))).collect();
+    let line: Vec<String> = methods.iter().map(|(m, rate)| format!("{m:?} {rate:.0} rows/s")).collect();
+    println!(
+        "insert methods ({METHOD_ROWS} rows, batches of {METHOD_BATCH}, one transaction each): {}",
+        line.join("; ")
+    );
+
+    let topic = stack.create_topic(PARTITIONS);
+    let started = Instant::now();
+    produce(stack, &topic, reports);
+    println!("loaded {reports} reports into {topic} in {:.1} s", started.elapsed().as_secs_f64());
+
+    let db = stack.create_database();
+    let (drain_s, peak_kb) = drain(stack, &topic, &db);
+    let archived = db.count("SELECT count(*) FROM reports");
+    assert_eq!(archived, reports as i64, "the consumer archived every report");
+    let consumer_rate = reports as f64 / drain_s;
+    println!(
+        "consumer one-off drain : {consumer_rate:.0} rows/s ({drain_s:.2} s), peak RSS {:.1} MB",
+        peak_kb as f64 / 1024.0
+    );
+
+    let copy_s = copy_ceiling(&db);
+    let copy_rate = reports as f64 / copy_s;
+    println!(
+        "PostgreSQL COPY ceiling: {copy_rate:.0} rows/s ({copy_s:.2} s, binary COPY from a file, same table shape)"
+    );
+
+    let row_rate = row_at_a_time(&db);
+    println!(
+        "row-at-a-time          : {row_rate:.0} rows/s (sample of {ROW_AT_A_TIME_SAMPLE}, extrapolated {:.0} s for {reports})",
+        reports as f64 / row_rate
+    );
+    println!(
+        "ratios                 : consumer/COPY {:.2} (target >= 0.6); consumer/row-at-a-time {:.0} (target >= 100); peak RSS {:.1} MB (target <= 30)",
+        consumer_rate / copy_rate,
+        consumer_rate / row_rate,
+        peak_kb as f64 / 1024.0
+    );
+    delete_topic(stack, &topic);
+}
+
+/// Rows per second of one insert method through the consumer's commit path, in a fresh database.
+fn insert_rate(stack: &Stack, method: Method) -> f64 {
+    let db = stack.create_database();
+    let mut client = db.client();
+    schema::migrate(&mut client).expect("migrating");
+    let mut archiver = Archiver::with_method(client, method);
+    let at = Position { group: "bench", topic: "bench", partition: 0 };
+    let all: Vec<Archivable> = (0..METHOD_ROWS)
+        .map(|i| {
+            let report = sample_report(&format!("http://site-{}.test/", i % 997));
+            let json = String::from_utf8(report.to_json()).expect("UTF-8");
+            Archivable { report, json, offset: i as i64 }
+        })
+        .collect();
+    let started = Instant::now();
+    let mut from = -1;
+    for chunk in all.chunks(METHOD_BATCH) {
+        let next_offset = chunk.last().map_or(0, |a| a.offset + 1);
+        let batch = Batch { reports: chunk.to_vec(), rejected: Vec::new(), next_offset };
+        let outcome = archiver.commit(at, from, &batch).expect("commit");
+        assert_eq!(outcome, Committed::Done { archived: chunk.len() as u64, rejected: 0 }, "{method:?}");
+        from = next_offset;
+    }
+    METHOD_ROWS as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Writes `count` reports round-robin over the partitions, the partitions in parallel.
+fn produce(stack: &Stack, topic: &str, count: usize) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let client = stack.kafka_settings(topic).connect("websentry-bench").await.expect("Kafka");
+        let tasks = (0..PARTITIONS).map(|partition| {
+            let client = &client;
+            async move {
+                let writer =
+                    client.partition_client(topic, partition, UnknownTopicHandling::Retry).await.expect("partition");
+                let mine =
+                    count / PARTITIONS as usize + usize::from((partition as usize) < count % PARTITIONS as usize);
+                let mut written = 0;
+                while written < mine {
+                    let n = RECORDS_PER_REQUEST.min(mine - written);
+                    let records = (0..n)
+                        .map(|i| {
+                            let report = sample_report(&format!("http://site-{}.test/", (written + i) % 997));
+                            Record {
+                                key: Some(report.url.clone().into_bytes()),
+                                value: Some(report.to_json()),
+                                headers: BTreeMap::new(),
+                                timestamp: rskafka::chrono::DateTime::from_timestamp_nanos(0),
+                            }
+                        })
+                        .collect();
+                    writer.produce(records, Compression::NoCompression).await.expect("produce");
+                    written += n;
+                }
+            }
+        });
+        futures::future::join_all(tasks).await;
+    });
+}
+
+/// Runs the release consumer once over the topic; its wall time and peak RSS (KiB).
+fn drain(stack: &Stack, topic: &str, db: &TestDatabase) -> (f64, u64) {
+    let mut migrate = db.client();
+    schema::migrate(&mut migrate).expect("migrating before timing");
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_websentry-consumer"))
+        .env_clear()
+        .envs(stack.kafka_env(topic))
+        .envs(stack.database_env(&db.name))
+        .env("WEBSENTRY_LOGLEVEL", "WARNING")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting the consumer");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            let hwm = text.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next());
+            peak_kb = peak_kb.max(hwm.and_then(|kb| kb.parse().ok()).unwrap_or(0));
+        }
+        if let Some(status) = child.try_wait().expect("waiting") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = started.elapsed().as_secs_f64();
+    assert!(status.success(), "the consumer failed: {status}");
+    (took, peak_kb)
+}
+
+/// COPY of the archived rows out to a file, then timed back in to an identical table.
+fn copy_ceiling(db: &TestDatabase) -> f64 {
+    let path = std::env::temp_dir().join(format!("websentry-bench-{}.copy", std::process::id()));
+    let mut client = db.client();
+    {
+        let mut file = BufWriter::new(std::fs::File::create(&path).expect("creating the copy file"));
+        let mut out = client.copy_out("COPY reports TO STDOUT (FORMAT binary)").expect("COPY TO");
+        std::io::copy(&mut out, &mut file).expect("writing the copy file");
+        file.flush().expect("flushing the copy file");
+    }
+    client.batch_execute("CREATE TABLE ceiling (LIKE reports INCLUDING ALL)").expect("creating the ceiling table");
+    let started = Instant::now();
+    let mut tx = client.transaction().expect("transaction");
+    {
+        let mut sink = tx.copy_in("COPY ceiling FROM STDIN (FORMAT binary)").expect("COPY FROM");
+        let mut file = BufReader::new(std::fs::File::open(&path).expect("opening the copy file"));
+        std::io::copy(&mut file, &mut sink).expect("streaming the copy file");
+        sink.finish().expect("finishing COPY");
+    }
+    tx.commit().expect("commit");
+    let took = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    took
+}
+
+/// Rows per second inserting and committing one row at a time (a sample of the archived rows).
+fn row_at_a_time(db: &TestDatabase) -> f64 {
+    let mut client = db.client();
+    client.batch_execute("CREATE TABLE rowwise (LIKE reports INCLUDING ALL)").expect("creating the table");
+    let rows: Vec<String> = client
+        .query("SELECT row_to_json(r)::text FROM reports r LIMIT $1", &[&(ROW_AT_A_TIME_SAMPLE as i64)])
+        .expect("sample")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let insert = client
+        .prepare("INSERT INTO rowwise SELECT * FROM json_populate_record(NULL::rowwise, $1::text::json)")
+        .expect("prepare");
+    let started = Instant::now();
+    for row in &rows {
+        let mut tx = client.transaction().expect("transaction");
+        tx.execute(&insert, &[row]).expect("insert one row");
+        tx.commit().expect("commit one row");
+    }
+    rows.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+fn delete_topic(stack: &Stack, topic: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let client = stack.kafka_settings(topic).connect("websentry-bench").await.expect("Kafka");
+        let controller = client.controller_client().expect("controller");
+        if let Err(err) = controller.delete_topic(topic, 30_000).await {
+            eprintln!("could not delete {topic}: {err}");
+        }
+    });
+}

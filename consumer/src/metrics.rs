@@ -1,0 +1,203 @@
+//! What the consumer counts, shared between the archiving thread (which writes) and the HTTP
+//! endpoint (which reads), and its rendering in the Prometheus text format.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Mutex,
+    },
+    time::Duration,
+};
+
+/// Upper bounds (seconds) of the batch-duration histogram: from a few rows to a full 5,000-row batch
+/// on a slow disk.
+const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// Counters, gauges and the histogram; every method takes `&self`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    archived: AtomicU64,
+    rejected: AtomicU64,
+    kafka_connected: AtomicBool,
+    database_connected: AtomicBool,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Counts per bucket of [`BUCKETS`] (not cumulative), then the sum and the count.
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+    /// Partitions this process holds: (topic, partition) → gauges.
+    partitions: BTreeMap<(String, i32), PartitionGauges>,
+}
+
+/// What is known of one held partition.
+#[derive(Debug, Default, Clone, Copy)]
+struct PartitionGauges {
+    committed: Option<i64>,
+    lag: Option<i64>,
+}
+
+impl Metrics {
+    /// Counts a committed batch and how long it took.
+    pub fn record_batch(&self, archived: u64, rejected: u64, took: Duration) {
+        self.archived.fetch_add(archived, Ordering::Relaxed);
+        self.rejected.fetch_add(rejected, Ordering::Relaxed);
+        let seconds = took.as_secs_f64();
+        let mut inner = self.lock();
+        if let Some(bucket) = BUCKETS.iter().position(|&bound| seconds <= bound) {
+            inner.buckets[bucket] += 1;
+        }
+        inner.sum += seconds;
+        inner.count += 1;
+    }
+
+    pub fn set_connected(&self, kafka: bool, database: bool) {
+        self.kafka_connected.store(kafka, Ordering::Relaxed);
+        self.database_connected.store(database, Ordering::Relaxed);
+    }
+
+    /// A partition is now held; `committed` is its stored next offset, if any.
+    pub fn hold(&self, topic: &str, partition: i32, committed: Option<i64>) {
+        self.lock().partitions.insert((topic.to_owned(), partition), PartitionGauges { committed, lag: None });
+    }
+
+    /// Forgets every held partition (released, or the session ended).
+    pub fn release_all(&self) {
+        self.lock().partitions.clear();
+    }
+
+    /// Forgets one partition.
+    pub fn release(&self, topic: &str, partition: i32) {
+        self.lock().partitions.remove(&(topic.to_owned(), partition));
+    }
+
+    pub fn set_committed(&self, topic: &str, partition: i32, next_offset: i64) {
+        if let Some(gauges) = self.lock().partitions.get_mut(&(topic.to_owned(), partition)) {
+            gauges.committed = Some(next_offset);
+        }
+    }
+
+    /// Records not yet archived: the high watermark minus where this process will read next.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+        if let Some(gauges) = self.lock().partitions.get_mut(&(topic.to_owned(), partition)) {
+            gauges.lag = Some(lag.max(0));
+        }
+    }
+
+    /// Ready = connected to both services and holding at least one partition.
+    pub fn ready(&self) -> bool {
+        self.kafka_connected.load(Ordering::Relaxed)
+            && self.database_connected.load(Ordering::Relaxed)
+            && !self.lock().partitions.is_empty()
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        };
+        counter(
+            &mut out,
+            "websentry_reports_archived_total",
+            "Reports newly written to the archive.",
+            self.archived.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "websentry_records_rejected_total",
+            "Records kept in rejected_messages.",
+            self.rejected.load(Ordering::Relaxed),
+        );
+        let up = |b: &AtomicBool| u8::from(b.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP websentry_connected Whether the consumer is connected to the service.\n# TYPE websentry_connected gauge");
+        let _ = writeln!(out, "websentry_connected{{service=\"kafka\"}} {}", up(&self.kafka_connected));
+        let _ = writeln!(out, "websentry_connected{{service=\"postgresql\"}} {}", up(&self.database_connected));
+        let inner = self.lock();
+        let _ = writeln!(out, "# HELP websentry_batch_duration_seconds Time to write and commit one batch.\n# TYPE websentry_batch_duration_seconds histogram");
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(inner.buckets) {
+            cumulative += count;
+            let _ = writeln!(out, "websentry_batch_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "websentry_batch_duration_seconds_bucket{{le=\"+Inf\"}} {}", inner.count);
+        let _ = writeln!(out, "websentry_batch_duration_seconds_sum {}", inner.sum);
+        let _ = writeln!(out, "websentry_batch_duration_seconds_count {}", inner.count);
+        let _ = writeln!(out, "# HELP websentry_partitions_held Partitions this replica holds.\n# TYPE websentry_partitions_held gauge\nwebsentry_partitions_held {}", inner.partitions.len());
+        let _ = writeln!(out, "# HELP websentry_partition_lag Records in the partition not yet archived.\n# TYPE websentry_partition_lag gauge");
+        for ((topic, partition), gauges) in &inner.partitions {
+            if let Some(lag) = gauges.lag {
+                let _ = writeln!(
+                    out,
+                    "websentry_partition_lag{{topic=\"{}\",partition=\"{partition}\"}} {lag}",
+                    escape(topic)
+                );
+            }
+        }
+        let _ = writeln!(out, "# HELP websentry_partition_committed_offset The next offset stored for the partition.\n# TYPE websentry_partition_committed_offset gauge");
+        for ((topic, partition), gauges) in &inner.partitions {
+            if let Some(committed) = gauges.committed {
+                let _ = writeln!(
+                    out,
+                    "websentry_partition_committed_offset{{topic=\"{}\",partition=\"{partition}\"}} {committed}",
+                    escape(topic)
+                );
+            }
+        }
+        out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain numbers behind: still good to read.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Label values escape backslash, quote and newline.
+fn escape(value: &str) -> String {
+    value.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_has_counters_a_cumulative_histogram_and_per_partition_gauges() {
+        let metrics = Metrics::default();
+        metrics.hold("sitecheck", 2, None);
+        metrics.record_batch(10, 1, Duration::from_millis(3));
+        metrics.record_batch(5, 0, Duration::from_millis(30));
+        metrics.set_committed("sitecheck", 2, 15);
+        metrics.set_lag("sitecheck", 2, 7);
+        let text = metrics.render();
+        for line in [
+            "websentry_reports_archived_total 15",
+            "websentry_records_rejected_total 1",
+            "websentry_batch_duration_seconds_bucket{le=\"0.005\"} 1",
+            "websentry_batch_duration_seconds_bucket{le=\"0.05\"} 2",
+            "websentry_batch_duration_seconds_bucket{le=\"+Inf\"} 2",
+            "websentry_batch_duration_seconds_count 2",
+            "websentry_partition_lag{topic=\"sitecheck\",partition=\"2\"} 7",
+            "websentry_partition_committed_offset{topic=\"sitecheck\",partition=\"2\"} 15",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn ready_needs_both_services_and_a_partition() {
+        let metrics = Metrics::default();
+        metrics.set_connected(true, true);
+        assert!(!metrics.ready(), "no partition held");
+        metrics.hold("t", 0, Some(1));
+        assert!(metrics.ready());
+        metrics.set_connected(true, false);
+        assert!(!metrics.ready(), "database lost");
+    }
+}
