@@ -8,10 +8,12 @@
 //! - [`Run`]: a binary of the workspace run with exactly the environment a test gives it.
 
 pub mod hostile;
+mod reports;
 mod run;
 mod sites;
 mod stack;
 
+pub use reports::{http_get, sample_report};
 pub use run::{binary, Run, RunOutput, Running};
 pub use sites::{unreachable_url, SiteServer};
 pub use stack::{Stack, TestDatabase};

@@ -186,6 +186,27 @@ impl Running {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// Sends SIGKILL: the process dies at once, mid-batch or not, as in a node failure.
+    pub fn kill_hard(&self) {
+        let status = Command::new("kill").args(["-KILL", &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success(), "kill -KILL failed");
+    }
+
+    /// Whether the process has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The first value of `field=` in a log line containing `fragment`, once it has been logged.
+    pub fn log_field(&self, fragment: &str, field: &str, timeout: Duration) -> String {
+        self.wait_for_log(fragment, timeout);
+        let stderr = self.stderr();
+        let line = stderr.lines().find(|l| l.contains(fragment)).expect("the line waited for");
+        let start =
+            line.find(&format!("{field}=")).unwrap_or_else(|| panic!("no {field}= in {line}")) + field.len() + 1;
+        line[start..].split_whitespace().next().unwrap_or_default().trim_matches('"').to_owned()
+    }
+
     /// Waits for the exit (killing it after `timeout`) and collects its output.
     pub fn finish(mut self, timeout: Duration) -> RunOutput {
         let deadline = Instant::now() + timeout;

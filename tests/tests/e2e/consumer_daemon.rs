@@ -1,0 +1,148 @@
+//! The consumer as a daemon: its HTTP endpoint, SIGTERM, and replicas sharing a topic.
+
+use std::time::{Duration, Instant};
+
+use websentry_tests::{http_get, Run, Running, Stack, TestDatabase};
+
+const GROUP: &str = "replicas";
+
+fn daemon(stack: &Stack, topic: &str, db: &TestDatabase, listen: &str) -> Running {
+    Run::new("websentry-consumer")
+        .envs(stack.kafka_env(topic))
+        .envs(stack.database_env(&db.name))
+        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
+        .env("WEBSENTRY_CONSUMER_GROUP", GROUP)
+        .env("WEBSENTRY_LISTEN", listen)
+        .spawn()
+}
+
+/// Polls `condition` every 100 ms until it holds; panics with `what` after `timeout`.
+fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "not within {timeout:?}: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn the_http_endpoint_reports_health_readiness_and_what_was_archived() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(2);
+    let db = stack.create_database();
+    let running = daemon(stack, &topic, &db, "127.0.0.1:0");
+    let address = running.log_field("http endpoint listening", "address", Duration::from_secs(30));
+
+    assert_eq!(http_get(&address, "/healthz").map(|r| r.0), Some(200));
+    eventually("/readyz answers 200", Duration::from_secs(30), || {
+        http_get(&address, "/readyz").map(|r| r.0) == Some(200)
+    });
+    stack.produce_reports(&topic, 2, 300, 300);
+    stack.produce_raw(&topic, 1, vec![(None, Some(b"not json".to_vec()))]);
+    eventually("300 archived and 1 rejected in /metrics", Duration::from_secs(30), || {
+        let body = http_get(&address, "/metrics").map(|r| r.1).unwrap_or_default();
+        metric(&body, "websentry_reports_archived_total") == Some(300.0)
+            && metric(&body, "websentry_records_rejected_total") == Some(1.0)
+    });
+    let body = http_get(&address, "/metrics").expect("metrics").1;
+    let committed = format!("websentry_partition_committed_offset{{topic=\"{topic}\",partition=\"1\"}}");
+    assert_eq!(metric(&body, &committed), Some(151.0), "{body}");
+    assert_eq!(
+        metric(&body, &format!("websentry_partition_lag{{topic=\"{topic}\",partition=\"0\"}}")),
+        Some(0.0),
+        "{body}"
+    );
+    assert!(metric(&body, "websentry_batch_duration_seconds_count").is_some_and(|n| n >= 1.0), "{body}");
+    assert_eq!(http_get(&address, "/nothing").map(|r| r.0), Some(404));
+
+    running.terminate();
+    let output = running.finish(Duration::from_secs(20));
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert_eq!(db.count("SELECT count(*) FROM reports"), 300);
+}
+
+#[test]
+fn two_replicas_split_the_partitions_and_one_takes_over_when_the_other_dies() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(4);
+    let db = stack.create_database();
+    let first = daemon(stack, &topic, &db, "");
+    first.wait_for_log("archiving", Duration::from_secs(30));
+    let second = daemon(stack, &topic, &db, "");
+
+    eventually("each replica holds partitions", Duration::from_secs(30), || {
+        first.stderr().contains("partition released to another replica")
+            && second.stderr().contains("partition claimed")
+    });
+    let mut ids = stack.produce_reports(&topic, 4, 400, 400);
+    eventually("400 reports archived", Duration::from_secs(30), || db.count("SELECT count(*) FROM reports") == 400);
+    first.kill_hard();
+    let _ = first.finish(Duration::from_secs(10));
+    ids.extend(stack.produce_reports(&topic, 4, 400, 400));
+
+    eventually("the survivor archives every partition", Duration::from_secs(30), || {
+        db.count("SELECT count(*) FROM reports") == 800
+    });
+    let mut archived: Vec<uuid::Uuid> = db.column("SELECT id FROM reports ORDER BY id");
+    ids.sort();
+    archived.sort();
+    assert_eq!(archived, ids, "exactly the produced ids, each once");
+    second.terminate();
+    let output = second.finish(Duration::from_secs(20));
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+}
+
+#[test]
+fn a_one_off_run_leaves_partitions_a_daemon_holds_to_it() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(2);
+    let db = stack.create_database();
+    let running = daemon(stack, &topic, &db, "");
+    running.wait_for_log("archiving", Duration::from_secs(30));
+
+    let output = Run::new("websentry-consumer")
+        .envs(stack.kafka_env(&topic))
+        .envs(stack.database_env(&db.name))
+        .env("WEBSENTRY_CONSUMER_GROUP", GROUP)
+        .success();
+
+    assert_eq!(output.stderr.matches("partition held by another replica").count(), 2, "{}", output.stderr);
+    running.terminate();
+    assert_eq!(running.finish(Duration::from_secs(20)).code, Some(0));
+}
+
+#[test]
+fn a_daemon_without_its_database_is_alive_but_not_ready_and_still_stops_on_sigterm() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let running = Run::new("websentry-consumer")
+        .envs(stack.kafka_env(&topic))
+        .envs(stack.database_env("websentry"))
+        .env("WEBSENTRY_DATABASE_PORT", "1")
+        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
+        .env("WEBSENTRY_LISTEN", "127.0.0.1:0")
+        .spawn();
+    let address = running.log_field("http endpoint listening", "address", Duration::from_secs(30));
+    running.wait_for_log("service unavailable", Duration::from_secs(30));
+
+    assert_eq!(http_get(&address, "/healthz").map(|r| r.0), Some(200));
+    let retrying_until = Instant::now() + Duration::from_secs(3); // the backoff retries meanwhile
+    while Instant::now() < retrying_until {
+        assert_eq!(http_get(&address, "/readyz").map(|r| r.0), Some(503));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    running.terminate();
+    let output = running.finish(Duration::from_secs(20));
+
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert_eq!(
+        output.stderr.matches("service unavailable").count(),
+        1,
+        "logged once, not per retry:\n{}",
+        output.stderr
+    );
+}

@@ -1,0 +1,188 @@
+//! Fault injection against the real services: consumers SIGKILLed at random moments, the broker
+//! and PostgreSQL restarted while reports flow. Whatever happens, the archive must end up holding
+//! exactly the reports produced, each once.
+//!
+//! These tests restart the shared services, so they run one at a time (a static lock) in a test
+//! binary of their own, and every test brings the stack back up when it ends, even on failure.
+
+use std::{
+    collections::BTreeMap,
+    process::Command,
+    sync::{Mutex, MutexGuard},
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use rand::Rng;
+use rskafka::{client::partition::UnknownTopicHandling, record::Record};
+use websentry_tests::{sample_report, Run, Running, Stack, TestDatabase};
+
+const REPORTS: usize = 20_000;
+const PARTITIONS: i32 = 4;
+
+/// Restarting services under a test that runs beside would break it.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Brings every service back when dropped, so that a failed test leaves the stack running.
+struct StackRestorer;
+
+impl Drop for StackRestorer {
+    fn drop(&mut self) {
+        let script = websentry_tests_root().join("scripts/stack");
+        let _ = Command::new(script).arg("up").status();
+    }
+}
+
+fn websentry_tests_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn restart(service: &str) {
+    let status = Command::new(websentry_tests_root().join("scripts/stack"))
+        .args(["restart", service])
+        .status()
+        .expect("running scripts/stack restart");
+    assert!(status.success(), "scripts/stack restart {service} failed");
+}
+
+fn daemon(stack: &Stack, topic: &str, db: &TestDatabase) -> Running {
+    Run::new("websentry-consumer")
+        .envs(stack.kafka_env(topic))
+        .envs(stack.database_env(&db.name))
+        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
+        .env("WEBSENTRY_LISTEN", "")
+        .env("WEBSENTRY_BATCH_MAX", "500")
+        .spawn()
+}
+
+/// Writes [`REPORTS`] reports in small requests over a while, retrying a request that failed (a
+/// retried request may be written twice: the ids make the archive keep one). Returns the ids.
+fn feed(stack: &'static Stack, topic: String) -> JoinHandle<Vec<uuid::Uuid>> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let mut ids = Vec::with_capacity(REPORTS);
+        let mut batches: BTreeMap<usize, Vec<Record>> = BTreeMap::new();
+        for i in 0..REPORTS {
+            let report = sample_report(&format!("http://site-{}.test/", i % 101));
+            ids.push(report.id);
+            let record = Record {
+                key: Some(report.url.clone().into_bytes()),
+                value: Some(report.to_json()),
+                headers: BTreeMap::new(),
+                timestamp: rskafka::chrono::DateTime::from_timestamp_millis(
+                    time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
+                )
+                .unwrap_or_default(),
+            };
+            batches.entry(i / 250).or_default().push(record);
+        }
+        let deadline = Instant::now() + Duration::from_secs(240);
+        for (n, records) in batches {
+            let partition = (n as i32) % PARTITIONS;
+            loop {
+                assert!(Instant::now() < deadline, "could not write the reports within 240 s");
+                let sent = runtime.block_on(async {
+                    let client = stack.kafka_settings(&topic).connect("websentry-faults").await.ok()?;
+                    let partition =
+                        client.partition_client(topic.as_str(), partition, UnknownTopicHandling::Retry).await.ok()?;
+                    partition.produce(records.clone(), Default::default()).await.ok()
+                });
+                if sent.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        ids
+    })
+}
+
+/// Polls the archive until it holds `count` rows; panics after `timeout`.
+fn wait_for_rows(db: &TestDatabase, count: i64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let rows = db.client().query_one("SELECT count(*) FROM reports", &[]).map(|r| r.get::<_, i64>(0)).unwrap_or(-1);
+        if rows == count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{rows} rows instead of {count} after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn assert_exactly(db: &TestDatabase, mut produced: Vec<uuid::Uuid>) {
+    let mut archived: Vec<uuid::Uuid> = db.column("SELECT id FROM reports");
+    archived.sort();
+    produced.sort();
+    assert_eq!(archived.len(), produced.len(), "row count");
+    assert!(archived == produced, "the archive holds other ids than the produced ones");
+}
+
+#[test]
+fn reports_survive_consumer_kills_a_broker_restart_and_a_database_restart() {
+    let _serial = serial();
+    let _restore = StackRestorer;
+    let stack = Stack::get();
+    let topic = stack.create_topic(PARTITIONS);
+    let db = stack.create_database();
+    let feeder = feed(stack, topic.clone());
+    let mut rng = rand::rng();
+
+    for round in 0..6 {
+        let consumer = daemon(stack, &topic, &db);
+        consumer.wait_for_log("archiving", Duration::from_secs(60));
+        match round {
+            2 => restart("kafka"),
+            4 => restart("postgres"),
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
+        consumer.kill_hard();
+        let _ = consumer.finish(Duration::from_secs(10));
+    }
+    let produced = feeder.join().expect("the feeder");
+    let last = daemon(stack, &topic, &db);
+    wait_for_rows(&db, produced.len() as i64, Duration::from_secs(120));
+    last.terminate();
+    let output = last.finish(Duration::from_secs(30));
+
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert_exactly(&db, produced);
+    let stored: i64 = db.count("SELECT sum(next_offset)::bigint FROM consumer_offsets");
+    assert!(stored >= REPORTS as i64, "the offsets cover every record: {stored}");
+}
+
+#[test]
+fn reports_survive_one_of_two_replicas_being_killed_mid_run() {
+    let _serial = serial();
+    let _restore = StackRestorer;
+    let stack = Stack::get();
+    let topic = stack.create_topic(PARTITIONS);
+    let db = stack.create_database();
+    let feeder = feed(stack, topic.clone());
+    let first = daemon(stack, &topic, &db);
+    let second = daemon(stack, &topic, &db);
+    first.wait_for_log("archiving", Duration::from_secs(60));
+    second.wait_for_log("archiving", Duration::from_secs(60));
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db.count("SELECT count(*) FROM reports") < (REPORTS / 4) as i64 {
+        assert!(Instant::now() < deadline, "nothing archived within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    first.kill_hard();
+    let _ = first.finish(Duration::from_secs(10));
+    let produced = feeder.join().expect("the feeder");
+    wait_for_rows(&db, produced.len() as i64, Duration::from_secs(120));
+    second.terminate();
+    let output = second.finish(Duration::from_secs(30));
+
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert!(output.stderr.contains("partition claimed"), "{}", output.stderr);
+    assert_exactly(&db, produced);
+}
