@@ -84,36 +84,7 @@ impl Run {
 
     /// Runs to completion; a run past the timeout is killed and fails the test.
     pub fn output(&self) -> RunOutput {
-        let loglevel = std::env::var("TEST_LOGLEVEL").unwrap_or_else(|_| "INFO".into());
-        let mut child = Command::new(&self.program)
-            .args(&self.args)
-            .env_clear()
-            .env("WEBSENTRY_LOGLEVEL", loglevel)
-            .envs(self.env.iter().map(|(n, v)| (n, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting the binary");
-        // Drain both pipes while the child runs, or a chatty child blocks on a full pipe.
-        let stdout = drain(child.stdout.take().expect("piped stdout"));
-        let stderr = drain(child.stderr.take().expect("piped stderr"));
-        let deadline = Instant::now() + self.timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for the binary") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("{} {:?} ran over {:?}", self.program.display(), self.args, self.timeout);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let result = RunOutput {
-            code: status.code(),
-            stdout: stdout.join().expect("stdout reader"),
-            stderr: stderr.join().expect("stderr reader"),
-        };
+        let result = self.spawn().finish(self.timeout);
         if std::env::var_os("TEST_LOG").is_some() {
             eprintln!("--- {} exited {:?}\n{}", self.program.display(), result.code, result.stderr);
         }
