@@ -135,14 +135,20 @@ pub struct TlsSite {
 impl TlsSite {
     /// A site signed by a fresh test CA, answering 200 with `body`.
     pub fn signed_by_test_ca(body: &'static str) -> Self {
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
-        let key = KeyPair::generate().expect("key");
-        let leaf = leaf_params().signed_by(&key, &ca).expect("leaf");
-        let ca_file = std::env::temp_dir().join(format!("websentry-test-ca-{:016x}.pem", rand::random::<u64>()));
-        std::fs::write(&ca_file, ca.pem()).expect("writing the CA");
-        let url = serve_tls(leaf.der().clone(), &key, body);
+        let (ca_file, leaf, key) = test_ca_and_leaf();
+        let url = serve_tls(leaf, &key, body);
+        Self { url, ca_file: Some(ca_file) }
+    }
+
+    /// A site signed by a fresh test CA that speaks only HTTP/2 (ALPN `h2`), answering 200 with `body`.
+    pub fn http2_signed_by_test_ca(body: &'static str) -> Self {
+        let (ca_file, leaf, key) = test_ca_and_leaf();
+        let mut config = server_config(leaf, &key);
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
+        let url = format!("https://localhost:{}/", listener.local_addr().expect("address").port());
+        listener.set_nonblocking(true).expect("non-blocking");
+        std::thread::spawn(move || serve_http2(listener, Arc::new(config), body));
         Self { url, ca_file: Some(ca_file) }
     }
 
@@ -154,21 +160,59 @@ impl TlsSite {
     }
 }
 
+/// A fresh CA (written to a PEM file) and a leaf for localhost/127.0.0.1 signed by it.
+fn test_ca_and_leaf() -> (PathBuf, CertificateDer<'static>, KeyPair) {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+    let key = KeyPair::generate().expect("key");
+    let leaf = leaf_params().signed_by(&key, &ca).expect("leaf");
+    let ca_file = std::env::temp_dir().join(format!("websentry-test-ca-{:016x}.pem", rand::random::<u64>()));
+    std::fs::write(&ca_file, ca.pem()).expect("writing the CA");
+    (ca_file, leaf.der().clone(), key)
+}
+
 fn leaf_params() -> CertificateParams {
     let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("params");
     params.not_after = rcgen::date_time_ymd(2040, 6, 30);
     params
 }
 
-fn serve_tls(cert: CertificateDer<'static>, key: &KeyPair, body: &'static str) -> String {
+fn server_config(cert: CertificateDer<'static>, key: &KeyPair) -> ServerConfig {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)
-        .expect("server config");
-    let config = Arc::new(config);
+        .expect("server config")
+}
+
+/// Serves HTTP/2 over TLS with hyper, on a runtime of its own thread.
+fn serve_http2(listener: TcpListener, config: Arc<ServerConfig>, body: &'static str) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let service = hyper::service::service_fn(move |_request| async move {
+                    let body = http_body_util::Full::new(bytes::Bytes::from_static(body.as_bytes()));
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(body))
+                });
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+}
+
+fn serve_tls(cert: CertificateDer<'static>, key: &KeyPair, body: &'static str) -> String {
+    let config = Arc::new(server_config(cert, key));
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
     let url = format!("https://localhost:{}/", listener.local_addr().expect("address").port());
     std::thread::spawn(move || {

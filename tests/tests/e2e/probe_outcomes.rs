@@ -87,6 +87,23 @@ fn each_misbehaving_site_gives_one_report_of_the_right_kind_within_the_timeout()
     assert_eq!(report(&cases[10].1).regexp_match.as_deref(), Some("71"), "matched on a lossy decoding");
 }
 
+#[test]
+fn an_http2_site_is_probed_over_http2_negotiated_by_alpn() {
+    let site = TlsSite::http2_signed_by_test_ca("over h2, version=2.0");
+    let output = Run::new("websentry-producer")
+        .arg("--dry-run")
+        .env("WEBSENTRY_SITES", site.url.clone())
+        .env("WEBSENTRY_REGEXP", r"version=(\d+)\.(\d+)")
+        .env("WEBSENTRY_PROBE_CAFILE", site.ca_file.as_ref().expect("CA file").display().to_string())
+        .success();
+    let report = Report::decode(output.stdout.trim().as_bytes()).expect("one report");
+    assert_eq!(report.error, None);
+    assert_eq!(report.code, 200);
+    assert_eq!(report.http_version.as_deref(), Some("HTTP/2.0"));
+    assert_eq!(report.regexp_match.as_deref(), Some("20"));
+    assert!(report.tls_expires_at.is_some());
+}
+
 fn rand_suffix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
