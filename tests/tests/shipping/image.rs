@@ -265,6 +265,18 @@ impl Container<'_> {
         }
     }
 
+    /// Starts it in the background (a daemon); its output goes to `log`. Killing the returned
+    /// child ends the sandbox (`--die-with-parent`).
+    pub fn spawn(&self, log: &Path) -> std::process::Child {
+        let log = std::fs::File::create(log).expect("creating the log file");
+        self.command()
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("starting bwrap (apt-get install bubblewrap)")
+    }
+
     /// Runs and asserts exit code 0, showing stderr otherwise.
     pub fn success(&self) -> Exit {
         let exit = self.output();

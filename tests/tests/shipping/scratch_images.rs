@@ -2,7 +2,9 @@
 //! (see [`crate::image`]): they start, probe an https site with a CA from a mounted file, publish to
 //! Kafka over mutual TLS and archive into PostgreSQL over TLS, with nothing but their binary.
 
-use websentry_tests::{hostile::TlsSite, Stack};
+use std::time::{Duration, Instant};
+
+use websentry_tests::{hostile::TlsSite, http_get, Stack};
 
 use crate::image::{dockerfile_stages, Image};
 
@@ -186,4 +188,52 @@ fn the_consumer_image_migrates_only_with_no_kafka_settings() {
     assert!(applied >= 1, "no migration recorded");
     assert_eq!(database.count("SELECT count(*) FROM reports"), 0);
     println!("shipping: image consumer --migrate-only applied {applied} migration(s)");
+}
+
+#[test]
+fn the_consumer_image_as_a_daemon_answers_its_kubernetes_probes() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let database = stack.create_database();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let address = format!("127.0.0.1:{port}");
+    let Inside { env: kafka_env, mounts: kafka_mounts } = kafka_inside(stack, &topic);
+    let Inside { env: database_env, mounts: database_mounts } = database_inside(stack, &database.name);
+    let image = Image::assemble("consumer");
+    let mut run = image
+        .run()
+        .envs(kafka_env)
+        .envs(database_env)
+        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
+        .env("WEBSENTRY_LISTEN", &address);
+    for (host, inside) in kafka_mounts.iter().chain(&database_mounts) {
+        run = run.mount(host, inside.clone());
+    }
+    let log = std::env::temp_dir().join(format!("websentry-consumer-image-{port}.log"));
+    let mut daemon = run.spawn(&log);
+
+    // What the Deployment's readiness probe waits for: connected to both, holding the partition.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        if let Some((200, _)) = http_get(&address, "/readyz") {
+            break true;
+        }
+        if Instant::now() > deadline || daemon.try_wait().ok().flatten().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let healthz = http_get(&address, "/healthz");
+    let metrics = http_get(&address, "/metrics");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+
+    assert!(ready, "/readyz never answered 200 within 60 s:\n{output}");
+    assert_eq!(healthz.map(|(status, _)| status), Some(200), "/healthz");
+    let (status, body) = metrics.expect("/metrics answers");
+    assert_eq!(status, 200);
+    assert!(body.contains("websentry_partitions_held"), "{body}");
+    println!("shipping: image consumer as a daemon: /readyz 200, /healthz 200, /metrics served on {address}");
 }
