@@ -87,12 +87,13 @@ fn insert_rate(stack: &Stack, method: Method) -> f64 {
     let mut client = db.client();
     schema::migrate(&mut client).expect("migrating");
     let mut archiver = Archiver::with_method(client, method);
-    let at = Position { group: "bench", topic: "bench", partition: 0 };
+    let at = Position { group: "bench", topic: "bench", topic_id: None, partition: 0 };
     let all: Vec<Archivable> = (0..METHOD_ROWS)
         .map(|i| {
             let report = sample_report(&format!("http://site-{}.test/", i % 997));
             let json = String::from_utf8(report.to_json()).expect("UTF-8");
-            Archivable { report, json, offset: i as i64 }
+            let payload = json.clone().into_bytes();
+            Archivable { report, json, offset: i as i64, key: None, payload }
         })
         .collect();
     let started = Instant::now();

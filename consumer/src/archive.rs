@@ -1,11 +1,13 @@
 //! Writing batches: reports, rejected records and the partition's next offset, in one transaction.
 
 use anyhow::Context;
-use postgres::Client;
+use postgres::{Client, Transaction};
+use uuid::Uuid;
 
 use crate::{
-    batch::Batch,
+    batch::{Archivable, Batch, Rejected},
     insert::{self, Method},
+    storable,
 };
 
 /// The insert method of the consumer, chosen by measuring all three (see `insert`).
@@ -16,7 +18,17 @@ pub const FASTEST: Method = Method::Copy;
 pub struct Position<'a> {
     pub group: &'a str,
     pub topic: &'a str,
+    /// The topic's id (Kafka 3.1+), `None` when the broker gave none.
+    pub topic_id: Option<Uuid>,
     pub partition: i32,
+}
+
+/// What the database holds of a partition's reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub next_offset: i64,
+    /// The id of the topic the offset was stored for; `None` when stored before schema version 3.
+    pub topic_id: Option<Uuid>,
 }
 
 /// How a commit ended.
@@ -42,17 +54,17 @@ impl std::fmt::Debug for Archiver {
 }
 
 const INSERT_REJECTED: &str = "
-    INSERT INTO rejected_messages (kafka_topic, kafka_partition, kafka_offset, key, payload, reason)
-    SELECT $1, $2, r.kafka_offset, r.key, r.payload, r.reason
+    INSERT INTO rejected_messages (kafka_topic, kafka_topic_id, kafka_partition, kafka_offset, key, payload, reason)
+    SELECT $1, coalesce($7, '00000000-0000-0000-0000-000000000000'::uuid), $2, r.kafka_offset, r.key, r.payload, r.reason
     FROM UNNEST($3::int8[], $4::bytea[], $5::bytea[], $6::text[]) AS r(kafka_offset, key, payload, reason)
     ON CONFLICT DO NOTHING";
 
 /// Moves the offset only from where this batch started (compare-and-set).
 const ADVANCE_OFFSET: &str = "
-    INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
-    VALUES ($1, $2, $3, $4)
+    INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset, topic_id)
+    VALUES ($1, $2, $3, $4, $6)
     ON CONFLICT (consumer_group, topic, partition)
-    DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
+    DO UPDATE SET next_offset = EXCLUDED.next_offset, topic_id = EXCLUDED.topic_id, updated_at = now()
     WHERE consumer_offsets.next_offset = $5";
 
 impl Archiver {
@@ -71,48 +83,127 @@ impl Archiver {
         &mut self.client
     }
 
-    /// The stored next offset of a partition, `None` before its first commit.
+    /// What is stored of a partition, `None` before its first commit.
     ///
     /// # Errors
     /// The query failed.
-    pub fn next_offset(&mut self, at: Position<'_>) -> anyhow::Result<Option<i64>> {
+    pub fn stored(&mut self, at: Position<'_>) -> anyhow::Result<Option<Stored>> {
         let row = self
             .client
             .query_opt(
-                "SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
+                "SELECT next_offset, topic_id FROM consumer_offsets
+                 WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
                 &[&at.group, &at.topic, &at.partition],
             )
             .context("reading the stored offset")?;
-        Ok(row.map(|row| row.get(0)))
+        Ok(row.map(|row| Stored { next_offset: row.get(0), topic_id: row.get(1) }))
+    }
+
+    /// Stores that the partition is read from `next_offset` of the topic `at.topic_id`, if the
+    /// stored offset is still `from`: after the topic was created again, before anything of it is
+    /// archived. Returns false when another consumer moved it meanwhile.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub fn restart_at(&mut self, at: Position<'_>, from: i64, next_offset: i64) -> anyhow::Result<bool> {
+        let moved = self
+            .client
+            .execute(ADVANCE_OFFSET, &[&at.group, &at.topic, &at.partition, &next_offset, &from, &at.topic_id])
+            .context("storing the offset of the new topic")?;
+        Ok(moved == 1)
     }
 
     /// Writes the batch fetched from `from` and moves the partition's offset past it, all or
-    /// nothing.
+    /// nothing. Reports the database refuses for their data are kept as rejected records with its
+    /// message, and the rest of the batch is archived (see [`insert_isolating`]).
     ///
     /// # Errors
     /// The database failed; nothing of the batch is kept.
     pub fn commit(&mut self, at: Position<'_>, from: i64, batch: &Batch) -> anyhow::Result<Committed> {
         let mut tx = self.client.transaction().context("starting a transaction")?;
-        let archived = insert::insert_reports(&mut tx, self.method, at.topic, at.partition, &batch.reports)?;
-        let rejected = if batch.rejected.is_empty() {
-            0
-        } else {
-            let r = &batch.rejected;
-            let offsets: Vec<_> = r.iter().map(|x| x.offset).collect();
-            let keys: Vec<_> = r.iter().map(|x| x.key.as_deref()).collect();
-            let payloads: Vec<_> = r.iter().map(|x| x.payload.as_deref()).collect();
-            let reasons: Vec<_> = r.iter().map(|x| x.reason.as_str()).collect();
-            tx.execute(INSERT_REJECTED, &[&at.topic, &at.partition, &offsets, &keys, &payloads, &reasons])
-                .context("keeping rejected records")?
-        };
+        let mut refused = Vec::new();
+        let archived = insert_isolating(&mut tx, self.method, at, &batch.reports, &mut refused)?;
+        let rejected = insert_rejected(&mut tx, at, batch.rejected.iter().chain(&refused))?;
         let moved = tx
-            .execute(ADVANCE_OFFSET, &[&at.group, &at.topic, &at.partition, &batch.next_offset, &from])
+            .execute(ADVANCE_OFFSET, &[&at.group, &at.topic, &at.partition, &batch.next_offset, &from, &at.topic_id])
             .context("advancing the offset")?;
         if moved == 0 {
             tx.rollback().context("rolling back")?;
             return Ok(Committed::Moved);
         }
         tx.commit().context("committing the batch")?;
+        for record in &refused {
+            tracing::warn!(partition = at.partition, offset = record.offset, reason = %record.reason, "report refused by the database, kept as rejected");
+        }
         Ok(Committed::Done { archived, rejected })
     }
+}
+
+/// Inserts `reports` under a savepoint. When the database refuses them for their data (not for a
+/// lost connection), the batch is split in halves until the refused reports are found; each one
+/// goes to `refused` with the database's message and the others are inserted. Costs two round trips
+/// when nothing is refused, and about `2 log2(n)` statements per refused report.
+///
+/// # Errors
+/// The database failed for another reason than the data.
+fn insert_isolating(
+    tx: &mut Transaction<'_>,
+    method: Method,
+    at: Position<'_>,
+    reports: &[Archivable],
+    refused: &mut Vec<Rejected>,
+) -> anyhow::Result<u64> {
+    if reports.is_empty() {
+        return Ok(0);
+    }
+    let mut attempt = tx.savepoint("isolate").context("starting a savepoint")?;
+    let error = match insert::insert_reports(&mut attempt, method, at.topic, at.partition, reports) {
+        Ok(inserted) => {
+            attempt.commit().context("releasing the savepoint")?;
+            return Ok(inserted);
+        }
+        Err(err) => err,
+    };
+    let Some(refusal) = data_refusal(&error) else { return Err(error) };
+    attempt.rollback().context("rolling back to the savepoint")?;
+    if let [report] = reports {
+        refused.push(Rejected {
+            offset: report.offset,
+            key: report.key.clone(),
+            payload: Some(report.payload.clone()),
+            reason: storable::reason_text(&format!("refused by the database: {refusal}")),
+        });
+        return Ok(0);
+    }
+    let (first, second) = reports.split_at(reports.len() / 2);
+    Ok(insert_isolating(tx, method, at, first, refused)? + insert_isolating(tx, method, at, second, refused)?)
+}
+
+/// The database's message when `error` is a refusal of the data itself (SQLSTATE classes 22 data
+/// exception, 23 integrity constraint violation, 54 program limit exceeded, such as an index row
+/// too large), which retrying would only repeat; `None` for anything else (connection lost, server
+/// shutting down…), which is retried.
+fn data_refusal(error: &anyhow::Error) -> Option<String> {
+    let db = error.chain().find_map(|cause| cause.downcast_ref::<postgres::Error>())?.as_db_error()?;
+    let class = &db.code().code()[..2];
+    matches!(class, "22" | "23" | "54").then(|| format!("{} ({})", db.message(), db.code().code()))
+}
+
+fn insert_rejected<'r>(
+    tx: &mut Transaction<'_>,
+    at: Position<'_>,
+    rejected: impl Iterator<Item = &'r Rejected>,
+) -> anyhow::Result<u64> {
+    let (mut offsets, mut keys, mut payloads, mut reasons) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for record in rejected {
+        offsets.push(record.offset);
+        keys.push(record.key.as_deref());
+        payloads.push(record.payload.as_deref());
+        reasons.push(record.reason.as_str());
+    }
+    if offsets.is_empty() {
+        return Ok(0);
+    }
+    tx.execute(INSERT_REJECTED, &[&at.topic, &at.partition, &offsets, &keys, &payloads, &reasons, &at.topic_id])
+        .context("keeping rejected records")
 }

@@ -8,14 +8,17 @@
 
 use rskafka::record::RecordAndOffset;
 use serde::Deserialize;
+use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use websentry_shared::report::{DecodeError, Report};
 
+use crate::storable::{self, Normalised};
+
 /// Values larger than this are rejected instead of archived: a report is a few hundred bytes.
 pub const MAX_REPORT_BYTES: usize = 256 * 1024;
 
-/// Namespace of the UUIDv5 ids given to legacy records (name: `topic/partition/offset`). Fixed for
+/// Namespace of the UUIDv5 ids given to legacy records (see [`legacy_id`]). Fixed for
 /// ever: changing it would archive a re-read legacy record a second time.
 const LEGACY_NAMESPACE: Uuid = Uuid::from_u128(0x3f1c_58e2_9a4b_4c7e_8d21_6b0f_a5e3_c907);
 
@@ -23,16 +26,23 @@ const LEGACY_NAMESPACE: Uuid = Uuid::from_u128(0x3f1c_58e2_9a4b_4c7e_8d21_6b0f_a
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
     pub topic: &'a str,
+    /// The topic's id, when the broker gives one: two lives of one topic name give legacy records
+    /// at the same offset different ids.
+    pub topic_id: Option<Uuid>,
     pub partition: i32,
 }
 
 /// A report and the record it came from.
 #[derive(Debug, Clone)]
 pub struct Archivable {
+    /// The report, made storable (see `storable`).
     pub report: Report,
-    /// The value as received, unknown fields included.
+    /// The document, unknown fields included, as JSON that `jsonb` accepts.
     pub json: String,
     pub offset: i64,
+    /// The record's key and value as received, kept in case the database refuses the report.
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
 }
 
 /// A record that is not a report we can read, and why.
@@ -62,11 +72,16 @@ impl Batch {
             batch.next_offset = batch.next_offset.max(offset + 1);
             let stamp = record_time(&record.timestamp);
             match decode(record.value.as_deref(), || (legacy_id(origin, offset), stamp)) {
-                Ok(report) => {
-                    let json = String::from_utf8(record.value.unwrap_or_default()).expect("decode checked UTF-8");
-                    batch.reports.push(Archivable { report, json, offset });
+                Ok((report, json)) => {
+                    let payload = record.value.unwrap_or_default();
+                    batch.reports.push(Archivable { report, json, offset, key: record.key, payload });
                 }
-                Err(reason) => batch.rejected.push(Rejected { offset, key: record.key, payload: record.value, reason }),
+                Err(reason) => batch.rejected.push(Rejected {
+                    offset,
+                    key: record.key,
+                    payload: record.value,
+                    reason: storable::reason_text(&reason),
+                }),
             }
         }
         batch
@@ -77,9 +92,12 @@ impl Batch {
     }
 }
 
-/// The id of a legacy record: UUIDv5 of `topic/partition/offset`.
+/// The id of a legacy record: UUIDv5 of `topic/partition/offset`, then `/topic-id` when known.
 pub fn legacy_id(origin: Origin<'_>, offset: i64) -> Uuid {
-    let name = format!("{}/{}/{offset}", origin.topic, origin.partition);
+    let mut name = format!("{}/{}/{offset}", origin.topic, origin.partition);
+    if let Some(id) = origin.topic_id {
+        name.push_str(&format!("/{id}"));
+    }
     Uuid::new_v5(&LEGACY_NAMESPACE, name.as_bytes())
 }
 
@@ -101,17 +119,21 @@ struct LegacyReport {
 /// Reads a legacy record, or says why it is neither a report nor a legacy record. Only a JSON
 /// object without `v` and without `id` is tried as legacy, so a broken current report keeps its own
 /// reason.
-fn decode_legacy(value: &[u8], identity: impl FnOnce() -> (Uuid, OffsetDateTime)) -> Option<Result<Report, String>> {
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(value).ok()?;
+fn decode_legacy(
+    value: &[u8],
+    identity: impl FnOnce() -> (Uuid, OffsetDateTime),
+) -> Option<Result<(Report, Value), String>> {
+    let document: Value = serde_json::from_slice(value).ok()?;
+    let object = document.as_object()?;
     if object.contains_key("v") || object.contains_key("id") {
         return None;
     }
-    let legacy: LegacyReport = match serde_json::from_value(serde_json::Value::Object(object)) {
+    let legacy = match LegacyReport::deserialize(&document) {
         Ok(legacy) => legacy,
         Err(err) => return Some(Err(format!("not a JSON report: no `v`, and not in the Python tool's format: {err}"))),
     };
     let (id, checked_at) = identity();
-    Some(Ok(Report {
+    let report = Report {
         v: 0,
         id,
         url: legacy.url,
@@ -127,27 +149,29 @@ fn decode_legacy(value: &[u8], identity: impl FnOnce() -> (Uuid, OffsetDateTime)
         redirects: 0,
         body_bytes: None,
         tls_expires_at: None,
-    }))
+    };
+    Some(Ok((report, document)))
 }
 
-fn decode(value: Option<&[u8]>, identity: impl FnOnce() -> (Uuid, OffsetDateTime)) -> Result<Report, String> {
+/// A record's value as a storable report and its document in text, or why it is not one.
+fn decode(value: Option<&[u8]>, identity: impl FnOnce() -> (Uuid, OffsetDateTime)) -> Result<(Report, String), String> {
     let Some(value) = value else { return Err("tombstone (null value)".into()) };
     if value.len() > MAX_REPORT_BYTES {
         return Err(format!("value of {} bytes is over the {MAX_REPORT_BYTES}-byte limit", value.len()));
     }
-    let report = match Report::decode(value) {
-        Ok(report) => report,
+    let (mut report, mut document) = match Report::decode_document(value) {
+        Ok(decoded) => decoded,
         Err(err @ DecodeError::Shape(_)) => match decode_legacy(value, identity) {
             Some(legacy) => legacy?,
             None => return Err(err.to_string()),
         },
         Err(err) => return Err(err.to_string()),
     };
-    // PostgreSQL text cannot hold NUL; such a report could never be archived.
-    if value.contains(&0) || report.url.contains('\0') {
-        return Err("contains a NUL character".into());
+    let changes = storable::make_storable(&mut report, &mut document)?;
+    if changes != Normalised::default() {
+        tracing::debug!(id = %report.id, nul_replaced = changes.nul_replaced, shortened = changes.shortened, "report normalised to be stored");
     }
-    Ok(report)
+    Ok((report, document.to_string()))
 }
 
 #[cfg(test)]
@@ -156,7 +180,7 @@ mod tests {
     use rskafka::{chrono::DateTime, record::Record};
     use std::collections::BTreeMap;
 
-    const ORIGIN: Origin<'static> = Origin { topic: "t", partition: 2 };
+    const ORIGIN: Origin<'static> = Origin { topic: "t", topic_id: None, partition: 2 };
 
     fn record(offset: i64, value: Option<&[u8]>) -> RecordAndOffset {
         RecordAndOffset {
@@ -208,8 +232,11 @@ mod tests {
         assert_eq!(report.checked_at.unix_timestamp_nanos(), 1_764_410_400_250_000_000);
         let again = Batch::from_records(ORIGIN, 5, vec![fetched]);
         assert_eq!(again.reports[0].report.id, report.id, "a re-read gives the same id");
-        let elsewhere = Batch::from_records(Origin { topic: "t", partition: 3 }, 5, vec![record(5, Some(legacy))]);
+        let elsewhere = Batch::from_records(Origin { partition: 3, ..ORIGIN }, 5, vec![record(5, Some(legacy))]);
         assert_ne!(elsewhere.reports[0].report.id, report.id);
+        let recreated = Origin { topic_id: Some(Uuid::from_u128(7)), ..ORIGIN };
+        let again_in_a_new_topic = Batch::from_records(recreated, 5, vec![record(5, Some(legacy))]);
+        assert_ne!(again_in_a_new_topic.reports[0].report.id, report.id, "a topic created again gives new ids");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! The Kafka side of the consumer: one client per partition, fetching from offsets we choose.
 //! rskafka has no consumer groups; the offsets live in PostgreSQL (see `archive`).
 
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, PoisonError, RwLock},
+};
+
 use rskafka::{
     client::{
         error::{Error as RsError, ProtocolError},
@@ -27,80 +32,94 @@ pub enum Fetched {
     OutOfRange,
 }
 
-/// Clients for every partition of the topic.
+/// Clients for the partitions of the topic, by partition id; partitions added to the topic while
+/// a daemon runs get theirs through [`Source::add`].
 #[derive(Debug)]
 pub struct Source {
     topic: String,
-    partitions: Vec<PartitionClient>,
+    partitions: RwLock<BTreeMap<i32, Arc<PartitionClient>>>,
     /// Bytes fetched at most per partition and request (`WEBSENTRY_BATCH_BYTES`).
     max_bytes: i32,
-    _client: Client,
+    client: Client,
 }
 
 impl Source {
-    /// Clients for every partition, fetching at most `max_bytes` per partition and request.
+    /// Clients for partitions `ids` of the topic, fetching at most `max_bytes` per partition and
+    /// request.
     ///
     /// # Errors
-    /// Kafka unreachable within the timeout, or no such topic.
-    pub async fn connect(settings: &KafkaSettings, max_bytes: i32) -> Result<Self, KafkaError> {
+    /// Kafka unreachable within the timeout.
+    pub async fn connect(settings: &KafkaSettings, max_bytes: i32, ids: &[i32]) -> Result<Self, KafkaError> {
         let client = settings.connect("websentry-consumer").await?;
-        let mut partitions = Vec::new();
-        for id in settings.partitions(&client).await? {
-            let partition = client
-                .partition_client(settings.topic.clone(), id, UnknownTopicHandling::Retry)
+        let source = Self { topic: settings.topic.clone(), partitions: RwLock::default(), max_bytes, client };
+        source.add(ids).await?;
+        Ok(source)
+    }
+
+    /// Adds clients for partitions `ids` that have none yet.
+    ///
+    /// # Errors
+    /// A partition's leader could not be found.
+    pub async fn add(&self, ids: &[i32]) -> Result<(), KafkaError> {
+        for &id in ids {
+            if self.known(id) {
+                continue;
+            }
+            let partition = self
+                .client
+                .partition_client(self.topic.clone(), id, UnknownTopicHandling::Retry)
                 .await
-                .map_err(|source| request("connecting to a partition leader", &settings.topic, source))?;
-            partitions.push(partition);
+                .map_err(|source| request("connecting to a partition leader", &self.topic, source))?;
+            self.partitions.write().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::new(partition));
         }
-        Ok(Self { topic: settings.topic.clone(), partitions, max_bytes, _client: client })
+        Ok(())
+    }
+
+    fn known(&self, id: i32) -> bool {
+        self.partitions.read().unwrap_or_else(PoisonError::into_inner).contains_key(&id)
+    }
+
+    fn partition(&self, id: i32) -> Arc<PartitionClient> {
+        let partitions = self.partitions.read().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(partitions.get(&id).unwrap_or_else(|| panic!("no client for partition {id}")))
     }
 
     pub fn topic(&self) -> &str {
         &self.topic
     }
 
-    /// The partition ids, in the order the other methods index them.
-    pub fn partition_ids(&self) -> Vec<i32> {
-        self.partitions.iter().map(PartitionClient::partition).collect()
-    }
-
-    /// The first offset still in the log of partition `index`.
+    /// The first offset still in the log of partition `id`.
     ///
     /// # Errors
     /// The request failed past the retry deadline.
-    pub async fn earliest(&self, index: usize) -> Result<i64, KafkaError> {
-        self.partitions[index]
+    pub async fn earliest(&self, id: i32) -> Result<i64, KafkaError> {
+        self.partition(id)
             .get_offset(OffsetAt::Earliest)
             .await
             .map_err(|source| request("reading the earliest offset", &self.topic, source))
     }
 
-    /// The offset after the last record of partition `index` now (its high watermark).
+    /// The offset after the last record of partition `id` now (its high watermark).
     ///
     /// # Errors
     /// The request failed past the retry deadline.
-    pub async fn latest(&self, index: usize) -> Result<i64, KafkaError> {
-        self.partitions[index]
+    pub async fn latest(&self, id: i32) -> Result<i64, KafkaError> {
+        self.partition(id)
             .get_offset(OffsetAt::Latest)
             .await
             .map_err(|source| request("reading the high watermark", &self.topic, source))
     }
 
-    /// Fetches from `offset` of partition `index`, waiting up to `max_wait_ms` for records to come,
+    /// Fetches from `offset` of partition `id`, waiting up to `max_wait_ms` for records to come,
     /// `share` of the byte bound (1 = all of it; the broker still sends at least one record batch).
     ///
     /// # Errors
     /// The request failed past the retry deadline.
-    pub async fn fetch(
-        &self,
-        index: usize,
-        offset: i64,
-        max_wait_ms: i32,
-        share: usize,
-    ) -> Result<Fetched, KafkaError> {
+    pub async fn fetch(&self, id: i32, offset: i64, max_wait_ms: i32, share: usize) -> Result<Fetched, KafkaError> {
         let mut max_bytes = (self.max_bytes / i32::try_from(share.max(1)).unwrap_or(i32::MAX)).max(MIN_FETCH_BYTES);
+        let partition = self.partition(id);
         loop {
-            match self.partitions[index].fetch_records(offset, 1..max_bytes, max_wait_ms).await {
+            match partition.fetch_records(offset, 1..max_bytes, max_wait_ms).await {
                 // Nothing readable below the high watermark: the next record batch may be larger
                 // than the bound (the broker then sends a part of it, which is dropped). Ask for
                 // more, up to a limit, rather than mistake it for the end.

@@ -2,10 +2,13 @@
 //!
 //! - [`settings`]: flags and variables, checked into a [`settings::Config`].
 //! - [`fetch`]: Kafka partitions read from offsets we choose (rskafka, async).
-//! - [`batch`]: fetched records sorted into reports and rejected records.
+//! - [`batch`]: fetched records sorted into reports and rejected records; [`storable`]: what
+//!   PostgreSQL can store, decided at decode time.
 //! - [`archive`]: a batch, its rejected records and the next offset in one transaction (blocking).
 //! - [`lease`]: partitions shared between replicas with advisory locks.
-//! - [`session`]: one connection to each service, used until done or until either fails.
+//! - [`metadata`]: a topic's id and partitions, asked of the broker directly (Metadata v12).
+//! - [`session`]: one connection to each service, used until done or until either fails;
+//!   [`partitions`]: its table of partitions (held, offsets, targets), plain data.
 //! - [`metrics`] and [`http`]: what the daemon counts and its `/healthz`, `/readyz`, `/metrics`.
 //! - [`database`]: connecting over rustls; [`schema`]: versioned migrations.
 //!
@@ -19,10 +22,13 @@ pub mod fetch;
 pub mod http;
 pub mod insert;
 pub mod lease;
+pub mod metadata;
 pub mod metrics;
+pub mod partitions;
 pub mod schema;
 pub mod session;
 pub mod settings;
+pub mod storable;
 
 use std::{sync::Arc, time::Duration};
 
@@ -33,7 +39,7 @@ use websentry_shared::{exit::Fatal, shutdown::Shutdown};
 use crate::{
     archive::Archiver,
     metrics::Metrics,
-    session::{on, Interrupted, Service, Session},
+    session::{on, Ended, Interrupted, Service, Session},
     settings::Config,
 };
 
@@ -64,18 +70,21 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
     let mut backoff = FIRST_BACKOFF;
     let mut down: Option<Service> = None;
     loop {
-        let outcome = connect(config, runtime, &metrics).and_then(|session| {
+        let outcome = connect(config, runtime, shutdown, &metrics).and_then(|session| {
             if let Some(service) = down.take() {
                 tracing::info!(?service, "connected again, archiving resumes");
             }
             backoff = FIRST_BACKOFF;
             match session {
-                Some(session) => session.run_until_done(shutdown),
-                None => Ok(()),
+                Some(session) => session.run_until_done(),
+                None => Ok(Ended::Done),
             }
         });
         match outcome {
-            Ok(()) => return Ok(()),
+            Ok(Ended::Done) => return Ok(()),
+            // A new session reads the new topic from its beginning.
+            Ok(Ended::TopicChanged) => continue,
+            Err(_) if shutdown.is_requested() => return Ok(()),
             Err(Interrupted { service, error }) if config.daemon && !shutdown.is_requested() => {
                 metrics.set_connected(service != Service::Kafka, service != Service::Database);
                 let cause = websentry_shared::exit::one_line(&error);
@@ -99,6 +108,7 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
 fn connect<'a>(
     config: &'a Config,
     runtime: &'a Runtime,
+    shutdown: &Shutdown,
     metrics: &Arc<Metrics>,
 ) -> Result<Option<Session<'a>>, Interrupted> {
     let mut client = config.database.connect().map_err(on(Service::Database))?;
@@ -107,7 +117,7 @@ fn connect<'a>(
     if config.migrate_only {
         return Ok(None);
     }
-    Session::start(config, runtime, Arc::clone(metrics), Archiver::new(client)).map(Some)
+    Session::start(config, runtime, shutdown, Arc::clone(metrics), Archiver::new(client)).map(Some)
 }
 
 /// Sleeps for `pause` unless shutdown comes first; true if it did.

@@ -8,6 +8,7 @@ use postgres::Client;
 const MIGRATIONS: &[(&str, &str)] = &[
     ("initial", include_str!("migrations/0001_initial.sql")),
     ("probe details", include_str!("migrations/0002_probe_details.sql")),
+    ("topic identity", include_str!("migrations/0003_topic_identity.sql")),
 ];
 
 /// An arbitrary constant shared by every replica: the key of the migration lock.
@@ -21,8 +22,15 @@ pub fn latest_version() -> i32 {
 /// Applies the migrations the database lacks; returns how many were applied.
 ///
 /// # Errors
-/// A migration failed (nothing of it is kept), or the database was migrated by a newer build.
+/// A migration failed (nothing of it is kept), the database was migrated by a newer build, or it
+/// does not use UTF-8.
 pub fn migrate(client: &mut Client) -> anyhow::Result<usize> {
+    // Reports are UTF-8 text; another encoding would refuse some of them, record by record.
+    let encoding: String =
+        client.query_one("SHOW server_encoding", &[]).context("reading the database encoding")?.get(0);
+    if encoding != "UTF8" {
+        bail!("the database uses encoding {encoding}; websentry needs UTF8 (CREATE DATABASE … ENCODING 'UTF8')");
+    }
     let mut tx = client.transaction().context("starting the migration transaction")?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).context("taking the migration lock")?;
     tx.batch_execute(

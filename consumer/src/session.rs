@@ -1,14 +1,19 @@
-//! One connection to each service, used until the work is done, shutdown is requested or either
-//! service fails: claim partitions, fetch, write batches, commit offsets.
+//! One connection to each service, used until the work is done, shutdown is requested, the topic
+//! changes or either service fails: claim partitions, fetch, write batches, commit offsets. The
+//! bookkeeping lives in [`PartitionTable`]; this file does the I/O around it.
+//!
+//! Every wait on Kafka ends on shutdown and has a deadline ([`Session::kafka`]): a broker that is
+//! gone or hangs ends the session within seconds, and the run loop says so once.
 
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 use rskafka::record::RecordAndOffset;
 use tokio::runtime::Runtime;
+use uuid::Uuid;
 use websentry_shared::{kafka::KafkaError, shutdown::Shutdown};
 
 use crate::{
@@ -16,17 +21,20 @@ use crate::{
     batch::{Batch, Origin},
     fetch::{Fetched, Source},
     lease,
+    metadata::{MetadataClient, TopicMetadata},
     metrics::Metrics,
+    partitions::PartitionTable,
     settings::Config,
 };
 
 /// How long a daemon's fetch waits at the broker for new records.
 const LONG_POLL_MS: i32 = 500;
-/// How often a daemon looks for partitions nobody holds (a replica died) and for its fair share.
+/// How often a daemon looks at the topic (new partitions, a new identity), for partitions nobody
+/// holds (a replica died) and for its fair share.
 const CLAIM_EVERY: Duration = Duration::from_millis(1500);
-/// Empty fetches in a row below the start watermark after which a one-off run stops waiting for a
-/// partition (the gap is made of transaction markers or compacted records).
-const EMPTY_FETCHES_BEFORE_GIVING_UP: u32 = 3;
+/// The longest a Kafka request may take beyond its long poll before the broker counts as lost
+/// (less when `WEBSENTRY_KAFKA_TIMEOUT` is shorter).
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Which service a session lost; the run loop logs once per change of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,51 +54,40 @@ pub(crate) fn on(service: Service) -> impl FnOnce(anyhow::Error) -> Interrupted 
     move |error| Interrupted { service, error }
 }
 
-/// Reading state of one partition of the topic.
-#[derive(Debug)]
-struct Partition {
-    index: usize,
-    id: i32,
-    held: bool,
-    /// The next offset to fetch.
-    offset: i64,
-    /// The offset stored in the database (`None` before the first commit).
-    stored: Option<i64>,
-    /// One-off runs stop at the high watermark seen when they claimed the partition.
-    target: Option<i64>,
-    empty_fetches: u32,
-}
-
-impl Partition {
-    fn active(&self) -> bool {
-        self.held
-            && match self.target {
-                Some(target) => self.offset < target && self.empty_fetches < EMPTY_FETCHES_BEFORE_GIVING_UP,
-                None => true,
-            }
-    }
+/// How a session that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// One-off: every claimed partition read to its start watermark; or shutdown was requested.
+    Done,
+    /// The topic was deleted and created again: start a new session, which reads it from its
+    /// beginning.
+    TopicChanged,
 }
 
 /// A fetch running on the runtime while the archiving thread writes.
 struct Prefetch {
-    index: usize,
+    id: i32,
     offset: i64,
     task: tokio::task::JoinHandle<Result<Fetched, KafkaError>>,
 }
 
-/// The state of a session: both connections and the partitions.
+/// The state of a session: both connections, the topic and its partitions.
 pub struct Session<'a> {
     config: &'a Config,
     runtime: &'a Runtime,
+    shutdown: Shutdown,
     metrics: Arc<Metrics>,
+    metadata: MetadataClient,
+    topic_id: Option<Uuid>,
     source: Arc<Source>,
     archiver: Archiver,
-    partitions: Vec<Partition>,
+    table: PartitionTable,
+    request_deadline: Duration,
 }
 
 impl std::fmt::Debug for Session<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("partitions", &self.partitions).finish_non_exhaustive()
+        f.debug_struct("Session").field("topic_id", &self.topic_id).field("table", &self.table).finish_non_exhaustive()
     }
 }
 
@@ -98,231 +95,260 @@ impl<'a> Session<'a> {
     /// Connects Kafka for an archiver that is already connected and migrated.
     ///
     /// # Errors
-    /// Kafka unreachable past its timeout, or the group could not be joined.
+    /// Kafka unreachable past its timeout, the topic missing, or the group could not be joined.
     pub fn start(
         config: &'a Config,
         runtime: &'a Runtime,
+        shutdown: &Shutdown,
         metrics: Arc<Metrics>,
         mut archiver: Archiver,
     ) -> Result<Self, Interrupted> {
         let kafka =
             config.kafka.as_ref().context("Kafka settings are needed to archive").map_err(on(Service::Kafka))?;
-        let source = runtime
-            .block_on(Source::connect(kafka, config.batch_bytes))
+        let request_deadline = kafka.timeout.min(REQUEST_DEADLINE);
+        let mut metadata = MetadataClient::new(kafka.clone());
+        let topic = until_shutdown(runtime, shutdown, metadata.topic(&kafka.topic))
+            .and_then(|found| found.map_err(anyhow::Error::from))
+            .and_then(|found| found.ok_or_else(|| KafkaError::NoSuchTopic(kafka.topic.clone()).into()))
+            .context("reading the topic's metadata")
+            .map_err(on(Service::Kafka))?;
+        if topic.id.is_none() {
+            tracing::warn!(
+                topic = kafka.topic,
+                "the broker gives no topic id: a topic created again cannot be told apart"
+            );
+        }
+        let source = until_shutdown(runtime, shutdown, Source::connect(kafka, config.batch_bytes, &topic.partitions))
+            .and_then(|source| source.map_err(anyhow::Error::from))
             .context("connecting to Kafka")
             .map_err(on(Service::Kafka))?;
         // Only daemons count as replicas: a one-off run must not be handed partitions it would not read.
         if config.daemon {
             lease::join(archiver.client(), &config.group).map_err(on(Service::Database))?;
         }
-        let partitions = source
-            .partition_ids()
-            .into_iter()
-            .enumerate()
-            .map(|(index, id)| Partition {
-                index,
-                id,
-                held: false,
-                offset: 0,
-                stored: None,
-                target: None,
-                empty_fetches: 0,
-            })
-            .collect();
         metrics.set_connected(true, true);
-        Ok(Self { config, runtime, metrics, source: Arc::new(source), archiver, partitions })
+        Ok(Self {
+            config,
+            runtime,
+            shutdown: shutdown.clone(),
+            metrics,
+            metadata,
+            topic_id: topic.id,
+            source: Arc::new(source),
+            archiver,
+            table: PartitionTable::new(&topic.partitions),
+            request_deadline,
+        })
     }
 
-    /// Archives until done (one-off: every claimed partition up to its start watermark) or until
-    /// shutdown (daemon).
+    /// Archives until done (one-off: every claimed partition up to its start watermark), until
+    /// shutdown (daemon) or until the topic is created again.
     ///
     /// # Errors
     /// Either service failed; what was committed stays committed.
-    pub fn run_until_done(mut self, shutdown: &Shutdown) -> Result<(), Interrupted> {
-        let result = self.archive_until_done(shutdown);
+    pub fn run_until_done(mut self) -> Result<Ended, Interrupted> {
+        let result = self.archive_until_done();
         self.metrics.release_all();
         self.metrics.set_connected(false, false);
         result
     }
 
-    fn archive_until_done(&mut self, shutdown: &Shutdown) -> Result<(), Interrupted> {
+    fn archive_until_done(&mut self) -> Result<Ended, Interrupted> {
         self.claim()?;
-        let held = self.partitions.iter().filter(|p| p.held).count();
-        tracing::info!(topic = self.source.topic(), partitions = self.partitions.len(), held, group = %self.config.group, daemon = self.config.daemon, "archiving");
-        if self.config.daemon {
-            self.poll_until_stopped(shutdown)?;
-        } else {
-            self.drain_to_watermarks(shutdown)?;
-        }
-        tracing::info!(shutdown = shutdown.is_requested(), "archiving stopped");
-        Ok(())
+        tracing::info!(topic = self.source.topic(), topic_id = ?self.topic_id, partitions = self.table.len(), held = self.table.held(), group = %self.config.group, daemon = self.config.daemon, "archiving");
+        let ended = if self.config.daemon { self.poll_until_stopped()? } else { self.drain_to_watermarks()? };
+        tracing::info!(shutdown = self.shutdown.is_requested(), ?ended, "archiving stopped");
+        Ok(ended)
+    }
+
+    /// Runs a Kafka request on the runtime, ending it after `wait` plus the request deadline (the
+    /// broker counts as lost) or on shutdown.
+    fn kafka<T, E: std::error::Error + Send + Sync + 'static>(
+        &self,
+        wait: Duration,
+        request: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, Interrupted> {
+        let limit = wait + self.request_deadline;
+        let bounded = async move {
+            tokio::time::timeout(limit, request)
+                .await
+                .map_err(|_| anyhow!("Kafka did not answer within {limit:?}"))?
+                .map_err(anyhow::Error::from)
+        };
+        until_shutdown(self.runtime, &self.shutdown, bounded).and_then(|r| r).map_err(on(Service::Kafka))
     }
 
     /// Daemon: long-polls every held partition at once (sharing the byte bound between them) and
-    /// looks for partitions to claim or release every [`CLAIM_EVERY`].
-    fn poll_until_stopped(&mut self, shutdown: &Shutdown) -> Result<(), Interrupted> {
+    /// looks at the topic and the claims every [`CLAIM_EVERY`].
+    fn poll_until_stopped(&mut self) -> Result<Ended, Interrupted> {
         let mut next_claim = Instant::now() + CLAIM_EVERY;
-        while !shutdown.is_requested() {
+        while !self.shutdown.is_requested() {
             if Instant::now() >= next_claim {
+                if self.refresh_topic()? == Ended::TopicChanged {
+                    return Ok(Ended::TopicChanged);
+                }
                 self.claim()?;
                 next_claim = Instant::now() + CLAIM_EVERY;
             }
-            let active: Vec<usize> = self.partitions.iter().filter(|p| p.active()).map(|p| p.index).collect();
+            let active = self.table.active();
             if active.is_empty() {
                 let pause = next_claim.saturating_duration_since(Instant::now());
-                if crate::wait_or_shutdown(self.runtime, shutdown, pause) {
+                if crate::wait_or_shutdown(self.runtime, &self.shutdown, pause) {
                     break;
                 }
                 continue;
             }
-            let fetches =
-                active.iter().map(|&i| self.source.fetch(i, self.partitions[i].offset, LONG_POLL_MS, active.len()));
-            let fetched = self.runtime.block_on(futures::future::join_all(fetches));
-            for (&i, result) in active.iter().zip(fetched) {
-                self.handle(i, result, shutdown)?;
-                if shutdown.is_requested() {
+            let fetches = active.iter().map(|&id| {
+                let offset = self.table.get(id).map_or(0, |p| p.offset);
+                self.source.fetch(id, offset, LONG_POLL_MS, active.len())
+            });
+            let all = async { Ok::<_, KafkaError>(futures::future::join_all(fetches).await) };
+            let fetched = self.kafka(Duration::from_millis(LONG_POLL_MS as u64), all)?;
+            for (&id, result) in active.iter().zip(fetched) {
+                self.handle(id, result)?;
+                if self.shutdown.is_requested() {
                     break;
                 }
             }
         }
-        Ok(())
+        Ok(Ended::Done)
+    }
+
+    /// Looks at the topic as the broker knows it now: a new identity ends the session, new
+    /// partitions join the table.
+    fn refresh_topic(&mut self) -> Result<Ended, Interrupted> {
+        let name = self.source.topic().to_owned();
+        let found = {
+            let metadata = &mut self.metadata;
+            let request = async { metadata.topic(&name).await.map_err(anyhow::Error::from) };
+            until_shutdown(self.runtime, &self.shutdown, request).and_then(|r| r).map_err(on(Service::Kafka))?
+        };
+        let Some(TopicMetadata { id, partitions }) = found else {
+            return Err(on(Service::Kafka)(KafkaError::NoSuchTopic(name).into()));
+        };
+        if id.is_some() && self.topic_id.is_some() && id != self.topic_id {
+            // The next session's claims log the change, once.
+            tracing::debug!(topic = name, old = ?self.topic_id, new = ?id, "topic id changed, starting a new session");
+            return Ok(Ended::TopicChanged);
+        }
+        let added = self.table.add(&partitions);
+        if !added.is_empty() {
+            self.kafka(Duration::ZERO, self.source.add(&added))?;
+            tracing::info!(topic = name, partitions = ?added, "partitions added to the topic");
+        }
+        Ok(Ended::Done)
     }
 
     /// One-off: reads the held partitions in turn, one fetch at a time (memory stays at about two
     /// fetches), the next fetch running on the runtime while this thread writes the current one.
     /// A prefetch whose partition has moved meanwhile (a shorter write, an offset moved by another
     /// consumer) is dropped and fetched again.
-    fn drain_to_watermarks(&mut self, shutdown: &Shutdown) -> Result<(), Interrupted> {
+    fn drain_to_watermarks(&mut self) -> Result<Ended, Interrupted> {
         let mut cursor = 0;
         let mut pending: Option<Prefetch> = None;
-        while !shutdown.is_requested() {
+        while !self.shutdown.is_requested() {
             let current = match pending.take() {
                 Some(prefetch) => prefetch,
-                None => match self.next_active(&mut cursor) {
-                    Some(i) => self.prefetch(i, self.partitions[i].offset),
+                None => match self.table.next_active(&mut cursor) {
+                    Some(id) => self.prefetch(id, self.offset(id)),
                     None => break,
                 },
             };
-            let Prefetch { index: i, offset, task } = current;
-            let result = self
-                .runtime
-                .block_on(task)
-                .map_err(|err| on(Service::Kafka)(anyhow::Error::new(err).context("fetch task failed")))?;
-            if offset != self.partitions[i].offset || !self.partitions[i].active() {
+            let Prefetch { id, offset, task } = current;
+            let abort = task.abort_handle();
+            let result = self.kafka(Duration::ZERO, task).inspect_err(|_| abort.abort())?;
+            if offset != self.offset(id) || !self.table.get(id).is_some_and(|p| p.active()) {
                 continue;
             }
             let after = match &result {
                 Ok(Fetched::Records(records, _)) => records.last().map_or(offset, |r| r.offset + 1),
                 _ => offset,
             };
-            if let Some(j) = self.next_active(&mut cursor) {
-                pending = Some(self.prefetch(j, if j == i { after } else { self.partitions[j].offset }));
+            if let Some(next) = self.table.next_active(&mut cursor) {
+                pending = Some(self.prefetch(next, if next == id { after } else { self.offset(next) }));
             }
-            self.handle(i, result, shutdown)?;
+            self.handle(id, result)?;
         }
         if let Some(prefetch) = pending {
             prefetch.task.abort();
         }
-        Ok(())
+        Ok(Ended::Done)
     }
 
-    /// The next active partition after `cursor`, round-robin.
-    fn next_active(&self, cursor: &mut usize) -> Option<usize> {
-        let n = self.partitions.len();
-        let found = (0..n).map(|k| (*cursor + k) % n).find(|&i| self.partitions[i].active())?;
-        *cursor = (found + 1) % n;
-        Some(found)
+    fn offset(&self, id: i32) -> i64 {
+        self.table.get(id).map_or(0, |p| p.offset)
     }
 
-    fn prefetch(&self, index: usize, offset: i64) -> Prefetch {
+    fn prefetch(&self, id: i32, offset: i64) -> Prefetch {
         let source = Arc::clone(&self.source);
-        let task = self.runtime.spawn(async move { source.fetch(index, offset, 0, 1).await });
-        Prefetch { index, offset, task }
+        let task = self.runtime.spawn(async move { source.fetch(id, offset, 0, 1).await });
+        Prefetch { id, offset, task }
     }
 
-    fn handle(
-        &mut self,
-        i: usize,
-        result: Result<Fetched, KafkaError>,
-        shutdown: &Shutdown,
-    ) -> Result<(), Interrupted> {
+    fn handle(&mut self, id: i32, result: Result<Fetched, KafkaError>) -> Result<(), Interrupted> {
         match result.map_err(|err| on(Service::Kafka)(err.into()))? {
-            Fetched::OutOfRange => self.skip_to_earliest(i),
-            Fetched::Records(records, high_watermark) => self.write(i, records, high_watermark, shutdown),
+            Fetched::OutOfRange => self.skip_to_earliest(id),
+            Fetched::Records(records, high_watermark) => self.write(id, records, high_watermark),
         }
     }
 
     /// Writes fetched records in batches of at most `batch_max`, each in its own transaction.
     /// Stops between batches on shutdown: the rest is fetched again by the next run.
-    fn write(
-        &mut self,
-        i: usize,
-        mut records: Vec<RecordAndOffset>,
-        high_watermark: i64,
-        shutdown: &Shutdown,
-    ) -> Result<(), Interrupted> {
+    fn write(&mut self, id: i32, mut records: Vec<RecordAndOffset>, high_watermark: i64) -> Result<(), Interrupted> {
         let topic = self.source.topic().to_owned();
-        let at = Position { group: &self.config.group, topic: &topic, partition: self.partitions[i].id };
-        let origin = Origin { topic: &topic, partition: at.partition };
-        self.partitions[i].empty_fetches = if records.is_empty() { self.partitions[i].empty_fetches + 1 } else { 0 };
-        let partition = &self.partitions[i];
-        if partition.empty_fetches == EMPTY_FETCHES_BEFORE_GIVING_UP && partition.target.is_some() {
-            tracing::warn!(partition = partition.id, offset = partition.offset, target = ?partition.target, "nothing readable below the start watermark, leaving the partition");
+        let at = Position { group: &self.config.group, topic: &topic, topic_id: self.topic_id, partition: id };
+        let origin = Origin { topic: &topic, topic_id: self.topic_id, partition: id };
+        if self.table.fetched(id, records.len()) {
+            let p = self.table.get(id);
+            tracing::warn!(partition = id, offset = ?p.map(|p| p.offset), target = ?p.and_then(|p| p.target), "nothing readable below the start watermark, leaving the partition");
         }
         while !records.is_empty() {
             let rest = records.split_off(records.len().min(self.config.batch_max));
-            let batch = Batch::from_records(origin, self.partitions[i].offset, std::mem::replace(&mut records, rest));
-            let partition = &mut self.partitions[i];
+            let from = self.offset(id);
+            let stored = self.table.get(id).and_then(|p| p.stored);
+            let batch = Batch::from_records(origin, from, std::mem::replace(&mut records, rest));
             let started = Instant::now();
-            let outcome =
-                self.archiver.commit(at, partition.stored.unwrap_or(-1), &batch).map_err(on(Service::Database))?;
+            let outcome = self.archiver.commit(at, stored.unwrap_or(-1), &batch).map_err(on(Service::Database))?;
             match outcome {
                 Committed::Done { archived, rejected } => {
                     self.metrics.record_batch(archived, rejected, started.elapsed());
                     tracing::debug!(
-                        partition = at.partition,
+                        partition = id,
                         archived,
                         rejected,
                         next_offset = batch.next_offset,
                         "batch committed"
                     );
                     if rejected > 0 {
-                        tracing::warn!(partition = at.partition, rejected, "records kept as rejected");
+                        tracing::warn!(partition = id, rejected, "records kept as rejected");
                     }
-                    partition.stored = Some(batch.next_offset);
-                    partition.offset = batch.next_offset;
-                    self.metrics.set_committed(&topic, at.partition, batch.next_offset);
+                    self.table.committed(id, batch.next_offset);
+                    self.metrics.set_committed(&topic, id, batch.next_offset);
                 }
                 Committed::Moved => {
-                    let stored = self.archiver.next_offset(at).map_err(on(Service::Database))?;
-                    tracing::warn!(
-                        partition = at.partition,
-                        ?stored,
-                        "offset moved by another consumer, resuming from it"
-                    );
-                    partition.stored = stored;
-                    partition.offset = stored.unwrap_or(partition.offset);
+                    let stored = self.archiver.stored(at).map_err(on(Service::Database))?.map(|s| s.next_offset);
+                    tracing::warn!(partition = id, ?stored, "offset moved by another consumer, resuming from it");
+                    self.table.moved(id, stored);
                     break;
                 }
             }
-            if shutdown.is_requested() {
+            if self.shutdown.is_requested() {
                 break;
             }
         }
-        self.metrics.set_lag(&topic, at.partition, high_watermark - self.partitions[i].offset);
+        self.metrics.set_lag(&topic, id, high_watermark - self.offset(id));
         Ok(())
     }
 
-    fn skip_to_earliest(&mut self, i: usize) -> Result<(), Interrupted> {
-        let earliest = self.runtime.block_on(self.source.earliest(i)).map_err(|err| on(Service::Kafka)(err.into()))?;
-        let partition = &mut self.partitions[i];
+    fn skip_to_earliest(&mut self, id: i32) -> Result<(), Interrupted> {
+        let earliest = self.kafka(Duration::ZERO, self.source.earliest(id))?;
         tracing::warn!(
-            partition = partition.id,
-            from = partition.offset,
+            partition = id,
+            from = self.offset(id),
             to = earliest,
             "offset no longer in the log, skipping to the earliest kept record"
         );
-        partition.offset = earliest;
+        self.table.skip_to(id, earliest);
         Ok(())
     }
 
@@ -333,47 +359,85 @@ impl<'a> Session<'a> {
         let topic = self.source.topic().to_owned();
         let share = if self.config.daemon {
             let members = lease::members(self.archiver.client(), &group).map_err(on(Service::Database))?;
-            lease::fair_share(self.partitions.len(), members)
+            lease::fair_share(self.table.len(), members)
         } else {
-            self.partitions.len()
+            self.table.len()
         };
-        let mut held = self.partitions.iter().filter(|p| p.held).count();
-        for i in 0..self.partitions.len() {
-            let id = self.partitions[i].id;
-            if self.partitions[i].held && held > share {
-                lease::release(self.archiver.client(), &group, &topic, id).map_err(on(Service::Database))?;
-                self.partitions[i].held = false;
-                self.metrics.release(&topic, id);
-                held -= 1;
-                tracing::info!(partition = id, share, "partition released to another replica");
-            } else if !self.partitions[i].held && held < share {
-                if lease::try_claim(self.archiver.client(), &group, &topic, id).map_err(on(Service::Database))? {
-                    self.open(i)?;
-                    held += 1;
-                } else if !self.config.daemon {
-                    tracing::info!(partition = id, "partition held by another replica, left to it");
-                }
+        let plan = self.table.plan(share);
+        for id in plan.release {
+            lease::release(self.archiver.client(), &group, &topic, id).map_err(on(Service::Database))?;
+            self.table.release(id);
+            self.metrics.release(&topic, id);
+            tracing::info!(partition = id, share, "partition released to another replica");
+        }
+        let (mut claimed, mut restarted) = (0, Vec::new());
+        for id in plan.candidates {
+            if claimed == plan.wanted {
+                break;
             }
+            if lease::try_claim(self.archiver.client(), &group, &topic, id).map_err(on(Service::Database))? {
+                if self.open(id)? {
+                    restarted.push(id);
+                }
+                claimed += 1;
+            } else if !self.config.daemon {
+                tracing::info!(partition = id, "partition held by another replica, left to it");
+            }
+        }
+        if !restarted.is_empty() {
+            tracing::warn!(topic, topic_id = ?self.topic_id, partitions = ?restarted, "topic was created again since its offsets were stored; reading it from its beginning");
         }
         Ok(())
     }
 
     /// Starts reading a newly claimed partition from its stored offset (another replica may have
-    /// moved it while this one did not hold it).
-    fn open(&mut self, i: usize) -> Result<(), Interrupted> {
-        let at = Position { group: &self.config.group, topic: self.source.topic(), partition: self.partitions[i].id };
-        let stored = self.archiver.next_offset(at).map_err(on(Service::Database))?;
-        let kafka = |err: websentry_shared::kafka::KafkaError| on(Service::Kafka)(err.into());
-        let offset = match stored {
-            Some(offset) => offset,
-            None => self.runtime.block_on(self.source.earliest(i)).map_err(kafka)?,
+    /// moved it while this one did not hold it), or from its beginning when it was never read or
+    /// the offset was stored for a topic of the same name that was deleted since (then true).
+    fn open(&mut self, id: i32) -> Result<bool, Interrupted> {
+        let (config, topic) = (self.config, Arc::clone(&self.source));
+        let at = Position { group: &config.group, topic: topic.topic(), topic_id: self.topic_id, partition: id };
+        let stored = self.archiver.stored(at).map_err(on(Service::Database))?;
+        let recreated =
+            stored.is_some_and(|s| s.topic_id.is_some() && self.topic_id.is_some() && s.topic_id != self.topic_id);
+        let (offset, stored) = match stored {
+            Some(s) if !recreated => (s.next_offset, Some(s.next_offset)),
+            _ => {
+                let earliest = self.kafka(Duration::ZERO, self.source.earliest(id))?;
+                if let (true, Some(old)) = (recreated, stored) {
+                    tracing::debug!(partition = id, old_topic_id = ?old.topic_id, stored_offset = old.next_offset, from = earliest, "offset of a deleted topic, restarting");
+                    if !self.archiver.restart_at(at, old.next_offset, earliest).map_err(on(Service::Database))? {
+                        return Err(on(Service::Database)(anyhow!(
+                            "the offset of partition {id} moved while restarting it"
+                        )));
+                    }
+                    (earliest, Some(earliest))
+                } else {
+                    (earliest, None)
+                }
+            }
         };
-        let target =
-            if self.config.daemon { None } else { Some(self.runtime.block_on(self.source.latest(i)).map_err(kafka)?) };
-        let partition = &mut self.partitions[i];
-        *partition = Partition { held: true, offset, stored, target, empty_fetches: 0, ..*partition };
-        self.metrics.hold(self.source.topic(), partition.id, stored);
-        tracing::info!(partition = partition.id, offset, ?target, "partition claimed");
-        Ok(())
+        let target = if self.config.daemon { None } else { Some(self.kafka(Duration::ZERO, self.source.latest(id))?) };
+        self.table.open(id, offset, stored, target);
+        self.metrics.hold(self.source.topic(), id, stored);
+        tracing::info!(partition = id, offset, ?target, "partition claimed");
+        Ok(recreated)
     }
+}
+
+/// Runs `future` on the runtime unless shutdown comes first.
+///
+/// # Errors
+/// Shutdown was requested before it ended.
+pub(crate) fn until_shutdown<T>(
+    runtime: &Runtime,
+    shutdown: &Shutdown,
+    future: impl std::future::Future<Output = T>,
+) -> anyhow::Result<T> {
+    let mut shutdown = shutdown.clone();
+    runtime.block_on(async {
+        tokio::select! {
+            () = shutdown.requested() => Err(anyhow!("stopped by shutdown")),
+            value = future => Ok(value),
+        }
+    })
 }

@@ -21,6 +21,9 @@ pub const KEY: Setting = Setting::new("WEBSENTRY_KAFKA_KEY", "kafka-key");
 pub const TOPIC: Setting = Setting::new("WEBSENTRY_KAFKA_TOPIC", "kafka-topic");
 pub const TIMEOUT: Setting = Setting::new("WEBSENTRY_KAFKA_TIMEOUT", "kafka-timeout");
 
+/// The longest one bootstrap broker is given to answer before the next in the list is tried.
+pub const BROKER_ATTEMPT: Duration = Duration::from_secs(5);
+
 /// Kafka settings as given on the command line or in the environment.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KafkaArgs {
@@ -147,30 +150,63 @@ pub enum KafkaError {
 }
 
 impl KafkaSettings {
+    /// The mutual-TLS client configuration (CA, client certificate and key), for connections that
+    /// rskafka does not make itself.
+    pub fn tls_config(&self) -> Arc<rustls::ClientConfig> {
+        Arc::clone(&self.tls)
+    }
+
     /// Connects to the cluster over mutual TLS and reads its metadata; retries with backoff up to the
     /// timeout, so a broker that is restarting is waited for, and one that is gone is reported.
+    /// The brokers are tried in turn, each attempt bounded by [`BROKER_ATTEMPT`] (or the timeout when
+    /// shorter): a broker that accepts connections and never answers does not stop the next.
     ///
     /// # Errors
     /// [`KafkaError::Connect`] when no broker answered in time.
     pub async fn connect(&self, client_id: &str) -> Result<Client, KafkaError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut pause = Duration::from_millis(100);
+        let mut last = None;
+        loop {
+            for broker in &self.brokers {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let attempt = self.attempt(broker, client_id);
+                let err = match tokio::time::timeout(left.min(BROKER_ATTEMPT), attempt).await {
+                    Ok(Ok(client)) => return Ok(client),
+                    Ok(Err(err)) => err,
+                    Err(_elapsed) => rskafka::client::error::Error::Timeout,
+                };
+                tracing::debug!(broker, cause = %err, "bootstrap broker did not answer, trying the next");
+                last = Some(err);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(KafkaError::Connect {
+                    brokers: self.brokers.join(","),
+                    timeout: self.timeout,
+                    source: last.unwrap_or(rskafka::client::error::Error::Timeout),
+                });
+            }
+            tokio::time::sleep(pause.min(left)).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// One bootstrap attempt through `broker` alone. Requests of the client it builds retry up to
+    /// the timeout.
+    async fn attempt(&self, broker: &str, client_id: &str) -> Result<Client, rskafka::client::error::Error> {
         let backoff = BackoffConfig {
             init_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
             base: 2.0,
             deadline: Some(self.timeout),
         };
-        let build = ClientBuilder::new(self.brokers.clone())
+        ClientBuilder::new(vec![broker.to_owned()])
             .client_id(client_id.to_owned())
             .tls_config(Arc::clone(&self.tls))
             .backoff_config(backoff)
-            .build();
-        // rskafka's deadline bounds retries, not one hanging attempt: bound the whole.
-        let outcome = tokio::time::timeout(self.timeout + Duration::from_secs(5), build).await;
-        outcome.unwrap_or(Err(rskafka::client::error::Error::Timeout)).map_err(|source| KafkaError::Connect {
-            brokers: self.brokers.join(","),
-            timeout: self.timeout,
-            source,
-        })
+            .build()
+            .await
     }
 
     /// The partitions of the topic, in order.

@@ -122,13 +122,6 @@ pub enum DecodeError {
     NewerVersion { found: u64 },
 }
 
-/// Only the version, read first so that a newer document is refused for the right reason even when
-/// its shape changed.
-#[derive(Deserialize)]
-struct Versioned {
-    v: Option<serde_json::Value>,
-}
-
 impl Report {
     /// The JSON bytes of this report, as published.
     pub fn to_json(&self) -> Vec<u8> {
@@ -140,12 +133,25 @@ impl Report {
     /// # Errors
     /// [`DecodeError`] saying what is wrong with the bytes.
     pub fn decode(bytes: &[u8]) -> Result<Report, DecodeError> {
+        Self::decode_document(bytes).map(|(report, _)| report)
+    }
+
+    /// Reads a report and the whole document it came from, unknown fields included. The whole
+    /// document is parsed, not only the fields a report has: a value that is not JSON anywhere (a
+    /// lone surrogate or a number out of range in an unknown field) is refused too.
+    ///
+    /// # Errors
+    /// [`DecodeError`] saying what is wrong with the bytes.
+    pub fn decode_document(bytes: &[u8]) -> Result<(Report, serde_json::Value), DecodeError> {
         if bytes.is_empty() {
             return Err(DecodeError::Empty);
         }
         let text = std::str::from_utf8(bytes).map_err(|err| DecodeError::NotUtf8(err.to_string()))?;
-        let versioned: Versioned = serde_json::from_str(text).map_err(|err| DecodeError::Shape(err.to_string()))?;
-        match versioned.v {
+        let document: serde_json::Value =
+            serde_json::from_str(text).map_err(|err| DecodeError::Shape(err.to_string()))?;
+        // The version first, so that a newer document is refused for the right reason even when
+        // its shape changed.
+        match document.get("v") {
             Some(serde_json::Value::Number(n)) => match n.as_u64() {
                 Some(v) if v > u64::from(SCHEMA_VERSION) => return Err(DecodeError::NewerVersion { found: v }),
                 Some(_) => {}
@@ -154,7 +160,8 @@ impl Report {
             Some(other) => return Err(DecodeError::Shape(format!("field v: {other} is not a version number"))),
             None => return Err(DecodeError::Shape("missing field `v`".into())),
         }
-        serde_json::from_str(text).map_err(|err| DecodeError::Shape(err.to_string()))
+        let report = Report::deserialize(&document).map_err(|err| DecodeError::Shape(err.to_string()))?;
+        Ok((report, document))
     }
 }
 
@@ -224,13 +231,17 @@ mod tests {
             json.to_string()
         };
         type Case<'a> = (&'a str, &'a [u8], fn(&DecodeError) -> bool);
-        let cases: [Case; 6] = [
+        let cases: [Case; 8] = [
             ("empty", b"", |e| matches!(e, DecodeError::Empty)),
             ("not utf-8", b"\xff\xfe{}", |e| matches!(e, DecodeError::NotUtf8(_))),
             ("not json", b"hello", |e| matches!(e, DecodeError::Shape(_))),
             ("no version", br#"{"url":"x"}"#, |e| matches!(e, DecodeError::Shape(_))),
             ("wrong shape", br#"{"v":1,"url":3}"#, |e| matches!(e, DecodeError::Shape(_))),
             ("newer version", newer.as_bytes(), |e| matches!(e, DecodeError::NewerVersion { found: 2 })),
+            ("lone surrogate in an unknown field", br#"{"v":1,"x":"\ud800"}"#, |e| matches!(e, DecodeError::Shape(_))),
+            ("number out of range in an unknown field", br#"{"v":1,"x":1e999999}"#, |e| {
+                matches!(e, DecodeError::Shape(_))
+            }),
         ];
         for (name, bytes, expected) in cases {
             let err = Report::decode(bytes).expect_err(name);

@@ -49,12 +49,14 @@ impl LogArgs {
 
 impl LogSettings {
     /// Installs the global subscriber. Our crates log at the chosen level; libraries only warnings
-    /// and errors unless the level is DEBUG or TRACE.
+    /// and errors unless the level is DEBUG or TRACE. rskafka warns on every retry of a request,
+    /// hundreds of lines while a broker is down, where our own code logs one line per change of
+    /// state: its errors only, unless DEBUG or TRACE.
     pub fn install(self) {
         let ours = self.level.to_string().to_ascii_lowercase();
-        let theirs = if self.level >= tracing::Level::DEBUG { "info" } else { "warn" };
+        let (theirs, rskafka) = if self.level >= tracing::Level::DEBUG { ("info", "info") } else { ("warn", "error") };
         let filter = EnvFilter::new(format!(
-            "{theirs},websentry_shared={ours},websentry_producer={ours},websentry_consumer={ours}"
+            "{theirs},rskafka={rskafka},websentry_shared={ours},websentry_producer={ours},websentry_consumer={ours}"
         ));
         let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
         // A second install (tests) is harmless: the first one stays.

@@ -118,12 +118,17 @@ impl Stack {
     /// A new topic with a random name and `partitions` partitions, created over mutual TLS.
     pub fn create_topic(&self, partitions: i32) -> String {
         let topic = format!("test-{}", random_suffix());
-        block_on(async {
-            let client = self.kafka_client(&topic).await;
-            let controller = client.controller_client().expect("controller client");
-            controller.create_topic(topic.clone(), partitions, 1, 10_000).await.expect("creating the test topic");
-        });
+        self.create_topic_named(&topic, partitions);
         topic
+    }
+
+    /// Creates the topic `name` with `partitions` partitions, e.g. again after deleting it.
+    pub fn create_topic_named(&self, name: &str, partitions: i32) {
+        block_on(async {
+            let client = self.kafka_client(name).await;
+            let controller = client.controller_client().expect("controller client");
+            controller.create_topic(name, partitions, 1, 10_000).await.expect("creating the test topic");
+        });
     }
 
     /// Deletes a topic, e.g. to make publishing to it fail.
@@ -222,6 +227,12 @@ impl TestDatabase {
     /// The value of a query returning one `bigint`.
     pub fn count(&self, sql: &str) -> i64 {
         self.client().query_one(sql, &[]).expect(sql).get(0)
+    }
+
+    /// The value of a query returning one `bigint`, or `None` while it fails (e.g. before the
+    /// consumer has created the table it reads).
+    pub fn try_count(&self, sql: &str) -> Option<i64> {
+        self.stack.database_settings(&self.name).connect().ok()?.query_one(sql, &[]).ok().map(|row| row.get(0))
     }
 }
 

@@ -12,3 +12,4 @@ mod pipeline;
 mod poison_records;
 mod probe_outcomes;
 mod refused_connections;
+mod topic_metadata;

@@ -71,7 +71,9 @@ fn a_python_tool_record_is_archived_once_with_an_id_from_its_coordinates_and_its
     db.client().batch_execute("DELETE FROM consumer_offsets").expect("forgetting the offsets");
     consumer();
 
-    let origin = websentry_consumer::batch::Origin { topic: &topic, partition: 0 };
+    let topic_ids: Vec<Option<uuid::Uuid>> = db.column("SELECT topic_id FROM consumer_offsets");
+    assert!(topic_ids.len() == 1 && topic_ids[0].is_some(), "the topic id is stored: {topic_ids:?}");
+    let origin = websentry_consumer::batch::Origin { topic: &topic, topic_id: topic_ids[0], partition: 0 };
     let expected_id = websentry_consumer::batch::legacy_id(origin, 0);
     let ids: Vec<uuid::Uuid> = db.column("SELECT id FROM reports");
     assert_eq!(ids, [expected_id], "a re-read archives the same id once");
@@ -103,4 +105,165 @@ fn a_report_written_twice_to_kafka_is_archived_once_within_a_batch_and_across_ru
     let ids: Vec<uuid::Uuid> = db.column("SELECT id FROM reports ORDER BY kafka_offset");
     assert_eq!(ids, [report.id, other.id], "each id once, from its first record");
     assert_eq!(db.count("SELECT sum(next_offset)::bigint FROM consumer_offsets"), 4, "every record was read");
+}
+
+/// A current report with `fields` spliced in (each `"name":value`, comma-separated).
+fn report_json(url: &str, fields: &str) -> String {
+    let comma = if fields.is_empty() { "" } else { "," };
+    format!(
+        r#"{{"v":1,"id":"{}","url":"{url}","code":200,"response_ms":3.0,"regexp_match":null,"checked_at":"2026-11-29T10:00:00Z","probe":"t"{comma}{fields}}}"#,
+        uuid::Uuid::now_v7()
+    )
+}
+
+/// How the archive must end up holding a record that PostgreSQL would refuse as it came.
+enum Kept {
+    /// Archived under this URL, and the query (with `$1` = that URL) returns true.
+    Archived(&'static str, &'static str),
+    /// Rejected, with a reason containing this.
+    Rejected(&'static str),
+}
+
+/// The values found to stop a partition for ever, each with what the archive keeps of it.
+fn untrusted_values() -> Vec<(&'static str, String, Kept)> {
+    let long_url = format!("http://long.test/{}", "a".repeat(2800));
+    vec![
+        (
+            "NUL in probe",
+            report_json("http://nul-probe/", r#""probe":"p\u0000q""#).replace(r#","probe":"t""#, ""),
+            Kept::Archived("http://nul-probe/", "SELECT probe = E'p\\uFFFDq' FROM reports WHERE url = $1"),
+        ),
+        (
+            "NUL in regexp_match",
+            report_json("http://nul-match/", "").replace(r#""regexp_match":null"#, r#""regexp_match":"a\u0000b""#),
+            Kept::Archived("http://nul-match/", "SELECT regexp_match = E'a\\uFFFDb' FROM reports WHERE url = $1"),
+        ),
+        (
+            "NUL in an unknown field",
+            report_json("http://nul-extra/", r#""extra":"x\u0000""#),
+            Kept::Archived("http://nul-extra/", "SELECT report->>'extra' = E'x\\uFFFD' FROM reports WHERE url = $1"),
+        ),
+        (
+            "NUL in a Python tool record",
+            r#"{"url":"http://nul-legacy/","code":200,"response_ms":5,"regexp_match":"v\u0000"}"#.to_owned(),
+            Kept::Archived("http://nul-legacy/", "SELECT regexp_match = E'v\\uFFFD' FROM reports WHERE url = $1"),
+        ),
+        ("number jsonb cannot hold", report_json("http://huge/", r#""extra":1e999999"#), Kept::Rejected("number out of range")),
+        ("lone surrogate", report_json("http://surrogate/", r#""extra":"\ud800""#), Kept::Rejected("not a JSON report")),
+        (
+            "URL over the index limit",
+            report_json(&long_url, ""),
+            Kept::Archived(
+                "http://long.test/",
+                "SELECT length(url) <= 2000 AND report->>'url' = $1 || repeat('a', 2800) FROM reports WHERE url LIKE $1 || '%'",
+            ),
+        ),
+    ]
+}
+
+/// Writes each untrusted value between two valid reports with Kafka's own Java client, archives
+/// with a one-off run or a daemon, and checks every record is archived or rejected, the offset past
+/// them all.
+fn untrusted_values_are_archived_or_rejected_and_the_partition_keeps_flowing(daemon: bool) {
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let db = stack.create_database();
+    let cases = untrusted_values();
+    let mut values = vec![("valid-0".to_owned(), report_json("http://valid-0/", ""))];
+    for (n, (name, value, _)) in cases.iter().enumerate() {
+        values.push(((*name).to_owned(), value.clone()));
+        values.push((format!("valid-{}", n + 1), report_json(&format!("http://valid-{}/", n + 1), "")));
+    }
+    let records: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    stack.produce_with_console_producer(&topic, &records);
+    let total = i64::try_from(records.len()).expect("a few records");
+
+    let consumer = Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name));
+    if daemon {
+        let running = consumer.env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true").spawn();
+        websentry_tests::eventually("every record read", std::time::Duration::from_secs(60), || {
+            db.try_count("SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets") == Some(total)
+        });
+        running.terminate();
+        let output = running.finish(std::time::Duration::from_secs(30));
+        assert_eq!(output.code, Some(0), "{}", output.stderr);
+    } else {
+        consumer.success();
+    }
+
+    let valid = db.count("SELECT count(*) FROM reports WHERE url LIKE 'http://valid-%'");
+    assert_eq!(valid, i64::try_from(cases.len()).expect("few") + 1, "every valid report around them is archived");
+    let mut client = db.client();
+    for (name, _, kept) in &cases {
+        match kept {
+            Kept::Archived(url, check) => {
+                let row = client.query_opt(*check, &[url]).unwrap_or_else(|err| panic!("case {name}: {err}"));
+                assert_eq!(row.map(|r| r.get::<_, bool>(0)), Some(true), "case {name}: archived as expected");
+            }
+            Kept::Rejected(fragment) => {
+                let reasons: Vec<String> = client
+                    .query("SELECT reason FROM rejected_messages WHERE key = $1", &[&name.as_bytes()])
+                    .expect("rejected")
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                assert!(
+                    reasons.len() == 1 && reasons[0].contains(fragment),
+                    "case {name}: expected one reason with {fragment:?}, got {reasons:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(db.count("SELECT next_offset FROM consumer_offsets"), total, "the offset is past every record");
+}
+
+#[test]
+fn untrusted_values_never_stop_a_one_off_run() {
+    untrusted_values_are_archived_or_rejected_and_the_partition_keeps_flowing(false);
+}
+
+#[test]
+fn untrusted_values_never_stop_a_daemon() {
+    untrusted_values_are_archived_or_rejected_and_the_partition_keeps_flowing(true);
+}
+
+#[test]
+fn reports_the_database_refuses_are_kept_with_its_message_and_the_rest_of_the_batch_is_archived() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let db = stack.create_database();
+    let consumer = Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name));
+    consumer.clone().arg("--migrate-only").success();
+    // A rule of the operator's that the consumer knows nothing of: the database alone refuses.
+    db.client()
+        .batch_execute("ALTER TABLE reports ADD CONSTRAINT no_teapots CHECK (code <> 418)")
+        .expect("adding a constraint");
+    let codes = [200, 418, 200, 200, 200, 418, 200, 418];
+    let records: Vec<_> = codes
+        .iter()
+        .enumerate()
+        .map(|(n, code)| {
+            let value =
+                report_json(&format!("http://site-{n}/"), "").replace(r#""code":200"#, &format!(r#""code":{code}"#));
+            (Some(format!("site-{n}").into_bytes()), Some(value.into_bytes()))
+        })
+        .collect();
+    stack.produce_raw(&topic, 0, records);
+
+    consumer.success();
+
+    let archived: Vec<String> = db.column("SELECT url FROM reports ORDER BY kafka_offset");
+    assert_eq!(archived, ["http://site-0/", "http://site-2/", "http://site-3/", "http://site-4/", "http://site-6/"]);
+    let rejected: Vec<(i64, String)> = db
+        .client()
+        .query("SELECT kafka_offset, reason FROM rejected_messages ORDER BY kafka_offset", &[])
+        .expect("rejected")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(rejected.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 5, 7], "{rejected:?}");
+    for (_, reason) in &rejected {
+        assert!(reason.contains("refused by the database") && reason.contains("no_teapots"), "{reason}");
+    }
+    assert_eq!(db.count("SELECT next_offset FROM consumer_offsets"), 8);
 }

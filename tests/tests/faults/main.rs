@@ -15,7 +15,7 @@ use std::{
 
 use rand::Rng;
 use rskafka::{client::partition::UnknownTopicHandling, record::Record};
-use websentry_tests::{sample_report, Run, Running, Stack, TestDatabase};
+use websentry_tests::{eventually, sample_report, Run, Running, Stack, TestDatabase};
 
 const REPORTS: usize = 20_000;
 const PARTITIONS: i32 = 4;
@@ -185,4 +185,71 @@ fn reports_survive_one_of_two_replicas_being_killed_mid_run() {
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     assert!(output.stderr.contains("partition claimed"), "{}", output.stderr);
     assert_exactly(&db, produced);
+}
+
+fn stack_command(verb: &str, service: &str) {
+    let status = Command::new(websentry_tests_root().join("scripts/stack"))
+        .args([verb, service])
+        .status()
+        .expect("running scripts/stack");
+    assert!(status.success(), "scripts/stack {verb} {service} failed");
+}
+
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn kafka_gauge(address: &str) -> Option<f64> {
+    let body = websentry_tests::http_get(address, "/metrics")?.1;
+    metric(&body, "websentry_connected{service=\"kafka\"}")
+}
+
+fn readyz(address: &str) -> Option<u16> {
+    websentry_tests::http_get(address, "/readyz").map(|r| r.0)
+}
+
+#[test]
+fn a_kafka_outage_is_logged_once_shown_by_readiness_and_the_gauge_and_sigterm_still_stops_the_daemon() {
+    let _serial = serial();
+    let _restore = StackRestorer;
+    let stack = Stack::get();
+    let topic = stack.create_topic(2);
+    let db = stack.create_database();
+    let running = Run::new("websentry-consumer")
+        .envs(stack.kafka_env(&topic))
+        .envs(stack.database_env(&db.name))
+        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
+        .env("WEBSENTRY_LISTEN", "127.0.0.1:0")
+        .spawn();
+    let address = running.log_field("http endpoint listening", "address", Duration::from_secs(30));
+    eventually("ready before the outage", Duration::from_secs(30), || readyz(&address) == Some(200));
+    assert_eq!(kafka_gauge(&address), Some(1.0));
+
+    stack_command("stop", "kafka");
+    let stopped = Instant::now();
+    eventually("/readyz 503 and the Kafka gauge 0 during the outage", Duration::from_secs(30), || {
+        readyz(&address) == Some(503) && kafka_gauge(&address) == Some(0.0)
+    });
+    println!("outage seen by /readyz and the gauge after {:?}", stopped.elapsed());
+    running.wait_for_log("service unavailable", Duration::from_secs(30));
+    stack_command("start", "kafka");
+    running.wait_for_log("connected again", Duration::from_secs(90));
+    eventually("ready again after the outage", Duration::from_secs(30), || readyz(&address) == Some(200));
+    let ids = stack.produce_reports(&topic, 2, 20, 20);
+    eventually("reports after the outage are archived", Duration::from_secs(30), || {
+        db.try_count("SELECT count(*) FROM reports") == Some(ids.len() as i64)
+    });
+
+    stack_command("stop", "kafka");
+    eventually("the second outage is seen", Duration::from_secs(30), || readyz(&address) == Some(503));
+    running.terminate();
+    let terminated = Instant::now();
+    let output = running.finish(Duration::from_secs(15));
+    println!("stopped {:?} after SIGTERM with Kafka down", terminated.elapsed());
+
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let lines = |fragment: &str| output.stderr.lines().filter(|l| l.contains(fragment)).count();
+    assert_eq!(lines("service unavailable"), 2, "once per outage:\n{}", output.stderr);
+    assert_eq!(lines("connected again"), 1, "{}", output.stderr);
+    assert!(output.stderr.lines().count() < 60, "no flood of retry lines:\n{}", output.stderr);
 }

@@ -1,0 +1,182 @@
+//! What PostgreSQL can store, decided when a record is decoded rather than found out when a batch
+//! fails: a value the database would refuse must never reach it, or one record would stop its
+//! partition for ever.
+//!
+//! - Text cannot hold NUL (`\u0000`), in a `text` column or in `jsonb`. In free text (`probe`,
+//!   `regexp_match`, the error message, unknown fields…) it is replaced by U+FFFD; in `url`, the
+//!   site's identity, it makes the record rejected.
+//! - An index entry holds at most ~2.7 kB: a `url` or `probe` longer than [`MAX_URL_BYTES`] or
+//!   [`MAX_PROBE_BYTES`] is shortened in its column, with a digest of the whole value so that two
+//!   long URLs stay apart; the document keeps the whole value.
+//! - Lone surrogates and numbers out of range are refused by the decoder itself (see
+//!   `Report::decode_document`), and the document is written again from its parsed form, so what
+//!   reaches `jsonb` is JSON that PostgreSQL reads.
+//!
+//! The writer still isolates a record that the database refuses for another reason (see `archive`).
+
+use serde_json::Value;
+use uuid::Uuid;
+use websentry_shared::report::Report;
+
+/// Longest `url` kept whole in its indexed column.
+pub const MAX_URL_BYTES: usize = 2000;
+/// Longest `probe` name kept whole in its column (it is part of keys too).
+pub const MAX_PROBE_BYTES: usize = 200;
+/// Longest rejection reason kept.
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// Namespace of the digests appended to shortened values. Fixed: a shortened URL must stay the
+/// same across consumers and versions.
+const DIGEST_NAMESPACE: Uuid = Uuid::from_u128(0x9d2e_41c6_0f7a_4b33_a1e8_5c47_d2b9_6e10);
+
+/// What [`make_storable`] changed, for the log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Normalised {
+    /// NUL characters replaced, in the report and its document.
+    pub nul_replaced: usize,
+    /// Columns shortened (`url`, `probe`).
+    pub shortened: usize,
+}
+
+/// Makes a decoded report and its document storable, or says why the record cannot be.
+///
+/// # Errors
+/// The rejection reason: the `url` holds a NUL character.
+pub fn make_storable(report: &mut Report, document: &mut Value) -> Result<Normalised, String> {
+    if report.url.contains('\0') {
+        return Err("url contains a NUL character".into());
+    }
+    let mut changes = Normalised::default();
+    let texts = [
+        Some(&mut report.probe),
+        report.regexp_match.as_mut(),
+        report.error.as_mut().map(|e| &mut e.message),
+        report.http_version.as_mut(),
+        report.final_url.as_mut(),
+    ];
+    for text in texts.into_iter().flatten() {
+        changes.nul_replaced += replace_nul(text);
+    }
+    changes.nul_replaced += replace_nul_in_document(document);
+    for (text, limit) in [(&mut report.url, MAX_URL_BYTES), (&mut report.probe, MAX_PROBE_BYTES)] {
+        if let Some(short) = shortened(text, limit) {
+            *text = short;
+            changes.shortened += 1;
+        }
+    }
+    Ok(changes)
+}
+
+/// A rejection reason that the database stores whatever it quotes: no NUL, bounded length.
+pub fn reason_text(reason: &str) -> String {
+    let mut text: String = reason.chars().take(MAX_REASON_CHARS).collect();
+    if text.len() < reason.len() {
+        text.push('…');
+    }
+    replace_nul(&mut text);
+    text
+}
+
+/// Replaces NUL by U+FFFD; returns how many.
+fn replace_nul(text: &mut String) -> usize {
+    let count = text.matches('\0').count();
+    if count > 0 {
+        *text = text.replace('\0', "\u{FFFD}");
+    }
+    count
+}
+
+fn replace_nul_in_document(value: &mut Value) -> usize {
+    match value {
+        Value::String(text) => replace_nul(text),
+        Value::Array(items) => items.iter_mut().map(replace_nul_in_document).sum(),
+        Value::Object(fields) => {
+            let mut count: usize = fields.values_mut().map(replace_nul_in_document).sum();
+            if fields.keys().any(|key| key.contains('\0')) {
+                let entries = std::mem::take(fields);
+                for (mut key, value) in entries {
+                    count += replace_nul(&mut key);
+                    fields.insert(key, value);
+                }
+            }
+            count
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
+}
+
+/// `text` cut to fit `limit` bytes with a digest of the whole of it, or `None` when it fits.
+fn shortened(text: &str, limit: usize) -> Option<String> {
+    if text.len() <= limit {
+        return None;
+    }
+    let digest = Uuid::new_v5(&DIGEST_NAMESPACE, text.as_bytes()).simple().to_string();
+    let suffix = format!("…#{digest}");
+    let mut cut = limit - suffix.len();
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Some(format!("{}{suffix}", &text[..cut]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(json: &str) -> (Report, Value) {
+        Report::decode_document(json.as_bytes()).expect("a report")
+    }
+
+    const BASE: &str = r#""v":1,"id":"01a226c2-20b7-74b1-802b-3965cebb9a74","code":200,"response_ms":1.5,"checked_at":"2026-11-29T10:00:00Z""#;
+
+    #[test]
+    fn nul_in_free_text_becomes_a_replacement_character_in_columns_and_document() {
+        let json = format!(
+            r#"{{{BASE},"url":"http://a/","probe":"p\u0000","regexp_match":"m\u0000","error":{{"kind":"http","message":"e\u0000"}},"extra":["\u0000"],"k\u0000":1}}"#
+        );
+        let (mut report, mut document) = decoded(&json);
+        let changes = make_storable(&mut report, &mut document).expect("storable");
+        assert_eq!(changes.nul_replaced, 8, "3 columns, and 5 places in the document");
+        assert_eq!((report.probe.as_str(), report.regexp_match.as_deref()), ("p\u{FFFD}", Some("m\u{FFFD}")));
+        assert_eq!(report.error.expect("error").message, "e\u{FFFD}");
+        let text = document.to_string();
+        assert!(!text.contains("\\u0000"), "{text}");
+        assert_eq!(document["k\u{FFFD}"], 1);
+    }
+
+    #[test]
+    fn a_url_with_nul_is_rejected() {
+        let (mut report, mut document) = decoded(&format!(r#"{{{BASE},"url":"http://a/\u0000"}}"#));
+        let reason = make_storable(&mut report, &mut document).expect_err("rejected");
+        assert!(reason.contains("NUL"), "{reason}");
+    }
+
+    #[test]
+    fn long_urls_are_shortened_apart_and_the_document_keeps_them_whole() {
+        let long = |tail: &str| format!("http://a/{}{tail}", "é".repeat(2000));
+        let (mut first, mut first_doc) = decoded(&format!(r#"{{{BASE},"url":"{}"}}"#, long("1")));
+        let (mut second, mut second_doc) = decoded(&format!(r#"{{{BASE},"url":"{}"}}"#, long("2")));
+        assert_eq!(make_storable(&mut first, &mut first_doc).expect("storable").shortened, 1);
+        make_storable(&mut second, &mut second_doc).expect("storable");
+        assert!(first.url.len() <= MAX_URL_BYTES, "{}", first.url.len());
+        assert_ne!(first.url, second.url, "two long URLs stay apart");
+        assert_eq!(first_doc["url"], long("1"));
+        let again = shortened(&long("1"), MAX_URL_BYTES).expect("shortened");
+        assert_eq!(again, first.url, "the same URL is always shortened the same way");
+    }
+
+    #[test]
+    fn short_values_are_kept_as_they_are() {
+        let (mut report, mut document) = decoded(&format!(r#"{{{BASE},"url":"http://a/","probe":"host-1"}}"#));
+        let before = (report.clone(), document.clone());
+        assert_eq!(make_storable(&mut report, &mut document), Ok(Normalised::default()));
+        assert_eq!((report, document), before);
+    }
+
+    #[test]
+    fn reasons_are_bounded_and_never_hold_nul() {
+        assert_eq!(reason_text("bad `\0`"), "bad `\u{FFFD}`");
+        let long = reason_text(&"x".repeat(5000));
+        assert_eq!(long.chars().count(), MAX_REASON_CHARS + 1);
+    }
+}
