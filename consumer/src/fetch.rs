@@ -44,35 +44,38 @@ pub struct Source {
 }
 
 impl Source {
-    /// Clients for partitions `ids` of the topic, fetching at most `max_bytes` per partition and
-    /// request.
+    /// A source of the topic without partitions yet (see [`Source::add`]), fetching at most
+    /// `max_bytes` per partition and request.
     ///
     /// # Errors
     /// Kafka unreachable within the timeout.
-    pub async fn connect(settings: &KafkaSettings, max_bytes: i32, ids: &[i32]) -> Result<Self, KafkaError> {
+    pub async fn connect(settings: &KafkaSettings, max_bytes: i32) -> Result<Self, KafkaError> {
         let client = settings.connect("websentry-consumer").await?;
-        let source = Self { topic: settings.topic.clone(), partitions: RwLock::default(), max_bytes, client };
-        source.add(ids).await?;
-        Ok(source)
+        Ok(Self { topic: settings.topic.clone(), partitions: RwLock::default(), max_bytes, client })
     }
 
-    /// Adds clients for partitions `ids` that have none yet.
+    /// Adds clients for partitions `ids` that have none yet; returns those that have one now. A
+    /// partition whose leader rskafka does not know yet (its metadata can lag the broker's for a
+    /// moment after partitions are added) is left for the next call.
     ///
     /// # Errors
-    /// A partition's leader could not be found.
-    pub async fn add(&self, ids: &[i32]) -> Result<(), KafkaError> {
-        for &id in ids {
-            if self.known(id) {
-                continue;
-            }
-            let partition = self
-                .client
-                .partition_client(self.topic.clone(), id, UnknownTopicHandling::Retry)
-                .await
-                .map_err(|source| request("connecting to a partition leader", &self.topic, source))?;
-            self.partitions.write().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::new(partition));
+    /// The metadata could not be refreshed.
+    pub async fn add(&self, ids: &[i32]) -> Result<Vec<i32>, KafkaError> {
+        let new: Vec<i32> = ids.iter().copied().filter(|&id| !self.known(id)).collect();
+        if new.is_empty() {
+            return Ok(ids.to_vec());
         }
-        Ok(())
+        // Uncached: updates the metadata rskafka finds partition leaders in.
+        self.client.list_topics().await.map_err(|source| request("reading metadata", &self.topic, source))?;
+        for id in new {
+            match self.client.partition_client(self.topic.clone(), id, UnknownTopicHandling::Retry).await {
+                Ok(partition) => {
+                    self.partitions.write().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::new(partition));
+                }
+                Err(err) => tracing::debug!(partition = id, cause = %err, "no leader known yet, trying again later"),
+            }
+        }
+        Ok(ids.iter().copied().filter(|&id| self.known(id)).collect())
     }
 
     fn known(&self, id: i32) -> bool {

@@ -118,7 +118,12 @@ impl<'a> Session<'a> {
                 "the broker gives no topic id: a topic created again cannot be told apart"
             );
         }
-        let source = until_shutdown(runtime, shutdown, Source::connect(kafka, config.batch_bytes, &topic.partitions))
+        let connecting = async {
+            let source = Source::connect(kafka, config.batch_bytes).await?;
+            let readable = source.add(&topic.partitions).await?;
+            Ok::<_, KafkaError>((source, readable))
+        };
+        let (source, readable) = until_shutdown(runtime, shutdown, connecting)
             .and_then(|source| source.map_err(anyhow::Error::from))
             .context("connecting to Kafka")
             .map_err(on(Service::Kafka))?;
@@ -136,7 +141,7 @@ impl<'a> Session<'a> {
             topic_id: topic.id,
             source: Arc::new(source),
             archiver,
-            table: PartitionTable::new(&topic.partitions),
+            table: PartitionTable::new(&readable),
             request_deadline,
         })
     }
@@ -231,10 +236,13 @@ impl<'a> Session<'a> {
             tracing::debug!(topic = name, old = ?self.topic_id, new = ?id, "topic id changed, starting a new session");
             return Ok(Ended::TopicChanged);
         }
-        let added = self.table.add(&partitions);
-        if !added.is_empty() {
-            self.kafka(Duration::ZERO, self.source.add(&added))?;
-            tracing::info!(topic = name, partitions = ?added, "partitions added to the topic");
+        let new: Vec<i32> = partitions.into_iter().filter(|&id| self.table.get(id).is_none()).collect();
+        if !new.is_empty() {
+            let readable = self.kafka(Duration::ZERO, self.source.add(&new))?;
+            let added = self.table.add(&readable);
+            if !added.is_empty() {
+                tracing::info!(topic = name, partitions = ?added, "partitions added to the topic");
+            }
         }
         Ok(Ended::Done)
     }

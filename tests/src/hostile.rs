@@ -55,6 +55,20 @@ pub fn serve(behaviour: Behaviour) -> String {
     url
 }
 
+/// The address (`127.0.0.1:port`) of a listener that accepts TCP connections and never says a
+/// word: a broker or server that hangs.
+pub fn silent_listener() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
+    let address = listener.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for socket in listener.incoming().flatten() {
+            held.push(socket);
+        }
+    });
+    address
+}
+
 fn read_head(stream: &mut impl Read) -> std::io::Result<String> {
     let mut reader = BufReader::new(stream);
     let mut first = String::new();

@@ -17,6 +17,21 @@ impl Stack {
             assert!(!key.contains(['\t', '\n']) && !value.contains('\n'), "one line per record: {key:?}");
             input.push_str(&format!("{key}\t{value}\n"));
         }
+        let args = ["--topic", topic, "--property", "parse.key=true", "--property", "key.separator=\t"];
+        let producer = ["--producer-property", "acks=all", "--producer-property", "max.request.size=4194304"];
+        self.kafka_tool("org.apache.kafka.tools.ConsoleProducer", &[&args[..], &producer[..]].concat(), &input);
+    }
+
+    /// Raises the partition count of `topic` to `total` with Kafka's topic tool.
+    pub fn add_partitions(&self, topic: &str, total: i32) {
+        let total = total.to_string();
+        let args = ["--alter", "--topic", topic, "--partitions", &total];
+        self.kafka_tool("org.apache.kafka.tools.TopicCommand", &args, "");
+    }
+
+    /// Runs one of Kafka's Java tools (`class`) against the broker's plaintext listener, `input` on
+    /// its standard input; panics with its output when it fails.
+    fn kafka_tool(&self, class: &str, args: &[&str], input: &str) {
         let mut java = Command::new("java")
             .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
             .arg(format!(
@@ -24,17 +39,16 @@ impl Stack {
                 self.var("WEBSENTRY_STACK_DIR")
             ))
             .args(["-cp", &format!("{}/*", self.var("WEBSENTRY_STACK_KAFKA_LIBS"))])
-            .arg("org.apache.kafka.tools.ConsoleProducer")
-            .args(["--bootstrap-server", self.var("WEBSENTRY_STACK_KAFKA_PLAINTEXT"), "--topic", topic])
-            .args(["--property", "parse.key=true", "--property", "key.separator=\t"])
-            .args(["--producer-property", "acks=all", "--producer-property", "max.request.size=4194304"])
+            .arg(class)
+            .args(["--bootstrap-server", self.var("WEBSENTRY_STACK_KAFKA_PLAINTEXT")])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("running Kafka's console producer (java, as the stack)");
-        java.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("writing records to the producer");
-        let output = java.wait_with_output().expect("console producer output");
-        assert!(output.status.success(), "console producer failed: {}", String::from_utf8_lossy(&output.stderr));
+            .unwrap_or_else(|err| panic!("running Kafka's {class} (java, as the stack): {err}"));
+        java.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("writing to the tool");
+        let output = java.wait_with_output().expect("tool output");
+        assert!(output.status.success(), "{class} failed: {}", String::from_utf8_lossy(&output.stderr));
     }
 }

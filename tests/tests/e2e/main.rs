@@ -12,4 +12,5 @@ mod pipeline;
 mod poison_records;
 mod probe_outcomes;
 mod refused_connections;
+mod topic_changes;
 mod topic_metadata;

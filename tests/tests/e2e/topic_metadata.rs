@@ -2,10 +2,7 @@
 //! partitions, a new id for a topic deleted and created again under the same name, and a broker
 //! that never answers passed over for the next one.
 
-use std::{
-    net::TcpListener,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use websentry_consumer::metadata::{MetadataClient, TopicMetadata};
 use websentry_tests::Stack;
@@ -34,19 +31,6 @@ async fn poll_topic_until(
         assert!(Instant::now() < deadline, "topic '{topic}': still {last} after {SETTLE:?}");
         tokio::time::sleep(POLL_EVERY).await;
     }
-}
-
-/// The address of a "broker" that accepts TCP connections and never says a word.
-fn silent_broker() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let address = listener.local_addr().expect("address").to_string();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for socket in listener.incoming().flatten() {
-            held.push(socket);
-        }
-    });
-    address
 }
 
 #[test]
@@ -102,7 +86,7 @@ fn a_first_broker_that_accepts_tcp_and_never_answers_does_not_stop_the_next_one_
     let mut direct = MetadataClient::new(settings.clone());
     runtime.block_on(poll_topic_until(&mut direct, &topic, Option::is_some));
     let mut settings_behind_a_silent_broker = settings.clone();
-    settings_behind_a_silent_broker.brokers.insert(0, silent_broker());
+    settings_behind_a_silent_broker.brokers.insert(0, websentry_tests::hostile::silent_listener());
     let mut client = MetadataClient::new(settings_behind_a_silent_broker);
 
     let started = Instant::now();
