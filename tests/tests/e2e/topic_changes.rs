@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use websentry_tests::{eventually, http_get, hostile, sample_report, Run, Stack, TestDatabase};
+use websentry_tests::{eventually, hostile, http_get, sample_report, Run, Stack, TestDatabase};
 
 /// Writes `count` reports to one partition; returns their ids.
 fn write(stack: &Stack, topic: &str, partition: i32, count: usize) -> Vec<uuid::Uuid> {
