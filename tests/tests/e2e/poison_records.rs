@@ -180,7 +180,7 @@ fn untrusted_values_are_archived_or_rejected_and_the_partition_keeps_flowing(dae
 
     let consumer = Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name));
     if daemon {
-        let running = consumer.env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true").spawn();
+        let running = consumer.env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true").env("WEBSENTRY_LISTEN", "").spawn();
         websentry_tests::eventually("every record read", std::time::Duration::from_secs(60), || {
             db.try_count("SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets") == Some(total)
         });

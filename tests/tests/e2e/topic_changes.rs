@@ -83,7 +83,10 @@ fn a_daemon_reads_a_topic_deleted_and_created_again_from_its_beginning() {
     let topic = stack.create_topic(1);
     let db = stack.create_database();
     let mut ids = write(stack, &topic, 0, 5);
-    let running = consumer(stack, &topic, &db).env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true").spawn();
+    let running = consumer(stack, &topic, &db)
+        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
+        .env("WEBSENTRY_LISTEN", "")
+        .spawn();
     eventually("the first life is archived", Duration::from_secs(30), || {
         db.try_count("SELECT count(*) FROM reports") == Some(5)
     });
