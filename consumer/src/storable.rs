@@ -8,6 +8,8 @@
 //! - An index entry holds at most ~2.7 kB: a `url` or `probe` longer than [`MAX_URL_BYTES`] or
 //!   [`MAX_PROBE_BYTES`] is shortened in its column, with a digest of the whole value so that two
 //!   long URLs stay apart; the document keeps the whole value.
+//! - A time whose offset puts it past year 9999 in UTC (`9999-12-31T23:59:59-23:59`) makes the
+//!   record rejected; other times are stored in UTC.
 //! - Lone surrogates and numbers out of range are refused by the decoder itself (see
 //!   `Report::decode_document`), and the document is written again from its parsed form, so what
 //!   reaches `jsonb` is JSON that PostgreSQL reads.
@@ -15,6 +17,7 @@
 //! The writer still isolates a record that the database refuses for another reason (see `archive`).
 
 use serde_json::Value;
+use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 use websentry_shared::report::Report;
 
@@ -46,6 +49,12 @@ pub fn make_storable(report: &mut Report, document: &mut Value) -> Result<Normal
     if report.url.contains('\0') {
         return Err("url contains a NUL character".into());
     }
+    // RFC 3339 allows offsets that put a time past year 9999 in UTC, where the database driver's
+    // conversion would panic: times are stored in UTC, so convert here and refuse what has none.
+    report.checked_at = in_utc(report.checked_at).ok_or("checked_at has no UTC time before year 10000")?;
+    if let Some(expires) = report.tls_expires_at {
+        report.tls_expires_at = Some(in_utc(expires).ok_or("tls_expires_at has no UTC time before year 10000")?);
+    }
     let mut changes = Normalised::default();
     let texts = [
         Some(&mut report.probe),
@@ -65,6 +74,10 @@ pub fn make_storable(report: &mut Report, document: &mut Value) -> Result<Normal
         }
     }
     Ok(changes)
+}
+
+fn in_utc(time: OffsetDateTime) -> Option<OffsetDateTime> {
+    time.checked_to_offset(UtcOffset::UTC)
 }
 
 /// A rejection reason that the database stores whatever it quotes: no NUL, bounded length.
@@ -171,6 +184,21 @@ mod tests {
         let before = (report.clone(), document.clone());
         assert_eq!(make_storable(&mut report, &mut document), Ok(Normalised::default()));
         assert_eq!((report, document), before);
+    }
+
+    #[test]
+    fn a_time_past_year_9999_in_utc_is_rejected_and_others_are_kept_in_utc() {
+        let at =
+            |time: &str| format!(r#"{{{}}}"#, BASE.replace("2026-11-29T10:00:00Z", time) + r#","url":"http://a/""#);
+        let (mut report, mut document) = decoded(&at("9999-12-31T23:59:59-23:59"));
+        assert!(make_storable(&mut report, &mut document).expect_err("rejected").contains("checked_at"));
+        let (mut report, mut document) = decoded(&at("2026-11-29T10:00:00+02:00"));
+        make_storable(&mut report, &mut document).expect("storable");
+        assert_eq!((report.checked_at.offset(), report.checked_at.hour()), (UtcOffset::UTC, 8));
+        let expiring =
+            at("2026-11-29T10:00:00Z").replace(r#""url""#, r#""tls_expires_at":"9999-12-31T23:00:00-05:00","url""#);
+        let (mut report, mut document) = decoded(&expiring);
+        assert!(make_storable(&mut report, &mut document).expect_err("rejected").contains("tls_expires_at"));
     }
 
     #[test]

@@ -50,7 +50,8 @@ fn a_daemon_reads_partitions_added_to_the_topic_and_shows_them_in_its_metrics() 
     let metrics = http_get(&address, "/metrics").expect("metrics").1;
     let committed = format!("websentry_partition_committed_offset{{topic=\"{topic}\",partition=\"2\"}} 5");
     assert!(metrics.contains(&committed), "{metrics}");
-    assert!(metrics.contains(&format!("partition=\"1\"}}")), "partition 1 is held too:\n{metrics}");
+    let lag = format!("websentry_partition_lag{{topic=\"{topic}\",partition=\"1\"}} 0");
+    assert!(metrics.contains(&lag), "partition 1, added and empty, is read too:\n{metrics}");
     running.terminate();
     let output = running.finish(Duration::from_secs(20));
     assert_eq!(output.code, Some(0), "{}", output.stderr);
