@@ -19,7 +19,11 @@ pub mod sites_file;
 use std::{io::Write, sync::Arc};
 
 use anyhow::{anyhow, Context};
-use tokio::{sync::Semaphore, task::JoinSet, time::MissedTickBehavior};
+use tokio::{
+    sync::{mpsc, Semaphore},
+    task::JoinSet,
+    time::MissedTickBehavior,
+};
 use websentry_shared::{exit::Fatal, report::Report, shutdown::Shutdown};
 
 use crate::{
@@ -32,6 +36,10 @@ use crate::{
 /// Reports kept for the next round at most when Kafka does not acknowledge them; beyond it the
 /// oldest are dropped, loudly.
 pub const MAX_BACKLOG: usize = 100_000;
+
+/// Reports between the probes and the publisher at most; a probe that finds the queue full waits
+/// (Kafka slower than the probes), which bounds memory.
+const REPORT_QUEUE: usize = 1024;
 
 /// Runs one round (no interval) or rounds at a fixed rate until `shutdown` is requested; a round in
 /// flight when it is requested is finished and published first. A daemon keeps the reports Kafka
@@ -60,9 +68,8 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
                 () = shutdown.requested() => break,
                 _ = ticks.tick() => {}
             }
-            let mut reports = std::mem::take(&mut backlog);
-            reports.extend(round(&prober, &sites, config.concurrency).await);
-            backlog = deliver(publisher.as_ref(), reports).await;
+            let earlier = std::mem::take(&mut backlog);
+            backlog = probe_and_deliver(&prober, &sites, config.concurrency, publisher.as_ref(), earlier).await;
             if backlog.len() > MAX_BACKLOG {
                 let dropped = backlog.len() - MAX_BACKLOG;
                 tracing::error!(dropped, kept = MAX_BACKLOG, "backlog full, dropping the oldest unpublished reports");
@@ -73,8 +80,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
             }
         }
     } else {
-        let reports = round(&prober, &sites, config.concurrency).await;
-        backlog = deliver(publisher.as_ref(), reports).await;
+        backlog = probe_and_deliver(&prober, &sites, config.concurrency, publisher.as_ref(), Vec::new()).await;
     }
     if !backlog.is_empty() {
         return Err(Fatal::Runtime(anyhow!("{} reports were not acknowledged by Kafka", backlog.len())));
@@ -83,58 +89,101 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
     Ok(())
 }
 
-/// Probes every site once, at most `concurrency` at a time. A probe task is spawned only when a
-/// permit is free, so memory follows the concurrency, not the number of sites.
+/// Probes every site once, at most `concurrency` at a time, and returns the reports (see
+/// [`round_into`]).
 pub async fn round(prober: &Arc<Prober>, sites: &Arc<[Site]>, concurrency: usize) -> Vec<Report> {
-    tracing::info!(sites = sites.len(), "round started");
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let mut tasks = JoinSet::new();
-    let mut reports = Vec::with_capacity(sites.len());
-    for index in 0..sites.len() {
-        let permit = Arc::clone(&permits).acquire_owned().await.expect("the semaphore is never closed");
-        let (prober, sites) = (Arc::clone(prober), Arc::clone(sites));
-        tasks.spawn(async move {
-            let report = prober.probe(&sites[index]).await;
-            drop(permit);
-            report
-        });
-        while let Some(joined) = tasks.try_join_next() {
-            collect(joined, &mut reports);
+    let (sender, mut receiver) = mpsc::channel(REPORT_QUEUE);
+    let collect = async {
+        let mut reports = Vec::with_capacity(sites.len());
+        while let Some(report) = receiver.recv().await {
+            reports.push(report);
         }
-    }
-    while let Some(joined) = tasks.join_next().await {
-        collect(joined, &mut reports);
-    }
+        reports
+    };
+    let (_, reports) = tokio::join!(round_into(prober, sites, concurrency, sender), collect);
     reports
 }
 
-fn collect(joined: Result<Report, tokio::task::JoinError>, reports: &mut Vec<Report>) {
-    match joined {
-        Ok(report) => reports.push(report),
-        Err(err) => tracing::error!(cause = %err, "a probe task failed"),
+/// Probes every site once, at most `concurrency` at a time, handing each report to `reports` as
+/// its probe ends; returns how many probes failed. A probe task is spawned only when a permit is
+/// free, so memory follows the concurrency, not the number of sites.
+pub async fn round_into(
+    prober: &Arc<Prober>,
+    sites: &Arc<[Site]>,
+    concurrency: usize,
+    reports: mpsc::Sender<Report>,
+) -> usize {
+    tracing::info!(sites = sites.len(), "round started");
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = JoinSet::new();
+    let mut failed = 0;
+    for index in 0..sites.len() {
+        let permit = Arc::clone(&permits).acquire_owned().await.expect("the semaphore is never closed");
+        let (prober, sites, reports) = (Arc::clone(prober), Arc::clone(sites), reports.clone());
+        tasks.spawn(async move {
+            let report = prober.probe(&sites[index]).await;
+            drop(permit);
+            let down = report.error.is_some();
+            // The receiver outlives the round.
+            let _ = reports.send(report).await;
+            down
+        });
+        while let Some(joined) = tasks.try_join_next() {
+            failed += usize::from(probe_failed(joined));
+        }
     }
+    while let Some(joined) = tasks.join_next().await {
+        failed += usize::from(probe_failed(joined));
+    }
+    failed
 }
 
-/// Publishes the reports, or prints them for a dry run; returns those not delivered.
-async fn deliver(publisher: Option<&Publisher>, reports: Vec<Report>) -> Vec<Report> {
-    let count = reports.len();
-    let down = reports.iter().filter(|r| r.error.is_some()).count();
-    let unpublished = match publisher {
-        Some(publisher) => publisher.publish(reports).await,
-        None => print_reports(reports),
+fn probe_failed(joined: Result<bool, tokio::task::JoinError>) -> bool {
+    joined.unwrap_or_else(|err| {
+        tracing::error!(cause = %err, "a probe task failed");
+        true
+    })
+}
+
+/// Probes a round and publishes each report as its probe ends (or prints it, for a dry run),
+/// after the `earlier` reports that were not acknowledged before; returns those not delivered.
+async fn probe_and_deliver(
+    prober: &Arc<Prober>,
+    sites: &Arc<[Site]>,
+    concurrency: usize,
+    publisher: Option<&Publisher>,
+    earlier: Vec<Report>,
+) -> Vec<Report> {
+    let (sender, receiver) = mpsc::channel(REPORT_QUEUE);
+    let resent = earlier.len();
+    let probing = async move {
+        for report in earlier {
+            let _ = sender.send(report).await;
+        }
+        round_into(prober, sites, concurrency, sender).await
     };
-    tracing::info!(reports = count, failed_probes = down, unpublished = unpublished.len(), "round done");
+    let deliver = async {
+        match publisher {
+            Some(publisher) => publisher.publish_until_closed(receiver).await,
+            None => print_until_closed(receiver).await,
+        }
+    };
+    let (failed_probes, unpublished) = tokio::join!(probing, deliver);
+    tracing::info!(probes = sites.len(), failed_probes, resent, unpublished = unpublished.len(), "round done");
     unpublished
 }
 
-fn print_reports(reports: Vec<Report>) -> Vec<Report> {
-    let mut out = std::io::stdout().lock();
+/// A dry run: each report as a JSON line on stdout as it comes; returns those that could not be
+/// written.
+async fn print_until_closed(mut reports: mpsc::Receiver<Report>) -> Vec<Report> {
     let mut unwritten = Vec::new();
-    for report in reports {
-        if out.write_all(&report.to_json()).and_then(|()| out.write_all(b"\n")).is_err() {
+    while let Some(report) = reports.recv().await {
+        let mut line = report.to_json();
+        line.push(b'\n');
+        let mut out = std::io::stdout().lock();
+        if out.write_all(&line).and_then(|()| out.flush()).is_err() {
             unwritten.push(report);
         }
     }
-    let _ = out.flush();
     unwritten
 }

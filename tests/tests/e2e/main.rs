@@ -12,6 +12,7 @@ mod partitioner;
 mod pipeline;
 mod poison_records;
 mod probe_outcomes;
+mod publishing;
 mod refused_connections;
 mod topic_changes;
 mod topic_metadata;

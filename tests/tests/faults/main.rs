@@ -253,3 +253,79 @@ fn a_kafka_outage_is_logged_once_shown_by_readiness_and_the_gauge_and_sigterm_st
     assert_eq!(lines("connected again"), 1, "{}", output.stderr);
     assert!(output.stderr.lines().count() < 60, "no flood of retry lines:\n{}", output.stderr);
 }
+
+#[test]
+fn a_one_off_run_with_kafka_gone_mid_round_gives_up_within_its_kafka_timeout_and_says_so_once() {
+    let _serial = serial();
+    let _restore = StackRestorer;
+    let stack = Stack::get();
+    let topic = stack.create_topic(3);
+    let site = websentry_tests::SiteServer::start();
+    let mut sites: Vec<String> = (0..20).map(|n| site.url(&format!("/fast-{n}"))).collect();
+    sites.push(websentry_tests::hostile::serve(websentry_tests::hostile::Behaviour::Silent));
+    let running = Run::new("websentry-producer")
+        .envs(stack.kafka_env(&topic))
+        .env("WEBSENTRY_SITES", sites.join(","))
+        .env("WEBSENTRY_TIMEOUT", "8")
+        .env("WEBSENTRY_KAFKA_TIMEOUT", "5")
+        .spawn();
+    running.wait_for_log("round started", Duration::from_secs(30));
+    eventually("the fast reports are published", Duration::from_secs(30), || stack.read_topic(&topic).len() == 20);
+
+    stack_command("stop", "kafka");
+    let stopped = Instant::now();
+    let output = running.finish(Duration::from_secs(120));
+    let took = stopped.elapsed();
+    println!("exited {:?} after Kafka stopped", took);
+
+    assert_eq!(output.code, Some(1), "{}", output.stderr);
+    assert!(
+        took < Duration::from_secs(8 + 5 + 5),
+        "the slow probe (8 s) and one Kafka timeout (5 s), not more: {took:?}"
+    );
+    let errors = output.error_lines();
+    assert!(errors.len() == 1 && errors[0].contains("1 reports were not acknowledged"), "{}", output.stderr);
+    assert_eq!(output.stderr.matches("Kafka does not acknowledge reports").count(), 1, "{}", output.stderr);
+    assert!(output.stderr.lines().count() < 20, "no flood of retry lines:\n{}", output.stderr);
+}
+
+#[test]
+fn a_daemon_keeps_its_reports_through_a_kafka_outage_and_publishes_them_when_it_is_back() {
+    let _serial = serial();
+    let _restore = StackRestorer;
+    let stack = Stack::get();
+    let topic = stack.create_topic(3);
+    let site = websentry_tests::SiteServer::start();
+    let sites: Vec<String> = (0..5).map(|n| site.url(&format!("/daemon-{n}"))).collect();
+    let running = Run::new("websentry-producer")
+        .envs(stack.kafka_env(&topic))
+        .env("WEBSENTRY_SITES", sites.join(","))
+        .env("WEBSENTRY_INTERVAL", "2")
+        .env("WEBSENTRY_KAFKA_TIMEOUT", "3")
+        .spawn();
+    running.wait_for_log("round done", Duration::from_secs(30));
+
+    stack_command("stop", "kafka");
+    running.wait_for_log("Kafka does not acknowledge reports", Duration::from_secs(30));
+    let rounds_before = running.stderr().matches("round done").count();
+    eventually("a round or two while Kafka is away", Duration::from_secs(30), || {
+        running.stderr().matches("round done").count() >= rounds_before + 2
+    });
+    stack_command("start", "kafka");
+    running.wait_for_log("Kafka acknowledges reports again", Duration::from_secs(90));
+    running.terminate();
+    let output = running.finish(Duration::from_secs(60));
+
+    assert_eq!(output.code, Some(0), "exit 0: nothing left unacknowledged\n{}", output.stderr);
+    assert_eq!(output.stderr.matches("Kafka does not acknowledge reports").count(), 1, "{}", output.stderr);
+    assert_eq!(output.stderr.matches("Kafka acknowledges reports again").count(), 1, "{}", output.stderr);
+    let rounds = output.stderr.matches("round done").count();
+    // A request whose answer was lost as the broker stopped may have been written twice: the
+    // archive keeps one per id, so count ids.
+    let ids: std::collections::BTreeSet<uuid::Uuid> = stack
+        .read_topic(&topic)
+        .iter()
+        .map(|(_, value)| websentry_shared::report::Report::decode(value).expect("a report").id)
+        .collect();
+    assert_eq!(ids.len(), rounds * 5, "every report of every round:\n{}", output.stderr);
+}
