@@ -210,7 +210,9 @@ impl<'a> Session<'a> {
             let all = async { Ok::<_, KafkaError>(futures::future::join_all(fetches).await) };
             let fetched = self.kafka(Duration::from_millis(LONG_POLL_MS as u64), all)?;
             for (&id, result) in active.iter().zip(fetched) {
-                self.handle(id, result)?;
+                if self.handle(id, result)? == Ended::TopicChanged {
+                    return Ok(Ended::TopicChanged);
+                }
                 if self.shutdown.is_requested() {
                     break;
                 }
@@ -275,7 +277,12 @@ impl<'a> Session<'a> {
             if let Some(next) = self.table.next_active(&mut cursor) {
                 pending = Some(self.prefetch(next, if next == id { after } else { self.offset(next) }));
             }
-            self.handle(id, result)?;
+            if self.handle(id, result)? == Ended::TopicChanged {
+                if let Some(prefetch) = pending.take() {
+                    prefetch.task.abort();
+                }
+                return Ok(Ended::TopicChanged);
+            }
         }
         if let Some(prefetch) = pending {
             prefetch.task.abort();
@@ -293,10 +300,15 @@ impl<'a> Session<'a> {
         Prefetch { id, offset, task }
     }
 
-    fn handle(&mut self, id: i32, result: Result<Fetched, KafkaError>) -> Result<(), Interrupted> {
+    fn handle(&mut self, id: i32, result: Result<Fetched, KafkaError>) -> Result<Ended, Interrupted> {
         match result.map_err(|err| on(Service::Kafka)(err.into()))? {
-            Fetched::OutOfRange => self.skip_to_earliest(id),
-            Fetched::Records(records, high_watermark) => self.write(id, records, high_watermark),
+            // Past the end of the log is what a topic created again looks like from its old
+            // offsets: make sure it is the same topic before skipping anything.
+            Fetched::OutOfRange => match self.refresh_topic()? {
+                Ended::TopicChanged => Ok(Ended::TopicChanged),
+                Ended::Done => self.skip_to_earliest(id).map(|()| Ended::Done),
+            },
+            Fetched::Records(records, high_watermark) => self.write(id, records, high_watermark).map(|()| Ended::Done),
         }
     }
 
