@@ -4,7 +4,7 @@
 //! server identity NOT checked: logged as a warning at every start), `verify-ca` (certificate chain
 //! checked) and `verify-full` (chain and host name checked; the default).
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{ffi::OsString, ops::RangeInclusive, sync::Arc, time::Duration};
 
 use anyhow::{anyhow, Context};
 use postgres::{config::SslMode as PgSslMode, Client, NoTls};
@@ -29,6 +29,9 @@ pub const SSLMODE: Setting = Setting::new("WEBSENTRY_DATABASE_SSLMODE", "databas
 pub const CAFILE: Setting = Setting::new("WEBSENTRY_DATABASE_CAFILE", "database-cafile");
 pub const TIMEOUT: Setting = Setting::new("WEBSENTRY_DATABASE_TIMEOUT", "database-timeout");
 
+/// Seconds `WEBSENTRY_DATABASE_TIMEOUT` may be: at most an hour, so no deadline can overflow.
+pub const TIMEOUT_SECONDS: RangeInclusive<u64> = 1..=3600;
+
 /// Database settings as given.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
@@ -38,7 +41,7 @@ pub struct DatabaseArgs {
     /// Database server host name or address.
     #[arg(id = "database-host", long = "database-host", env = "WEBSENTRY_DATABASE_HOST", value_name = "HOST")]
     pub host: Option<String>,
-    /// Database server port.
+    /// Database server port (1 to 65535).
     #[arg(
         id = "database-port",
         long = "database-port",
@@ -50,7 +53,7 @@ pub struct DatabaseArgs {
     /// Database user.
     #[arg(id = "database-user", long = "database-user", env = "WEBSENTRY_DATABASE_USER", value_name = "USER")]
     pub user: Option<String>,
-    /// Database password (prefer the variable: a flag shows in the process list).
+    /// Database password, not empty (prefer the variable: a flag shows in the process list).
     #[arg(
         id = "database-password",
         long = "database-password",
@@ -70,8 +73,8 @@ pub struct DatabaseArgs {
     pub sslmode: String,
     /// PEM file of the CA that signed the server's certificate [default: the built-in Mozilla roots].
     #[arg(id = "database-cafile", long = "database-cafile", env = "WEBSENTRY_DATABASE_CAFILE", value_name = "FILE")]
-    pub cafile: Option<PathBuf>,
-    /// Seconds to wait for the database to accept a connection before giving up.
+    pub cafile: Option<OsString>,
+    /// Seconds to wait for the database to accept a connection before giving up (1 to 3600).
     #[arg(
         id = "database-timeout",
         long = "database-timeout",
@@ -122,12 +125,13 @@ impl DatabaseArgs {
     pub fn parse(&self) -> Result<DatabaseSettings, SettingError> {
         let name = NAME.non_empty(self.name.clone())?;
         let host = HOST.non_empty(self.host.clone())?;
-        let port = match self.port.trim().parse::<u16>() {
-            Ok(port) if port > 0 => port,
-            _ => return Err(PORT.error(format!("'{}' is not a port number", self.port))),
-        };
+        let port = PORT.number(&self.port, 1..=u16::MAX)?;
         let user = USER.non_empty(self.user.clone())?;
         let password = PASSWORD.required(self.password.clone())?;
+        // Never echoed: an empty one is a Secret or variable templated from nothing.
+        if password.expose_secret().is_empty() {
+            return Err(PASSWORD.error("is set but empty"));
+        }
         let sslmode = match self.sslmode.trim().to_ascii_lowercase().as_str() {
             "disable" => SslMode::Disable,
             "require" => SslMode::Require,
@@ -137,14 +141,11 @@ impl DatabaseArgs {
                 return Err(SSLMODE.error(format!("'{other}' is not one of disable, require, verify-ca, verify-full")))
             }
         };
-        let roots = match &self.cafile {
-            Some(path) => tls::root_store(&CAFILE.readable_file(Some(path.clone()))?, CAFILE)?,
+        let roots = match CAFILE.optional_readable_file(self.cafile.as_deref())? {
+            Some(path) => tls::root_store(&path, CAFILE)?,
             None => RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
         };
-        let timeout = TIMEOUT.seconds(&self.timeout)?;
-        if timeout.is_zero() {
-            return Err(TIMEOUT.error("must be at least 1 second"));
-        }
+        let timeout = TIMEOUT.seconds(&self.timeout, TIMEOUT_SECONDS)?;
         Ok(DatabaseSettings { host, port, name, user, password, sslmode, roots: Arc::new(roots), timeout })
     }
 }

@@ -1,6 +1,8 @@
 //! The consumer's settings: flags and `WEBSENTRY_*` variables as text, then checked into a
 //! [`Config`] before any work starts.
 
+use std::ops::RangeInclusive;
+
 use clap::Parser;
 use websentry_shared::{
     kafka::{KafkaArgs, KafkaSettings},
@@ -17,10 +19,10 @@ const BATCH_BYTES: Setting = Setting::new("WEBSENTRY_BATCH_BYTES", "batch-bytes"
 const LISTEN: Setting = Setting::new("WEBSENTRY_LISTEN", "listen");
 
 /// Records per batch at most: one statement and one transaction each.
-const BATCH_MAX_RANGE: std::ops::RangeInclusive<usize> = 1..=100_000;
+pub const BATCH_MAX_RANGE: RangeInclusive<usize> = 1..=100_000;
 /// Bytes fetched per partition and request: at least one small report, at most what a broker
 /// sends by default in one response.
-const BATCH_BYTES_RANGE: std::ops::RangeInclusive<i32> = 1024..=(64 * 1024 * 1024);
+pub const BATCH_BYTES_RANGE: RangeInclusive<i32> = 1024..=(64 * 1024 * 1024);
 
 /// Archives Websentry reports from Kafka into PostgreSQL, exactly once.
 ///
@@ -46,11 +48,12 @@ pub struct Args {
     /// Create or upgrade the database schema, then exit (for operators who run DDL separately).
     #[arg(long = "migrate-only")]
     pub migrate_only: bool,
-    /// Records written per batch at most (one INSERT statement and one transaction each).
+    /// Records written per batch at most (one INSERT statement and one transaction each; 1 to 100000).
     #[arg(long = "batch-max", env = "WEBSENTRY_BATCH_MAX", default_value = "5000", value_name = "RECORDS")]
     pub batch_max: String,
     /// Record bytes fetched at once at most (shared by the partitions a daemon polls together);
-    /// bounds the memory batches take. The broker sends at least one record batch whatever it says.
+    /// bounds the memory batches take (1024 to 67108864). The broker sends at least one record batch
+    /// whatever it says.
     #[arg(long = "batch-bytes", env = "WEBSENTRY_BATCH_BYTES", default_value = "1048576", value_name = "BYTES")]
     pub batch_bytes: String,
     /// Address of the HTTP endpoint (/healthz, /readyz, /metrics) of a daemon; empty disables it.
@@ -90,8 +93,8 @@ impl Args {
         let group = GROUP.non_empty(Some(self.group.clone()))?;
         let database = self.database.parse()?;
         let kafka = if self.migrate_only { None } else { Some(self.kafka.parse()?) };
-        let batch_max = in_range(BATCH_MAX, &self.batch_max, BATCH_MAX_RANGE)?;
-        let batch_bytes = in_range(BATCH_BYTES, &self.batch_bytes, BATCH_BYTES_RANGE)?;
+        let batch_max = BATCH_MAX.number(&self.batch_max, BATCH_MAX_RANGE)?;
+        let batch_bytes = BATCH_BYTES.number(&self.batch_bytes, BATCH_BYTES_RANGE)?;
         let listen = match self.listen.trim() {
             "" => None,
             _ if !daemon => None,
@@ -108,17 +111,6 @@ impl Args {
             kafka,
             database,
         })
-    }
-}
-
-/// A whole number within `range`.
-fn in_range<T>(setting: Setting, text: &str, range: std::ops::RangeInclusive<T>) -> Result<T, SettingError>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    match text.trim().parse::<T>() {
-        Ok(value) if range.contains(&value) => Ok(value),
-        _ => Err(setting.error(format!("'{text}' is not a whole number from {} to {}", range.start(), range.end()))),
     }
 }
 
@@ -166,10 +158,19 @@ mod tests {
     #[test]
     fn each_bad_database_setting_is_named_and_the_password_never_shown() {
         for (flag, expected) in [
-            ("--database-port=99999", "WEBSENTRY_DATABASE_PORT"),
+            ("--database-port=99999", "WEBSENTRY_DATABASE_PORT (--database-port): '99999' is out of range"),
+            (
+                "--database-port=0",
+                "WEBSENTRY_DATABASE_PORT (--database-port): '0' is out of range (expected 1 to 65535)",
+            ),
+            ("--database-port=postgres", "WEBSENTRY_DATABASE_PORT (--database-port): 'postgres' is not a whole number"),
             ("--database-sslmode=prefer", "WEBSENTRY_DATABASE_SSLMODE"),
             ("--database-cafile=/nonexistent", "WEBSENTRY_DATABASE_CAFILE"),
+            ("--database-cafile=", "WEBSENTRY_DATABASE_CAFILE (--database-cafile): is set but empty"),
             ("--database-timeout=x", "WEBSENTRY_DATABASE_TIMEOUT"),
+            ("--database-timeout=0", "WEBSENTRY_DATABASE_TIMEOUT (--database-timeout): '0' is out of range"),
+            ("--database-timeout=3601", "WEBSENTRY_DATABASE_TIMEOUT (--database-timeout): '3601' is out of range"),
+            ("--database-timeout=18446744073709551615", "WEBSENTRY_DATABASE_TIMEOUT (--database-timeout): '1844"),
         ] {
             let err = parse(&[flag]).expect_err(flag).to_string();
             assert!(err.starts_with(expected), "{flag}: {err}");
@@ -177,6 +178,38 @@ mod tests {
         }
         let debug = format!("{:?}", parse(&[]).unwrap());
         assert!(!debug.contains("secret-pw"), "{debug}");
+    }
+
+    #[test]
+    fn an_empty_database_password_is_refused_without_showing_anything() {
+        let argv =
+            ["websentry-consumer", "--migrate-only", "--database-name=w", "--database-host=h", "--database-user=u"];
+        let args = Args::try_parse_from(argv.into_iter().chain(["--database-password="])).unwrap();
+        let err = args.parse_config().unwrap_err().to_string();
+        assert_eq!(err, "WEBSENTRY_DATABASE_PASSWORD (--database-password): is set but empty");
+        let args = Args::try_parse_from(argv.into_iter().chain(["--database-password= "])).unwrap();
+        assert!(args.parse_config().is_ok(), "a password of a space is a password");
+    }
+
+    #[test]
+    fn the_kafka_timeout_is_checked_before_any_work() {
+        let err = Args::try_parse_from([
+            "websentry-consumer",
+            "--database-name=w",
+            "--database-host=h",
+            "--database-user=u",
+            "--database-password=secret-pw",
+            "--kafka-hosts=kafka:9093",
+            "--kafka-timeout=18446744073709551615",
+        ])
+        .unwrap()
+        .parse_config()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("WEBSENTRY_KAFKA_TIMEOUT (--kafka-timeout): '18446744073709551615' is out of range"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -189,7 +222,16 @@ mod tests {
         for (flag, expected) in [
             ("--batch-max=0", "WEBSENTRY_BATCH_MAX"),
             ("--batch-max=lots", "WEBSENTRY_BATCH_MAX"),
-            ("--batch-bytes=12", "WEBSENTRY_BATCH_BYTES"),
+            (
+                "--batch-max=100001",
+                "WEBSENTRY_BATCH_MAX (--batch-max): '100001' is out of range (expected 1 to 100000)",
+            ),
+            ("--batch-max=18446744073709551616", "WEBSENTRY_BATCH_MAX (--batch-max): '18446744073709551616' is out"),
+            (
+                "--batch-bytes=12",
+                "WEBSENTRY_BATCH_BYTES (--batch-bytes): '12' is out of range (expected 1024 to 67108864)",
+            ),
+            ("--batch-bytes=4294967296", "WEBSENTRY_BATCH_BYTES (--batch-bytes): '4294967296' is out of range"),
             ("--listen=localhost", "WEBSENTRY_LISTEN"),
         ] {
             let err = parse(&["--daemon", flag]).expect_err(flag).to_string();

@@ -8,7 +8,9 @@
 //!
 //! `probe` and `publish` do not know each other; [`run`] wires them.
 
+pub mod body;
 pub mod certificate;
+pub mod credentials;
 pub mod matcher;
 pub mod probe;
 pub mod publish;

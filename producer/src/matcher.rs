@@ -6,6 +6,11 @@ use fancy_regex::{Regex, RegexBuilder};
 /// Backtracking steps one search may take before it is abandoned as a `regex_limit` failure.
 pub const BACKTRACK_LIMIT: usize = 1_000_000;
 
+/// The longest `regexp_match` reported, in bytes: a pattern like `.*` on a 1 MiB page must not make
+/// a report that Kafka refuses as too large. A longer match is cut at a character boundary and ends
+/// with `…`.
+pub const MAX_MATCH_BYTES: usize = 4096;
+
 /// A compiled pattern.
 #[derive(Debug, Clone)]
 pub struct Matcher {
@@ -29,7 +34,7 @@ impl Matcher {
 
     /// What the report's `regexp_match` holds for `text`: `None` without a match; else the capture
     /// groups of the first match joined (a group that did not take part counts as empty), or the whole
-    /// match when the pattern has no groups.
+    /// match when the pattern has no groups; at most [`MAX_MATCH_BYTES`].
     ///
     /// # Errors
     /// [`MatchLimit`] when the search backtracked too much.
@@ -37,11 +42,23 @@ impl Matcher {
         let captures = self.regex.captures(text).map_err(|err| MatchLimit(err.to_string()))?;
         let Some(captures) = captures else { return Ok(None) };
         if captures.len() == 1 {
-            return Ok(captures.get(0).map(|m| m.as_str().to_owned()));
+            return Ok(captures.get(0).map(|m| bounded(m.as_str().to_owned())));
         }
         let joined = (1..captures.len()).filter_map(|i| captures.get(i)).map(|m| m.as_str()).collect();
-        Ok(Some(joined))
+        Ok(Some(bounded(joined)))
     }
+}
+
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_MATCH_BYTES {
+        let mut cut = MAX_MATCH_BYTES - '…'.len_utf8();
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
 }
 
 #[cfg(test)]
@@ -60,6 +77,14 @@ mod tests {
     #[test]
     fn the_whole_match_is_reported_when_the_pattern_has_no_groups() {
         assert_eq!(find(r"\d+", "abc 123 def 456"), Some("123".into()));
+    }
+
+    #[test]
+    fn a_long_match_is_cut_to_the_limit_at_a_character_boundary() {
+        let page = "é".repeat(MAX_MATCH_BYTES);
+        let found = find("(é+)", &page).expect("a match");
+        assert!(found.len() <= MAX_MATCH_BYTES && found.ends_with('…'), "{} bytes", found.len());
+        assert_eq!(find("é{3}", &page).as_deref(), Some("ééé"), "a short match is whole");
     }
 
     #[test]

@@ -3,12 +3,17 @@
 //! We drive the connection ourselves instead of using a pooled client: each probe is a fresh
 //! connection (so the report measures what a new visitor gets), and every phase can be told apart in
 //! the report's `error.kind`.
+//!
+//! The site's headers and the credentials of its URL go only to the site's origin (scheme, host and
+//! port): a redirect to another origin drops them for the rest of the probe, even if a later
+//! redirect comes back. Browsers and curl do so for `Authorization` and `Cookie`; here any site
+//! header may be a key. A redirect's own userinfo is ignored.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{header, Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::{pki_types::ServerName, RootCertStore};
@@ -23,7 +28,12 @@ use url::Url;
 use uuid::Uuid;
 use websentry_shared::report::{ErrorKind, ProbeError, Report, Timings, SCHEMA_VERSION};
 
-use crate::{certificate::not_after, site::Site};
+use crate::{
+    body::{Body, BodyBudget, BODY_BUDGET},
+    certificate::not_after,
+    credentials::without_userinfo,
+    site::Site,
+};
 
 /// Response headers larger than this end the probe with an `http` error.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -47,11 +57,12 @@ pub struct ProbeSettings {
 pub struct Prober {
     tls: TlsConnector,
     settings: ProbeSettings,
+    budget: BodyBudget,
 }
 
 impl std::fmt::Debug for Prober {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prober").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Prober").field("settings", &self.settings).field("budget", &self.budget).finish_non_exhaustive()
     }
 }
 
@@ -64,12 +75,11 @@ struct Progress {
     redirects: u32,
     timings: Timings,
     tls_expires_at: Option<OffsetDateTime>,
-    body: Vec<u8>,
-    /// Body bytes read, kept when the body moves to the pattern search.
-    body_len: u64,
+    /// Kept here, with its share of the budget, when the deadline cuts the probe short.
+    body: Body,
 }
 
-fn failure(kind: ErrorKind, message: impl Into<String>) -> ProbeError {
+pub(crate) fn failure(kind: ErrorKind, message: impl Into<String>) -> ProbeError {
     ProbeError { kind, message: message.into() }
 }
 
@@ -79,11 +89,25 @@ fn ms(elapsed: Duration) -> f64 {
 }
 
 impl Prober {
-    /// A prober that trusts `roots` for `https` sites.
+    /// A prober that trusts `roots` for `https` sites, its probes sharing a body budget of
+    /// [`BODY_BUDGET`] (or the body limit, if larger).
     pub fn new(roots: RootCertStore, settings: ProbeSettings) -> Self {
         let mut config = websentry_shared::tls::builder_trusting(roots).with_no_client_auth();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Self { tls: TlsConnector::from(Arc::new(config)), settings }
+        let budget = BodyBudget::new(BODY_BUDGET, settings.body_limit);
+        Self { tls: TlsConnector::from(Arc::new(config)), settings, budget }
+    }
+
+    /// The same prober with a body budget of `bytes` (or the body limit, if larger).
+    #[must_use]
+    pub fn with_body_budget(mut self, bytes: usize) -> Self {
+        self.budget = BodyBudget::new(bytes, self.settings.body_limit);
+        self
+    }
+
+    /// The body bytes its probes may keep at once.
+    pub fn body_budget(&self) -> &BodyBudget {
+        &self.budget
     }
 
     /// Probes `site` once. Never fails: a site that is down is a report with an `error`.
@@ -97,6 +121,10 @@ impl Prober {
         let mut error = match fetched {
             Ok(Ok(())) => None,
             Ok(Err(err)) => Some(err),
+            Err(_) if progress.body.is_waiting() => Some(failure(
+                ErrorKind::Timeout,
+                format!("no complete answer within {timeout:?}: the body waited for the memory budget"),
+            )),
             Err(_) => Some(failure(ErrorKind::Timeout, format!("no complete answer within {timeout:?}"))),
         };
         let response_ms = ms(started.elapsed());
@@ -108,11 +136,19 @@ impl Prober {
             }
         }
         let mut regexp_match = None;
+        let body = std::mem::take(&mut progress.body);
+        let body_bytes = answered.then_some(body.len() as u64);
         if let (Some(matcher), true) = (&site.matcher, answered) {
-            // A body of a megabyte can take a while to search: keep it off the I/O threads.
-            let body = std::mem::take(&mut progress.body);
+            // A body of a megabyte can take a while to search: keep it off the I/O threads. The
+            // body and its share of the budget are released when the search ends.
+            let turn = body.lossy_turn(&self.budget).await;
             let matcher = matcher.clone();
-            let found = tokio::task::spawn_blocking(move || matcher.find(&String::from_utf8_lossy(&body))).await;
+            let found = tokio::task::spawn_blocking(move || {
+                let found = body.search(&matcher);
+                drop(turn);
+                found
+            })
+            .await;
             match found {
                 Ok(Ok(found)) => regexp_match = found,
                 Ok(Err(limit)) => {
@@ -140,34 +176,47 @@ impl Prober {
             http_version: progress.http_version,
             final_url: progress.final_url,
             redirects: progress.redirects,
-            body_bytes: answered.then_some(progress.body_len),
+            body_bytes,
             tls_expires_at: progress.tls_expires_at,
         }
     }
 
-    /// Follows redirects up to the limit; the final response's body ends up in `progress`.
+    /// Follows redirects up to the limit; the final response's body ends up in `progress`. The
+    /// site's headers and credentials go along while every hop stays on the site's origin.
     async fn fetch(&self, site: &Site, progress: &mut Progress) -> Result<(), ProbeError> {
         let mut url = site.url.url().clone();
+        let origin = url.origin();
+        let mut same_origin = true;
         loop {
-            match self.exchange(site, &url, progress).await? {
+            match self.exchange(site, &url, same_origin, progress).await? {
                 Some(_) if progress.redirects >= self.settings.max_redirects => {
                     let limit = self.settings.max_redirects;
                     return Err(failure(ErrorKind::Http, format!("more than {limit} redirects (last to {url})")));
                 }
                 Some(next) => {
                     progress.redirects += 1;
-                    url = next;
+                    url = without_userinfo(&next);
+                    same_origin &= url.origin() == origin;
                 }
                 None => return Ok(()),
             }
         }
     }
 
-    /// One request on a new connection. Returns where a redirect points, if the answer is one.
-    async fn exchange(&self, site: &Site, url: &Url, progress: &mut Progress) -> Result<Option<Url>, ProbeError> {
+    /// One request on a new connection, with the site's headers and credentials when
+    /// `same_origin`. Returns where a redirect points, if the answer is one.
+    async fn exchange(
+        &self,
+        site: &Site,
+        url: &Url,
+        same_origin: bool,
+        progress: &mut Progress,
+    ) -> Result<Option<Url>, ProbeError> {
         progress.timings = Timings::default();
         progress.tls_expires_at = None;
-        progress.final_url = Some(url.to_string());
+        progress.body = Body::default();
+        let credentials = site.url.credentials().filter(|_| same_origin);
+        progress.final_url = Some(credentials.map_or_else(|| url.to_string(), |c| c.show_with(url)));
         let (host, resolves) = match url.host() {
             Some(url::Host::Domain(name)) => (name.to_owned(), true),
             Some(url::Host::Ipv4(ip)) => (ip.to_string(), false),
@@ -183,7 +232,7 @@ impl Prober {
         let phase = Instant::now();
         let tcp = connect(&host, &addrs).await?;
         progress.timings.connect = Some(ms(phase.elapsed()));
-        let request = request(site, url)?;
+        let request = request(site, url, same_origin)?;
         let response = if url.scheme() == "https" {
             let name = ServerName::try_from(host.clone())
                 .map_err(|err| failure(ErrorKind::InvalidUrl, format!("{host}: {err}")))?;
@@ -208,29 +257,47 @@ impl Prober {
             progress.timings.ttfb = Some(ms(phase.elapsed()));
             response
         };
-        progress.code = response.status().as_u16();
+        let status = response.status();
+        progress.code = status.as_u16();
         progress.http_version = Some(format!("{:?}", response.version()));
-        progress.body.clear();
-        progress.body_len = 0;
+        if status.is_informational() {
+            // We ask for no upgrade: a 101 (the only 1xx hyper hands over) is not an answer.
+            return Err(failure(ErrorKind::Http, format!("{status} is not a final answer")));
+        }
         if let Some(next) = redirect_target(url, &response)? {
             return Ok(Some(next));
         }
+        // A HEAD, 204 or 304 answer has no body whatever its Content-Length says.
+        let bodiless = site.method == http::Method::HEAD || matches!(status.as_u16(), 204 | 304);
+        let announced = (!bodiless)
+            .then(|| response.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse::<u64>().ok())
+            .flatten();
         let phase = Instant::now();
-        let read = read_body(response.into_body(), self.settings.body_limit, &mut progress.body).await;
-        progress.body_len = progress.body.len() as u64;
-        progress.timings.transfer = Some(ms(phase.elapsed()));
+        let mut incoming = response.into_body();
+        progress.body = Body::new(site.matcher.is_some());
+        let read = progress.body.read(&mut incoming.body, announced, self.settings.body_limit, &self.budget).await;
+        let waited = progress.body.waited();
+        progress.timings.transfer = Some(ms(phase.elapsed().saturating_sub(waited)));
+        if !waited.is_zero() {
+            tracing::debug!(waited_ms = ms(waited), "waited for the body budget");
+        }
         read.map(|()| None)
     }
 }
 
-/// The request for `url` with the site's method and headers.
-fn request(site: &Site, url: &Url) -> Result<Request<Empty<Bytes>>, ProbeError> {
+/// The request for `url` with the site's method; with its headers and credentials when
+/// `same_origin`. A header named `Authorization` in the site's settings wins over the URL's
+/// credentials.
+fn request(site: &Site, url: &Url, same_origin: bool) -> Result<Request<Empty<Bytes>>, ProbeError> {
     let mut builder = Request::builder()
         .method(site.method.clone())
         .uri(url.as_str())
         .header(header::USER_AGENT, USER_AGENT)
         .header(header::ACCEPT, "*/*");
-    if let Some(headers) = builder.headers_mut() {
+    if let (Some(headers), true) = (builder.headers_mut(), same_origin) {
+        if let Some(credentials) = site.url.credentials() {
+            headers.insert(header::AUTHORIZATION, credentials.authorization().clone());
+        }
         for (name, value) in &site.headers {
             headers.insert(name, value.clone());
         }
@@ -345,25 +412,6 @@ struct BodyWithConnection {
     _task: ConnectionTask,
 }
 
-/// Reads the body into `out`, at most `limit` bytes.
-async fn read_body(mut body: BodyWithConnection, limit: usize, out: &mut Vec<u8>) -> Result<(), ProbeError> {
-    while let Some(frame) = body.body.frame().await {
-        let frame =
-            frame.map_err(|err| failure(ErrorKind::Http, format!("reading the body: {}", describe_hyper(&err))))?;
-        let Ok(data) = frame.into_data() else { continue };
-        let room = limit - out.len();
-        if data.len() > room {
-            out.extend_from_slice(&data[..room]);
-            return Err(failure(
-                ErrorKind::BodyLimit,
-                format!("body larger than {limit} bytes; matched on the first {limit}"),
-            ));
-        }
-        out.extend_from_slice(&data);
-    }
-    Ok(())
-}
-
 /// Where a redirect response points, resolved against the URL that answered.
 fn redirect_target(url: &Url, response: &ResponseWithConnection) -> Result<Option<Url>, ProbeError> {
     let status = response.status();
@@ -385,7 +433,7 @@ fn redirect_target(url: &Url, response: &ResponseWithConnection) -> Result<Optio
 }
 
 /// hyper's own text plus its source, which says what actually happened (reset, parse error…).
-fn describe_hyper(err: &hyper::Error) -> String {
+pub(crate) fn describe_hyper(err: &hyper::Error) -> String {
     match std::error::Error::source(err) {
         Some(source) => format!("{err}: {source}"),
         None => err.to_string(),
@@ -483,6 +531,92 @@ mod tests {
         assert_eq!(report.code, 200);
         assert_eq!(report.error.map(|e| e.kind), Some(ErrorKind::BodyLimit));
         assert_eq!(report.regexp_match.as_deref(), Some("abcde"));
+    }
+
+    #[tokio::test]
+    async fn a_101_switching_protocols_is_an_http_error_with_its_code() {
+        let url = serve(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").await;
+        let report = prober(1024).probe(&site(&url, Some("x"))).await;
+        assert_eq!(report.code, 101);
+        let error = report.error.expect("an error");
+        assert_eq!(error.kind, ErrorKind::Http);
+        assert!(error.message.contains("101 Switching Protocols is not a final answer"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn probes_share_the_body_budget_and_all_finish_when_it_is_smaller_than_their_bodies() {
+        // 12 bodies of 200 KiB at once against a budget of 300 KiB: at most one reservation fits
+        // beside another's free bytes, and no probe may wait while holding part of the budget.
+        let mut page = b"version=4.2 ".to_vec();
+        page.resize(200 * 1024, b'x');
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", page.len());
+        let response: &'static [u8] = [head.into_bytes(), page].concat().leak();
+        let url = serve(response).await;
+        let prober = Arc::new(prober(256 * 1024).with_body_budget(300 * 1024));
+        let full = prober.body_budget().available();
+        let site = Arc::new(site(&url, Some(r"version=(\d+)\.(\d+)")));
+        let probes: Vec<_> = (0..12)
+            .map(|_| {
+                let (prober, site) = (Arc::clone(&prober), Arc::clone(&site));
+                tokio::spawn(async move { prober.probe(&site).await })
+            })
+            .collect();
+        for (i, probe) in probes.into_iter().enumerate() {
+            let report = probe.await.unwrap();
+            assert_eq!(report.error, None, "probe {i}");
+            assert_eq!(report.regexp_match.as_deref(), Some("42"), "probe {i}");
+            assert_eq!(report.body_bytes, Some(200 * 1024), "probe {i}");
+        }
+        assert_eq!(full, 300 * 1024);
+        assert_eq!(prober.body_budget().available(), full, "every reservation was given back");
+    }
+
+    /// A response of 300 KiB: with a Content-Length, or chunked (its length unknown).
+    fn large_page(chunked: bool) -> &'static [u8] {
+        let chunk = [b'x'; 4096];
+        let mut page = if chunked {
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec()
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 307200\r\nConnection: close\r\n\r\n".to_vec()
+        };
+        for _ in 0..75 {
+            if chunked {
+                page.extend_from_slice(b"1000\r\n");
+            }
+            page.extend_from_slice(&chunk);
+            if chunked {
+                page.extend_from_slice(b"\r\n");
+            }
+        }
+        if chunked {
+            page.extend_from_slice(b"0\r\n\r\n");
+        }
+        page.leak()
+    }
+
+    #[tokio::test]
+    async fn a_body_is_kept_only_for_a_pattern_and_waits_for_the_budget_within_the_deadline() {
+        let mut settings = prober(1 << 20).settings;
+        settings.timeout = Duration::from_millis(500);
+        let prober = Prober::new(RootCertStore::empty(), settings);
+        let taken = prober.body_budget().reserve(usize::MAX).await;
+        // (case, response, body bytes read at most before waiting)
+        for (case, chunked, kept_at_most) in
+            [("announced", false, 0), ("of unknown length", true, crate::body::FREE_BYTES as u64)]
+        {
+            let url = serve(large_page(chunked)).await;
+
+            let counted = prober.probe(&site(&url, None)).await;
+            let searched = prober.probe(&site(&url, Some("y"))).await;
+
+            assert_eq!((counted.error, counted.body_bytes), (None, Some(300 * 1024)), "{case}: counted");
+            let error = searched.error.expect("an error");
+            assert_eq!(error.kind, ErrorKind::Timeout, "{case}: {}", error.message);
+            assert!(error.message.ends_with("the body waited for the memory budget"), "{case}: {}", error.message);
+            let kept = searched.body_bytes.unwrap_or_default();
+            assert!(kept <= kept_at_most, "{case}: kept {kept} bytes before waiting, over {kept_at_most}");
+        }
+        drop(taken);
     }
 
     #[tokio::test]

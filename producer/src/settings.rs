@@ -1,7 +1,7 @@
 //! The producer's settings: flags and `WEBSENTRY_*` variables as text (stage one, clap), then checked
 //! into a [`Config`] before any work starts (stage two).
 
-use std::{path::PathBuf, time::Duration};
+use std::{collections::HashMap, ffi::OsString, ops::RangeInclusive, path::Path, time::Duration};
 
 use clap::Parser;
 use rustls::RootCertStore;
@@ -15,8 +15,8 @@ use websentry_shared::{
 use crate::{
     matcher::Matcher,
     probe::ProbeSettings,
-    site::{self, Site},
-    sites_file,
+    site::{self, Site, SiteUrl},
+    sites_file::{self, FileSite},
 };
 
 const SITES: Setting = Setting::new("WEBSENTRY_SITES", "sites");
@@ -29,41 +29,54 @@ const BODY_LIMIT: Setting = Setting::new("WEBSENTRY_BODY_LIMIT", "body-limit");
 const MAX_REDIRECTS: Setting = Setting::new("WEBSENTRY_MAX_REDIRECTS", "max-redirects");
 const PROBE_CAFILE: Setting = Setting::new("WEBSENTRY_PROBE_CAFILE", "probe-cafile");
 
+/// Seconds between rounds: 0 runs one round; at most a day.
+pub const INTERVAL_SECONDS: RangeInclusive<u64> = 0..=86_400;
+/// Seconds one probe may take (`WEBSENTRY_TIMEOUT` and a site's `timeout`): at most an hour, so no
+/// deadline computed from it can overflow.
+pub const TIMEOUT_SECONDS: RangeInclusive<u64> = 1..=3600;
+/// Probes at once: each holds a socket and up to a body limit of memory; tokio's semaphore has a
+/// limit of its own far above this.
+pub const CONCURRENCY_RANGE: RangeInclusive<usize> = 1..=100_000;
+/// Body bytes read per probe: 64 MiB at most, far beyond a health page.
+pub const BODY_LIMIT_RANGE: RangeInclusive<usize> = 1..=64 * 1024 * 1024;
+/// Redirects followed: 50 is beyond any browser's limit (Chrome and Firefox stop at 20).
+pub const MAX_REDIRECTS_RANGE: RangeInclusive<u32> = 0..=50;
+
 /// Probes websites and publishes one JSON report per probe to Kafka over mutual TLS.
 ///
 /// Every flag can also be given as the environment variable shown beside it.
 #[derive(Debug, Parser)]
 #[command(name = "websentry-producer", version)]
 pub struct Args {
-    /// Sites to probe: http(s) URLs separated by commas, spaces or newlines.
-    #[arg(long, env = "WEBSENTRY_SITES", value_name = "URLS")]
+    /// Sites to probe: http(s) URLs separated by commas, spaces or newlines; each URL once.
+    #[arg(long, env = "WEBSENTRY_SITES", value_name = "URLS", hide_env_values = true)]
     pub sites: Option<String>,
     /// TOML file of sites with settings of their own (regexp, expect_status, timeout, method,
-    /// headers); its sites are probed beside those of --sites.
+    /// headers, header values from files); its sites are probed beside those of --sites.
     #[arg(long, env = "WEBSENTRY_SITES_FILE", value_name = "FILE")]
-    pub sites_file: Option<PathBuf>,
+    pub sites_file: Option<OsString>,
     /// Regular expression searched in every body; the report holds the first match's groups joined,
     /// or the whole match without groups. Empty: no search.
     #[arg(long, env = "WEBSENTRY_REGEXP", value_name = "PATTERN")]
     pub regexp: Option<String>,
-    /// Seconds between the starts of two rounds; 0 runs one round and exits.
+    /// Seconds between the starts of two rounds (0 to 86400); 0 runs one round and exits.
     #[arg(long, env = "WEBSENTRY_INTERVAL", default_value = "0", value_name = "SECONDS")]
     pub interval: String,
-    /// Seconds one probe may take, all phases and redirects included.
+    /// Seconds one probe may take, all phases and redirects included (1 to 3600).
     #[arg(long, env = "WEBSENTRY_TIMEOUT", default_value = "10", value_name = "SECONDS")]
     pub timeout: String,
-    /// Probes running at once at most.
+    /// Probes running at once at most (1 to 100000).
     #[arg(long, env = "WEBSENTRY_CONCURRENCY", default_value = "100", value_name = "N")]
     pub concurrency: String,
-    /// Body bytes read at most per probe; the pattern is matched on what was read.
+    /// Body bytes read at most per probe (1 to 67108864); the pattern is matched on what was read.
     #[arg(long, env = "WEBSENTRY_BODY_LIMIT", default_value = "1048576", value_name = "BYTES")]
     pub body_limit: String,
-    /// Redirects followed at most.
+    /// Redirects followed at most (0 to 50).
     #[arg(long, env = "WEBSENTRY_MAX_REDIRECTS", default_value = "10", value_name = "N")]
     pub max_redirects: String,
     /// PEM file of extra CA certificates trusted for https sites, beside the built-in Mozilla roots.
     #[arg(long, env = "WEBSENTRY_PROBE_CAFILE", value_name = "FILE")]
-    pub probe_cafile: Option<PathBuf>,
+    pub probe_cafile: Option<OsString>,
     /// Name written into each report's `probe` field [default: the host name].
     #[arg(long, env = "WEBSENTRY_PROBE_NAME", value_name = "NAME")]
     pub probe_name: Option<String>,
@@ -112,22 +125,23 @@ impl Args {
             None => None,
         };
         let listed = site::parse_list(self.sites.as_deref().unwrap_or_default()).map_err(|e| SITES.error(e))?;
+        let entries = entries_of(&listed)?;
         let mut sites: Vec<Site> = listed.into_iter().map(|url| Site::simple(url, matcher.clone())).collect();
-        if let Some(path) = &self.sites_file {
-            let path = SITES_FILE.readable_file(Some(path.clone()))?;
-            sites.extend(sites_file::load(&path, matcher.as_ref()).map_err(|e| SITES_FILE.error(e))?);
+        if let Some(path) = SITES_FILE.optional_readable_file(self.sites_file.as_deref())? {
+            let from_file = sites_file::load(&path, matcher.as_ref()).map_err(|e| SITES_FILE.error(e))?;
+            refuse_listed_twice(&entries, &from_file, &path)?;
+            sites.extend(from_file.into_iter().map(|listed| listed.site));
         }
         if sites.is_empty() {
             return Err(SITES.error("names no site (set it, or WEBSENTRY_SITES_FILE)"));
         }
-        let interval = INTERVAL.seconds(&self.interval)?;
-        let timeout = positive(TIMEOUT, &self.timeout)?;
-        let concurrency = positive(CONCURRENCY, &self.concurrency)?;
-        let body_limit = positive(BODY_LIMIT, &self.body_limit)?;
-        let max_redirects = whole(MAX_REDIRECTS, &self.max_redirects)?;
+        let interval = INTERVAL.seconds(&self.interval, INTERVAL_SECONDS)?;
+        let timeout = TIMEOUT.seconds(&self.timeout, TIMEOUT_SECONDS)?;
+        let concurrency = CONCURRENCY.number(&self.concurrency, CONCURRENCY_RANGE)?;
+        let body_limit = BODY_LIMIT.number(&self.body_limit, BODY_LIMIT_RANGE)?;
+        let max_redirects = MAX_REDIRECTS.number(&self.max_redirects, MAX_REDIRECTS_RANGE)?;
         let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        if let Some(path) = &self.probe_cafile {
-            let path = PROBE_CAFILE.readable_file(Some(path.clone()))?;
+        if let Some(path) = PROBE_CAFILE.optional_readable_file(self.probe_cafile.as_deref())? {
             roots.roots.extend(tls::root_store(&path, PROBE_CAFILE)?.roots);
         }
         let output = if self.dry_run { Output::Stdout } else { Output::Kafka(self.kafka.parse()?) };
@@ -135,9 +149,9 @@ impl Args {
             log,
             sites,
             probe: ProbeSettings {
-                timeout: Duration::from_secs(timeout as u64),
+                timeout,
                 body_limit,
-                max_redirects: max_redirects as u32,
+                max_redirects,
                 probe_name: self.probe_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(host_name),
             },
             roots,
@@ -148,15 +162,42 @@ impl Args {
     }
 }
 
-fn whole(setting: Setting, value: &str) -> Result<usize, SettingError> {
-    value.trim().parse::<usize>().map_err(|_| setting.error(format!("'{value}' is not a whole number")))
+/// The entry number (from 1) of each URL of `WEBSENTRY_SITES`.
+///
+/// # Errors
+/// A URL listed twice: reports are keyed by URL, so the two could not be told apart.
+fn entries_of(listed: &[SiteUrl]) -> Result<HashMap<String, usize>, SettingError> {
+    let mut entries = HashMap::with_capacity(listed.len());
+    for (index, url) in listed.iter().enumerate() {
+        if let Some(first) = entries.insert(url.as_str().to_owned(), index + 1) {
+            return Err(SITES.error(format!(
+                "'{}' is listed twice (entries {first} and {}); each URL may appear once",
+                url.as_str(),
+                index + 1
+            )));
+        }
+    }
+    Ok(entries)
 }
 
-fn positive(setting: Setting, value: &str) -> Result<usize, SettingError> {
-    match whole(setting, value)? {
-        0 => Err(setting.error("must be at least 1")),
-        n => Ok(n),
+/// # Errors
+/// A site of the sites file whose URL is also in `WEBSENTRY_SITES`.
+fn refuse_listed_twice(
+    entries: &HashMap<String, usize>,
+    from_file: &[FileSite],
+    path: &Path,
+) -> Result<(), SettingError> {
+    for listed in from_file {
+        let url = listed.site.url.as_str();
+        if let Some(entry) = entries.get(url) {
+            return Err(SITES_FILE.error(format!(
+                "{} line {}: '{url}' is also entry {entry} of WEBSENTRY_SITES; each URL may appear once",
+                path.display(),
+                listed.line
+            )));
+        }
     }
+    Ok(())
 }
 
 /// The pod's or machine's name: what an operator recognises in a report.
@@ -214,6 +255,87 @@ mod tests {
             let err = args(flags).parse_config().expect_err(expected).to_string();
             assert!(err.starts_with(expected), "flags {flags:?}: {err}");
         }
+    }
+
+    #[test]
+    fn each_number_is_taken_at_the_ends_of_its_range_and_refused_past_them() {
+        let config = args(&[
+            "--interval=86400",
+            "--timeout=3600",
+            "--concurrency=100000",
+            "--body-limit=67108864",
+            "--max-redirects=50",
+        ])
+        .parse_config()
+        .unwrap();
+        assert_eq!(config.interval, Some(Duration::from_secs(86_400)));
+        assert_eq!(config.probe.timeout, Duration::from_secs(3600));
+        assert_eq!((config.concurrency, config.probe.body_limit, config.probe.max_redirects), (100_000, 64 << 20, 50));
+        let config = args(&["--timeout=1", "--concurrency=1", "--body-limit=1", "--max-redirects=0"]).parse_config();
+        assert_eq!(config.unwrap().probe.max_redirects, 0);
+        for (flag, expected) in [
+            (
+                "--interval=86401",
+                "WEBSENTRY_INTERVAL (--interval): '86401' is out of range (expected 0 to 86400 seconds)",
+            ),
+            ("--timeout=0", "WEBSENTRY_TIMEOUT (--timeout): '0' is out of range (expected 1 to 3600 seconds)"),
+            ("--timeout=18446744073709551615", "WEBSENTRY_TIMEOUT (--timeout): '18446744073709551615' is out of range"),
+            ("--concurrency=0", "WEBSENTRY_CONCURRENCY (--concurrency): '0' is out of range (expected 1 to 100000)"),
+            (
+                "--concurrency=18446744073709551615",
+                "WEBSENTRY_CONCURRENCY (--concurrency): '18446744073709551615' is out",
+            ),
+            ("--concurrency=100001", "WEBSENTRY_CONCURRENCY (--concurrency): '100001' is out of range"),
+            ("--body-limit=0", "WEBSENTRY_BODY_LIMIT (--body-limit): '0' is out of range (expected 1 to 67108864)"),
+            ("--body-limit=67108865", "WEBSENTRY_BODY_LIMIT (--body-limit): '67108865' is out of range"),
+            ("--max-redirects=4294967296", "WEBSENTRY_MAX_REDIRECTS (--max-redirects): '4294967296' is out of range"),
+            (
+                "--max-redirects=51",
+                "WEBSENTRY_MAX_REDIRECTS (--max-redirects): '51' is out of range (expected 0 to 50)",
+            ),
+            ("--max-redirects=ten", "WEBSENTRY_MAX_REDIRECTS (--max-redirects): 'ten' is not a whole number"),
+        ] {
+            let err = args(&[flag]).parse_config().expect_err(flag).to_string();
+            assert!(err.starts_with(expected), "{flag}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_path_is_refused_naming_its_setting() {
+        for (flag, expected) in [
+            ("--sites-file=", "WEBSENTRY_SITES_FILE (--sites-file): is set but empty"),
+            ("--probe-cafile=", "WEBSENTRY_PROBE_CAFILE (--probe-cafile): is set but empty"),
+        ] {
+            assert_eq!(args(&[flag]).parse_config().expect_err(flag).to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn a_url_listed_twice_in_the_sites_is_refused_with_both_entries() {
+        let err = args(&["--sites", "https://a.example/ https://b.example/,https://A.EXAMPLE"])
+            .parse_config()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "WEBSENTRY_SITES (--sites): 'https://a.example/' is listed twice (entries 1 and 3); each URL may appear once"
+        );
+    }
+
+    #[test]
+    fn a_url_both_in_the_sites_and_in_the_sites_file_is_refused_with_its_line() {
+        let path = std::env::temp_dir().join(format!("websentry-sites-{}.toml", uuid::Uuid::now_v7().simple()));
+        std::fs::write(&path, "[[site]]\nurl = \"https://b.example/\"\n\n[[site]]\nurl = \"https://a.example\"\n")
+            .unwrap();
+        let result =
+            args(&["--sites", "https://a.example/", "--sites-file", &path.display().to_string()]).parse_config();
+        std::fs::remove_file(&path).unwrap();
+        let err = result.unwrap_err().to_string();
+        let expected = format!(
+            "WEBSENTRY_SITES_FILE (--sites-file): {} line 5: 'https://a.example/' is also entry 1 of WEBSENTRY_SITES",
+            path.display()
+        );
+        assert!(err.starts_with(&expected), "{err}");
     }
 
     #[test]

@@ -5,34 +5,57 @@ use std::time::Duration;
 use http::{HeaderMap, Method};
 use url::Url;
 
-use crate::matcher::Matcher;
+use crate::{
+    credentials::{self, Credentials},
+    matcher::Matcher,
+};
 
-/// An `http` or `https` URL with a host.
+/// An `http` or `https` URL with a host. Userinfo (`user:password@`) is taken out of it: it becomes
+/// [`Credentials`] for the site's origin, and the URL is shown with the password as `***`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SiteUrl(Url);
+pub struct SiteUrl {
+    /// Without userinfo: where requests go.
+    url: Url,
+    /// The URL as reports, record keys, logs and errors show it.
+    shown: String,
+    credentials: Option<Credentials>,
+}
 
 impl SiteUrl {
     /// # Errors
-    /// A text saying why `text` is not a URL we can probe.
+    /// A text saying why `text` is not a URL we can probe; it quotes `text` without its password.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let url = Url::parse(text).map_err(|err| format!("'{text}' is not a URL: {err}"))?;
+        // Until it is known to be an http(s) URL, the text is quoted as if anything could be userinfo:
+        // `user:password@host` parses as the scheme `user`.
+        let quoted = || credentials::redact_text(text);
+        let url = Url::parse(text).map_err(|err| format!("'{}' is not a URL: {err}", quoted()))?;
         match url.scheme() {
             "http" | "https" => {}
-            other => return Err(format!("'{text}': scheme '{other}' is not http or https")),
+            other => return Err(format!("'{}': scheme '{other}' is not http or https", quoted())),
         }
+        let credentials = Credentials::from_url(&url);
+        let bare = credentials::without_userinfo(&url);
+        let shown = credentials.as_ref().map_or_else(|| bare.to_string(), |c| c.show_with(&bare));
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(format!("'{text}' has no host"));
+            return Err(format!("'{shown}' has no host"));
         }
-        Ok(Self(url))
+        Ok(Self { url: bare, shown, credentials })
     }
 
+    /// The URL without userinfo: where the first request goes.
     pub fn url(&self) -> &Url {
-        &self.0
+        &self.url
     }
 
-    /// The URL as configured (normalised by the URL parser): the report's `url` and the record key.
+    /// The URL as configured (normalised by the URL parser), the password replaced by `***`: the
+    /// report's `url`, the record key and the `url` of log lines.
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        &self.shown
+    }
+
+    /// The credentials of the URL's userinfo, for its origin only.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
     }
 }
 
@@ -132,6 +155,33 @@ mod tests {
             assert!(err.contains(fragment), "input {input:?}: {err}");
         }
         assert!(parse_list(" , ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn userinfo_is_taken_out_of_the_url_and_shown_without_the_password() {
+        let site = SiteUrl::parse("http://user:hunter2@example.com:8080/status").unwrap();
+        assert_eq!(site.url().as_str(), "http://example.com:8080/status", "requests go to the bare URL");
+        assert_eq!(site.as_str(), "http://user:***@example.com:8080/status");
+        assert!(site.credentials().is_some());
+        assert!(!format!("{site:?}").contains("hunter2"), "{site:?}");
+        assert!(SiteUrl::parse("https://example.com/").unwrap().credentials().is_none());
+    }
+
+    #[test]
+    fn an_error_about_a_url_with_a_password_does_not_quote_the_password() {
+        for input in [
+            "ftp://user:hunter2@example.com/",
+            "http://user:hunter2@exa mple.com/",
+            "user:hunter2@example.com",
+            "http://user:hunter2@/",
+            "http://user:hun,ter2@example.com/",
+        ] {
+            let err = parse_list(input).expect_err(input);
+            assert!(
+                !err.contains("hunter2") && !err.contains("hun") && !err.contains("ter2"),
+                "input {input:?}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -5,12 +5,26 @@
 //! url = "https://example.com/"
 //! regexp = 'version=(\d+)\.(\d+)'   # overrides WEBSENTRY_REGEXP; "" searches nothing
 //! expect_status = ["200-299", 301]  # another status is reported as an `http` error
-//! timeout = 5                       # seconds, overrides WEBSENTRY_TIMEOUT
+//! timeout = 5                       # seconds (1 to 3600), overrides WEBSENTRY_TIMEOUT
 //! method = "HEAD"                   # default GET
-//! headers = { "Accept-Language" = "en" }
+//! headers = { "Accept-Language" = "en", Authorization = { file = "/etc/websentry/secrets/api-token" } }
 //! ```
+//!
+//! A header value is a string, or `{ file = "PATH" }`: read once at start from that file (a mounted
+//! Secret, so that credentials need not sit in a ConfigMap), without its trailing newline. A relative
+//! path is taken from the sites file's folder. No header value is ever quoted in an error.
+//!
+//! Each URL may appear once: reports are keyed by URL, so two entries would give reports that
+//! cannot be told apart. Headers that frame the request (`Host`, `Content-Length`, …) are the
+//! prober's to set and are refused.
 
-use std::{collections::BTreeMap, ops::Range, path::Path, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    io::Read,
+    ops::Range,
+    path::Path,
+    time::Duration,
+};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Deserialize;
@@ -18,17 +32,35 @@ use toml::Spanned;
 
 use crate::{
     matcher::Matcher,
+    settings::TIMEOUT_SECONDS,
     site::{Site, SiteUrl, StatusSet},
 };
 
-#[derive(Debug, Deserialize)]
+/// Headers that say how the request is framed or where it goes. The prober sets them from the URL
+/// and the connection; a value given here would contradict them (a smuggled request, a probe of
+/// another virtual host than the URL says), so they are refused.
+const FRAMING_HEADERS: [&str; 8] =
+    ["host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "keep-alive", "proxy-connection"];
+
+/// Bytes a header value file may hold at most: far more than any token, and a bound when the path
+/// names something endless such as `/dev/zero`.
+const HEADER_FILE_LIMIT: u64 = 16 * 1024;
+
+/// A site of the file and the line of its `url`, for messages.
+#[derive(Debug)]
+pub struct FileSite {
+    pub line: usize,
+    pub site: Site,
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
     site: Vec<Entry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
     url: Spanned<String>,
@@ -36,43 +68,67 @@ struct Entry {
     expect_status: Option<Spanned<Statuses>>,
     timeout: Option<Spanned<u64>>,
     method: Option<Spanned<String>>,
-    headers: Option<Spanned<BTreeMap<String, String>>>,
+    headers: Option<BTreeMap<String, Spanned<HeaderSource>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(untagged)]
 enum Statuses {
     One(Status),
     Many(Vec<Status>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(untagged)]
 enum Status {
     Code(u16),
     Text(String),
 }
 
-/// Reads and checks the sites file. `default_matcher` is `WEBSENTRY_REGEXP`, for sites without a
-/// `regexp` of their own.
-///
-/// # Errors
-/// A text naming the file, the line and the problem.
-pub fn load(path: &Path, default_matcher: Option<&Matcher>) -> Result<Vec<Site>, String> {
-    let text = std::fs::read_to_string(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-    parse(&text, default_matcher).map_err(|err| format!("{}{err}", path.display()))
+/// Where a header's value comes from. Not `Debug`: the text may be a credential.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a header value: a string, or { file = \"/path/to/file\" }")]
+enum HeaderSource {
+    Text(String),
+    File(ValueFile),
 }
 
-/// As [`load`], from text; errors start with ` line N: `.
-fn parse(text: &str, default_matcher: Option<&Matcher>) -> Result<Vec<Site>, String> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValueFile {
+    file: String,
+}
+
+/// Reads and checks the sites file, and every file a header value comes from. `default_matcher` is
+/// `WEBSENTRY_REGEXP`, for sites without a `regexp` of their own.
+///
+/// # Errors
+/// A text naming the file, the line and the problem; never a header's value.
+pub fn load(path: &Path, default_matcher: Option<&Matcher>) -> Result<Vec<FileSite>, String> {
+    let text = std::fs::read_to_string(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let folder = path.parent().unwrap_or(Path::new(""));
+    parse(&text, default_matcher, folder).map_err(|err| format!("{}{err}", path.display()))
+}
+
+/// As [`load`], from text, with header value files relative to `folder`; errors start with
+/// ` line N: `.
+fn parse(text: &str, default_matcher: Option<&Matcher>, folder: &Path) -> Result<Vec<FileSite>, String> {
     let at = |span: Range<usize>, problem: String| format!(" line {}: {problem}", line_of(text, span.start));
     let file: File = toml::from_str(text).map_err(|err| match err.span() {
         Some(span) => at(span, err.message().to_owned()),
         None => format!(": {}", err.message()),
     })?;
-    let mut sites = Vec::with_capacity(file.site.len());
+    let mut sites: Vec<FileSite> = Vec::with_capacity(file.site.len());
+    let mut lines: HashMap<String, usize> = HashMap::new();
     for entry in file.site {
+        let line = line_of(text, entry.url.span().start);
         let url = SiteUrl::parse(entry.url.get_ref()).map_err(|e| at(entry.url.span(), e))?;
+        if let Some(first) = lines.insert(url.as_str().to_owned(), line) {
+            return Err(at(
+                entry.url.span(),
+                format!("'{}' is already listed at line {first}; each URL may appear once", url.as_str()),
+            ));
+        }
         let matcher = match &entry.regexp {
             Some(pattern) if pattern.get_ref().is_empty() => None,
             Some(pattern) => Some(
@@ -91,8 +147,9 @@ fn parse(text: &str, default_matcher: Option<&Matcher>) -> Result<Vec<Site>, Str
                 Some(StatusSet::parse(&text).map_err(|e| at(statuses.span(), format!("expect_status: {e}")))?);
         }
         if let Some(timeout) = &entry.timeout {
-            if *timeout.get_ref() == 0 {
-                return Err(at(timeout.span(), "timeout must be at least 1 second".into()));
+            if !TIMEOUT_SECONDS.contains(timeout.get_ref()) {
+                let (low, high) = (TIMEOUT_SECONDS.start(), TIMEOUT_SECONDS.end());
+                return Err(at(timeout.span(), format!("timeout must be from {low} to {high} seconds")));
             }
             site.timeout = Some(Duration::from_secs(*timeout.get_ref()));
         }
@@ -101,9 +158,9 @@ fn parse(text: &str, default_matcher: Option<&Matcher>) -> Result<Vec<Site>, Str
                 .map_err(|_| at(method.span(), format!("'{}' is not an HTTP method", method.get_ref())))?;
         }
         if let Some(headers) = &entry.headers {
-            site.headers = header_map(headers.get_ref()).map_err(|e| at(headers.span(), e))?;
+            site.headers = header_map(headers, folder, &at)?;
         }
-        sites.push(site);
+        sites.push(FileSite { line, site });
     }
     Ok(sites)
 }
@@ -117,15 +174,65 @@ impl Status {
     }
 }
 
-fn header_map(headers: &BTreeMap<String, String>) -> Result<HeaderMap, String> {
+/// The headers of a site, their values read and marked sensitive (kept out of `Debug` output and of
+/// HTTP/2 header compression tables).
+fn header_map(
+    headers: &BTreeMap<String, Spanned<HeaderSource>>,
+    folder: &Path,
+    at: &impl Fn(Range<usize>, String) -> String,
+) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("'{name}' is not a header name"))?;
-        // The value may be a credential: never quote it.
-        let value = HeaderValue::from_str(value).map_err(|_| format!("the value of header '{name}' is not valid"))?;
+    for (name, source) in headers {
+        let fail = |problem: String| at(source.span(), problem);
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| fail(format!("'{name}' is not a header name")))?;
+        if FRAMING_HEADERS.contains(&name.as_str()) {
+            return Err(fail(format!("header '{name}' is set by the prober from the URL; it cannot be given")));
+        }
+        if map.contains_key(&name) {
+            return Err(fail(format!("header '{name}' is given twice")));
+        }
+        let mut value = match source.get_ref() {
+            // The value may be a credential: never quote it.
+            HeaderSource::Text(text) => HeaderValue::from_str(text)
+                .map_err(|_| fail(format!("the value of header '{name}' is not valid (not shown)")))?,
+            HeaderSource::File(ValueFile { file }) if file.trim().is_empty() => {
+                return Err(fail(format!("header '{name}': {{ file = \"\" }} names no file")));
+            }
+            HeaderSource::File(ValueFile { file }) => {
+                read_value(&folder.join(file)).map_err(|problem| fail(format!("header '{name}': {problem}")))?
+            }
+        };
+        value.set_sensitive(true);
         map.insert(name, value);
     }
     Ok(map)
+}
+
+/// A header value from a file, without its trailing newline.
+///
+/// # Errors
+/// The file is unreadable, not a regular file, empty, too large, or does not hold a valid header
+/// value; the text names the path, never the content.
+fn read_value(path: &Path) -> Result<HeaderValue, String> {
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|err| format!("cannot read {shown}: {err}"))?;
+    let metadata = file.metadata().map_err(|err| format!("cannot read {shown}: {err}"))?;
+    if !metadata.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(HEADER_FILE_LIMIT + 1).read_to_end(&mut bytes).map_err(|err| format!("cannot read {shown}: {err}"))?;
+    if bytes.len() as u64 > HEADER_FILE_LIMIT {
+        return Err(format!("{shown} is larger than {HEADER_FILE_LIMIT} bytes"));
+    }
+    while bytes.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+        bytes.pop();
+    }
+    if bytes.is_empty() {
+        return Err(format!("{shown} is empty"));
+    }
+    HeaderValue::from_bytes(&bytes).map_err(|_| format!("{shown} does not hold a valid header value (not shown)"))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -135,6 +242,33 @@ fn line_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_text(text: &str) -> Result<Vec<Site>, String> {
+        parse(text, None, Path::new("/nonexistent")).map(|sites| sites.into_iter().map(|s| s.site).collect())
+    }
+
+    /// A folder of its own under the system's temporary folder, removed when dropped.
+    struct Folder(std::path::PathBuf);
+
+    impl Folder {
+        fn new() -> Self {
+            let path = std::env::temp_dir().join(format!("websentry-sites-{}", uuid::Uuid::now_v7().simple()));
+            std::fs::create_dir(&path).unwrap();
+            Self(path)
+        }
+
+        fn write(&self, name: &str, content: &[u8]) -> std::path::PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, content).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 
     #[test]
     fn every_setting_of_a_site_is_read() {
@@ -152,10 +286,11 @@ headers = { "Accept-Language" = "en" }
 url = "http://plain.example/"
 "#,
             Some(&Matcher::parse("default").unwrap()),
+            Path::new("/nonexistent"),
         )
         .unwrap();
-        assert_eq!(sites.len(), 2);
-        let first = &sites[0];
+        assert_eq!(sites.iter().map(|s| s.line).collect::<Vec<_>>(), [3, 11]);
+        let first = &sites[0].site;
         assert_eq!(first.url.as_str(), "https://example.com/");
         assert_eq!(first.matcher.as_ref().unwrap().find("v=42").unwrap().as_deref(), Some("42"));
         assert!(first.expect_status.as_ref().unwrap().contains(301));
@@ -163,7 +298,7 @@ url = "http://plain.example/"
         assert_eq!(first.timeout, Some(Duration::from_secs(5)));
         assert_eq!(first.method, Method::HEAD);
         assert_eq!(first.headers["accept-language"], "en");
-        let second = &sites[1];
+        let second = &sites[1].site;
         assert_eq!(second.matcher.as_ref().unwrap().find("the default").unwrap().as_deref(), Some("default"));
         assert_eq!(second.method, Method::GET);
     }
@@ -174,23 +309,121 @@ url = "http://plain.example/"
             ("[[site]]\nurl = \"https://ok/\"\n\n[[site]]\nurl = \"nope\"\n", 5, "is not a URL"),
             ("[[site]]\nurl = \"https://ok/\"\nregexp = \"(\"\n", 3, "regexp does not compile"),
             ("[[site]]\nurl = \"https://ok/\"\nexpect_status = \"2xx\"\n", 3, "expect_status"),
-            ("[[site]]\nurl = \"https://ok/\"\ntimeout = 0\n", 3, "at least 1 second"),
+            ("[[site]]\nurl = \"https://ok/\"\ntimeout = 0\n", 3, "timeout must be from 1 to 3600 seconds"),
+            ("[[site]]\nurl = \"https://ok/\"\ntimeout = 3601\n", 3, "timeout must be from 1 to 3600 seconds"),
+            ("[[site]]\nurl = \"https://ok/\"\ntimeout = 9223372036854775807\n", 3, "from 1 to 3600 seconds"),
             ("[[site]]\nurl = \"https://ok/\"\nmethod = \"GE T\"\n", 3, "not an HTTP method"),
             ("[[site]]\nurl = \"https://ok/\"\ncolour = \"red\"\n", 3, "unknown field"),
             ("[[site]]\nurl = \"https://ok/\n", 2, ""),
             ("[[site]]\nregexp = \"x\"\n", 1, "missing field `url`"),
+            ("[[site]]\nurl = \"https://ok/\"\nheaders = { X = { path = \"/x\" } }\n", 3, "a string, or { file ="),
+            ("[[site]]\nurl = \"https://ok/\"\nheaders = { X = 1 }\n", 3, "a string, or { file ="),
         ] {
-            let err = parse(text, None).expect_err(text);
+            let err = parse_text(text).expect_err(text);
             assert!(err.starts_with(&format!(" line {line}: ")), "{text:?}: {err}");
             assert!(err.contains(fragment), "{text:?}: {err}");
         }
     }
 
     #[test]
+    fn a_url_listed_twice_is_refused_with_both_lines() {
+        let text = "[[site]]\nurl = \"https://a.example/\"\n\n[[site]]\nurl = \"https://b.example/\"\n\n\
+                    [[site]]\nurl = \"HTTPS://A.example\"\nmethod = \"HEAD\"\n";
+        let err = parse_text(text).unwrap_err();
+        assert_eq!(err, " line 8: 'https://a.example/' is already listed at line 2; each URL may appear once");
+    }
+
+    #[test]
+    fn headers_that_frame_the_request_are_refused_in_any_case() {
+        for name in [
+            "Host",
+            "Content-Length",
+            "Transfer-Encoding",
+            "Connection",
+            "Upgrade",
+            "TE",
+            "Keep-Alive",
+            "Proxy-Connection",
+            "HOST",
+            "content-length",
+        ] {
+            let text =
+                format!("[[site]]\nurl = \"https://ok/\"\n\n[site.headers]\nAccept = \"*/*\"\n\"{name}\" = \"x\"\n");
+            let err = parse_text(&text).expect_err(name);
+            let expected = format!(" line 6: header '{}' is set by", name.to_ascii_lowercase());
+            assert!(err.starts_with(&expected), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_header_given_twice_in_different_cases_is_refused() {
+        let err =
+            parse_text("[[site]]\nurl = \"https://ok/\"\nheaders = { Accept = \"a\", accept = \"b\" }\n").unwrap_err();
+        assert!(err.contains("header 'accept' is given twice"), "{err}");
+    }
+
+    #[test]
     fn a_bad_header_value_is_refused_without_quoting_it() {
-        let err = parse("[[site]]\nurl = \"https://ok/\"\nheaders = { Authorization = \"Bearer s3cret\\n\" }\n", None)
+        let err = parse_text("[[site]]\nurl = \"https://ok/\"\nheaders = { Authorization = \"Bearer s3cret\\n\" }\n")
             .unwrap_err();
         assert!(err.contains("authorization"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn a_header_value_is_read_from_its_file_without_the_trailing_newline() {
+        let folder = Folder::new();
+        let token = folder.write("api-token", b"Bearer t0ken-from-file\r\n");
+        folder.write("relative-token", b"rel\n");
+        let text = format!(
+            "[[site]]\nurl = \"https://ok/\"\n\
+             headers = {{ Authorization = {{ file = \"{}\" }}, X-Key = {{ file = \"relative-token\" }} }}\n",
+            token.display()
+        );
+        let sites = parse(&text, None, &folder.0).unwrap();
+        let headers = &sites[0].site.headers;
+        assert_eq!(headers["authorization"], "Bearer t0ken-from-file");
+        assert!(headers["authorization"].is_sensitive());
+        assert_eq!(headers["x-key"], "rel", "a relative path is taken from the sites file's folder");
+        assert!(!format!("{:?}", sites[0].site).contains("t0ken"), "Debug shows no header value");
+    }
+
+    #[test]
+    fn a_header_value_file_that_cannot_be_used_is_refused_by_header_and_path_never_by_content() {
+        let folder = Folder::new();
+        let cases: [(&str, Option<&[u8]>, &str); 5] = [
+            ("missing", None, "cannot read"),
+            ("empty", Some(b""), "is empty"),
+            ("newline-only", Some(b"\n"), "is empty"),
+            ("control-characters", Some(b"Bearer s3cret\x01\n"), "does not hold a valid header value (not shown)"),
+            ("two-lines", Some(b"Bearer s3cret\nsecond s3cret line\n"), "does not hold a valid header value"),
+        ];
+        for (name, content, fragment) in cases {
+            let path = folder.0.join(name);
+            if let Some(content) = content {
+                std::fs::write(&path, content).unwrap();
+            }
+            let text = format!(
+                "[[site]]\nurl = \"https://ok/\"\nheaders = {{ Authorization = {{ file = \"{}\" }} }}\n",
+                path.display()
+            );
+            let err = parse(&text, None, &folder.0).map(|_| ()).expect_err(name);
+            assert!(err.starts_with(" line 3: header 'authorization': "), "{name}: {err}");
+            assert!(err.contains(&path.display().to_string()), "{name}: {err}");
+            assert!(err.contains(fragment), "{name}: {err}");
+            assert!(!err.contains("s3cret"), "{name}: {err}");
+        }
+        let err = parse(
+            "[[site]]\nurl = \"https://ok/\"\nheaders = { Authorization = { file = \"/dev/zero\" } }\n",
+            None,
+            &folder.0,
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(err.contains("/dev/zero is not a regular file"), "{err}");
+        let err = parse("[[site]]\nurl = \"https://ok/\"\nheaders = { X = { file = \"\" } }\n", None, &folder.0)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.contains("header 'x': { file = \"\" } names no file"), "{err}");
     }
 }

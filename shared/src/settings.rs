@@ -1,8 +1,11 @@
 //! Settings come from flags or `WEBSENTRY_*` variables as raw text first (clap), then are checked
 //! here into typed values before any work starts. A bad one is a [`SettingError`] that names both the
 //! variable and the flag, so an operator can find it in a manifest or on a command line.
+//!
+//! Paths are taken from clap as `OsString` (clap's own `PathBuf` parser refuses an empty value with
+//! a message of its own, without the variable's name) and checked here like every other setting.
 
-use std::{fmt, path::PathBuf, time::Duration};
+use std::{ffi::OsStr, fmt, ops::RangeInclusive, path::PathBuf, str::FromStr, time::Duration};
 
 /// A setting that is missing or malformed. Its message never contains the setting's value when the
 /// setting is a secret.
@@ -51,9 +54,19 @@ impl Setting {
         Ok(trimmed.to_owned())
     }
 
+    /// A path as given, `None` when not set. A blank one is refused: it is a mistake (a variable
+    /// templated from nothing), never a file.
+    pub fn path(self, value: Option<&OsStr>) -> Result<Option<PathBuf>, SettingError> {
+        match value {
+            None => Ok(None),
+            Some(path) if path.to_string_lossy().trim().is_empty() => Err(self.error("is set but empty")),
+            Some(path) => Ok(Some(PathBuf::from(path))),
+        }
+    }
+
     /// A path to a file that exists and can be read now.
-    pub fn readable_file(self, value: Option<PathBuf>) -> Result<PathBuf, SettingError> {
-        let path = self.required(value)?;
+    pub fn readable_file(self, value: Option<&OsStr>) -> Result<PathBuf, SettingError> {
+        let path = self.required(self.path(value)?)?;
         match std::fs::File::open(&path) {
             Ok(_) if path.is_file() => Ok(path),
             Ok(_) => Err(self.error(format!("{} is not a regular file", path.display()))),
@@ -61,13 +74,44 @@ impl Setting {
         }
     }
 
-    /// A whole number of seconds, given as text (`30`, `0`, `1.5` is refused).
-    pub fn seconds(self, value: &str) -> Result<Duration, SettingError> {
-        value
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| self.error(format!("'{value}' is not a whole number of seconds")))
+    /// As [`Setting::readable_file`] for a setting that may be left unset.
+    pub fn optional_readable_file(self, value: Option<&OsStr>) -> Result<Option<PathBuf>, SettingError> {
+        match value {
+            None => Ok(None),
+            Some(_) => self.readable_file(value).map(Some),
+        }
+    }
+
+    /// A whole number within `range`, given as text, of whatever integer type the setting needs.
+    /// Garbage, a number too large for the type and one outside the range are refused alike, with
+    /// the range in the message, so no value can overflow or wrap later.
+    pub fn number<T>(self, text: &str, range: RangeInclusive<T>) -> Result<T, SettingError>
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+    {
+        self.whole(text, &range, "")
+    }
+
+    /// A whole number of seconds within `range` (`30`; `1.5` and `30s` are refused).
+    pub fn seconds(self, text: &str, range: RangeInclusive<u64>) -> Result<Duration, SettingError> {
+        self.whole(text, &range, " seconds").map(Duration::from_secs)
+    }
+
+    fn whole<T>(self, text: &str, range: &RangeInclusive<T>, unit: &str) -> Result<T, SettingError>
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+    {
+        let expected = format!("expected {} to {}{unit}", range.start(), range.end());
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(self.error(format!("is set but empty ({expected})")));
+        }
+        match trimmed.parse::<T>() {
+            Ok(value) if range.contains(&value) => Ok(value),
+            Ok(_) => Err(self.error(format!("{} is out of range ({expected})", quoted(text)))),
+            Err(_) if is_integer(trimmed) => Err(self.error(format!("{} is out of range ({expected})", quoted(text)))),
+            Err(_) => Err(self.error(format!("{} is not a whole number ({expected})", quoted(text)))),
+        }
     }
 
     /// A yes/no value in any of the spellings a Python tool or a YAML file would use.
@@ -75,7 +119,7 @@ impl Setting {
         match value.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" | "y" | "t" => Ok(true),
             "0" | "false" | "no" | "off" | "n" | "f" | "" => Ok(false),
-            _ => Err(self.error(format!("'{value}' is not a yes/no value (use true or false)"))),
+            _ => Err(self.error(format!("{} is not a yes/no value (use true or false)", quoted(value)))),
         }
     }
 }
@@ -86,6 +130,18 @@ impl fmt::Display for Setting {
     }
 }
 
+/// A value as it appears in a message: in quotes, with control characters escaped so that the
+/// message stays on one line. Never use it for a secret.
+pub fn quoted(value: &str) -> String {
+    format!("'{}'", value.escape_debug())
+}
+
+/// Digits with an optional sign: a number, if perhaps one too large for its type.
+fn is_integer(text: &str) -> bool {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,16 +150,53 @@ mod tests {
 
     #[test]
     fn errors_name_the_variable_and_the_flag() {
-        let err = S.seconds("ten").unwrap_err();
-        assert_eq!(err.to_string(), "WEBSENTRY_X (--x): 'ten' is not a whole number of seconds");
+        let err = S.seconds("ten", 1..=3600).unwrap_err();
+        assert_eq!(err.to_string(), "WEBSENTRY_X (--x): 'ten' is not a whole number (expected 1 to 3600 seconds)");
     }
 
     #[test]
-    fn seconds_accepts_whole_numbers_only() {
-        for (input, expected) in [("0", Some(0)), (" 30 ", Some(30)), ("-1", None), ("1.5", None), ("", None)] {
-            let got = S.seconds(input).ok().map(|d| d.as_secs());
+    fn seconds_accept_whole_numbers_within_the_range_only() {
+        for (input, expected) in [
+            ("0", Some(0)),
+            (" 30 ", Some(30)),
+            ("3600", Some(3600)),
+            ("3601", None),
+            ("-1", None),
+            ("1.5", None),
+            ("30s", None),
+            ("", None),
+            ("18446744073709551615", None),
+        ] {
+            let got = S.seconds(input, 0..=3600).ok().map(|d| d.as_secs());
             assert_eq!(got, expected, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn numbers_say_whether_they_are_garbage_empty_or_out_of_range() {
+        for (input, problem) in [
+            ("lots", "'lots' is not a whole number (expected 1 to 100)"),
+            ("0x10", "'0x10' is not a whole number (expected 1 to 100)"),
+            ("", "is set but empty (expected 1 to 100)"),
+            ("  ", "is set but empty (expected 1 to 100)"),
+            ("0", "'0' is out of range (expected 1 to 100)"),
+            ("101", "'101' is out of range (expected 1 to 100)"),
+            ("-3", "'-3' is out of range (expected 1 to 100)"),
+            ("18446744073709551616", "'18446744073709551616' is out of range (expected 1 to 100)"),
+            ("1\n2", r"'1\n2' is not a whole number (expected 1 to 100)"),
+        ] {
+            let err = S.number::<usize>(input, 1..=100).expect_err(input).to_string();
+            assert_eq!(err, format!("WEBSENTRY_X (--x): {problem}"), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_within_the_range_are_taken_in_the_settings_type() {
+        assert_eq!(S.number::<u32>(" 50 ", 0..=50).unwrap(), 50);
+        assert_eq!(S.number::<u32>("0", 0..=50).unwrap(), 0);
+        assert_eq!(S.number::<u16>("65535", 1..=65535).unwrap(), 65535);
+        assert!(S.number::<u32>("4294967296", 0..=50).is_err(), "a value past u32 must not wrap to 0");
+        assert!(S.number::<u16>("65536", 1..=65535).is_err());
     }
 
     #[test]
@@ -130,8 +223,23 @@ mod tests {
     }
 
     #[test]
+    fn a_blank_path_is_refused_like_any_other_setting() {
+        for blank in ["", " "] {
+            let err = S.path(Some(OsStr::new(blank))).unwrap_err().to_string();
+            assert_eq!(err, "WEBSENTRY_X (--x): is set but empty", "path {blank:?}");
+            let err = S.optional_readable_file(Some(OsStr::new(blank))).unwrap_err().to_string();
+            assert_eq!(err, "WEBSENTRY_X (--x): is set but empty", "path {blank:?}");
+        }
+        assert_eq!(S.path(None).unwrap(), None);
+        assert_eq!(S.optional_readable_file(None).unwrap(), None);
+        assert!(S.readable_file(None).unwrap_err().to_string().contains("is required"));
+    }
+
+    #[test]
     fn an_unreadable_file_is_refused_with_its_path() {
-        let err = S.readable_file(Some("/nonexistent/ca.crt".into())).unwrap_err();
+        let err = S.readable_file(Some(OsStr::new("/nonexistent/ca.crt"))).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.crt"), "{err}");
+        let err = S.readable_file(Some(OsStr::new("/"))).unwrap_err();
+        assert!(err.to_string().contains("is not a regular file"), "{err}");
     }
 }

@@ -247,3 +247,86 @@ fn serve_tls(cert: CertificateDer<'static>, key: &KeyPair, body: &'static str) -
     });
     url
 }
+
+/// A request as a [`RecordingServer`] got it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// The port of the server it came to.
+    pub port: u16,
+    /// The request target: path and query.
+    pub path: String,
+    /// The headers, names in lower case, in the order they came.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RecordedRequest {
+    /// The first value of the header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 that keeps every request it gets and answers each with the
+/// response `answer` writes for it (see [`redirect_to`] and [`ok_with`]).
+#[derive(Debug, Clone)]
+pub struct RecordingServer {
+    pub port: u16,
+    requests: Arc<std::sync::Mutex<Vec<RecordedRequest>>>,
+}
+
+impl RecordingServer {
+    pub fn start(answer: impl Fn(&RecordedRequest) -> String + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
+        let port = listener.local_addr().expect("address").port();
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (answer, kept) = (Arc::new(answer), Arc::clone(&requests));
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let (answer, kept) = (Arc::clone(&answer), Arc::clone(&kept));
+                std::thread::spawn(move || {
+                    let Ok(request) = read_request(&mut stream, port) else { return };
+                    let response = answer(&request);
+                    kept.lock().expect("requests").push(request);
+                    let _ = stream.write_all(response.as_bytes());
+                });
+            }
+        });
+        Self { port, requests }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The requests got so far, in the order they came.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.requests.lock().expect("requests").clone()
+    }
+}
+
+/// A `302 Found` to `location`.
+pub fn redirect_to(location: &str) -> String {
+    format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+}
+
+/// A `200 OK` with `body`.
+pub fn ok_with(body: &str) -> String {
+    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+}
+
+fn read_request(stream: &mut impl Read, port: u16) -> std::io::Result<RecordedRequest> {
+    let mut reader = BufReader::new(stream);
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let mut headers = Vec::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 2 {
+        if let Some((name, value)) = line.trim_end().split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+        line.clear();
+    }
+    Ok(RecordedRequest { port, path, headers })
+}
