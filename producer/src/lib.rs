@@ -3,8 +3,11 @@
 //! - [`settings`]: flags and variables, checked into a [`settings::Config`].
 //! - [`site`]: a URL worth probing and its own settings; [`sites_file`]: those settings in TOML.
 //! - [`matcher`]: the body pattern. [`certificate`]: a leaf certificate's expiry.
-//! - [`probe`]: one probe of one site, never an `Err`: a down site is data.
-//! - [`publish`]: reports to Kafka, keyed by URL, partitioned like the Java client.
+//! - [`probe`]: one probe of one site, never an `Err`: a down site is data; [`body`]: bodies under
+//!   the body limit and the round's memory budget; [`credentials`]: URL userinfo as Basic
+//!   authentication, and URLs shown without their password.
+//! - [`publish`]: reports to Kafka as probes finish, keyed by URL, partitioned like the Java client,
+//!   in requests bounded by bytes, under one deadline.
 //!
 //! `probe` and `publish` do not know each other; [`run`] wires them.
 
