@@ -1,9 +1,7 @@
 //! Bad configuration exits 2 with one line naming the setting, before any network work: no panic,
 //! no value that overflows later, no secret in the message.
 
-use std::path::PathBuf;
-
-use websentry_tests::{Run, RunOutput, Stack, TestDatabase};
+use websentry_tests::{Run, RunOutput, Scratch, Stack, TestDatabase};
 
 /// A topic that does not exist: a bad setting that slipped through fails to publish rather than
 /// writing to a topic other tests read.
@@ -45,29 +43,6 @@ fn assert_each_is_refused_on_one_line(program: &str, cases: Vec<Case>, secrets: 
 fn assert_no_panic(name: &str, output: &RunOutput) {
     for sign in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
         assert!(!output.stderr.contains(sign), "{name}: {sign:?} in stderr: {}", output.stderr);
-    }
-}
-
-/// Files of one test under the system's temporary folder, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("websentry-bad-configuration-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&path).expect("creating the scratch folder");
-        Self(path)
-    }
-
-    fn write(&self, name: &str, content: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, content).expect("writing a scratch file");
-        path.display().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -222,11 +197,11 @@ fn a_sites_file_with_a_framing_header_or_an_unusable_header_file_exits_2_without
     {
         let file = scratch.write(
             &format!("{header}.toml"),
-            &format!("[[site]]\nurl = \"http://127.0.0.1:9/\"\nheaders = {{ \"{header}\" = \"{SECRET}\" }}\n"),
+            format!("[[site]]\nurl = \"http://127.0.0.1:9/\"\nheaders = {{ \"{header}\" = \"{SECRET}\" }}\n"),
         );
         cases.push(case(format!("a {header} header"), with_sites_file(&file), SITES_FILE, "is set by the prober"));
     }
-    let not_a_value = scratch.write("not-a-value", &format!("Bearer {SECRET}\nsecond line\n"));
+    let not_a_value = scratch.write("not-a-value", format!("Bearer {SECRET}\nsecond line\n"));
     let empty = scratch.write("empty", "\n");
     for (name, path, problem) in [
         ("a missing header file", "/nonexistent/api-token".to_owned(), "cannot read /nonexistent/api-token"),
@@ -235,7 +210,7 @@ fn a_sites_file_with_a_framing_header_or_an_unusable_header_file_exits_2_without
     ] {
         let file = scratch.write(
             &format!("{name}.toml"),
-            &format!(
+            format!(
                 "[[site]]\nurl = \"http://127.0.0.1:9/\"\nheaders = {{ Authorization = {{ file = \"{path}\" }} }}\n"
             ),
         );
@@ -244,7 +219,7 @@ fn a_sites_file_with_a_framing_header_or_an_unusable_header_file_exits_2_without
     }
     let inline = scratch.write(
         "inline.toml",
-        &format!("[[site]]\nurl = \"http://127.0.0.1:9/\"\nheaders = {{ Authorization = \"{SECRET}\\u0001\" }}\n"),
+        format!("[[site]]\nurl = \"http://127.0.0.1:9/\"\nheaders = {{ Authorization = \"{SECRET}\\u0001\" }}\n"),
     );
     cases.push(case("an inline value that is no header value", with_sites_file(&inline), SITES_FILE, "not valid"));
     let site_timeout = scratch.write("timeout.toml", "[[site]]\nurl = \"http://127.0.0.1:9/\"\ntimeout = 3601\n");

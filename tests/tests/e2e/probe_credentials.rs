@@ -6,7 +6,7 @@
 use websentry_shared::report::Report;
 use websentry_tests::{
     hostile::{ok_with, redirect_to, RecordedRequest, RecordingServer},
-    Run,
+    Run, Scratch,
 };
 
 const SECRET_HEADERS: [(&str, &str); 3] =
@@ -18,15 +18,13 @@ const BASIC: &str = "Basic dXNlcjpwQHNzIHcwcmQ=";
 
 /// Runs one dry round over `sites_file`, logging at debug level: the reports, stdout and the log.
 fn probe(sites_file: &str) -> (Vec<Report>, String, String) {
-    let path = std::env::temp_dir().join(format!("websentry-sites-{:016x}.toml", rand::random::<u64>()));
-    std::fs::write(&path, sites_file).expect("writing the sites file");
+    let scratch = Scratch::new();
     let output = Run::new("websentry-producer")
         .arg("--dry-run")
-        .env("WEBSENTRY_SITES_FILE", path.display().to_string())
+        .env("WEBSENTRY_SITES_FILE", scratch.write("sites.toml", sites_file))
         .env("WEBSENTRY_TIMEOUT", "5")
         .env("WEBSENTRY_LOGLEVEL", "DEBUG")
         .success();
-    let _ = std::fs::remove_file(&path);
     let reports = output.stdout.lines().map(|l| Report::decode(l.as_bytes()).expect("a report per line")).collect();
     (reports, output.stdout, output.stderr)
 }
@@ -175,10 +173,9 @@ fn a_url_with_a_password_that_cannot_be_probed_is_refused_without_echoing_the_pa
         ("empty host", "http://user:hunter2@/", true),
         ("cut by a comma", "http://user:hun,ter2@example.com/", false),
     ] {
-        let path = std::env::temp_dir().join(format!("websentry-sites-{:016x}.toml", rand::random::<u64>()));
-        std::fs::write(&path, format!("[[site]]\nurl = \"{url}\"\n")).expect("writing the sites file");
-        let from_file =
-            Run::new("websentry-producer").arg("--dry-run").env("WEBSENTRY_SITES_FILE", path.display().to_string());
+        let scratch = Scratch::new();
+        let path = scratch.write("sites.toml", format!("[[site]]\nurl = \"{url}\"\n"));
+        let from_file = Run::new("websentry-producer").arg("--dry-run").env("WEBSENTRY_SITES_FILE", path);
         let runs = [
             Some(("WEBSENTRY_SITES", Run::new("websentry-producer").arg("--dry-run").env("WEBSENTRY_SITES", url))),
             in_file.then_some(("WEBSENTRY_SITES_FILE", from_file)),
@@ -191,7 +188,6 @@ fn a_url_with_a_password_that_cannot_be_probed_is_refused_without_echoing_the_pa
                 assert!(!output.stderr.contains(secret), "{case}, {setting}: {secret} echoed: {}", output.stderr);
             }
         }
-        let _ = std::fs::remove_file(&path);
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use websentry_shared::report::{ErrorKind, Report};
 use websentry_tests::{
     hostile::{serve, Behaviour},
-    Run,
+    Run, Scratch,
 };
 
 const SITES: usize = 250;
@@ -24,8 +24,8 @@ fn a_round_of_large_pages_with_a_pattern_stays_within_the_memory_bound() {
     page.push_str(&"x".repeat(PAGE_BYTES - page.len()));
     let base = serve(Behaviour::Body(page.leak()));
     let sites: String = (0..SITES).map(|i| format!("[[site]]\nurl = \"{base}page/{i}\"\n\n")).collect();
-    let path = std::env::temp_dir().join(format!("websentry-sites-{:016x}.toml", rand::random::<u64>()));
-    std::fs::write(&path, sites).expect("writing the sites file");
+    let scratch = Scratch::new();
+    let path = scratch.write("sites.toml", sites);
     let marker = format!("memory-{:016x}", rand::random::<u64>());
 
     // A daemon stays up after its first round, so its high-water mark can be read before it exits.
@@ -33,7 +33,7 @@ fn a_round_of_large_pages_with_a_pattern_stays_within_the_memory_bound() {
         .arg("--dry-run")
         .arg("--probe-name")
         .arg(&marker)
-        .env("WEBSENTRY_SITES_FILE", path.display().to_string())
+        .env("WEBSENTRY_SITES_FILE", path)
         .env("WEBSENTRY_REGEXP", r"version=(\d+)\.(\d+)")
         .env("WEBSENTRY_CONCURRENCY", SITES.to_string())
         .env("WEBSENTRY_BODY_LIMIT", BODY_LIMIT.to_string())
@@ -44,7 +44,6 @@ fn a_round_of_large_pages_with_a_pattern_stays_within_the_memory_bound() {
     let peak_kib = peak_rss_kib(&marker);
     running.terminate();
     let output = running.finish(Duration::from_secs(30));
-    let _ = std::fs::remove_file(&path);
 
     println!("peak RSS of the producer: {} MiB ({peak_kib} KiB) for {SITES} probes at once", peak_kib / 1024);
     let reports: Vec<Report> =

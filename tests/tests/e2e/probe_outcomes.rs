@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, time::Duration};
 use websentry_shared::report::{ErrorKind, Report};
 use websentry_tests::{
     hostile::{serve, Behaviour, TlsSite},
-    Run,
+    Run, Scratch,
 };
 
 const TIMEOUT_S: u64 = 3;
@@ -47,12 +47,12 @@ fn each_misbehaving_site_gives_one_report_of_the_right_kind_within_the_timeout()
     for (_, url, regexp, _, _) in &cases {
         sites_file.push_str(&format!("[[site]]\nurl = \"{url}\"\nregexp = '{regexp}'\n\n"));
     }
-    let path = std::env::temp_dir().join(format!("websentry-sites-{:016x}.toml", rand_suffix()));
-    std::fs::write(&path, sites_file).expect("writing the sites file");
+    let scratch = Scratch::new();
+    let path = scratch.write("sites.toml", sites_file);
 
     let output = Run::new("websentry-producer")
         .arg("--dry-run")
-        .env("WEBSENTRY_SITES_FILE", path.display().to_string())
+        .env("WEBSENTRY_SITES_FILE", path)
         .env("WEBSENTRY_TIMEOUT", TIMEOUT_S.to_string())
         .env("WEBSENTRY_BODY_LIMIT", BODY_LIMIT.to_string())
         .env("WEBSENTRY_MAX_REDIRECTS", "5")
@@ -108,8 +108,4 @@ fn an_http2_site_is_probed_over_http2_negotiated_by_alpn() {
     assert_eq!(report.http_version.as_deref(), Some("HTTP/2.0"));
     assert_eq!(report.regexp_match.as_deref(), Some("20"));
     assert!(report.tls_expires_at.is_some());
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }

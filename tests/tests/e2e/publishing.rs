@@ -1,28 +1,14 @@
 //! Publishing rounds of any size, and reports that reach Kafka as their probes finish instead of
 //! when the whole round does.
 
-use std::{collections::BTreeSet, io::Write, time::Duration};
+use std::{collections::BTreeSet, time::Duration};
 
-use websentry_tests::{eventually, hostile, Run, SiteServer, Stack};
+use websentry_tests::{eventually, hostile, Run, Scratch, SiteServer, Stack};
 
-/// A sites file holding `urls`, removed when dropped.
-struct SitesFile(std::path::PathBuf);
-
-impl SitesFile {
-    fn new(urls: &[String]) -> Self {
-        let path = std::env::temp_dir().join(format!("websentry-sites-{:016x}.toml", rand::random::<u64>()));
-        let mut file = std::fs::File::create(&path).expect("creating the sites file");
-        for url in urls {
-            writeln!(file, "[[site]]\nurl = \"{url}\"").expect("writing the sites file");
-        }
-        Self(path)
-    }
-}
-
-impl Drop for SitesFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// A sites file holding `urls`.
+fn sites_file(scratch: &Scratch, urls: &[String]) -> String {
+    let entries: String = urls.iter().map(|url| format!("[[site]]\nurl = \"{url}\"\n")).collect();
+    scratch.write("sites.toml", entries)
 }
 
 #[test]
@@ -31,11 +17,11 @@ fn a_round_of_20000_sites_is_published_in_full_to_a_3_partition_topic() {
     let topic = stack.create_topic(3);
     let site = SiteServer::start();
     let urls: Vec<String> = (0..20_000).map(|n| site.url(&format!("/page-{n}"))).collect();
-    let sites = SitesFile::new(&urls);
+    let scratch = Scratch::new();
 
     let output = Run::new("websentry-producer")
         .envs(stack.kafka_env(&topic))
-        .env("WEBSENTRY_SITES_FILE", sites.0.display().to_string())
+        .env("WEBSENTRY_SITES_FILE", sites_file(&scratch, &urls))
         .env("WEBSENTRY_CONCURRENCY", "200")
         .success();
 

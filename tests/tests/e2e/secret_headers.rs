@@ -4,30 +4,27 @@
 use websentry_shared::report::Report;
 use websentry_tests::{
     hostile::{ok_with, RecordingServer},
-    Run,
+    Run, Scratch,
 };
 
 #[test]
 fn a_header_value_read_from_a_file_is_sent_to_the_site_and_shown_nowhere_else() {
     let site = RecordingServer::start(|_| ok_with("healthy"));
     let token = format!("t0ken-{:016x}", rand::random::<u64>());
-    let folder = std::env::temp_dir().join(format!("websentry-secret-headers-{:016x}", rand::random::<u64>()));
-    std::fs::create_dir_all(&folder).expect("creating the test folder");
-    std::fs::write(folder.join("api-token"), format!("Bearer {token}\n")).expect("writing the token file");
-    let sites_file = folder.join("sites.toml");
+    let scratch = Scratch::new();
+    scratch.write("api-token", format!("Bearer {token}\n"));
     let sites = format!(
         "[[site]]\nurl = \"{}\"\n\
          headers = {{ Authorization = {{ file = \"api-token\" }}, \"Accept-Language\" = \"en\" }}\n",
         site.url("/health")
     );
-    std::fs::write(&sites_file, sites).expect("writing the sites file");
+    let sites_file = scratch.write("sites.toml", sites);
 
     let output = Run::new("websentry-producer")
         .arg("--dry-run")
-        .env("WEBSENTRY_SITES_FILE", sites_file.display().to_string())
+        .env("WEBSENTRY_SITES_FILE", sites_file)
         .env("WEBSENTRY_LOGLEVEL", "DEBUG")
         .output();
-    let _ = std::fs::remove_dir_all(&folder);
 
     assert_eq!(output.code, Some(0), "the run failed: {}", output.stderr);
     let requests = site.requests();
