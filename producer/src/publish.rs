@@ -130,16 +130,6 @@ impl Publisher {
         unsent.into_iter().map(|p| p.report).collect()
     }
 
-    /// Publishes `reports` at once (see [`Publisher::publish_until_closed`]).
-    pub async fn publish(&self, reports: Vec<Report>) -> Vec<Report> {
-        let (sender, receiver) = mpsc::channel(reports.len().max(1));
-        for report in reports {
-            let _ = sender.send(report).await;
-        }
-        drop(sender);
-        self.publish_until_closed(receiver).await
-    }
-
     /// Sends one partition's queue in requests until it closes; returns what was not acknowledged.
     async fn drain(
         &self,
