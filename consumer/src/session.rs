@@ -127,6 +127,12 @@ impl<'a> Session<'a> {
             .and_then(|source| source.map_err(anyhow::Error::from))
             .context("connecting to Kafka")
             .map_err(on(Service::Kafka))?;
+        // A partition left out here would be skipped silently by a one-off run: all or retry.
+        let unreadable: Vec<i32> = topic.partitions.iter().copied().filter(|id| !readable.contains(id)).collect();
+        if !unreadable.is_empty() {
+            let error = anyhow!("no leader known for partitions {unreadable:?} of topic '{}'", kafka.topic);
+            return Err(on(Service::Kafka)(error));
+        }
         // Only daemons count as replicas: a one-off run must not be handed partitions it would not read.
         if config.daemon {
             lease::join(archiver.client(), &config.group).map_err(on(Service::Database))?;

@@ -126,8 +126,8 @@ fn a_bootstrap_broker_that_never_answers_does_not_stop_the_next_one() {
     let hosts = format!("{},{}", hostile::silent_listener(), stack.var("WEBSENTRY_KAFKA_HOSTS"));
 
     let started = std::time::Instant::now();
-    consumer(stack, &topic, &db).env("WEBSENTRY_KAFKA_HOSTS", hosts).success();
+    let output = consumer(stack, &topic, &db).env("WEBSENTRY_KAFKA_HOSTS", hosts).success();
 
     println!("archived through the second broker in {:?}", started.elapsed());
-    assert_eq!(archived_ids(&db), sorted(ids));
+    assert_eq!(archived_ids(&db), sorted(ids), "{}", output.stderr);
 }
