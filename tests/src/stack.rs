@@ -123,11 +123,19 @@ impl Stack {
     }
 
     /// Creates the topic `name` with `partitions` partitions, e.g. again after deleting it.
+    /// Returns once the broker lists the topic with all its partitions: right after a broker
+    /// restart its metadata can lag the creation, and a binary started then would not find it.
     pub fn create_topic_named(&self, name: &str, partitions: i32) {
         block_on(async {
             let client = self.kafka_client(name).await;
             let controller = client.controller_client().expect("controller client");
             controller.create_topic(name, partitions, 1, 10_000).await.expect("creating the test topic");
+            let settings = self.kafka_settings(name);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while settings.partitions(&client).await.map(|p| p.len()).ok() != usize::try_from(partitions).ok() {
+                assert!(tokio::time::Instant::now() < deadline, "topic {name} not listed within 30 s of its creation");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         });
     }
 
