@@ -18,7 +18,7 @@ mod sites;
 mod stack;
 mod wait;
 
-pub use reports::{http_get, sample_report};
+pub use reports::{http_get, metric, sample_report};
 pub use run::{binary, Run, RunOutput, Running};
 pub use scratch::Scratch;
 pub use sites::{unreachable_url, SiteServer};

@@ -59,6 +59,11 @@ impl Stack {
     }
 }
 
+/// The value of the Prometheus sample `name` (with its labels, e.g. `m{a="b"}`) in an exposition.
+pub fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// `GET path` on `address`: the status code and the body, or `None` if nothing answered.
 pub fn http_get(address: &str, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(address).ok()?;

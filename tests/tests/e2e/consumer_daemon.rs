@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use websentry_tests::{http_get, Run, Running, Stack, TestDatabase};
+use websentry_tests::{eventually, http_get, metric, Run, Running, Stack, TestDatabase};
 
 const GROUP: &str = "replicas";
 
@@ -14,19 +14,6 @@ fn daemon(stack: &Stack, topic: &str, db: &TestDatabase, listen: &str) -> Runnin
         .env("WEBSENTRY_CONSUMER_GROUP", GROUP)
         .env("WEBSENTRY_LISTEN", listen)
         .spawn()
-}
-
-/// Polls `condition` every 100 ms until it holds; panics with `what` after `timeout`.
-fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "not within {timeout:?}: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn metric(body: &str, name: &str) -> Option<f64> {
-    body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[test]

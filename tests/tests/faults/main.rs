@@ -195,13 +195,9 @@ fn stack_command(verb: &str, service: &str) {
     assert!(status.success(), "scripts/stack {verb} {service} failed");
 }
 
-fn metric(body: &str, name: &str) -> Option<f64> {
-    body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
-
 fn kafka_gauge(address: &str) -> Option<f64> {
     let body = websentry_tests::http_get(address, "/metrics")?.1;
-    metric(&body, "websentry_connected{service=\"kafka\"}")
+    websentry_tests::metric(&body, "websentry_connected{service=\"kafka\"}")
 }
 
 fn readyz(address: &str) -> Option<u16> {
