@@ -3,9 +3,11 @@
 //! INSERT and one commit per row). Needs the running stack (`scripts/stack up`).
 //!
 //! 1,000,000 reports (`WEBSENTRY_BENCH_REPORTS` to change) go into a new 4-partition topic; the
-//! consumer runs as a child process so that its peak RSS (VmHWM) can be read. Before that, the three
-//! insert methods of `websentry_consumer::insert` are compared on 100,000 reports in batches of
-//! 5,000, through the consumer's own commit path. The topic and the databases are removed at the end.
+//! consumer runs as a child process so that its peak RSS (VmHWM) can be read. Before that, the
+//! consumer's writer (`websentry_consumer::insert`, binary COPY) is compared with a multi-row
+//! `INSERT … VALUES` of the same columns, on 100,000 reports in batches of 5,000, one transaction
+//! each. (An `UNNEST` of one array per column was measured too when COPY was chosen, and was no
+//! faster than `VALUES`; it is not kept.) The topic and the databases are removed at the end.
 
 use std::{
     collections::BTreeMap,
@@ -14,14 +16,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use postgres::{types::ToSql, Transaction};
 use rskafka::{
     client::partition::{Compression, UnknownTopicHandling},
     record::Record,
 };
 use websentry_consumer::{
-    archive::{Archiver, Committed, Position},
-    batch::{Archivable, Batch},
-    insert::Method,
+    batch::Archivable,
+    insert::{self, Row, COLUMNS},
     schema,
 };
 use websentry_tests::{sample_report, Stack, TestDatabase};
@@ -38,12 +40,11 @@ fn main() {
     let stack = Stack::get();
     println!("drain benchmark: {reports} reports, {PARTITIONS} partitions, default batch max 5000");
 
-    let methods: Vec<(Method, f64)> =
-        [Method::Values, Method::Unnest, Method::Copy].into_iter().map(|m| (m, insert_rate(stack, m))).collect();
-    let line: Vec<String> = methods.iter().map(|(m, rate)| format!("{m:?} {rate:.0} rows/s")).collect();
+    let copy = insert_rate(stack, insert::insert_reports);
+    let values = insert_rate(stack, insert_values);
     println!(
-        "insert methods ({METHOD_ROWS} rows, batches of {METHOD_BATCH}, one transaction each): {}",
-        line.join("; ")
+        "writers ({METHOD_ROWS} rows, batches of {METHOD_BATCH}, one transaction each): the consumer's COPY {copy:.0} rows/s; INSERT ... VALUES {values:.0} rows/s ({:.2} x)",
+        copy / values
     );
 
     let topic = stack.create_topic(PARTITIONS);
@@ -81,13 +82,14 @@ fn main() {
     delete_topic(stack, &topic);
 }
 
-/// Rows per second of one insert method through the consumer's commit path, in a fresh database.
-fn insert_rate(stack: &Stack, method: Method) -> f64 {
+/// A batch writer: what it wrote, or why not.
+type Writer = fn(&mut Transaction<'_>, &str, i32, &[Archivable]) -> anyhow::Result<u64>;
+
+/// Rows per second of one writer, a transaction per batch, in a fresh database.
+fn insert_rate(stack: &Stack, write: Writer) -> f64 {
     let db = stack.create_database();
     let mut client = db.client();
     schema::migrate(&mut client).expect("migrating");
-    let mut archiver = Archiver::with_method(client, method);
-    let at = Position { group: "bench", topic: "bench", topic_id: None, partition: 0 };
     let all: Vec<Archivable> = (0..METHOD_ROWS)
         .map(|i| {
             let report = sample_report(&format!("http://site-{}.test/", i % 997));
@@ -97,15 +99,39 @@ fn insert_rate(stack: &Stack, method: Method) -> f64 {
         })
         .collect();
     let started = Instant::now();
-    let mut from = -1;
     for chunk in all.chunks(METHOD_BATCH) {
-        let next_offset = chunk.last().map_or(0, |a| a.offset + 1);
-        let batch = Batch { reports: chunk.to_vec(), rejected: Vec::new(), next_offset };
-        let outcome = archiver.commit(at, from, &batch).expect("commit");
-        assert_eq!(outcome, Committed::Done { archived: chunk.len() as u64, rejected: 0 }, "{method:?}");
-        from = next_offset;
+        let mut tx = client.transaction().expect("transaction");
+        assert_eq!(write(&mut tx, "bench", 0, chunk).expect("writing"), chunk.len() as u64);
+        tx.commit().expect("commit");
     }
     METHOD_ROWS as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The alternative to COPY: `INSERT … VALUES (…), (…) ON CONFLICT (id) DO NOTHING`, the rows split
+/// under PostgreSQL's limit of 65,535 parameters per statement.
+fn insert_values(tx: &mut Transaction<'_>, topic: &str, partition: i32, reports: &[Archivable]) -> anyhow::Result<u64> {
+    let columns: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+    let mut inserted = 0;
+    for chunk in reports.chunks(65_535 / COLUMNS.len()) {
+        let rows: Vec<Row> = chunk.iter().map(|report| Row::of(report, topic, partition)).collect();
+        let tuples: Vec<String> = (0..rows.len())
+            .map(|n| {
+                let casts = COLUMNS
+                    .iter()
+                    .enumerate()
+                    .map(|(c, column)| format!("${}::{}", n * COLUMNS.len() + c + 1, column.ty.name()));
+                format!("({})", casts.collect::<Vec<_>>().join(","))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO reports ({}) VALUES {} ON CONFLICT (id) DO NOTHING",
+            columns.join(", "),
+            tuples.join(",")
+        );
+        let params: Vec<&(dyn ToSql + Sync)> = rows.iter().flat_map(Row::values).collect();
+        inserted += tx.execute(&sql, &params)?;
+    }
+    Ok(inserted)
 }
 
 /// Writes `count` reports round-robin over the partitions, the partitions in parallel.

@@ -5,23 +5,9 @@ use postgres::{Client, Transaction};
 use uuid::Uuid;
 
 use crate::{
-    batch::{Archivable, Batch, Rejected},
-    insert::{self, Method},
-    storable,
+    batch::{Archivable, Batch, Origin, Rejected},
+    insert, storable,
 };
-
-/// The insert method of the consumer, chosen by measuring all three (see `insert`).
-pub const FASTEST: Method = Method::Copy;
-
-/// Where a batch came from and who read it.
-#[derive(Debug, Clone, Copy)]
-pub struct Position<'a> {
-    pub group: &'a str,
-    pub topic: &'a str,
-    /// The topic's id (Kafka 3.1+), `None` when the broker gave none.
-    pub topic_id: Option<Uuid>,
-    pub partition: i32,
-}
 
 /// What the database holds of a partition's reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +30,6 @@ pub enum Committed {
 /// The database side of the consumer; owns the connection.
 pub struct Archiver {
     client: Client,
-    method: Method,
 }
 
 impl std::fmt::Debug for Archiver {
@@ -68,14 +53,8 @@ const ADVANCE_OFFSET: &str = "
     WHERE consumer_offsets.next_offset = $5";
 
 impl Archiver {
-    /// An archiver writing with the fastest measured method, [`FASTEST`].
     pub fn new(client: Client) -> Self {
-        Self { client, method: FASTEST }
-    }
-
-    /// An archiver writing with `method`, to compare them.
-    pub fn with_method(client: Client, method: Method) -> Self {
-        Self { client, method }
+        Self { client }
     }
 
     /// The connection, for the partition locks that live in its session (see `lease`).
@@ -87,7 +66,7 @@ impl Archiver {
     ///
     /// # Errors
     /// The query failed.
-    pub fn stored(&mut self, at: Position<'_>) -> anyhow::Result<Option<Stored>> {
+    pub fn stored(&mut self, at: Origin<'_>) -> anyhow::Result<Option<Stored>> {
         let row = self
             .client
             .query_opt(
@@ -105,7 +84,7 @@ impl Archiver {
     ///
     /// # Errors
     /// The query failed.
-    pub fn restart_at(&mut self, at: Position<'_>, from: i64, next_offset: i64) -> anyhow::Result<bool> {
+    pub fn restart_at(&mut self, at: Origin<'_>, from: i64, next_offset: i64) -> anyhow::Result<bool> {
         let moved = self
             .client
             .execute(ADVANCE_OFFSET, &[&at.group, &at.topic, &at.partition, &next_offset, &from, &at.topic_id])
@@ -119,10 +98,10 @@ impl Archiver {
     ///
     /// # Errors
     /// The database failed; nothing of the batch is kept.
-    pub fn commit(&mut self, at: Position<'_>, from: i64, batch: &Batch) -> anyhow::Result<Committed> {
+    pub fn commit(&mut self, at: Origin<'_>, from: i64, batch: &Batch) -> anyhow::Result<Committed> {
         let mut tx = self.client.transaction().context("starting a transaction")?;
         let mut refused = Vec::new();
-        let archived = insert_isolating(&mut tx, self.method, at, &batch.reports, &mut refused)?;
+        let archived = insert_isolating(&mut tx, at, &batch.reports, &mut refused)?;
         let rejected = insert_rejected(&mut tx, at, batch.rejected.iter().chain(&refused))?;
         let moved = tx
             .execute(ADVANCE_OFFSET, &[&at.group, &at.topic, &at.partition, &batch.next_offset, &from, &at.topic_id])
@@ -148,8 +127,7 @@ impl Archiver {
 /// The database failed for another reason than the data.
 fn insert_isolating(
     tx: &mut Transaction<'_>,
-    method: Method,
-    at: Position<'_>,
+    at: Origin<'_>,
     reports: &[Archivable],
     refused: &mut Vec<Rejected>,
 ) -> anyhow::Result<u64> {
@@ -157,7 +135,7 @@ fn insert_isolating(
         return Ok(0);
     }
     let mut attempt = tx.savepoint("isolate").context("starting a savepoint")?;
-    let error = match insert::insert_reports(&mut attempt, method, at.topic, at.partition, reports) {
+    let error = match insert::insert_reports(&mut attempt, at.topic, at.partition, reports) {
         Ok(inserted) => {
             attempt.commit().context("releasing the savepoint")?;
             return Ok(inserted);
@@ -176,7 +154,7 @@ fn insert_isolating(
         return Ok(0);
     }
     let (first, second) = reports.split_at(reports.len() / 2);
-    Ok(insert_isolating(tx, method, at, first, refused)? + insert_isolating(tx, method, at, second, refused)?)
+    Ok(insert_isolating(tx, at, first, refused)? + insert_isolating(tx, at, second, refused)?)
 }
 
 /// The database's message when `error` is a refusal of the data itself (SQLSTATE classes 22 data
@@ -191,7 +169,7 @@ fn data_refusal(error: &anyhow::Error) -> Option<String> {
 
 fn insert_rejected<'r>(
     tx: &mut Transaction<'_>,
-    at: Position<'_>,
+    at: Origin<'_>,
     rejected: impl Iterator<Item = &'r Rejected>,
 ) -> anyhow::Result<u64> {
     let (mut offsets, mut keys, mut payloads, mut reasons) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -22,9 +22,11 @@ pub const MAX_REPORT_BYTES: usize = 256 * 1024;
 /// ever: changing it would archive a re-read legacy record a second time.
 const LEGACY_NAMESPACE: Uuid = Uuid::from_u128(0x3f1c_58e2_9a4b_4c7e_8d21_6b0f_a5e3_c907);
 
-/// The partition a batch was fetched from.
+/// The partition a batch was fetched from, and the consumer group that read it.
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
+    /// The group the partition's offset is stored under.
+    pub group: &'a str,
     pub topic: &'a str,
     /// The topic's id, when the broker gives one: two lives of one topic name give legacy records
     /// at the same offset different ids.
@@ -180,7 +182,7 @@ mod tests {
     use rskafka::{chrono::DateTime, record::Record};
     use std::collections::BTreeMap;
 
-    const ORIGIN: Origin<'static> = Origin { topic: "t", topic_id: None, partition: 2 };
+    const ORIGIN: Origin<'static> = Origin { group: "g", topic: "t", topic_id: None, partition: 2 };
 
     fn record(offset: i64, value: Option<&[u8]>) -> RecordAndOffset {
         RecordAndOffset {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use websentry_shared::{kafka::KafkaError, shutdown::Shutdown};
 
 use crate::{
-    archive::{Archiver, Committed, Position},
+    archive::{Archiver, Committed},
     batch::{Batch, Origin},
     fetch::{Fetched, Source},
     lease,
@@ -322,8 +322,7 @@ impl<'a> Session<'a> {
     /// Stops between batches on shutdown: the rest is fetched again by the next run.
     fn write(&mut self, id: i32, mut records: Vec<RecordAndOffset>, high_watermark: i64) -> Result<(), Interrupted> {
         let topic = self.source.topic().to_owned();
-        let at = Position { group: &self.config.group, topic: &topic, topic_id: self.topic_id, partition: id };
-        let origin = Origin { topic: &topic, topic_id: self.topic_id, partition: id };
+        let at = Origin { group: &self.config.group, topic: &topic, topic_id: self.topic_id, partition: id };
         if self.table.fetched(id, records.len()) {
             let p = self.table.get(id);
             tracing::warn!(partition = id, offset = ?p.map(|p| p.offset), target = ?p.and_then(|p| p.target), "nothing readable below the start watermark, leaving the partition");
@@ -332,7 +331,7 @@ impl<'a> Session<'a> {
             let rest = records.split_off(records.len().min(self.config.batch_max));
             let from = self.offset(id);
             let stored = self.table.get(id).and_then(|p| p.stored);
-            let batch = Batch::from_records(origin, from, std::mem::replace(&mut records, rest));
+            let batch = Batch::from_records(at, from, std::mem::replace(&mut records, rest));
             let started = Instant::now();
             let outcome = self.archiver.commit(at, stored.unwrap_or(-1), &batch).map_err(on(Service::Database))?;
             match outcome {
@@ -421,7 +420,7 @@ impl<'a> Session<'a> {
     /// the offset was stored for a topic of the same name that was deleted since (then true).
     fn open(&mut self, id: i32) -> Result<bool, Interrupted> {
         let (config, topic) = (self.config, Arc::clone(&self.source));
-        let at = Position { group: &config.group, topic: topic.topic(), topic_id: self.topic_id, partition: id };
+        let at = Origin { group: &config.group, topic: topic.topic(), topic_id: self.topic_id, partition: id };
         let stored = self.archiver.stored(at).map_err(on(Service::Database))?;
         let recreated =
             stored.is_some_and(|s| s.topic_id.is_some() && self.topic_id.is_some() && s.topic_id != self.topic_id);

@@ -25,7 +25,7 @@ use rskafka::{
 };
 use uuid::Uuid;
 use websentry_consumer::{
-    archive::{Archiver, Committed, Position},
+    archive::{Archiver, Committed},
     batch::{Batch, Origin},
     schema,
 };
@@ -153,9 +153,8 @@ impl Archive {
             records.push(RecordAndOffset { record, offset });
         }
         let listed = || sent.iter().map(|(o, v)| format!("\n  {o}: {}", shown(v))).collect::<String>();
-        let origin = Origin { topic: &topic, topic_id, partition: case.partition };
-        let batch = Batch::from_records(origin, case.first_offset, records);
-        let at = Position { group: &group, topic: &topic, topic_id, partition: case.partition };
+        let at = Origin { group: &group, topic: &topic, topic_id, partition: case.partition };
+        let batch = Batch::from_records(at, case.first_offset, records);
 
         let mut archiver = self.archiver.borrow_mut();
         let committed = match panic::catch_unwind(AssertUnwindSafe(|| archiver.commit(at, -1, &batch))) {

@@ -73,7 +73,8 @@ fn a_python_tool_record_is_archived_once_with_an_id_from_its_coordinates_and_its
 
     let topic_ids: Vec<Option<uuid::Uuid>> = db.column("SELECT topic_id FROM consumer_offsets");
     assert!(topic_ids.len() == 1 && topic_ids[0].is_some(), "the topic id is stored: {topic_ids:?}");
-    let origin = websentry_consumer::batch::Origin { topic: &topic, topic_id: topic_ids[0], partition: 0 };
+    let origin =
+        websentry_consumer::batch::Origin { group: "any", topic: &topic, topic_id: topic_ids[0], partition: 0 };
     let expected_id = websentry_consumer::batch::legacy_id(origin, 0);
     let ids: Vec<uuid::Uuid> = db.column("SELECT id FROM reports");
     assert_eq!(ids, [expected_id], "a re-read archives the same id once");
