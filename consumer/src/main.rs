@@ -3,18 +3,18 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use websentry_consumer::settings::Args;
+use websentry_consumer::settings::{Args, Config};
 use websentry_shared::{exit, exit::Fatal, shutdown::Shutdown};
 
 const PROGRAM: &str = "websentry-consumer";
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    exit::report(PROGRAM, start(&args))
+    exit::finish(PROGRAM, start(&args))
 }
 
 fn start(args: &Args) -> Result<(), Fatal> {
-    let config = args.parse_config()?;
+    let config = Config::try_from(args)?;
     config.log.install();
     if config.database.sslmode == websentry_consumer::database::SslMode::Require {
         tracing::warn!(

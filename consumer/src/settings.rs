@@ -12,12 +12,6 @@ use websentry_shared::{
 
 use crate::database::{DatabaseArgs, DatabaseSettings};
 
-const DAEMON: Setting = Setting::new("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "daemon");
-const GROUP: Setting = Setting::new("WEBSENTRY_CONSUMER_GROUP", "group");
-const BATCH_MAX: Setting = Setting::new("WEBSENTRY_BATCH_MAX", "batch-max");
-const BATCH_BYTES: Setting = Setting::new("WEBSENTRY_BATCH_BYTES", "batch-bytes");
-const LISTEN: Setting = Setting::new("WEBSENTRY_LISTEN", "listen");
-
 /// Records per batch at most: one statement and one transaction each.
 pub const BATCH_MAX_RANGE: RangeInclusive<usize> = 1..=100_000;
 /// Bytes fetched per partition and request: at least one small report, at most what a broker
@@ -72,10 +66,15 @@ pub struct Args {
 #[derive(Debug)]
 pub struct Config {
     pub log: LogSettings,
+    /// Keep running and wait for new reports; otherwise drain what is there at start and exit.
     pub daemon: bool,
+    /// The consumer group the offsets are stored under.
     pub group: String,
+    /// Migrate the schema, then exit.
     pub migrate_only: bool,
+    /// Reports written per transaction at most.
     pub batch_max: usize,
+    /// Record bytes fetched per request at most.
     pub batch_bytes: i32,
     /// `None`: no HTTP endpoint (disabled, or a one-off run).
     pub listen: Option<std::net::SocketAddr>,
@@ -84,27 +83,36 @@ pub struct Config {
     pub database: DatabaseSettings,
 }
 
-impl Args {
+/// The setting of the argument `id` of [`Args`].
+fn setting(id: &str) -> Setting {
+    Setting::of::<Args>(id)
+}
+
+impl TryFrom<&Args> for Config {
+    type Error = SettingError;
+
     /// # Errors
     /// The first setting that is missing or malformed, by name.
-    pub fn parse_config(&self) -> Result<Config, SettingError> {
-        let log = self.log.parse()?;
-        let daemon = DAEMON.flag_value(&self.daemon)?;
-        let group = GROUP.non_empty(Some(self.group.clone()))?;
-        let database = self.database.parse()?;
-        let kafka = if self.migrate_only { None } else { Some(self.kafka.parse()?) };
-        let batch_max = BATCH_MAX.number(&self.batch_max, BATCH_MAX_RANGE)?;
-        let batch_bytes = BATCH_BYTES.number(&self.batch_bytes, BATCH_BYTES_RANGE)?;
-        let listen = match self.listen.trim() {
+    fn try_from(args: &Args) -> Result<Self, SettingError> {
+        let log = LogSettings::try_from(&args.log)?;
+        let daemon = setting("daemon").flag_value(&args.daemon)?;
+        let group = setting("group").non_empty(Some(args.group.clone()))?;
+        let database = DatabaseSettings::try_from(&args.database)?;
+        let kafka = if args.migrate_only { None } else { Some(KafkaSettings::try_from(&args.kafka)?) };
+        let batch_max = setting("batch_max").number(&args.batch_max, BATCH_MAX_RANGE)?;
+        let batch_bytes = setting("batch_bytes").number(&args.batch_bytes, BATCH_BYTES_RANGE)?;
+        let listen = match args.listen.trim() {
             "" => None,
             _ if !daemon => None,
-            text => Some(text.parse().map_err(|_| LISTEN.error(format!("'{text}' is not an address:port")))?),
+            text => {
+                Some(text.parse().map_err(|_| setting("listen").error(format!("'{text}' is not an address:port")))?)
+            }
         };
         Ok(Config {
             log,
             daemon,
             group,
-            migrate_only: self.migrate_only,
+            migrate_only: args.migrate_only,
             batch_max,
             batch_bytes,
             listen,
@@ -116,6 +124,8 @@ impl Args {
 
 #[cfg(test)]
 mod tests {
+    use websentry_shared::settings::from_flags_only;
+
     use super::*;
 
     fn parse(extra: &[&str]) -> Result<Config, SettingError> {
@@ -128,7 +138,7 @@ mod tests {
             "--database-password=secret-pw",
         ];
         argv.extend_from_slice(extra);
-        Args::try_parse_from(argv).unwrap().parse_config()
+        Config::try_from(&from_flags_only::<Args>(&argv).unwrap())
     }
 
     #[test]
@@ -184,16 +194,18 @@ mod tests {
     fn an_empty_database_password_is_refused_without_showing_anything() {
         let argv =
             ["websentry-consumer", "--migrate-only", "--database-name=w", "--database-host=h", "--database-user=u"];
-        let args = Args::try_parse_from(argv.into_iter().chain(["--database-password="])).unwrap();
-        let err = args.parse_config().unwrap_err().to_string();
+        let parse = |password: &str| {
+            let argv: Vec<&str> = argv.into_iter().chain([password]).collect();
+            Config::try_from(&from_flags_only::<Args>(&argv).unwrap())
+        };
+        let err = parse("--database-password=").unwrap_err().to_string();
         assert_eq!(err, "WEBSENTRY_DATABASE_PASSWORD (--database-password): is set but empty");
-        let args = Args::try_parse_from(argv.into_iter().chain(["--database-password= "])).unwrap();
-        assert!(args.parse_config().is_ok(), "a password of a space is a password");
+        assert!(parse("--database-password= ").is_ok(), "a password of a space is a password");
     }
 
     #[test]
     fn the_kafka_timeout_is_checked_before_any_work() {
-        let err = Args::try_parse_from([
+        let args = from_flags_only::<Args>(&[
             "websentry-consumer",
             "--database-name=w",
             "--database-host=h",
@@ -202,10 +214,8 @@ mod tests {
             "--kafka-hosts=kafka:9093",
             "--kafka-timeout=18446744073709551615",
         ])
-        .unwrap()
-        .parse_config()
-        .unwrap_err()
-        .to_string();
+        .unwrap();
+        let err = Config::try_from(&args).unwrap_err().to_string();
         assert!(
             err.starts_with("WEBSENTRY_KAFKA_TIMEOUT (--kafka-timeout): '18446744073709551615' is out of range"),
             "{err}"

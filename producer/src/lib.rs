@@ -15,6 +15,7 @@ pub mod body;
 pub mod certificate;
 pub mod credentials;
 pub mod matcher;
+pub mod partitioner;
 pub mod probe;
 pub mod publish;
 pub mod settings;

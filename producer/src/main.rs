@@ -3,18 +3,18 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use websentry_producer::settings::Args;
+use websentry_producer::settings::{Args, Config};
 use websentry_shared::{exit, exit::Fatal, shutdown::Shutdown};
 
 const PROGRAM: &str = "websentry-producer";
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    exit::report(PROGRAM, start(&args))
+    exit::finish(PROGRAM, start(&args))
 }
 
 fn start(args: &Args) -> Result<(), Fatal> {
-    let config = args.parse_config()?;
+    let config = Config::try_from(args)?;
     config.log.install();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -33,9 +33,11 @@ use tokio::{
     time::{timeout, timeout_at, Instant},
 };
 use websentry_shared::{
-    kafka::{partition_for_key, KafkaError, KafkaSettings},
+    kafka::{KafkaError, KafkaSettings},
     report::Report,
 };
+
+use crate::partitioner::partition_for_key;
 
 /// The most record bytes in one produce request, below Kafka's default `max.message.bytes`
 /// (1,048,588) with room for the batch's own header.

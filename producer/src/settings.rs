@@ -19,16 +19,6 @@ use crate::{
     sites_file::{self, FileSite},
 };
 
-const SITES: Setting = Setting::new("WEBSENTRY_SITES", "sites");
-const SITES_FILE: Setting = Setting::new("WEBSENTRY_SITES_FILE", "sites-file");
-const REGEXP: Setting = Setting::new("WEBSENTRY_REGEXP", "regexp");
-const INTERVAL: Setting = Setting::new("WEBSENTRY_INTERVAL", "interval");
-const TIMEOUT: Setting = Setting::new("WEBSENTRY_TIMEOUT", "timeout");
-const CONCURRENCY: Setting = Setting::new("WEBSENTRY_CONCURRENCY", "concurrency");
-const BODY_LIMIT: Setting = Setting::new("WEBSENTRY_BODY_LIMIT", "body-limit");
-const MAX_REDIRECTS: Setting = Setting::new("WEBSENTRY_MAX_REDIRECTS", "max-redirects");
-const PROBE_CAFILE: Setting = Setting::new("WEBSENTRY_PROBE_CAFILE", "probe-cafile");
-
 /// Seconds between rounds: 0 runs one round; at most a day.
 pub const INTERVAL_SECONDS: RangeInclusive<u64> = 0..=86_400;
 /// Seconds one probe may take (`WEBSENTRY_TIMEOUT` and a site's `timeout`): at most an hour, so no
@@ -102,49 +92,61 @@ pub enum Output {
 #[derive(Debug)]
 pub struct Config {
     pub log: LogSettings,
+    /// The sites of `WEBSENTRY_SITES`, then those of the sites file.
     pub sites: Vec<Site>,
     pub probe: ProbeSettings,
+    /// The CAs trusted for https sites.
     pub roots: RootCertStore,
     /// `None`: one round, then exit.
     pub interval: Option<Duration>,
+    /// Probes at once at most.
     pub concurrency: usize,
     pub output: Output,
 }
 
-impl Args {
+/// The setting of the argument `id` of [`Args`].
+fn setting(id: &str) -> Setting {
+    Setting::of::<Args>(id)
+}
+
+impl TryFrom<&Args> for Config {
+    type Error = SettingError;
+
     /// Checks every setting, in the order an operator reads them.
     ///
     /// # Errors
     /// The first setting that is missing or malformed, by name.
-    pub fn parse_config(&self) -> Result<Config, SettingError> {
-        let log = self.log.parse()?;
-        let matcher = match self.regexp.as_deref().filter(|p| !p.is_empty()) {
-            Some(pattern) => {
-                Some(Matcher::parse(pattern).map_err(|err| REGEXP.error(format!("does not compile: {err}")))?)
-            }
+    fn try_from(args: &Args) -> Result<Self, SettingError> {
+        let log = LogSettings::try_from(&args.log)?;
+        let matcher = match args.regexp.as_deref().filter(|p| !p.is_empty()) {
+            Some(pattern) => Some(
+                Matcher::parse(pattern).map_err(|err| setting("regexp").error(format!("does not compile: {err}")))?,
+            ),
             None => None,
         };
-        let listed = site::parse_list(self.sites.as_deref().unwrap_or_default()).map_err(|e| SITES.error(e))?;
+        let (sites_setting, file_setting) = (setting("sites"), setting("sites_file"));
+        let listed = site::parse_list(args.sites.as_deref().unwrap_or_default()).map_err(|e| sites_setting.error(e))?;
         let entries = entries_of(&listed)?;
         let mut sites: Vec<Site> = listed.into_iter().map(|url| Site::simple(url, matcher.clone())).collect();
-        if let Some(path) = SITES_FILE.optional_readable_file(self.sites_file.as_deref())? {
-            let from_file = sites_file::load(&path, matcher.as_ref()).map_err(|e| SITES_FILE.error(e))?;
+        if let Some(path) = file_setting.optional_readable_file(args.sites_file.as_deref())? {
+            let from_file = sites_file::load(&path, matcher.as_ref()).map_err(|e| file_setting.error(e))?;
             refuse_listed_twice(&entries, &from_file, &path)?;
             sites.extend(from_file.into_iter().map(|listed| listed.site));
         }
         if sites.is_empty() {
-            return Err(SITES.error("names no site (set it, or WEBSENTRY_SITES_FILE)"));
+            return Err(sites_setting.error(format!("names no site (set it, or {})", file_setting.env)));
         }
-        let interval = INTERVAL.seconds(&self.interval, INTERVAL_SECONDS)?;
-        let timeout = TIMEOUT.seconds(&self.timeout, TIMEOUT_SECONDS)?;
-        let concurrency = CONCURRENCY.number(&self.concurrency, CONCURRENCY_RANGE)?;
-        let body_limit = BODY_LIMIT.number(&self.body_limit, BODY_LIMIT_RANGE)?;
-        let max_redirects = MAX_REDIRECTS.number(&self.max_redirects, MAX_REDIRECTS_RANGE)?;
+        let interval = setting("interval").seconds(&args.interval, INTERVAL_SECONDS)?;
+        let timeout = setting("timeout").seconds(&args.timeout, TIMEOUT_SECONDS)?;
+        let concurrency = setting("concurrency").number(&args.concurrency, CONCURRENCY_RANGE)?;
+        let body_limit = setting("body_limit").number(&args.body_limit, BODY_LIMIT_RANGE)?;
+        let max_redirects = setting("max_redirects").number(&args.max_redirects, MAX_REDIRECTS_RANGE)?;
         let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        if let Some(path) = PROBE_CAFILE.optional_readable_file(self.probe_cafile.as_deref())? {
-            roots.roots.extend(tls::root_store(&path, PROBE_CAFILE)?.roots);
+        let cafile = setting("probe_cafile");
+        if let Some(path) = cafile.optional_readable_file(args.probe_cafile.as_deref())? {
+            roots.roots.extend(tls::root_store(&path, &cafile)?.roots);
         }
-        let output = if self.dry_run { Output::Stdout } else { Output::Kafka(self.kafka.parse()?) };
+        let output = if args.dry_run { Output::Stdout } else { Output::Kafka(KafkaSettings::try_from(&args.kafka)?) };
         Ok(Config {
             log,
             sites,
@@ -152,7 +154,7 @@ impl Args {
                 timeout,
                 body_limit,
                 max_redirects,
-                probe_name: self.probe_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(host_name),
+                probe_name: args.probe_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(host_name),
             },
             roots,
             interval: (!interval.is_zero()).then_some(interval),
@@ -170,7 +172,7 @@ fn entries_of(listed: &[SiteUrl]) -> Result<HashMap<String, usize>, SettingError
     let mut entries = HashMap::with_capacity(listed.len());
     for (index, url) in listed.iter().enumerate() {
         if let Some(first) = entries.insert(url.as_str().to_owned(), index + 1) {
-            return Err(SITES.error(format!(
+            return Err(setting("sites").error(format!(
                 "'{}' is listed twice (entries {first} and {}); each URL may appear once",
                 url.as_str(),
                 index + 1
@@ -190,10 +192,12 @@ fn refuse_listed_twice(
     for listed in from_file {
         let url = listed.site.url.as_str();
         if let Some(entry) = entries.get(url) {
-            return Err(SITES_FILE.error(format!(
-                "{} line {}: '{url}' is also entry {entry} of WEBSENTRY_SITES; each URL may appear once",
+            let sites = setting("sites");
+            return Err(setting("sites_file").error(format!(
+                "{} line {}: '{url}' is also entry {entry} of {}; each URL may appear once",
                 path.display(),
-                listed.line
+                listed.line,
+                sites.env
             )));
         }
     }
@@ -212,6 +216,8 @@ fn host_name() -> String {
 
 #[cfg(test)]
 mod tests {
+    use websentry_shared::settings::from_flags_only;
+
     use super::*;
 
     fn args(extra: &[&str]) -> Args {
@@ -220,7 +226,11 @@ mod tests {
             argv.extend(["--sites", "https://example.com/"]);
         }
         argv.extend_from_slice(extra);
-        Args::try_parse_from(argv).unwrap()
+        from_flags_only(&argv).unwrap()
+    }
+
+    fn checked(args: Args) -> Result<Config, SettingError> {
+        Config::try_from(&args)
     }
 
     #[test]
@@ -231,7 +241,7 @@ mod tests {
 
     #[test]
     fn defaults_give_one_round_with_the_documented_limits() {
-        let config = args(&[]).parse_config().unwrap();
+        let config = checked(args(&[])).unwrap();
         assert_eq!(config.interval, None);
         assert_eq!(config.probe.timeout, Duration::from_secs(10));
         assert_eq!(config.concurrency, 100);
@@ -252,26 +262,25 @@ mod tests {
             (&["--probe-cafile", "/nonexistent"][..], "WEBSENTRY_PROBE_CAFILE (--probe-cafile)"),
             (&["--loglevel", "LOUD"][..], "WEBSENTRY_LOGLEVEL (--loglevel)"),
         ] {
-            let err = args(flags).parse_config().expect_err(expected).to_string();
+            let err = checked(args(flags)).expect_err(expected).to_string();
             assert!(err.starts_with(expected), "flags {flags:?}: {err}");
         }
     }
 
     #[test]
     fn each_number_is_taken_at_the_ends_of_its_range_and_refused_past_them() {
-        let config = args(&[
+        let config = checked(args(&[
             "--interval=86400",
             "--timeout=3600",
             "--concurrency=100000",
             "--body-limit=67108864",
             "--max-redirects=50",
-        ])
-        .parse_config()
+        ]))
         .unwrap();
         assert_eq!(config.interval, Some(Duration::from_secs(86_400)));
         assert_eq!(config.probe.timeout, Duration::from_secs(3600));
         assert_eq!((config.concurrency, config.probe.body_limit, config.probe.max_redirects), (100_000, 64 << 20, 50));
-        let config = args(&["--timeout=1", "--concurrency=1", "--body-limit=1", "--max-redirects=0"]).parse_config();
+        let config = checked(args(&["--timeout=1", "--concurrency=1", "--body-limit=1", "--max-redirects=0"]));
         assert_eq!(config.unwrap().probe.max_redirects, 0);
         for (flag, expected) in [
             (
@@ -295,7 +304,7 @@ mod tests {
             ),
             ("--max-redirects=ten", "WEBSENTRY_MAX_REDIRECTS (--max-redirects): 'ten' is not a whole number"),
         ] {
-            let err = args(&[flag]).parse_config().expect_err(flag).to_string();
+            let err = checked(args(&[flag])).expect_err(flag).to_string();
             assert!(err.starts_with(expected), "{flag}: {err}");
         }
     }
@@ -306,14 +315,13 @@ mod tests {
             ("--sites-file=", "WEBSENTRY_SITES_FILE (--sites-file): is set but empty"),
             ("--probe-cafile=", "WEBSENTRY_PROBE_CAFILE (--probe-cafile): is set but empty"),
         ] {
-            assert_eq!(args(&[flag]).parse_config().expect_err(flag).to_string(), expected);
+            assert_eq!(checked(args(&[flag])).expect_err(flag).to_string(), expected);
         }
     }
 
     #[test]
     fn a_url_listed_twice_in_the_sites_is_refused_with_both_entries() {
-        let err = args(&["--sites", "https://a.example/ https://b.example/,https://A.EXAMPLE"])
-            .parse_config()
+        let err = checked(args(&["--sites", "https://a.example/ https://b.example/,https://A.EXAMPLE"]))
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -327,8 +335,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("websentry-sites-{}.toml", uuid::Uuid::now_v7().simple()));
         std::fs::write(&path, "[[site]]\nurl = \"https://b.example/\"\n\n[[site]]\nurl = \"https://a.example\"\n")
             .unwrap();
-        let result =
-            args(&["--sites", "https://a.example/", "--sites-file", &path.display().to_string()]).parse_config();
+        let result = checked(args(&["--sites", "https://a.example/", "--sites-file", &path.display().to_string()]));
         std::fs::remove_file(&path).unwrap();
         let err = result.unwrap_err().to_string();
         let expected = format!(
@@ -340,13 +347,13 @@ mod tests {
 
     #[test]
     fn an_empty_pattern_means_no_search() {
-        assert!(args(&["--regexp", ""]).parse_config().unwrap().sites[0].matcher.is_none());
+        assert!(checked(args(&["--regexp", ""])).unwrap().sites[0].matcher.is_none());
     }
 
     #[test]
     fn publishing_requires_the_kafka_settings() {
-        let args = Args::try_parse_from(["websentry-producer", "--sites", "https://example.com/"]).unwrap();
-        let err = args.parse_config().unwrap_err().to_string();
+        let args = from_flags_only(&["websentry-producer", "--sites", "https://example.com/"]).unwrap();
+        let err = checked(args).unwrap_err().to_string();
         assert!(err.starts_with("WEBSENTRY_KAFKA_HOSTS (--kafka-hosts)"), "{err}");
     }
 }

@@ -27,11 +27,12 @@ impl From<crate::settings::SettingError> for Fatal {
     }
 }
 
-/// Prints `program: error: cause: cause…` on one line to stderr and returns the exit code.
+/// Ends a run: for a failure, prints `program: error: cause: cause…` on one line to stderr; returns
+/// the exit code.
 ///
 /// The whole chain goes on one line so that a log collector keeps it as one event; no backtrace is
 /// printed, whatever `RUST_BACKTRACE` says.
-pub fn report(program: &str, outcome: Result<(), Fatal>) -> ExitCode {
+pub fn finish(program: &str, outcome: Result<(), Fatal>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(fatal) => {

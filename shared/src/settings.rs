@@ -2,6 +2,9 @@
 //! here into typed values before any work starts. A bad one is a [`SettingError`] that names both the
 //! variable and the flag, so an operator can find it in a manifest or on a command line.
 //!
+//! Each setting is defined once, by its clap argument: [`Setting::of`] takes the variable and the
+//! flag from that definition by the argument's id, and the typed parsers below check the text.
+//!
 //! Paths are taken from clap as `OsString` (clap's own `PathBuf` parser refuses an empty value with
 //! a message of its own, without the variable's name) and checked here like every other setting.
 
@@ -23,29 +26,48 @@ impl SettingError {
 }
 
 /// The name of a setting: its environment variable and its flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
-    pub env: &'static str,
-    pub flag: &'static str,
+    /// The environment variable, e.g. `WEBSENTRY_KAFKA_HOSTS`.
+    pub env: String,
+    /// The long flag without its dashes, e.g. `kafka-hosts`.
+    pub flag: String,
 }
 
 impl Setting {
-    pub const fn new(env: &'static str, flag: &'static str) -> Self {
-        Self { env, flag }
+    /// The setting of the argument `id` of the clap definition `A`, named as `A` defines it
+    /// (`#[arg(long, env)]`).
+    ///
+    /// # Panics
+    /// In debug builds, when `A` has no such argument or it lacks a variable or a flag: a mistake
+    /// in the program that any test of the setting finds. Release builds then name it by its id.
+    pub fn of<A: clap::Args>(id: &str) -> Self {
+        let command = A::augment_args(clap::Command::new("websentry"));
+        let argument = command.get_arguments().find(|a| a.get_id() == id);
+        let env = argument.and_then(|a| a.get_env()).map(|e| e.to_string_lossy().into_owned());
+        let flag = argument.and_then(|a| a.get_long()).map(str::to_owned);
+        debug_assert!(env.is_some() && flag.is_some(), "no argument {id:?} with a variable and a flag");
+        Self { env: env.unwrap_or_else(|| id.to_owned()), flag: flag.unwrap_or_else(|| id.to_owned()) }
+    }
+
+    /// A setting outside any clap definition (unit tests of the parsers).
+    #[cfg(test)]
+    pub(crate) fn new(env: &str, flag: &str) -> Self {
+        Self { env: env.to_owned(), flag: flag.to_owned() }
     }
 
     /// An error about this setting.
-    pub fn error(self, problem: impl Into<String>) -> SettingError {
-        SettingError::new(self, problem)
+    pub fn error(&self, problem: impl Into<String>) -> SettingError {
+        SettingError::new(self.clone(), problem)
     }
 
     /// The value, or an error saying that it is required.
-    pub fn required<T>(self, value: Option<T>) -> Result<T, SettingError> {
+    pub fn required<T>(&self, value: Option<T>) -> Result<T, SettingError> {
         value.ok_or_else(|| self.error("is required but not set"))
     }
 
     /// A non-empty text value, trimmed.
-    pub fn non_empty(self, value: Option<String>) -> Result<String, SettingError> {
+    pub fn non_empty(&self, value: Option<String>) -> Result<String, SettingError> {
         let value = self.required(value)?;
         let trimmed = value.trim();
         if trimmed.is_empty() {
@@ -56,7 +78,7 @@ impl Setting {
 
     /// A path as given, `None` when not set. A blank one is refused: it is a mistake (a variable
     /// templated from nothing), never a file.
-    pub fn path(self, value: Option<&OsStr>) -> Result<Option<PathBuf>, SettingError> {
+    pub fn path(&self, value: Option<&OsStr>) -> Result<Option<PathBuf>, SettingError> {
         match value {
             None => Ok(None),
             Some(path) if path.to_string_lossy().trim().is_empty() => Err(self.error("is set but empty")),
@@ -65,7 +87,7 @@ impl Setting {
     }
 
     /// A path to a file that exists and can be read now.
-    pub fn readable_file(self, value: Option<&OsStr>) -> Result<PathBuf, SettingError> {
+    pub fn readable_file(&self, value: Option<&OsStr>) -> Result<PathBuf, SettingError> {
         let path = self.required(self.path(value)?)?;
         match std::fs::File::open(&path) {
             Ok(_) if path.is_file() => Ok(path),
@@ -75,7 +97,7 @@ impl Setting {
     }
 
     /// As [`Setting::readable_file`] for a setting that may be left unset.
-    pub fn optional_readable_file(self, value: Option<&OsStr>) -> Result<Option<PathBuf>, SettingError> {
+    pub fn optional_readable_file(&self, value: Option<&OsStr>) -> Result<Option<PathBuf>, SettingError> {
         match value {
             None => Ok(None),
             Some(_) => self.readable_file(value).map(Some),
@@ -85,7 +107,7 @@ impl Setting {
     /// A whole number within `range`, given as text, of whatever integer type the setting needs.
     /// Garbage, a number too large for the type and one outside the range are refused alike, with
     /// the range in the message, so no value can overflow or wrap later.
-    pub fn number<T>(self, text: &str, range: RangeInclusive<T>) -> Result<T, SettingError>
+    pub fn number<T>(&self, text: &str, range: RangeInclusive<T>) -> Result<T, SettingError>
     where
         T: FromStr + PartialOrd + fmt::Display,
     {
@@ -93,11 +115,11 @@ impl Setting {
     }
 
     /// A whole number of seconds within `range` (`30`; `1.5` and `30s` are refused).
-    pub fn seconds(self, text: &str, range: RangeInclusive<u64>) -> Result<Duration, SettingError> {
+    pub fn seconds(&self, text: &str, range: RangeInclusive<u64>) -> Result<Duration, SettingError> {
         self.whole(text, &range, " seconds").map(Duration::from_secs)
     }
 
-    fn whole<T>(self, text: &str, range: &RangeInclusive<T>, unit: &str) -> Result<T, SettingError>
+    fn whole<T>(&self, text: &str, range: &RangeInclusive<T>, unit: &str) -> Result<T, SettingError>
     where
         T: FromStr + PartialOrd + fmt::Display,
     {
@@ -115,13 +137,23 @@ impl Setting {
     }
 
     /// A yes/no value in any of the spellings a Python tool or a YAML file would use.
-    pub fn flag_value(self, value: &str) -> Result<bool, SettingError> {
+    pub fn flag_value(&self, value: &str) -> Result<bool, SettingError> {
         match value.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" | "y" | "t" => Ok(true),
             "0" | "false" | "no" | "off" | "n" | "f" | "" => Ok(false),
             _ => Err(self.error(format!("{} is not a yes/no value (use true or false)", quoted(value)))),
         }
     }
+}
+
+/// Parses `argv` as clap would, but with every `env` of the definition ignored: for unit tests of
+/// settings, which must not depend on the variables of the shell that runs them.
+///
+/// # Errors
+/// clap's, for a flag that is unknown or malformed.
+pub fn from_flags_only<P: clap::Parser>(argv: &[&str]) -> Result<P, clap::Error> {
+    let command = P::command().mut_args(|a| a.env(None));
+    P::from_arg_matches(&command.try_get_matches_from(argv)?)
 }
 
 impl fmt::Display for Setting {
@@ -146,11 +178,36 @@ fn is_integer(text: &str) -> bool {
 mod tests {
     use super::*;
 
-    const S: Setting = Setting::new("WEBSENTRY_X", "x");
+    fn s() -> Setting {
+        Setting::new("WEBSENTRY_X", "x")
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Defined {
+        #[arg(id = "the-id", long = "flag-name", env = "WEBSENTRY_VARIABLE")]
+        _value: Option<String>,
+        #[arg(long, env = "WEBSENTRY_DEFAULT_ID")]
+        default_id: Option<String>,
+    }
+
+    #[test]
+    fn a_setting_is_named_by_its_clap_definition() {
+        assert_eq!(Setting::of::<Defined>("the-id").to_string(), "WEBSENTRY_VARIABLE (--flag-name)");
+        assert_eq!(Setting::of::<Defined>("default_id").to_string(), "WEBSENTRY_DEFAULT_ID (--default-id)");
+    }
+
+    #[test]
+    fn flags_only_parsing_ignores_the_environment() {
+        std::env::set_var("WEBSENTRY_DEFAULT_ID", "from-the-shell");
+        let parsed: Defined = from_flags_only(&["t"]).unwrap();
+        assert_eq!(parsed.default_id, None);
+        let parsed: Defined = from_flags_only(&["t", "--default-id=given"]).unwrap();
+        assert_eq!(parsed.default_id.as_deref(), Some("given"));
+    }
 
     #[test]
     fn errors_name_the_variable_and_the_flag() {
-        let err = S.seconds("ten", 1..=3600).unwrap_err();
+        let err = s().seconds("ten", 1..=3600).unwrap_err();
         assert_eq!(err.to_string(), "WEBSENTRY_X (--x): 'ten' is not a whole number (expected 1 to 3600 seconds)");
     }
 
@@ -167,7 +224,7 @@ mod tests {
             ("", None),
             ("18446744073709551615", None),
         ] {
-            let got = S.seconds(input, 0..=3600).ok().map(|d| d.as_secs());
+            let got = s().seconds(input, 0..=3600).ok().map(|d| d.as_secs());
             assert_eq!(got, expected, "input {input:?}");
         }
     }
@@ -185,18 +242,18 @@ mod tests {
             ("18446744073709551616", "'18446744073709551616' is out of range (expected 1 to 100)"),
             ("1\n2", r"'1\n2' is not a whole number (expected 1 to 100)"),
         ] {
-            let err = S.number::<usize>(input, 1..=100).expect_err(input).to_string();
+            let err = s().number::<usize>(input, 1..=100).expect_err(input).to_string();
             assert_eq!(err, format!("WEBSENTRY_X (--x): {problem}"), "input {input:?}");
         }
     }
 
     #[test]
     fn numbers_within_the_range_are_taken_in_the_settings_type() {
-        assert_eq!(S.number::<u32>(" 50 ", 0..=50).unwrap(), 50);
-        assert_eq!(S.number::<u32>("0", 0..=50).unwrap(), 0);
-        assert_eq!(S.number::<u16>("65535", 1..=65535).unwrap(), 65535);
-        assert!(S.number::<u32>("4294967296", 0..=50).is_err(), "a value past u32 must not wrap to 0");
-        assert!(S.number::<u16>("65536", 1..=65535).is_err());
+        assert_eq!(s().number::<u32>(" 50 ", 0..=50).unwrap(), 50);
+        assert_eq!(s().number::<u32>("0", 0..=50).unwrap(), 0);
+        assert_eq!(s().number::<u16>("65535", 1..=65535).unwrap(), 65535);
+        assert!(s().number::<u32>("4294967296", 0..=50).is_err(), "a value past u32 must not wrap to 0");
+        assert!(s().number::<u16>("65536", 1..=65535).is_err());
     }
 
     #[test]
@@ -211,35 +268,35 @@ mod tests {
             ("", Some(false)),
             ("maybe", None),
         ] {
-            assert_eq!(S.flag_value(input).ok(), expected, "input {input:?}");
+            assert_eq!(s().flag_value(input).ok(), expected, "input {input:?}");
         }
     }
 
     #[test]
     fn a_missing_or_blank_value_is_refused() {
-        assert!(S.non_empty(None).unwrap_err().to_string().contains("is required"));
-        assert!(S.non_empty(Some("  ".into())).unwrap_err().to_string().contains("empty"));
-        assert_eq!(S.non_empty(Some(" a ".into())).unwrap(), "a");
+        assert!(s().non_empty(None).unwrap_err().to_string().contains("is required"));
+        assert!(s().non_empty(Some("  ".into())).unwrap_err().to_string().contains("empty"));
+        assert_eq!(s().non_empty(Some(" a ".into())).unwrap(), "a");
     }
 
     #[test]
     fn a_blank_path_is_refused_like_any_other_setting() {
         for blank in ["", " "] {
-            let err = S.path(Some(OsStr::new(blank))).unwrap_err().to_string();
+            let err = s().path(Some(OsStr::new(blank))).unwrap_err().to_string();
             assert_eq!(err, "WEBSENTRY_X (--x): is set but empty", "path {blank:?}");
-            let err = S.optional_readable_file(Some(OsStr::new(blank))).unwrap_err().to_string();
+            let err = s().optional_readable_file(Some(OsStr::new(blank))).unwrap_err().to_string();
             assert_eq!(err, "WEBSENTRY_X (--x): is set but empty", "path {blank:?}");
         }
-        assert_eq!(S.path(None).unwrap(), None);
-        assert_eq!(S.optional_readable_file(None).unwrap(), None);
-        assert!(S.readable_file(None).unwrap_err().to_string().contains("is required"));
+        assert_eq!(s().path(None).unwrap(), None);
+        assert_eq!(s().optional_readable_file(None).unwrap(), None);
+        assert!(s().readable_file(None).unwrap_err().to_string().contains("is required"));
     }
 
     #[test]
     fn an_unreadable_file_is_refused_with_its_path() {
-        let err = S.readable_file(Some(OsStr::new("/nonexistent/ca.crt"))).unwrap_err();
+        let err = s().readable_file(Some(OsStr::new("/nonexistent/ca.crt"))).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.crt"), "{err}");
-        let err = S.readable_file(Some(OsStr::new("/"))).unwrap_err();
+        let err = s().readable_file(Some(OsStr::new("/"))).unwrap_err();
         assert!(err.to_string().contains("is not a regular file"), "{err}");
     }
 }

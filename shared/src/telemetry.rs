@@ -4,17 +4,26 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::settings::{Setting, SettingError};
 
-pub const LOGLEVEL: Setting = Setting::new("WEBSENTRY_LOGLEVEL", "loglevel");
-pub const LOG_FORMAT: Setting = Setting::new("WEBSENTRY_LOG_FORMAT", "log-format");
-
 /// Logging settings as given.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
     /// Log level: TRACE, DEBUG, INFO, WARNING (WARN), ERROR or CRITICAL (as the Python tool took).
-    #[arg(long = "loglevel", env = "WEBSENTRY_LOGLEVEL", default_value = "INFO", value_name = "LEVEL")]
+    #[arg(
+        id = "loglevel",
+        long = "loglevel",
+        env = "WEBSENTRY_LOGLEVEL",
+        default_value = "INFO",
+        value_name = "LEVEL"
+    )]
     pub level: String,
     /// Log format: `text` (human-readable) or `json` (one JSON object per line).
-    #[arg(long = "log-format", env = "WEBSENTRY_LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
+    #[arg(
+        id = "log-format",
+        long = "log-format",
+        env = "WEBSENTRY_LOG_FORMAT",
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
     pub format: String,
 }
 
@@ -25,23 +34,28 @@ pub struct LogSettings {
     json: bool,
 }
 
-impl LogArgs {
+impl TryFrom<&LogArgs> for LogSettings {
+    type Error = SettingError;
+
     /// # Errors
     /// An unknown level or format.
-    pub fn parse(&self) -> Result<LogSettings, SettingError> {
+    fn try_from(args: &LogArgs) -> Result<Self, SettingError> {
         use tracing::Level;
-        let level = match self.level.trim().to_ascii_uppercase().as_str() {
+        let level = match args.level.trim().to_ascii_uppercase().as_str() {
             "TRACE" => Level::TRACE,
             "DEBUG" => Level::DEBUG,
             "INFO" | "" => Level::INFO,
             "WARNING" | "WARN" => Level::WARN,
             "ERROR" | "CRITICAL" | "FATAL" => Level::ERROR,
-            other => return Err(LOGLEVEL.error(format!("'{other}' is not one of DEBUG, INFO, WARNING, ERROR"))),
+            other => {
+                return Err(Setting::of::<LogArgs>("loglevel")
+                    .error(format!("'{other}' is not one of DEBUG, INFO, WARNING, ERROR")))
+            }
         };
-        let json = match self.format.trim().to_ascii_lowercase().as_str() {
+        let json = match args.format.trim().to_ascii_lowercase().as_str() {
             "text" | "" => false,
             "json" => true,
-            other => return Err(LOG_FORMAT.error(format!("'{other}' is not text or json"))),
+            other => return Err(Setting::of::<LogArgs>("log-format").error(format!("'{other}' is not text or json"))),
         };
         Ok(LogSettings { level, json })
     }
@@ -79,15 +93,15 @@ mod tests {
     #[test]
     fn python_level_names_are_accepted() {
         for level in ["DEBUG", "info", "WARNING", "warn", "ERROR", "CRITICAL"] {
-            assert!(args(level, "text").parse().is_ok(), "{level}");
+            assert!(LogSettings::try_from(&args(level, "text")).is_ok(), "{level}");
         }
     }
 
     #[test]
     fn unknown_levels_and_formats_name_their_setting() {
-        let err = args("LOUD", "text").parse().unwrap_err().to_string();
+        let err = LogSettings::try_from(&args("LOUD", "text")).unwrap_err().to_string();
         assert!(err.starts_with("WEBSENTRY_LOGLEVEL (--loglevel): 'LOUD'"), "{err}");
-        let err = args("INFO", "xml").parse().unwrap_err().to_string();
+        let err = LogSettings::try_from(&args("INFO", "xml")).unwrap_err().to_string();
         assert!(err.starts_with("WEBSENTRY_LOG_FORMAT (--log-format)"), "{err}");
     }
 }

@@ -32,7 +32,7 @@ pub fn builder_trusting(roots: RootCertStore) -> ConfigBuilder<ClientConfig, Wan
 ///
 /// # Errors
 /// The file cannot be read, is not PEM, or holds no certificate.
-pub fn certificates(path: &Path, setting: Setting) -> Result<Vec<CertificateDer<'static>>, SettingError> {
+pub fn certificates(path: &Path, setting: &Setting) -> Result<Vec<CertificateDer<'static>>, SettingError> {
     let iter = CertificateDer::pem_file_iter(path)
         .map_err(|err| setting.error(format!("cannot read {}: {err}", path.display())))?;
     let certs = iter
@@ -48,7 +48,7 @@ pub fn certificates(path: &Path, setting: Setting) -> Result<Vec<CertificateDer<
 ///
 /// # Errors
 /// As [`certificates`], or a certificate that is not a usable trust anchor.
-pub fn root_store(path: &Path, setting: Setting) -> Result<RootCertStore, SettingError> {
+pub fn root_store(path: &Path, setting: &Setting) -> Result<RootCertStore, SettingError> {
     let mut roots = RootCertStore::empty();
     for cert in certificates(path, setting)? {
         roots
@@ -62,7 +62,7 @@ pub fn root_store(path: &Path, setting: Setting) -> Result<RootCertStore, Settin
 ///
 /// # Errors
 /// The file cannot be read or holds no private key. The message never quotes the file.
-pub fn private_key(path: &Path, setting: Setting) -> Result<PrivateKeyDer<'static>, SettingError> {
+pub fn private_key(path: &Path, setting: &Setting) -> Result<PrivateKeyDer<'static>, SettingError> {
     std::fs::metadata(path).map_err(|err| setting.error(format!("cannot read {}: {err}", path.display())))?;
     PrivateKeyDer::from_pem_file(path).map_err(|err| {
         let why = match err {
@@ -100,9 +100,9 @@ pub struct MutualTlsFiles<'a> {
 /// # Errors
 /// Any file unreadable or malformed, or a key that does not fit its certificate.
 pub fn mutual_tls_config(files: &MutualTlsFiles<'_>) -> Result<ClientConfig, SettingError> {
-    let roots = root_store(files.ca.0, files.ca.1)?;
-    let certs = certificates(files.cert.0, files.cert.1)?;
-    let key = private_key(files.key.0, files.key.1)?;
+    let roots = root_store(files.ca.0, &files.ca.1)?;
+    let certs = certificates(files.cert.0, &files.cert.1)?;
+    let key = private_key(files.key.0, &files.key.1)?;
     builder_trusting(roots).with_client_auth_cert(certs, key).map_err(|err| {
         files.key.1.error(format!(
             "{} does not fit the certificate in {}: {err}",
@@ -117,7 +117,9 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    const S: Setting = Setting::new("WEBSENTRY_KAFKA_CAFILE", "kafka-cafile");
+    fn s() -> Setting {
+        Setting::new("WEBSENTRY_KAFKA_CAFILE", "kafka-cafile")
+    }
 
     fn temp_file(contents: &str) -> std::path::PathBuf {
         let path = std::env::temp_dir().join(format!("websentry-tls-{}", uuid::Uuid::now_v7()));
@@ -128,7 +130,7 @@ mod tests {
     #[test]
     fn a_file_without_pem_is_refused_naming_the_setting() {
         let path = temp_file("hello, not a certificate\n");
-        let err = root_store(&path, S).unwrap_err().to_string();
+        let err = root_store(&path, &s()).unwrap_err().to_string();
         assert!(err.starts_with("WEBSENTRY_KAFKA_CAFILE (--kafka-cafile): "), "{err}");
         assert!(err.contains("no PEM certificate"), "{err}");
     }
@@ -136,14 +138,14 @@ mod tests {
     #[test]
     fn a_broken_pem_key_is_refused_without_quoting_it() {
         let path = temp_file("-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw@@@\n-----END PRIVATE KEY-----\n");
-        let err = private_key(&path, S).unwrap_err().to_string();
+        let err = private_key(&path, &s()).unwrap_err().to_string();
         assert!(err.contains("not a valid PEM private key"), "{err}");
         assert!(!err.contains("c2VjcmV0"), "the key material leaked: {err}");
     }
 
     #[test]
     fn a_missing_file_is_refused_with_its_path() {
-        let err = private_key(Path::new("/nonexistent/client.key"), S).unwrap_err().to_string();
+        let err = private_key(Path::new("/nonexistent/client.key"), &s()).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/client.key"), "{err}");
     }
 }

@@ -3,7 +3,6 @@
 use std::{collections::BTreeMap, path::PathBuf, process::Command, sync::OnceLock, time::Duration};
 
 use anyhow::{bail, Context};
-use clap::Parser;
 use rskafka::{
     client::{partition::UnknownTopicHandling, Client},
     record::Record,
@@ -18,13 +17,6 @@ pub type RawRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
 #[derive(Debug, Clone)]
 pub struct Stack {
     vars: BTreeMap<String, String>,
-}
-
-/// Parses `database` flags the way the consumer does, so tests connect exactly as it would.
-#[derive(Debug, Parser)]
-struct DbOnly {
-    #[command(flatten)]
-    database: DatabaseArgs,
 }
 
 impl Stack {
@@ -99,20 +91,22 @@ impl Stack {
             topic: topic.into(),
             connect_timeout: "30".into(),
         };
-        args.parse().expect("the stack's Kafka settings are valid")
+        KafkaSettings::try_from(&args).expect("the stack's Kafka settings are valid")
     }
 
+    /// Database settings as the consumer would build them from [`Stack::database_env`].
     fn database_settings(&self, database: &str) -> DatabaseSettings {
-        let mut argv = vec!["db".to_owned()];
-        for (name, value) in self.database_env(database) {
-            let flag = name.trim_start_matches("WEBSENTRY_").to_ascii_lowercase().replace('_', "-");
-            argv.push(format!("--{flag}={value}"));
-        }
-        DbOnly::try_parse_from(argv)
-            .expect("database flags")
-            .database
-            .parse()
-            .expect("the stack's database settings are valid")
+        let args = DatabaseArgs {
+            name: Some(database.into()),
+            host: Some(self.var("WEBSENTRY_DATABASE_HOST").into()),
+            port: self.var("WEBSENTRY_DATABASE_PORT").into(),
+            user: Some(self.var("WEBSENTRY_DATABASE_USER").into()),
+            password: Some(self.var("WEBSENTRY_DATABASE_PASSWORD").into()),
+            sslmode: self.var("WEBSENTRY_DATABASE_SSLMODE").into(),
+            cafile: Some(self.var("WEBSENTRY_DATABASE_CAFILE").into()),
+            timeout: "30".into(),
+        };
+        DatabaseSettings::try_from(&args).expect("the stack's database settings are valid")
     }
 
     /// A new topic with a random name and `partitions` partitions, created over mutual TLS.
