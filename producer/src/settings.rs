@@ -332,11 +332,11 @@ mod tests {
 
     #[test]
     fn a_url_both_in_the_sites_and_in_the_sites_file_is_refused_with_its_line() {
-        let path = std::env::temp_dir().join(format!("websentry-sites-{}.toml", uuid::Uuid::now_v7().simple()));
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("sites.toml");
         std::fs::write(&path, "[[site]]\nurl = \"https://b.example/\"\n\n[[site]]\nurl = \"https://a.example\"\n")
             .unwrap();
         let result = checked(args(&["--sites", "https://a.example/", "--sites-file", &path.display().to_string()]));
-        std::fs::remove_file(&path).unwrap();
         let err = result.unwrap_err().to_string();
         let expected = format!(
             "WEBSENTRY_SITES_FILE (--sites-file): {} line 5: 'https://a.example/' is also entry 1 of WEBSENTRY_SITES",

@@ -248,25 +248,17 @@ mod tests {
     }
 
     /// A folder of its own under the system's temporary folder, removed when dropped.
-    struct Folder(std::path::PathBuf);
+    struct Folder(tempfile::TempDir);
 
     impl Folder {
         fn new() -> Self {
-            let path = std::env::temp_dir().join(format!("websentry-sites-{}", uuid::Uuid::now_v7().simple()));
-            std::fs::create_dir(&path).unwrap();
-            Self(path)
+            Self(tempfile::tempdir().unwrap())
         }
 
         fn write(&self, name: &str, content: &[u8]) -> std::path::PathBuf {
-            let path = self.0.join(name);
+            let path = self.0.path().join(name);
             std::fs::write(&path, content).unwrap();
             path
-        }
-    }
-
-    impl Drop for Folder {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
@@ -380,7 +372,7 @@ url = "http://plain.example/"
              headers = {{ Authorization = {{ file = \"{}\" }}, X-Key = {{ file = \"relative-token\" }} }}\n",
             token.display()
         );
-        let sites = parse(&text, None, &folder.0).unwrap();
+        let sites = parse(&text, None, folder.0.path()).unwrap();
         let headers = &sites[0].site.headers;
         assert_eq!(headers["authorization"], "Bearer t0ken-from-file");
         assert!(headers["authorization"].is_sensitive());
@@ -399,7 +391,7 @@ url = "http://plain.example/"
             ("two-lines", Some(b"Bearer s3cret\nsecond s3cret line\n"), "does not hold a valid header value"),
         ];
         for (name, content, fragment) in cases {
-            let path = folder.0.join(name);
+            let path = folder.0.path().join(name);
             if let Some(content) = content {
                 std::fs::write(&path, content).unwrap();
             }
@@ -407,7 +399,7 @@ url = "http://plain.example/"
                 "[[site]]\nurl = \"https://ok/\"\nheaders = {{ Authorization = {{ file = \"{}\" }} }}\n",
                 path.display()
             );
-            let err = parse(&text, None, &folder.0).map(|_| ()).expect_err(name);
+            let err = parse(&text, None, folder.0.path()).map(|_| ()).expect_err(name);
             assert!(err.starts_with(" line 3: header 'authorization': "), "{name}: {err}");
             assert!(err.contains(&path.display().to_string()), "{name}: {err}");
             assert!(err.contains(fragment), "{name}: {err}");
@@ -416,12 +408,12 @@ url = "http://plain.example/"
         let err = parse(
             "[[site]]\nurl = \"https://ok/\"\nheaders = { Authorization = { file = \"/dev/zero\" } }\n",
             None,
-            &folder.0,
+            folder.0.path(),
         )
         .map(|_| ())
         .unwrap_err();
         assert!(err.contains("/dev/zero is not a regular file"), "{err}");
-        let err = parse("[[site]]\nurl = \"https://ok/\"\nheaders = { X = { file = \"\" } }\n", None, &folder.0)
+        let err = parse("[[site]]\nurl = \"https://ok/\"\nheaders = { X = { file = \"\" } }\n", None, folder.0.path())
             .map(|_| ())
             .unwrap_err();
         assert!(err.contains("header 'x': { file = \"\" } names no file"), "{err}");

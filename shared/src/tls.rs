@@ -121,16 +121,17 @@ mod tests {
         Setting::new("WEBSENTRY_KAFKA_CAFILE", "kafka-cafile")
     }
 
-    fn temp_file(contents: &str) -> std::path::PathBuf {
-        let path = std::env::temp_dir().join(format!("websentry-tls-{}", uuid::Uuid::now_v7()));
-        std::fs::File::create(&path).unwrap().write_all(contents.as_bytes()).unwrap();
-        path
+    /// A file removed when the value is dropped.
+    fn temp_file(contents: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(contents.as_bytes()).unwrap();
+        file
     }
 
     #[test]
     fn a_file_without_pem_is_refused_naming_the_setting() {
         let path = temp_file("hello, not a certificate\n");
-        let err = root_store(&path, &s()).unwrap_err().to_string();
+        let err = root_store(path.path(), &s()).unwrap_err().to_string();
         assert!(err.starts_with("WEBSENTRY_KAFKA_CAFILE (--kafka-cafile): "), "{err}");
         assert!(err.contains("no PEM certificate"), "{err}");
     }
@@ -138,7 +139,7 @@ mod tests {
     #[test]
     fn a_broken_pem_key_is_refused_without_quoting_it() {
         let path = temp_file("-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw@@@\n-----END PRIVATE KEY-----\n");
-        let err = private_key(&path, &s()).unwrap_err().to_string();
+        let err = private_key(path.path(), &s()).unwrap_err().to_string();
         assert!(err.contains("not a valid PEM private key"), "{err}");
         assert!(!err.contains("c2VjcmV0"), "the key material leaked: {err}");
     }

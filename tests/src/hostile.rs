@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use crate::Scratch;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::{
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
@@ -144,46 +145,49 @@ pub struct TlsSite {
     /// PEM of the CA that signed the site (absent for a self-signed site), for
     /// `WEBSENTRY_PROBE_CAFILE`.
     pub ca_file: Option<PathBuf>,
+    /// The folder of `ca_file`, removed with the site.
+    _files: Option<Scratch>,
 }
 
 impl TlsSite {
     /// A site signed by a fresh test CA, answering 200 with `body`.
     pub fn signed_by_test_ca(body: &'static str) -> Self {
-        let (ca_file, leaf, key) = test_ca_and_leaf();
+        let (files, ca_file, leaf, key) = test_ca_and_leaf();
         let url = serve_tls(leaf, &key, body);
-        Self { url, ca_file: Some(ca_file) }
+        Self { url, ca_file: Some(ca_file), _files: Some(files) }
     }
 
     /// A site signed by a fresh test CA that speaks only HTTP/2 (ALPN `h2`), answering 200 with `body`.
     pub fn http2_signed_by_test_ca(body: &'static str) -> Self {
-        let (ca_file, leaf, key) = test_ca_and_leaf();
+        let (files, ca_file, leaf, key) = test_ca_and_leaf();
         let mut config = server_config(leaf, &key);
         config.alpn_protocols = vec![b"h2".to_vec()];
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
         let url = format!("https://localhost:{}/", listener.local_addr().expect("address").port());
         listener.set_nonblocking(true).expect("non-blocking");
         std::thread::spawn(move || serve_http2(listener, Arc::new(config), body));
-        Self { url, ca_file: Some(ca_file) }
+        Self { url, ca_file: Some(ca_file), _files: Some(files) }
     }
 
     /// A self-signed site: no CA vouches for it.
     pub fn self_signed() -> Self {
         let key = KeyPair::generate().expect("key");
         let cert = leaf_params().self_signed(&key).expect("cert");
-        Self { url: serve_tls(cert.der().clone(), &key, "self-signed"), ca_file: None }
+        Self { url: serve_tls(cert.der().clone(), &key, "self-signed"), ca_file: None, _files: None }
     }
 }
 
-/// A fresh CA (written to a PEM file) and a leaf for localhost/127.0.0.1 signed by it.
-fn test_ca_and_leaf() -> (PathBuf, CertificateDer<'static>, KeyPair) {
+/// A fresh CA (written to a PEM file in a scratch folder) and a leaf for localhost/127.0.0.1 signed
+/// by it.
+fn test_ca_and_leaf() -> (Scratch, PathBuf, CertificateDer<'static>, KeyPair) {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
     let key = KeyPair::generate().expect("key");
     let leaf = leaf_params().signed_by(&key, &ca).expect("leaf");
-    let ca_file = std::env::temp_dir().join(format!("websentry-test-ca-{:016x}.pem", rand::random::<u64>()));
-    std::fs::write(&ca_file, ca.pem()).expect("writing the CA");
-    (ca_file, leaf.der().clone(), key)
+    let files = Scratch::new();
+    let ca_file = PathBuf::from(files.write("ca.pem", ca.pem()));
+    (files, ca_file, leaf.der().clone(), key)
 }
 
 fn leaf_params() -> CertificateParams {
