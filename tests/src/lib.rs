@@ -7,20 +7,25 @@
 //! - [`hostile`]: servers that misbehave the ways real websites do, and TLS sites for tests.
 //! - [`Stack::produce_with_console_producer`]: records written by Kafka's own Java client.
 //! - [`Scratch`]: a test's own folder of files, removed when dropped.
-//! - [`Run`]: a binary of the workspace run with exactly the environment a test gives it.
+//! - [`Run`]: a binary of the workspace run with exactly the environment a test gives it;
+//!   [`Running`] kills it when dropped.
+//! - [`seeded_rng`]: random choices whose seed is printed, to replay a failure.
+//! - [`eventually`]: a condition polled until a deadline, instead of sleeps.
 
 pub mod hostile;
 mod kafka_tools;
 mod reports;
 mod run;
 mod scratch;
+mod seed;
 mod sites;
 mod stack;
 mod wait;
 
 pub use reports::{http_get, metric, sample_report};
-pub use run::{binary, Run, RunOutput, Running};
+pub use run::{as_flags, binary, Run, RunOutput, Running};
 pub use scratch::Scratch;
+pub use seed::seeded_rng;
 pub use sites::{unreachable_url, SiteServer};
-pub use stack::{Stack, TestDatabase};
+pub use stack::{repo_root, Stack, TestDatabase};
 pub use wait::eventually;

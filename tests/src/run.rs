@@ -99,13 +99,26 @@ impl Run {
     }
 }
 
-/// A binary running in the background, for daemons and signals.
+/// A binary running in the background, for daemons and signals. Dropped while still running (a
+/// failed assertion, a panic), it is killed and reaped: no test leaves a daemon behind.
 #[derive(Debug)]
 pub struct Running {
     child: std::process::Child,
-    stdout: std::thread::JoinHandle<String>,
+    /// The reader of stdout, which returns all of it at the end; taken by [`Running::finish`].
+    stdout: Option<std::thread::JoinHandle<String>>,
+    /// Everything written to stderr so far.
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
-    stderr_reader: std::thread::JoinHandle<()>,
+    /// The reader filling `stderr`; taken by [`Running::finish`].
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Run {
@@ -132,7 +145,7 @@ impl Run {
                 sink.lock().expect("stderr buffer").push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        Running { child, stdout, stderr, stderr_reader }
+        Running { child, stdout: Some(stdout), stderr, stderr_reader: Some(stderr_reader) }
     }
 }
 
@@ -144,6 +157,11 @@ impl Running {
             assert!(Instant::now() < deadline, "no {fragment:?} within {timeout:?}; stderr:\n{}", self.stderr());
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     /// What it has written to stderr so far.
@@ -186,14 +204,34 @@ impl Running {
                 break status;
             }
             if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("still running after {timeout:?}; stderr:\n{}", self.stderr());
+                panic!("still running after {timeout:?} (killed); stderr:\n{}", self.stderr());
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let Running { stdout, stderr, stderr_reader, .. } = self;
-        stderr_reader.join().expect("stderr reader");
-        let stderr = stderr.lock().expect("stderr buffer").clone();
-        RunOutput { code: status.code(), stdout: stdout.join().expect("stdout reader"), stderr }
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().expect("stderr reader");
+        }
+        let stdout = self.stdout.take().map(|reader| reader.join().expect("stdout reader")).unwrap_or_default();
+        RunOutput { code: status.code(), stdout, stderr: self.stderr() }
     }
+}
+
+/// The variables `env` as the flags of the clap definition `P` that take them (`--kafka-hosts=…`
+/// for `WEBSENTRY_KAFKA_HOSTS`), for settings built in-process without touching this process's
+/// environment.
+///
+/// # Panics
+/// When `P` has no flag for one of the variables.
+pub fn as_flags<P: clap::CommandFactory>(env: &[(String, String)]) -> Vec<String> {
+    let command = P::command();
+    env.iter()
+        .map(|(name, value)| {
+            let flag = command
+                .get_arguments()
+                .find(|a| a.get_env().is_some_and(|e| e == name.as_str()))
+                .and_then(|a| a.get_long())
+                .unwrap_or_else(|| panic!("no flag takes {name}"));
+            format!("--{flag}={value}")
+        })
+        .collect()
 }

@@ -4,9 +4,26 @@ use std::time::Duration;
 
 use websentry_shared::report::{ErrorKind, Report};
 use websentry_tests::{
+    eventually,
     hostile::{serve, Behaviour},
     Run, SiteServer, Stack,
 };
+
+#[test]
+fn a_daemon_left_running_by_a_failed_test_is_killed_when_its_handle_is_dropped() {
+    let server = SiteServer::start();
+    let running = Run::new("websentry-producer")
+        .arg("--dry-run")
+        .env("WEBSENTRY_SITES", server.url("/ok"))
+        .env("WEBSENTRY_INTERVAL", "3600")
+        .spawn();
+    running.wait_for_log("probing at a fixed rate", Duration::from_secs(30));
+    let process = std::path::PathBuf::from(format!("/proc/{}", running.id()));
+    assert!(process.exists());
+    // What unwinding from a failed assertion does to every value in scope.
+    drop(running);
+    eventually("the daemon killed and reaped", Duration::from_secs(10), || !process.exists());
+}
 
 #[test]
 fn sigterm_during_a_round_publishes_that_round_and_exits_0() {

@@ -7,7 +7,7 @@ use std::{
 };
 
 use websentry_producer::partitioner::{murmur2, partition_for_key};
-use websentry_tests::Stack;
+use websentry_tests::{Scratch, Stack};
 
 const JAVA: &str = r#"
 import org.apache.kafka.common.utils.Utils;
@@ -30,10 +30,8 @@ public class Murmur {
 #[test]
 fn murmur2_and_the_partition_match_kafkas_own_code_for_many_keys() {
     let stack = Stack::get();
-    let dir = std::env::temp_dir().join(format!("websentry-murmur-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let source = dir.join("Murmur.java");
-    std::fs::write(&source, JAVA).expect("writing Murmur.java");
+    let files = Scratch::new();
+    let source = files.write("Murmur.java", JAVA);
 
     let mut keys: Vec<String> = vec![String::new(), "a".into(), "ab".into(), "abc".into(), "abcd".into()];
     keys.extend((0..400).map(|i| format!("https://site-{i}.example/{}", "p/".repeat(i % 13))));

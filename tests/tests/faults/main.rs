@@ -15,7 +15,7 @@ use std::{
 
 use rand::Rng;
 use rskafka::{client::partition::UnknownTopicHandling, record::Record};
-use websentry_tests::{eventually, sample_report, Run, Running, Stack, TestDatabase};
+use websentry_tests::{eventually, repo_root, sample_report, seeded_rng, Run, Running, Stack, TestDatabase};
 
 const REPORTS: usize = 20_000;
 const PARTITIONS: i32 = 4;
@@ -32,17 +32,13 @@ struct StackRestorer;
 
 impl Drop for StackRestorer {
     fn drop(&mut self) {
-        let script = websentry_tests_root().join("scripts/stack");
+        let script = repo_root().join("scripts/stack");
         let _ = Command::new(script).arg("up").status();
     }
 }
 
-fn websentry_tests_root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
 fn restart(service: &str) {
-    let status = Command::new(websentry_tests_root().join("scripts/stack"))
+    let status = Command::new(repo_root().join("scripts/stack"))
         .args(["restart", service])
         .status()
         .expect("running scripts/stack restart");
@@ -131,7 +127,7 @@ fn reports_survive_consumer_kills_a_broker_restart_and_a_database_restart() {
     let topic = stack.create_topic(PARTITIONS);
     let db = stack.create_database();
     let feeder = feed(stack, topic.clone());
-    let mut rng = rand::rng();
+    let mut rng = seeded_rng("reports_survive_consumer_kills_a_broker_restart_and_a_database_restart");
 
     for round in 0..6 {
         let consumer = daemon(stack, &topic, &db);
@@ -188,10 +184,8 @@ fn reports_survive_one_of_two_replicas_being_killed_mid_run() {
 }
 
 fn stack_command(verb: &str, service: &str) {
-    let status = Command::new(websentry_tests_root().join("scripts/stack"))
-        .args([verb, service])
-        .status()
-        .expect("running scripts/stack");
+    let status =
+        Command::new(repo_root().join("scripts/stack")).args([verb, service]).status().expect("running scripts/stack");
     assert!(status.success(), "scripts/stack {verb} {service} failed");
 }
 
