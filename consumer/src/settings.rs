@@ -6,7 +6,7 @@ use std::ops::RangeInclusive;
 use clap::Parser;
 use websentry_shared::{
     kafka::{KafkaArgs, KafkaSettings},
-    settings::{Setting, SettingError},
+    settings::{Named, SettingError},
     telemetry::{LogArgs, LogSettings},
 };
 
@@ -83,11 +83,6 @@ pub struct Config {
     pub database: DatabaseSettings,
 }
 
-/// The setting of the argument `id` of [`Args`].
-fn setting(id: &str) -> Setting {
-    Setting::of::<Args>(id)
-}
-
 impl TryFrom<&Args> for Config {
     type Error = SettingError;
 
@@ -95,18 +90,18 @@ impl TryFrom<&Args> for Config {
     /// The first setting that is missing or malformed, by name.
     fn try_from(args: &Args) -> Result<Self, SettingError> {
         let log = LogSettings::try_from(&args.log)?;
-        let daemon = setting("daemon").flag_value(&args.daemon)?;
-        let group = setting("group").non_empty(Some(args.group.clone()))?;
+        let daemon = Args::setting("daemon").flag_value(&args.daemon)?;
+        let group = Args::setting("group").non_empty(Some(args.group.clone()))?;
         let database = DatabaseSettings::try_from(&args.database)?;
         let kafka = if args.migrate_only { None } else { Some(KafkaSettings::try_from(&args.kafka)?) };
-        let batch_max = setting("batch_max").number(&args.batch_max, BATCH_MAX_RANGE)?;
-        let batch_bytes = setting("batch_bytes").number(&args.batch_bytes, BATCH_BYTES_RANGE)?;
+        let batch_max = Args::setting("batch_max").number(&args.batch_max, BATCH_MAX_RANGE)?;
+        let batch_bytes = Args::setting("batch_bytes").number(&args.batch_bytes, BATCH_BYTES_RANGE)?;
         let listen = match args.listen.trim() {
             "" => None,
             _ if !daemon => None,
-            text => {
-                Some(text.parse().map_err(|_| setting("listen").error(format!("'{text}' is not an address:port")))?)
-            }
+            text => Some(
+                text.parse().map_err(|_| Args::setting("listen").error(format!("'{text}' is not an address:port")))?,
+            ),
         };
         Ok(Config {
             log,

@@ -7,7 +7,7 @@ use clap::Parser;
 use rustls::RootCertStore;
 use websentry_shared::{
     kafka::{KafkaArgs, KafkaSettings},
-    settings::{Setting, SettingError},
+    settings::{Named, SettingError},
     telemetry::{LogArgs, LogSettings},
     tls,
 };
@@ -104,11 +104,6 @@ pub struct Config {
     pub output: Output,
 }
 
-/// The setting of the argument `id` of [`Args`].
-fn setting(id: &str) -> Setting {
-    Setting::of::<Args>(id)
-}
-
 impl TryFrom<&Args> for Config {
     type Error = SettingError;
 
@@ -120,11 +115,12 @@ impl TryFrom<&Args> for Config {
         let log = LogSettings::try_from(&args.log)?;
         let matcher = match args.regexp.as_deref().filter(|p| !p.is_empty()) {
             Some(pattern) => Some(
-                Matcher::parse(pattern).map_err(|err| setting("regexp").error(format!("does not compile: {err}")))?,
+                Matcher::parse(pattern)
+                    .map_err(|err| Args::setting("regexp").error(format!("does not compile: {err}")))?,
             ),
             None => None,
         };
-        let (sites_setting, file_setting) = (setting("sites"), setting("sites_file"));
+        let (sites_setting, file_setting) = (Args::setting("sites"), Args::setting("sites_file"));
         let listed = site::parse_list(args.sites.as_deref().unwrap_or_default()).map_err(|e| sites_setting.error(e))?;
         let entries = entries_of(&listed)?;
         let mut sites: Vec<Site> = listed.into_iter().map(|url| Site::simple(url, matcher.clone())).collect();
@@ -136,13 +132,13 @@ impl TryFrom<&Args> for Config {
         if sites.is_empty() {
             return Err(sites_setting.error(format!("names no site (set it, or {})", file_setting.env)));
         }
-        let interval = setting("interval").seconds(&args.interval, INTERVAL_SECONDS)?;
-        let timeout = setting("timeout").seconds(&args.timeout, TIMEOUT_SECONDS)?;
-        let concurrency = setting("concurrency").number(&args.concurrency, CONCURRENCY_RANGE)?;
-        let body_limit = setting("body_limit").number(&args.body_limit, BODY_LIMIT_RANGE)?;
-        let max_redirects = setting("max_redirects").number(&args.max_redirects, MAX_REDIRECTS_RANGE)?;
+        let interval = Args::setting("interval").seconds(&args.interval, INTERVAL_SECONDS)?;
+        let timeout = Args::setting("timeout").seconds(&args.timeout, TIMEOUT_SECONDS)?;
+        let concurrency = Args::setting("concurrency").number(&args.concurrency, CONCURRENCY_RANGE)?;
+        let body_limit = Args::setting("body_limit").number(&args.body_limit, BODY_LIMIT_RANGE)?;
+        let max_redirects = Args::setting("max_redirects").number(&args.max_redirects, MAX_REDIRECTS_RANGE)?;
         let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let cafile = setting("probe_cafile");
+        let cafile = Args::setting("probe_cafile");
         if let Some(path) = cafile.optional_readable_file(args.probe_cafile.as_deref())? {
             roots.roots.extend(tls::root_store(&path, &cafile)?.roots);
         }
@@ -172,7 +168,7 @@ fn entries_of(listed: &[SiteUrl]) -> Result<HashMap<String, usize>, SettingError
     let mut entries = HashMap::with_capacity(listed.len());
     for (index, url) in listed.iter().enumerate() {
         if let Some(first) = entries.insert(url.as_str().to_owned(), index + 1) {
-            return Err(setting("sites").error(format!(
+            return Err(Args::setting("sites").error(format!(
                 "'{}' is listed twice (entries {first} and {}); each URL may appear once",
                 url.as_str(),
                 index + 1
@@ -192,8 +188,8 @@ fn refuse_listed_twice(
     for listed in from_file {
         let url = listed.site.url.as_str();
         if let Some(entry) = entries.get(url) {
-            let sites = setting("sites");
-            return Err(setting("sites_file").error(format!(
+            let sites = Args::setting("sites");
+            return Err(Args::setting("sites_file").error(format!(
                 "{} line {}: '{url}' is also entry {entry} of {}; each URL may appear once",
                 path.display(),
                 listed.line,

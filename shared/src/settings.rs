@@ -146,6 +146,16 @@ impl Setting {
     }
 }
 
+/// The settings of a clap definition, by argument id: `KafkaArgs::setting("kafka_hosts")`.
+pub trait Named: clap::Args {
+    /// The setting of the argument `id` (see [`Setting::of`]).
+    fn setting(id: &str) -> Setting {
+        Setting::of::<Self>(id)
+    }
+}
+
+impl<A: clap::Args> Named for A {}
+
 /// Parses `argv` as clap would, but with every `env` of the definition ignored: for unit tests of
 /// settings, which must not depend on the variables of the shell that runs them.
 ///

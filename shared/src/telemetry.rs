@@ -2,29 +2,17 @@
 
 use tracing_subscriber::{fmt, EnvFilter};
 
-use crate::settings::{Setting, SettingError};
+use crate::settings::{Named, SettingError};
 
 /// Logging settings as given.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
     /// Log level: TRACE, DEBUG, INFO, WARNING (WARN), ERROR or CRITICAL (as the Python tool took).
-    #[arg(
-        id = "loglevel",
-        long = "loglevel",
-        env = "WEBSENTRY_LOGLEVEL",
-        default_value = "INFO",
-        value_name = "LEVEL"
-    )]
-    pub level: String,
+    #[arg(long, env = "WEBSENTRY_LOGLEVEL", default_value = "INFO", value_name = "LEVEL")]
+    pub loglevel: String,
     /// Log format: `text` (human-readable) or `json` (one JSON object per line).
-    #[arg(
-        id = "log-format",
-        long = "log-format",
-        env = "WEBSENTRY_LOG_FORMAT",
-        default_value = "text",
-        value_name = "FORMAT"
-    )]
-    pub format: String,
+    #[arg(long, env = "WEBSENTRY_LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
+    pub log_format: String,
 }
 
 /// Checked logging settings.
@@ -41,21 +29,22 @@ impl TryFrom<&LogArgs> for LogSettings {
     /// An unknown level or format.
     fn try_from(args: &LogArgs) -> Result<Self, SettingError> {
         use tracing::Level;
-        let level = match args.level.trim().to_ascii_uppercase().as_str() {
+        let level = match args.loglevel.trim().to_ascii_uppercase().as_str() {
             "TRACE" => Level::TRACE,
             "DEBUG" => Level::DEBUG,
             "INFO" | "" => Level::INFO,
             "WARNING" | "WARN" => Level::WARN,
             "ERROR" | "CRITICAL" | "FATAL" => Level::ERROR,
             other => {
-                return Err(Setting::of::<LogArgs>("loglevel")
-                    .error(format!("'{other}' is not one of DEBUG, INFO, WARNING, ERROR")))
+                return Err(
+                    LogArgs::setting("loglevel").error(format!("'{other}' is not one of DEBUG, INFO, WARNING, ERROR"))
+                )
             }
         };
-        let json = match args.format.trim().to_ascii_lowercase().as_str() {
+        let json = match args.log_format.trim().to_ascii_lowercase().as_str() {
             "text" | "" => false,
             "json" => true,
-            other => return Err(Setting::of::<LogArgs>("log-format").error(format!("'{other}' is not text or json"))),
+            other => return Err(LogArgs::setting("log_format").error(format!("'{other}' is not text or json"))),
         };
         Ok(LogSettings { level, json })
     }
@@ -87,7 +76,7 @@ mod tests {
     use super::*;
 
     fn args(level: &str, format: &str) -> LogArgs {
-        LogArgs { level: level.into(), format: format.into() }
+        LogArgs { loglevel: level.into(), log_format: format.into() }
     }
 
     #[test]

@@ -84,12 +84,12 @@ impl Stack {
     /// Kafka settings as the binaries would build them from [`Stack::kafka_env`].
     pub fn kafka_settings(&self, topic: &str) -> KafkaSettings {
         let args = KafkaArgs {
-            hosts: Some(self.var("WEBSENTRY_KAFKA_HOSTS").into()),
-            cafile: Some(self.var("WEBSENTRY_KAFKA_CAFILE").into()),
-            certfile: Some(self.var("WEBSENTRY_KAFKA_CERTFILE").into()),
-            key: Some(self.var("WEBSENTRY_KAFKA_KEY").into()),
-            topic: topic.into(),
-            connect_timeout: "30".into(),
+            kafka_hosts: Some(self.var("WEBSENTRY_KAFKA_HOSTS").into()),
+            kafka_cafile: Some(self.var("WEBSENTRY_KAFKA_CAFILE").into()),
+            kafka_certfile: Some(self.var("WEBSENTRY_KAFKA_CERTFILE").into()),
+            kafka_key: Some(self.var("WEBSENTRY_KAFKA_KEY").into()),
+            kafka_topic: topic.into(),
+            kafka_timeout: "30".into(),
         };
         KafkaSettings::try_from(&args).expect("the stack's Kafka settings are valid")
     }
@@ -97,14 +97,14 @@ impl Stack {
     /// Database settings as the consumer would build them from [`Stack::database_env`].
     fn database_settings(&self, database: &str) -> DatabaseSettings {
         let args = DatabaseArgs {
-            name: Some(database.into()),
-            host: Some(self.var("WEBSENTRY_DATABASE_HOST").into()),
-            port: self.var("WEBSENTRY_DATABASE_PORT").into(),
-            user: Some(self.var("WEBSENTRY_DATABASE_USER").into()),
-            password: Some(self.var("WEBSENTRY_DATABASE_PASSWORD").into()),
-            sslmode: self.var("WEBSENTRY_DATABASE_SSLMODE").into(),
-            cafile: Some(self.var("WEBSENTRY_DATABASE_CAFILE").into()),
-            timeout: "30".into(),
+            database_name: Some(database.into()),
+            database_host: Some(self.var("WEBSENTRY_DATABASE_HOST").into()),
+            database_port: self.var("WEBSENTRY_DATABASE_PORT").into(),
+            database_user: Some(self.var("WEBSENTRY_DATABASE_USER").into()),
+            database_password: Some(self.var("WEBSENTRY_DATABASE_PASSWORD").into()),
+            database_sslmode: self.var("WEBSENTRY_DATABASE_SSLMODE").into(),
+            database_cafile: Some(self.var("WEBSENTRY_DATABASE_CAFILE").into()),
+            database_timeout: "30".into(),
         };
         DatabaseSettings::try_from(&args).expect("the stack's database settings are valid")
     }

@@ -3,7 +3,7 @@
 use std::{ffi::OsString, net::Ipv4Addr, ops::RangeInclusive, sync::Arc, time::Duration};
 
 use crate::{
-    settings::{quoted, Setting, SettingError},
+    settings::{quoted, Named, SettingError},
     tls::{mutual_tls_config, MutualTlsFiles},
 };
 
@@ -16,35 +16,23 @@ pub const TIMEOUT_SECONDS: RangeInclusive<u64> = 1..=3600;
 pub struct KafkaArgs {
     /// Bootstrap brokers of the TLS listener, comma-separated HOST:PORT pairs without spaces
     /// (a DNS name or an IPv4 address, and a port from 1 to 65535).
-    #[arg(id = "kafka-hosts", long = "kafka-hosts", env = "WEBSENTRY_KAFKA_HOSTS", value_name = "HOST:PORT,...")]
-    pub hosts: Option<String>,
+    #[arg(long, env = "WEBSENTRY_KAFKA_HOSTS", value_name = "HOST:PORT,...")]
+    pub kafka_hosts: Option<String>,
     /// PEM file with the CA certificate(s) that signed the brokers' certificates.
-    #[arg(id = "kafka-cafile", long = "kafka-cafile", env = "WEBSENTRY_KAFKA_CAFILE", value_name = "FILE")]
-    pub cafile: Option<OsString>,
+    #[arg(long, env = "WEBSENTRY_KAFKA_CAFILE", value_name = "FILE")]
+    pub kafka_cafile: Option<OsString>,
     /// PEM file with this client's certificate (chain), presented to the brokers.
-    #[arg(id = "kafka-certfile", long = "kafka-certfile", env = "WEBSENTRY_KAFKA_CERTFILE", value_name = "FILE")]
-    pub certfile: Option<OsString>,
+    #[arg(long, env = "WEBSENTRY_KAFKA_CERTFILE", value_name = "FILE")]
+    pub kafka_certfile: Option<OsString>,
     /// PEM file with this client's private key (PKCS#8, PKCS#1 or SEC1, unencrypted).
-    #[arg(id = "kafka-key", long = "kafka-key", env = "WEBSENTRY_KAFKA_KEY", value_name = "FILE")]
-    pub key: Option<OsString>,
+    #[arg(long, env = "WEBSENTRY_KAFKA_KEY", value_name = "FILE")]
+    pub kafka_key: Option<OsString>,
     /// Topic the reports are published to and read from.
-    #[arg(
-        id = "kafka-topic",
-        long = "kafka-topic",
-        env = "WEBSENTRY_KAFKA_TOPIC",
-        default_value = "sitecheck",
-        value_name = "NAME"
-    )]
-    pub topic: String,
+    #[arg(long, env = "WEBSENTRY_KAFKA_TOPIC", default_value = "sitecheck", value_name = "NAME")]
+    pub kafka_topic: String,
     /// Seconds to keep retrying an unreachable broker before giving up (1 to 3600).
-    #[arg(
-        id = "kafka-timeout",
-        long = "kafka-timeout",
-        env = "WEBSENTRY_KAFKA_TIMEOUT",
-        default_value = "30",
-        value_name = "SECONDS"
-    )]
-    pub connect_timeout: String,
+    #[arg(long, env = "WEBSENTRY_KAFKA_TIMEOUT", default_value = "30", value_name = "SECONDS")]
+    pub kafka_timeout: String,
 }
 
 /// Checked Kafka settings: everything needed to connect, nothing left to fail on but the network.
@@ -66,11 +54,6 @@ impl std::fmt::Debug for KafkaSettings {
     }
 }
 
-/// The setting of the argument `id` of [`KafkaArgs`].
-fn setting(id: &str) -> Setting {
-    Setting::of::<KafkaArgs>(id)
-}
-
 impl TryFrom<&KafkaArgs> for KafkaSettings {
     type Error = SettingError;
 
@@ -79,13 +62,14 @@ impl TryFrom<&KafkaArgs> for KafkaSettings {
     /// # Errors
     /// The first setting that is missing or malformed.
     fn try_from(args: &KafkaArgs) -> Result<Self, SettingError> {
-        let brokers = parse_brokers(setting("kafka-hosts").required(args.hosts.as_deref())?)?;
-        let topic = parse_topic(&args.topic)?;
-        let timeout = setting("kafka-timeout").seconds(&args.connect_timeout, TIMEOUT_SECONDS)?;
-        let (ca, cert, key) = (setting("kafka-cafile"), setting("kafka-certfile"), setting("kafka-key"));
-        let ca_path = ca.readable_file(args.cafile.as_deref())?;
-        let cert_path = cert.readable_file(args.certfile.as_deref())?;
-        let key_path = key.readable_file(args.key.as_deref())?;
+        let brokers = parse_brokers(KafkaArgs::setting("kafka_hosts").required(args.kafka_hosts.as_deref())?)?;
+        let topic = parse_topic(&args.kafka_topic)?;
+        let timeout = KafkaArgs::setting("kafka_timeout").seconds(&args.kafka_timeout, TIMEOUT_SECONDS)?;
+        let (ca, cert, key) =
+            (KafkaArgs::setting("kafka_cafile"), KafkaArgs::setting("kafka_certfile"), KafkaArgs::setting("kafka_key"));
+        let ca_path = ca.readable_file(args.kafka_cafile.as_deref())?;
+        let cert_path = cert.readable_file(args.kafka_certfile.as_deref())?;
+        let key_path = key.readable_file(args.kafka_key.as_deref())?;
         let tls =
             mutual_tls_config(&MutualTlsFiles { ca: (&ca_path, ca), cert: (&cert_path, cert), key: (&key_path, key) })?;
         Ok(KafkaSettings { brokers, topic, timeout, tls: Arc::new(tls) })
@@ -96,16 +80,16 @@ impl TryFrom<&KafkaArgs> for KafkaSettings {
 /// connection times out, long after start.
 fn parse_brokers(value: &str) -> Result<Vec<String>, SettingError> {
     if value.trim().is_empty() {
-        return Err(setting("kafka-hosts").error("is set but empty"));
+        return Err(KafkaArgs::setting("kafka_hosts").error("is set but empty"));
     }
     value.split(',').map(parse_broker).collect()
 }
 
 fn parse_broker(broker: &str) -> Result<String, SettingError> {
     if broker.is_empty() {
-        return Err(setting("kafka-hosts").error("has an empty entry between commas"));
+        return Err(KafkaArgs::setting("kafka_hosts").error("has an empty entry between commas"));
     }
-    let problem = |what: String| setting("kafka-hosts").error(format!("broker {}: {what}", quoted(broker)));
+    let problem = |what: String| KafkaArgs::setting("kafka_hosts").error(format!("broker {}: {what}", quoted(broker)));
     if broker.chars().any(char::is_whitespace) {
         return Err(problem("contains whitespace".into()));
     }
@@ -154,7 +138,7 @@ fn check_host(host: &str) -> Result<(), String> {
 fn parse_topic(value: &str) -> Result<String, SettingError> {
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if value.is_empty() || value.len() > 249 || !value.chars().all(legal) || value == "." || value == ".." {
-        return Err(setting("kafka-topic")
+        return Err(KafkaArgs::setting("kafka_topic")
             .error(format!("'{value}' is not a legal topic name (1 to 249 of a-z A-Z 0-9 . _ -)")));
     }
     Ok(value.to_owned())
@@ -213,12 +197,12 @@ mod tests {
     #[test]
     fn the_timeout_has_a_range_so_no_deadline_can_overflow() {
         let args = |timeout: &str| KafkaArgs {
-            hosts: Some("a:1".into()),
-            cafile: Some("/nonexistent/ca.crt".into()),
-            certfile: None,
-            key: None,
-            topic: "sitecheck".into(),
-            connect_timeout: timeout.into(),
+            kafka_hosts: Some("a:1".into()),
+            kafka_cafile: Some("/nonexistent/ca.crt".into()),
+            kafka_certfile: None,
+            kafka_key: None,
+            kafka_topic: "sitecheck".into(),
+            kafka_timeout: timeout.into(),
         };
         for bad in ["0", "3601", "18446744073709551615", "soon"] {
             let err = KafkaSettings::try_from(&args(bad)).expect_err(bad).to_string();
@@ -232,12 +216,12 @@ mod tests {
     #[test]
     fn an_empty_path_is_named_like_any_other_setting() {
         let args = KafkaArgs {
-            hosts: Some("a:1".into()),
-            cafile: Some("".into()),
-            certfile: None,
-            key: None,
-            topic: "sitecheck".into(),
-            connect_timeout: "30".into(),
+            kafka_hosts: Some("a:1".into()),
+            kafka_cafile: Some("".into()),
+            kafka_certfile: None,
+            kafka_key: None,
+            kafka_topic: "sitecheck".into(),
+            kafka_timeout: "30".into(),
         };
         assert_eq!(
             KafkaSettings::try_from(&args).unwrap_err().to_string(),

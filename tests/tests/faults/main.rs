@@ -23,17 +23,19 @@ const PARTITIONS: i32 = 4;
 /// Restarting services under a test that runs beside would break it.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// One fault test's sole use of the stack: the other fault tests wait, and every service is
+/// brought back up when it ends, also when it fails, before the next one starts.
+struct Exclusive {
+    _serial: MutexGuard<'static, ()>,
 }
 
-/// Brings every service back when dropped, so that a failed test leaves the stack running.
-struct StackRestorer;
+fn exclusive() -> Exclusive {
+    Exclusive { _serial: SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner) }
+}
 
-impl Drop for StackRestorer {
+impl Drop for Exclusive {
     fn drop(&mut self) {
-        let script = repo_root().join("scripts/stack");
-        let _ = Command::new(script).arg("up").status();
+        let _ = Command::new(repo_root().join("scripts/stack")).arg("up").status();
     }
 }
 
@@ -121,8 +123,7 @@ fn assert_exactly(db: &TestDatabase, mut produced: Vec<uuid::Uuid>) {
 
 #[test]
 fn reports_survive_consumer_kills_a_broker_restart_and_a_database_restart() {
-    let _serial = serial();
-    let _restore = StackRestorer;
+    let _exclusive = exclusive();
     let stack = Stack::get();
     let topic = stack.create_topic(PARTITIONS);
     let db = stack.create_database();
@@ -155,8 +156,7 @@ fn reports_survive_consumer_kills_a_broker_restart_and_a_database_restart() {
 
 #[test]
 fn reports_survive_one_of_two_replicas_being_killed_mid_run() {
-    let _serial = serial();
-    let _restore = StackRestorer;
+    let _exclusive = exclusive();
     let stack = Stack::get();
     let topic = stack.create_topic(PARTITIONS);
     let db = stack.create_database();
@@ -200,8 +200,7 @@ fn readyz(address: &str) -> Option<u16> {
 
 #[test]
 fn a_kafka_outage_is_logged_once_shown_by_readiness_and_the_gauge_and_sigterm_still_stops_the_daemon() {
-    let _serial = serial();
-    let _restore = StackRestorer;
+    let _exclusive = exclusive();
     let stack = Stack::get();
     let topic = stack.create_topic(2);
     let db = stack.create_database();
@@ -246,8 +245,7 @@ fn a_kafka_outage_is_logged_once_shown_by_readiness_and_the_gauge_and_sigterm_st
 
 #[test]
 fn a_one_off_run_with_kafka_gone_mid_round_gives_up_within_its_kafka_timeout_and_says_so_once() {
-    let _serial = serial();
-    let _restore = StackRestorer;
+    let _exclusive = exclusive();
     let stack = Stack::get();
     let topic = stack.create_topic(3);
     let site = websentry_tests::SiteServer::start();
@@ -281,8 +279,7 @@ fn a_one_off_run_with_kafka_gone_mid_round_gives_up_within_its_kafka_timeout_and
 
 #[test]
 fn a_daemon_keeps_its_reports_through_a_kafka_outage_and_publishes_them_when_it_is_back() {
-    let _serial = serial();
-    let _restore = StackRestorer;
+    let _exclusive = exclusive();
     let stack = Stack::get();
     let topic = stack.create_topic(3);
     let site = websentry_tests::SiteServer::start();
