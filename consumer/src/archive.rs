@@ -12,6 +12,7 @@ use crate::{
 /// What the database holds of a partition's reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stored {
+    /// The offset to read from next.
     pub next_offset: i64,
     /// The id of the topic the offset was stored for; `None` when stored before schema version 3.
     pub topic_id: Option<Uuid>,
@@ -29,6 +30,7 @@ pub enum Committed {
 
 /// The database side of the consumer; owns the connection.
 pub struct Archiver {
+    /// The consumer's one connection: batches, offsets and the partition locks of its session.
     client: Client,
 }
 

@@ -41,9 +41,11 @@ pub enum Fetched {
 #[derive(Debug)]
 pub struct Source {
     topic: String,
+    /// A client per partition read so far, by partition id.
     partitions: RwLock<BTreeMap<i32, Arc<PartitionClient>>>,
     /// Bytes fetched at most per partition and request (`WEBSENTRY_BATCH_BYTES`).
     max_bytes: i32,
+    /// The cluster client the partition clients are made from.
     client: Client,
 }
 

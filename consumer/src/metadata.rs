@@ -90,8 +90,11 @@ pub enum DecodeError {
 
 /// Asks brokers for topic metadata over one reused mutual-TLS connection.
 pub struct MetadataClient {
+    /// The brokers to ask and the mutual-TLS configuration.
     settings: KafkaSettings,
+    /// The open connection, reused until it fails; `None` before the first request or after a failure.
     connection: Option<Connection>,
+    /// The id of the last request, checked against each answer.
     correlation_id: i32,
 }
 

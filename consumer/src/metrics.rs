@@ -18,10 +18,15 @@ const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 
 /// Counters, gauges and the histogram; every method takes `&self`.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// Reports archived since start (duplicates not counted).
     archived: AtomicU64,
+    /// Records kept as rejected since start.
     rejected: AtomicU64,
+    /// Whether the last Kafka request succeeded.
     kafka_connected: AtomicBool,
+    /// Whether the last database statement succeeded.
     database_connected: AtomicBool,
+    /// The batch latency histogram and the gauges per partition.
     inner: Mutex<Inner>,
 }
 

@@ -10,6 +10,7 @@ pub const EMPTY_FETCHES_BEFORE_GIVING_UP: u32 = 3;
 /// Reading state of one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partition {
+    /// The partition's number in the topic.
     pub id: i32,
     /// Whether this replica holds the partition's lock.
     pub held: bool,
@@ -52,6 +53,7 @@ pub struct Plan {
 /// Every partition of the topic that the session knows, ordered by id.
 #[derive(Debug, Default)]
 pub struct PartitionTable {
+    /// Every partition of the topic known so far, sorted by id.
     partitions: Vec<Partition>,
 }
 

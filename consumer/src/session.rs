@@ -74,14 +74,23 @@ struct Prefetch {
 /// The state of a session: both connections, the topic and its partitions.
 pub struct Session<'a> {
     config: &'a Config,
+    /// Where the Kafka side runs; the database side blocks on this thread.
     runtime: &'a Runtime,
+    /// Checked between batches and around every Kafka wait.
     shutdown: Shutdown,
+    /// Shared with the HTTP endpoint.
     metrics: Arc<Metrics>,
+    /// Asks the broker for the topic's id and partitions (a daemon: every 1.5 s).
     metadata: MetadataClient,
+    /// The topic's id when the session started; another id means the topic was created again.
     topic_id: Option<Uuid>,
+    /// The partition clients, shared with prefetch tasks.
     source: Arc<Source>,
+    /// The database connection, which also holds the partition locks.
     archiver: Archiver,
+    /// What this replica knows of each partition.
     table: PartitionTable,
+    /// The longest one Kafka request is waited for before the broker counts as gone.
     request_deadline: Duration,
 }
 

@@ -112,11 +112,17 @@ fn parse_range(part: &str) -> Result<(u16, u16), String> {
 /// One site and how to probe it; unset fields take the producer's defaults.
 #[derive(Debug, Clone)]
 pub struct Site {
+    /// The URL probed and reported (credentials kept apart, never in the report).
     pub url: SiteUrl,
+    /// GET unless the sites file says otherwise.
     pub method: Method,
+    /// Request headers of the sites file, values from files included.
     pub headers: HeaderMap,
+    /// The pattern searched in the body, if any.
     pub matcher: Option<Matcher>,
+    /// The statuses that count as success; `None`: any status is reported without an error.
     pub expect_status: Option<StatusSet>,
+    /// This site's probe timeout; `None`: `WEBSENTRY_TIMEOUT`.
     pub timeout: Option<Duration>,
 }
 

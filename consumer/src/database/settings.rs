@@ -55,11 +55,15 @@ pub enum SslMode {
 pub struct DatabaseSettings {
     pub host: String,
     pub port: u16,
+    /// The database's name.
     pub name: String,
     pub user: String,
+    /// Never shown: not in `Debug`, not in any message.
     pub(super) password: SecretString,
     pub sslmode: SslMode,
+    /// The CAs the server's certificate is checked against (all but `disable` and `require`).
     pub(super) roots: Arc<RootCertStore>,
+    /// How long connecting (TCP, TLS, authentication) may take.
     pub timeout: Duration,
 }
 

@@ -38,9 +38,13 @@ pub struct KafkaArgs {
 /// Checked Kafka settings: everything needed to connect, nothing left to fail on but the network.
 #[derive(Clone)]
 pub struct KafkaSettings {
+    /// Bootstrap brokers, `HOST:PORT`, tried in turn.
     pub brokers: Vec<String>,
+    /// The topic of the reports.
     pub topic: String,
+    /// How long an unreachable broker is retried before giving up.
     pub timeout: Duration,
+    /// The CA, the client certificate and its key, loaded and checked.
     pub(super) tls: Arc<rustls::ClientConfig>,
 }
 
