@@ -42,7 +42,7 @@ pub struct Args {
     /// Create or upgrade the database schema, then exit (for operators who run DDL separately).
     #[arg(long = "migrate-only")]
     pub migrate_only: bool,
-    /// Records written per batch at most (one INSERT statement and one transaction each; 1 to 100000).
+    /// Records written per batch at most (one COPY and one transaction each; 1 to 100000).
     #[arg(long = "batch-max", env = "WEBSENTRY_BATCH_MAX", default_value = "5000", value_name = "RECORDS")]
     pub batch_max: String,
     /// Record bytes fetched at once at most (shared by the partitions a daemon polls together);
