@@ -8,6 +8,7 @@ mod archive_properties;
 mod bad_configuration;
 mod consumer_daemon;
 mod daemon;
+mod least_privilege;
 mod partitioner;
 mod pipeline;
 mod poison_records;
