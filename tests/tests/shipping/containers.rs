@@ -1,21 +1,30 @@
-//! The `producer` and `consumer` images, built from the Dockerfile by podman, run as the README's
-//! `docker run` lines say (see [`crate::image`]): the producer probes an https site and publishes
+//! The `producer` and `consumer` images, built from the Dockerfile by podman, run with the README's
+//! own `docker run` lines (see [`crate::image`]): the producer probes an https site and publishes
 //! its report to Kafka over mutual TLS; the consumer, a daemon, archives it into PostgreSQL over
 //! TLS with `verify-full`, answers its probes and stops cleanly on `podman stop`; `--migrate-only`
 //! migrates. Certificates come from folders mounted read-only, private keys readable by 65532 only.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use websentry_tests::{eventually, hostile::TlsSite, http_get, Stack};
 
-use crate::image::{image, CertificateFolder, Container, ControlImage};
+use crate::image::{image, readme_docker_runs, readme_line, CertificateFolder, Container, ControlImage};
 
 const PATTERN: &str = r"version=(\d+)\.(\d+)";
 /// The README's paths inside the containers.
 const KAFKA_DIR: &str = "/etc/websentry/kafka";
 const DATABASE_CA: &str = "/etc/websentry/database/ca.crt";
-/// The README's `--stop-timeout` (the Kubernetes grace period is the same 60 s).
+/// The consumer's grace: the README's `--stop-timeout`, the Kubernetes terminationGracePeriodSeconds.
 const GRACE: Duration = Duration::from_secs(60);
+
+/// The image as the README names it, e.g. `websentry-producer:0.1.0`.
+fn readme_image(stage: &str) -> String {
+    format!("websentry-{stage}:{}", env!("CARGO_PKG_VERSION"))
+}
 
 /// The stack's Kafka CA, client certificate and key in a folder as the README prescribes.
 fn kafka_folder(stack: &Stack) -> CertificateFolder {
@@ -26,27 +35,54 @@ fn kafka_folder(stack: &Stack) -> CertificateFolder {
     ])
 }
 
-/// The README's Kafka lines: the folder mounted read-only, the settings pointing into it.
-fn with_kafka(run: Container, stack: &Stack, folder: &CertificateFolder, topic: &str) -> Container {
-    run.volume(&folder.path, KAFKA_DIR)
-        .env("WEBSENTRY_KAFKA_HOSTS", stack.var("WEBSENTRY_KAFKA_HOSTS"))
-        .env("WEBSENTRY_KAFKA_CAFILE", format!("{KAFKA_DIR}/ca.crt"))
-        .env("WEBSENTRY_KAFKA_CERTFILE", format!("{KAFKA_DIR}/client.crt"))
-        .env("WEBSENTRY_KAFKA_KEY", format!("{KAFKA_DIR}/client.key"))
-        .env("WEBSENTRY_KAFKA_TOPIC", topic)
+/// What replaces the README's examples: the stack's brokers and database (its user stands for both
+/// the consumer's and the schema owner's), and the folders mounted in their place.
+fn local(
+    stack: &Stack,
+    kafka: Option<&CertificateFolder>,
+    database: &str,
+) -> (HashMap<&'static str, String>, HashMap<&'static str, PathBuf>) {
+    let values = HashMap::from([
+        ("WEBSENTRY_KAFKA_HOSTS", stack.var("WEBSENTRY_KAFKA_HOSTS").to_owned()),
+        ("WEBSENTRY_DATABASE_HOST", stack.var("WEBSENTRY_DATABASE_HOST").to_owned()),
+        ("WEBSENTRY_DATABASE_NAME", database.to_owned()),
+        ("WEBSENTRY_DATABASE_USER", stack.var("WEBSENTRY_DATABASE_USER").to_owned()),
+        ("WEBSENTRY_DATABASE_PASSWORD", stack.var("WEBSENTRY_DATABASE_PASSWORD").to_owned()),
+    ]);
+    let mut volumes = HashMap::from([(DATABASE_CA, stack.pki("ca.crt"))]);
+    if let Some(folder) = kafka {
+        volumes.insert(KAFKA_DIR, folder.path.clone());
+    }
+    (values, volumes)
 }
 
-/// The README's database lines: the CA file mounted read-only, `verify-full`, the password passed
-/// as `-e WEBSENTRY_DATABASE_PASSWORD` from podman's environment, not on its command line.
-fn with_database(run: Container, stack: &Stack, database: &str) -> Container {
-    run.volume(stack.pki("ca.crt"), DATABASE_CA)
-        .env("WEBSENTRY_DATABASE_HOST", stack.var("WEBSENTRY_DATABASE_HOST"))
-        .env("WEBSENTRY_DATABASE_PORT", stack.var("WEBSENTRY_DATABASE_PORT"))
-        .env("WEBSENTRY_DATABASE_NAME", database)
-        .env("WEBSENTRY_DATABASE_USER", stack.var("WEBSENTRY_DATABASE_USER"))
-        .env_passed("WEBSENTRY_DATABASE_PASSWORD", stack.var("WEBSENTRY_DATABASE_PASSWORD"))
-        .env("WEBSENTRY_DATABASE_SSLMODE", "verify-full")
-        .env("WEBSENTRY_DATABASE_CAFILE", DATABASE_CA)
+/// The README's producer line, run here: its sites replaced by `sites`.
+fn readme_producer(stack: &Stack, kafka: &CertificateFolder, sites: &str) -> Container {
+    let (mut values, volumes) = local(stack, Some(kafka), "unused");
+    values.insert("WEBSENTRY_SITES", sites.to_owned());
+    let (run, published) =
+        Container::from_readme(&readme_line(&readme_image("producer"), &[]), &image("producer"), &values, &volumes);
+    assert_eq!(published, None, "the producer serves nothing");
+    run
+}
+
+#[test]
+fn every_docker_run_line_of_the_readme_is_run_here() {
+    let runs = readme_docker_runs();
+    let known = [
+        (readme_image("producer"), vec![]),
+        (readme_image("consumer"), vec![]),
+        (readme_image("consumer"), vec!["--migrate-only".to_owned()]),
+    ];
+    for words in &runs {
+        let at = words
+            .iter()
+            .position(|w| w.starts_with("websentry-") && w.contains(':'))
+            .unwrap_or_else(|| panic!("no image in {words:?}"));
+        let run = (words[at].clone(), words[at + 1..].to_vec());
+        assert!(known.contains(&run), "the README runs {run:?}, which no test here runs: {}", words.join(" "));
+    }
+    assert_eq!(runs.len(), known.len(), "{runs:#?}");
 }
 
 #[test]
@@ -111,9 +147,7 @@ fn a_key_the_images_user_cannot_read_stops_the_producer_naming_the_setting() {
     let stack = Stack::get();
     let folder = kafka_folder(stack);
     folder.key_owned_by_root("client.key");
-    let exit = with_kafka(Container::of(image("producer")), stack, &folder, "sitecheck")
-        .env("WEBSENTRY_SITES", "https://example.invalid/")
-        .output();
+    let exit = readme_producer(stack, &folder, "https://example.invalid/").output();
     assert_eq!(exit.code, Some(2), "a key only root can read must be refused:\n{}", exit.stderr);
     assert!(exit.stderr.contains("WEBSENTRY_KAFKA_KEY"), "{}", exit.stderr);
     println!("shipping: producer image with a root-only key: exit 2, {}", exit.stderr.trim());
@@ -127,30 +161,34 @@ fn the_readme_lines_publish_over_mutual_tls_and_the_consumer_daemon_archives_and
     let site = TlsSite::signed_by_test_ca("<html>version=4.2</html>");
     let kafka = kafka_folder(stack);
 
-    // The producer: one round, published over mutual TLS.
-    let producer = with_kafka(Container::of(image("producer")), stack, &kafka, &topic)
+    // The README's producer line: one round, published over mutual TLS.
+    readme_producer(stack, &kafka, &site.url)
         .volume(site.ca_file.as_ref().expect("a CA file"), "/etc/websentry/probe-ca.pem")
         .env("WEBSENTRY_PROBE_CAFILE", "/etc/websentry/probe-ca.pem")
-        .env("WEBSENTRY_SITES", &site.url)
-        .env("WEBSENTRY_REGEXP", PATTERN);
-    producer.success();
+        .env("WEBSENTRY_REGEXP", PATTERN)
+        .env("WEBSENTRY_KAFKA_TOPIC", &topic)
+        .success();
     let records = stack.read_topic(&topic);
     assert_eq!(records.len(), 1, "one report published");
     let report: serde_json::Value = serde_json::from_slice(&records[0].1).expect("a JSON report");
     assert_eq!((report["url"].as_str(), report["code"].as_i64()), (Some(site.url.as_str()), Some(200)), "{report}");
     println!("shipping: producer image published to {topic} over mutual TLS: {report}");
 
-    // The consumer as the README's daemon. With the host's network a port cannot be published:
+    // The README's consumer line, a daemon. With the host's network a port cannot be published:
     // WEBSENTRY_LISTEN puts the endpoint on a free port of the host's loopback instead.
+    let line = readme_line(&readme_image("consumer"), &[]);
+    let grace = line.iter().position(|w| w == "--stop-timeout").map(|at| line[at + 1].clone());
+    assert_eq!(grace, Some(GRACE.as_secs().to_string()), "the README's --stop-timeout: {line:?}");
+    let (values, volumes) = local(stack, Some(&kafka), &database.name);
+    let (consumer, published) = Container::from_readme(&line, &image("consumer"), &values, &volumes);
+    assert_eq!(published.as_deref(), Some("127.0.0.1:9187:9187"), "the README publishes the endpoint on loopback");
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
     let address = format!("127.0.0.1:{port}");
-    let consumer =
-        with_database(with_kafka(Container::of(image("consumer")), stack, &kafka, &topic), stack, &database.name)
-            .option("--stop-timeout")
-            .option(GRACE.as_secs().to_string())
-            .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
-            .env("WEBSENTRY_LISTEN", &address);
-    let daemon = consumer.start();
+    let daemon = consumer
+        .env("WEBSENTRY_KAFKA_TOPIC", &topic)
+        .env("WEBSENTRY_DATABASE_PORT", stack.var("WEBSENTRY_DATABASE_PORT"))
+        .env("WEBSENTRY_LISTEN", &address)
+        .start();
     let deadline = Instant::now() + Duration::from_secs(60);
     while http_get(&address, "/readyz").map(|(status, _)| status) != Some(200) {
         assert!(
@@ -184,7 +222,10 @@ fn the_readme_lines_publish_over_mutual_tls_and_the_consumer_daemon_archives_and
 fn the_consumer_image_migrates_only_with_no_kafka_settings() {
     let stack = Stack::get();
     let database = stack.create_database();
-    with_database(Container::of(image("consumer")), stack, &database.name).arg("--migrate-only").success();
+    let (values, volumes) = local(stack, None, &database.name);
+    let line = readme_line(&readme_image("consumer"), &["--migrate-only"]);
+    let (migrate, _) = Container::from_readme(&line, &image("consumer"), &values, &volumes);
+    migrate.env("WEBSENTRY_DATABASE_PORT", stack.var("WEBSENTRY_DATABASE_PORT")).success();
     let applied = database.count("SELECT count(*) FROM websentry_migrations");
     assert!(applied >= 1, "no migration recorded");
     assert_eq!(database.count("SELECT count(*) FROM reports"), 0);

@@ -1,14 +1,18 @@
 //! The images `scripts/check-shipping` built from the Dockerfile with podman, run as the README's
 //! `docker run` lines run them.
 //!
-//! Every container runs with the README's hardening (`--read-only --cap-drop ALL --security-opt
-//! no-new-privileges`), certificates in folders mounted read-only, and what this machine needs on
-//! top: runc (crun fails on this kernel's hybrid cgroups), the vfs storage driver, explicit
+//! [`Container::from_readme`] takes a `docker run` line from the README itself, word for word, and
+//! replaces only what must differ here: the example hosts, database and sites by the local stack's,
+//! the mounted folders' host side by the test's, the image by the one built. Every container runs
+//! with the README's hardening (`--read-only --cap-drop ALL --security-opt no-new-privileges`,
+//! checked to be in each README line), certificates in folders mounted read-only, and what this
+//! machine needs on top: runc (crun fails on this kernel's hybrid cgroups), the vfs storage driver, explicit
 //! ulimits (the defaults are refused) and the host's network, so that 127.0.0.1 reaches the local
 //! stack whose broker advertises 127.0.0.1 (a published port, `-p`, cannot be used with it: the
 //! consumer listens on the host's loopback through `WEBSENTRY_LISTEN` instead).
 
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
     process::{Command, Output},
     time::Duration,
@@ -90,11 +94,46 @@ impl Drop for CertificateFolder {
     }
 }
 
+/// The README's `docker run` commands, each as its words (continuation lines joined).
+pub fn readme_docker_runs() -> Vec<Vec<String>> {
+    let readme = std::fs::read_to_string(crate::repo_root().join("README.md")).expect("reading README.md");
+    let mut runs = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if !line.starts_with("docker run ") {
+            continue;
+        }
+        let mut command = line.to_owned();
+        while command.ends_with('\\') {
+            command.pop();
+            command.push(' ');
+            command.push_str(lines.next().unwrap_or_default());
+        }
+        runs.push(command.split_whitespace().map(str::to_owned).collect());
+    }
+    runs
+}
+
+/// The README's `docker run` line of `image` (e.g. `websentry-consumer:0.1.0`) whose arguments
+/// after the image are `args`.
+pub fn readme_line(image: &str, args: &[&str]) -> Vec<String> {
+    let runs = readme_docker_runs();
+    runs.iter()
+        .find(|words| words.iter().position(|w| w == image).is_some_and(|at| words[at + 1..].iter().eq(args.iter())))
+        .cloned()
+        .unwrap_or_else(|| panic!("no `docker run … {image} {}` in the README among {runs:#?}", args.join(" ")))
+}
+
+/// Options of `docker run` that take a value, as the README uses them.
+const WITH_VALUE: [&str; 7] = ["--name", "-p", "-v", "-e", "--cap-drop", "--security-opt", "--stop-timeout"];
+
 /// One `podman run` of an image, built up like the README's `docker run` line.
 #[derive(Debug, Clone)]
 pub struct Container {
     image: String,
     name: String,
+    /// The README's hardening, for runs not taken from a README line (which carries its own).
+    hardening: Vec<String>,
     options: Vec<String>,
     /// Variables given as `-e NAME` and passed through podman's own environment (the password).
     passed: Vec<(String, String)>,
@@ -114,10 +153,64 @@ impl Container {
         Container {
             image: image.into(),
             name: container_name("run"),
+            hardening: README_OPTIONS.iter().map(|o| (*o).to_owned()).collect(),
             options: Vec::new(),
             passed: Vec::new(),
             args: Vec::new(),
         }
+    }
+
+    /// The README's `docker run` line `words`, run here: the image replaced by `image`, each
+    /// `-e NAME=…` whose NAME is in `values` given that value instead (and `-e NAME` without a
+    /// value passed from podman's environment with it), each `-v HOST:PATH:ro` mounted from
+    /// `volumes[PATH]`; `--rm`, `-d` and `--name` are the runner's, and a published port (`-p`)
+    /// is returned apart, since the host's network publishes nothing. Panics when the line lacks
+    /// the README's hardening, mounts something writable, or needs a value or a folder the test
+    /// did not give.
+    pub fn from_readme(
+        words: &[String],
+        image: &str,
+        values: &HashMap<&str, String>,
+        volumes: &HashMap<&str, PathBuf>,
+    ) -> (Self, Option<String>) {
+        let line = words.join(" ");
+        assert!(line.contains(&README_OPTIONS.join(" ")), "the README line lacks {README_OPTIONS:?}: {line}");
+        assert_eq!(words[..2], ["docker", "run"], "{line}");
+        let mut run = Container { hardening: Vec::new(), ..Container::of(image) };
+        let mut published = None;
+        let mut rest = words[2..].iter();
+        while let Some(word) = rest.next() {
+            if !word.starts_with('-') {
+                run.args = rest.cloned().collect();
+                break;
+            }
+            let value = if WITH_VALUE.contains(&word.as_str()) {
+                rest.next().unwrap_or_else(|| panic!("{word} without a value: {line}")).clone()
+            } else {
+                String::new()
+            };
+            match word.as_str() {
+                "--rm" | "-d" | "--name" => {}
+                "-p" => published = Some(value),
+                "-v" => {
+                    let mut parts = value.split(':');
+                    let (_, path, mode) = (parts.next(), parts.next().expect("HOST:PATH"), parts.next());
+                    assert_eq!(mode, Some("ro"), "the README mounts {value} writable: {line}");
+                    let host = volumes.get(path).unwrap_or_else(|| panic!("the test gives no folder for {path}"));
+                    run = run.volume(host, path);
+                }
+                "-e" => match value.split_once('=') {
+                    Some((name, example)) => run = run.env(name, values.get(name).map_or(example, String::as_str)),
+                    None => {
+                        let passed = values.get(value.as_str()).unwrap_or_else(|| panic!("the test gives no {value}"));
+                        run = run.env_passed(&value, passed.clone());
+                    }
+                },
+                _ if value.is_empty() => run.options.push(word.clone()),
+                _ => run.options.extend([word.clone(), value]),
+            }
+        }
+        (run, published)
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
@@ -144,17 +237,11 @@ impl Container {
         self
     }
 
-    /// Another option of `podman run`, e.g. `--stop-timeout`.
-    pub fn option(mut self, option: impl Into<String>) -> Self {
-        self.options.push(option.into());
-        self
-    }
-
     fn command(&self, detached: bool) -> Command {
         let mut command = podman();
         command.arg("run").args(["--name", &self.name]);
         command.arg(if detached { "-d" } else { "--rm" });
-        command.args(HOST_OPTIONS).args(README_OPTIONS).args(&self.options).arg(&self.image).args(&self.args);
+        command.args(HOST_OPTIONS).args(&self.hardening).args(&self.options).arg(&self.image).args(&self.args);
         command.envs(self.passed.iter().map(|(name, value)| (name, value)));
         command
     }
