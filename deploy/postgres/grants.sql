@@ -7,9 +7,11 @@
 -- The roles themselves: roles.sql. What each grant is for:
 --   websentry_migrations  SELECT                  the schema version, checked at every start (a
 --                                                 consumer that finds it current changes nothing)
---   reports               INSERT                  each batch (ON CONFLICT (id) DO NOTHING skips a
---                                                 producer's retry; a COPY goes through a temporary
---                                                 table shaped like `reports`)
+--   reports               INSERT, SELECT (id)     each batch, by COPY; a batch that repeats an id
+--                                                 already archived (a producer's retry) goes through
+--                                                 a temporary table (TEMPORARY, roles.sql) and
+--                                                 INSERT … ON CONFLICT (id) DO NOTHING, which must
+--                                                 read the ids it compares: no other column is read
 --   consumer_offsets      SELECT, INSERT, UPDATE  read where a partition resumes; store and move it
 --                                                 by compare-and-set in the batch's transaction
 --   rejected_messages     INSERT                  records that are not reports, with the reason
@@ -22,10 +24,11 @@
 -- will then add `GRANT EXECUTE ON FUNCTION …` for them, and the consumer still owns nothing.
 \set ON_ERROR_STOP on
 BEGIN;
+-- (Revoking a table's privileges revokes its columns' too.)
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"consumer";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"consumer";
 GRANT SELECT ON websentry_migrations TO :"consumer";
-GRANT INSERT ON reports TO :"consumer";
+GRANT INSERT, SELECT (id) ON reports TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON consumer_offsets TO :"consumer";
 GRANT INSERT ON rejected_messages TO :"consumer";
 COMMIT;

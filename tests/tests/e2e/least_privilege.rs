@@ -8,7 +8,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use websentry_tests::{Run, Stack};
+use websentry_tests::{sample_report, Run, Stack};
 
 fn deploy_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/postgres").join(name)
@@ -108,6 +108,8 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     let roles_sql = std::fs::read_to_string(deploy_file("roles.sql")).expect("deploy/postgres/roles.sql");
     let grants_sql = deploy_file("grants.sql").display().to_string();
 
+    // What PostgreSQL gives everyone by default is taken away, so that only the files' grants count.
+    roles.as_superuser(&database.name, &[], &format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", database.name));
     // The administrator's part: the two roles, then their passwords (\password in real life).
     roles.as_superuser(&database.name, &[("owner", &roles.owner), ("consumer", &roles.consumer)], &roles_sql);
     let passwords = format!(
@@ -149,8 +151,12 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     );
     assert!(granted, "grants.sql as the owner:\n{stderr}");
     let grants: Vec<String> = database.column(&format!(
-        "SELECT c.relname || ' ' || a.privilege_type FROM pg_class c, aclexplode(c.relacl) a
-         WHERE a.grantee = '{}'::regrole ORDER BY 1",
+        "SELECT c.relname || ' ' || g.privilege_type FROM pg_class c, aclexplode(c.relacl) g
+         WHERE g.grantee = '{0}'::regrole
+         UNION ALL
+         SELECT c.relname || '(' || a.attname || ') ' || g.privilege_type
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid, aclexplode(a.attacl) g
+         WHERE g.grantee = '{0}'::regrole ORDER BY 1",
         roles.consumer
     ));
     assert_eq!(
@@ -161,15 +167,23 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
             "consumer_offsets UPDATE",
             "rejected_messages INSERT",
             "reports INSERT",
+            "reports(id) SELECT",
             "websentry_migrations SELECT"
         ],
         "the consumer's grants are exactly those of grants.sql"
     );
 
     // Archiving: reports and a record that is not one, in two runs (offsets stored, then moved).
+    // The second run's batch repeats a report already archived (a producer's retry): such a batch
+    // goes through a temporary table, which needs the TEMPORARY grant.
+    let retried = sample_report("https://retried.test/");
+    let record = (Some(retried.url.clone().into_bytes()), Some(retried.to_json()));
     let mut ids = stack.produce_reports(&topic, 2, 40, 40);
+    stack.produce_raw(&topic, 1, vec![record.clone()]);
     roles.consumer_run(&topic, &database.name).success();
     ids.extend(stack.produce_reports(&topic, 2, 10, 10));
+    ids.push(retried.id);
+    stack.produce_raw(&topic, 1, vec![record]);
     stack.produce_raw(&topic, 0, vec![(None, Some(b"not a report".to_vec()))]);
     roles.consumer_run(&topic, &database.name).success();
     assert_eq!(roles.count(&database.name, "SELECT count(*) FROM reports"), ids.len() as i64);
@@ -177,7 +191,7 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     assert_eq!(roles.count(&database.name, "SELECT count(*) FROM rejected_messages"), 1);
     assert_eq!(
         roles.count(&database.name, "SELECT sum(next_offset)::bigint FROM consumer_offsets"),
-        51,
+        53,
         "offsets past all 51 records"
     );
 
@@ -191,6 +205,7 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
         "CREATE TABLE intruder (x int)",
         "DELETE FROM consumer_offsets",
         "SELECT count(*) FROM log",
+        "SELECT url, report FROM reports",
         "INSERT INTO websentry_migrations (version, name) VALUES (99, 'x')",
     ] {
         let (ok, stderr) = roles.psql_as(&roles.consumer, &roles.consumer_password, &database.name, &["-c", statement]);
