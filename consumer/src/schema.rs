@@ -1,5 +1,9 @@
 //! Versioned migrations, applied at start under an advisory lock so that replicas starting together
 //! apply each migration once.
+//!
+//! A database whose schema is already current is only read: the consumer may run as a user that
+//! can read and write the archive but create nothing (`deploy/postgres/grants.sql`), with the
+//! migrations applied by the schema owner (`--migrate-only`).
 
 use anyhow::{bail, Context};
 use postgres::Client;
@@ -31,6 +35,52 @@ pub fn migrate(client: &mut Client) -> anyhow::Result<usize> {
     if encoding != "UTF8" {
         bail!("the database uses encoding {encoding}; websentry needs UTF8 (CREATE DATABASE … ENCODING 'UTF8')");
     }
+    // Current already: nothing to change, so nothing that needs more than reading the version.
+    let exists: bool = client
+        .query_one("SELECT to_regclass('websentry_migrations') IS NOT NULL", &[])
+        .context("looking for the migrations table")?
+        .get(0);
+    let recorded: Option<i32> = match exists {
+        true => Some(
+            client
+                .query_one("SELECT coalesce(max(version), 0) FROM websentry_migrations", &[])
+                .context("reading the schema version")?
+                .get(0),
+        ),
+        false => None,
+    };
+    match recorded {
+        Some(version) if version == latest_version() => return Ok(0),
+        Some(version) if version > latest_version() => bail!(newer(version)),
+        _ => {}
+    }
+    apply(client).map_err(|err| {
+        let denied = err
+            .chain()
+            .filter_map(|cause| cause.downcast_ref::<postgres::Error>())
+            .any(|cause| cause.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE));
+        if denied {
+            err.context(format!(
+                "the schema is at version {}, this build needs {}, and this database user may not change it: \
+                 run `websentry-consumer --migrate-only` as the schema owner first",
+                recorded.unwrap_or(0),
+                latest_version()
+            ))
+        } else {
+            err
+        }
+    })
+}
+
+fn newer(version: i32) -> String {
+    format!(
+        "the database schema is at version {version}, newer than version {} that this build knows; run a newer consumer",
+        latest_version()
+    )
+}
+
+/// Takes the migration lock and applies what is missing, in one transaction.
+fn apply(client: &mut Client) -> anyhow::Result<usize> {
     let mut tx = client.transaction().context("starting the migration transaction")?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).context("taking the migration lock")?;
     tx.batch_execute(
@@ -46,10 +96,7 @@ pub fn migrate(client: &mut Client) -> anyhow::Result<usize> {
         .context("reading the schema version")?
         .get(0);
     if current > latest_version() {
-        bail!(
-            "the database schema is at version {current}, newer than version {} that this build knows; run a newer consumer",
-            latest_version()
-        );
+        bail!(newer(current));
     }
     let mut applied = 0;
     for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {

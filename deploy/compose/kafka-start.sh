@@ -1,15 +1,17 @@
 #!/bin/sh
 # Starts a single-node Apache Kafka (KRaft) in the apache/kafka image: an SSL listener that requires
-# client certificates (what Websentry uses, port 9093), a PLAINTEXT listener for the broker's own
-# traffic and the topic set-up on the compose network only (9092), and the KRaft controller (9094).
+# client certificates (what Websentry uses, port 9093, the only one on the compose network), a
+# PLAINTEXT listener on the container's own loopback for the broker's own traffic, its health check
+# and the topic set-up (9092: the `topic` service shares this container's network namespace), and
+# the KRaft controller (9094, loopback too). No other container can reach the plaintext listeners.
 set -eu
 config=/tmp/server.properties
 cat >"$config" <<PROPERTIES
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=localhost:9094
-listeners=PLAINTEXT://:9092,SSL://:9093,CONTROLLER://localhost:9094
-advertised.listeners=PLAINTEXT://kafka:9092,SSL://kafka:9093
+listeners=PLAINTEXT://localhost:9092,SSL://:9093,CONTROLLER://localhost:9094
+advertised.listeners=PLAINTEXT://localhost:9092,SSL://kafka:9093
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL

@@ -9,6 +9,7 @@ mod bad_configuration;
 mod consumer_daemon;
 mod daemon;
 mod in_process;
+mod least_privilege;
 mod partitioner;
 mod pipeline;
 mod poison_records;

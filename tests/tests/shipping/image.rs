@@ -1,204 +1,143 @@
-//! The Dockerfile's final stages, and what a container runtime would run from them.
+//! The images `scripts/check-shipping` built from the Dockerfile with podman, run as the README's
+//! `docker run` lines run them.
 //!
-//! No Docker engine runs here, so an image is assembled the way its `FROM scratch` stage says: an
-//! empty folder with each `COPY --from=build` file, run with bubblewrap as the stage's `USER`,
-//! through its `ENTRYPOINT`, with a read-only root, no capabilities, its own PID, IPC, UTS and user
-//! namespaces, and the host's network (so 127.0.0.1 reaches the stack). Besides the image's files
-//! the sandbox holds only what a runtime injects, `/etc/hosts` and `/etc/resolv.conf`, and the files
-//! a test mounts read-only (certificates). No libc, no shell, no CA store, no `/proc` or `/dev`.
+//! [`Container::from_readme`] takes a `docker run` line from the README itself, word for word, and
+//! replaces only what must differ here: the example hosts, database and sites by the local stack's,
+//! the mounted folders' host side by the test's, the image by the one built. Every container runs
+//! with the README's hardening (`--read-only --cap-drop ALL --security-opt no-new-privileges`,
+//! checked to be in each README line), certificates in folders mounted read-only, and what this
+//! machine needs on top: runc (crun fails on this kernel's hybrid cgroups), the vfs storage driver, explicit
+//! ulimits (the defaults are refused) and the host's network, so that 127.0.0.1 reaches the local
+//! stack whose broker advertises 127.0.0.1 (a published port, `-p`, cannot be used with it: the
+//! consumer listens on the host's loopback through `WEBSENTRY_LISTEN` instead).
 
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Output},
     time::Duration,
 };
 
-use crate::{repo_root, static_binary};
+/// Options before podman's subcommand, as `scripts/check-shipping` builds the images.
+pub const PODMAN: [&str; 3] = ["--storage-driver=vfs", "--runtime", "runc"];
+/// Options of every `podman run` that this machine needs beside the README's.
+const HOST_OPTIONS: [&str; 5] = ["--network=host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+/// The README's hardening of every `docker run`.
+pub const README_OPTIONS: [&str; 5] = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"];
 
-/// One `FROM … AS name` stage of the Dockerfile.
-#[derive(Debug, Default)]
-pub struct Stage {
-    pub name: String,
-    pub base: String,
-    /// `(from, source, destination)` of each COPY.
-    pub copies: Vec<(Option<String>, String, String)>,
-    pub user: Option<String>,
-    pub entrypoint: Vec<String>,
-    pub labels: Vec<String>,
-    /// Each RUN's command, continuation lines joined.
-    pub runs: Vec<String>,
+/// `podman` with [`PODMAN`]'s options.
+pub fn podman() -> Command {
+    let mut command = Command::new("podman");
+    command.args(PODMAN);
+    command
 }
 
-/// The stages of the repository's Dockerfile, in order.
-pub fn dockerfile_stages() -> Vec<Stage> {
-    let text = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("reading the Dockerfile");
-    parse_stages(&text)
+/// Runs `podman args…`; panics with its stderr when it fails.
+pub fn podman_ok(args: &[&str]) -> String {
+    let output = podman().args(args).output().expect("starting podman (scripts/check-shipping installs it)");
+    assert!(output.status.success(), "podman {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// The stage `name`; panics naming the stages there are.
-pub fn stage(name: &str) -> Stage {
-    let stages = dockerfile_stages();
-    let names: Vec<String> = stages.iter().map(|s| s.name.clone()).collect();
-    stages
-        .into_iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no stage {name:?} in the Dockerfile: {names:?}"))
+/// The tag of the image of the Dockerfile's stage `stage` (`producer`, `consumer`), built by
+/// `scripts/check-shipping`, which names it in `WEBSENTRY_IMAGE_PRODUCER` / `_CONSUMER`.
+pub fn image(stage: &str) -> String {
+    let variable = format!("WEBSENTRY_IMAGE_{}", stage.to_ascii_uppercase());
+    std::env::var(&variable)
+        .unwrap_or_else(|_| panic!("{variable} is not set: run scripts/check-shipping, which builds the images"))
 }
 
-fn parse_stages(text: &str) -> Vec<Stage> {
-    // Instructions: comments dropped, `\` continuations joined.
-    let mut instructions = Vec::new();
-    let mut current = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_empty()) {
+/// A unique container name; containers are removed by name whatever happens.
+fn container_name(what: &str) -> String {
+    format!("websentry-test-{what}-{:08x}", rand::random::<u32>())
+}
+
+/// A folder of certificates as the README asks for it: owned by root, readable by everyone, except
+/// the private keys, which only user 65532 may read (mode 0400). Removed on drop.
+#[derive(Debug)]
+pub struct CertificateFolder {
+    pub path: PathBuf,
+}
+
+impl CertificateFolder {
+    /// Copies `files` (`(host file, name in the folder, is a key)`) into a new folder.
+    pub fn new(files: &[(&Path, &str, bool)]) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("websentry-certs-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir(&path).expect("creating the certificate folder");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        for (source, name, key) in files {
+            let target = path.join(name);
+            std::fs::copy(source, &target).unwrap_or_else(|err| panic!("copying {}: {err}", source.display()));
+            let mode = if *key { 0o400 } else { 0o444 };
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            if *key {
+                std::os::unix::fs::chown(&target, Some(65532), Some(65532)).expect("chown 65532 (run as root)");
+            }
+        }
+        CertificateFolder { path }
+    }
+
+    /// Gives the key `name` back to root (mode 0600): the control case of a key the images' user
+    /// cannot read.
+    pub fn key_owned_by_root(&self, name: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let key = self.path.join(name);
+        std::os::unix::fs::chown(&key, Some(0), Some(0)).expect("chown root");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+}
+
+impl Drop for CertificateFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The README's `docker run` commands, each as its words (continuation lines joined).
+pub fn readme_docker_runs() -> Vec<Vec<String>> {
+    let readme = std::fs::read_to_string(crate::repo_root().join("README.md")).expect("reading README.md");
+    let mut runs = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if !line.starts_with("docker run ") {
             continue;
         }
-        match trimmed.strip_suffix('\\') {
-            Some(part) => current.push_str(part),
-            None => {
-                current.push_str(trimmed);
-                instructions.push(std::mem::take(&mut current));
-            }
+        let mut command = line.to_owned();
+        while command.ends_with('\\') {
+            command.pop();
+            command.push(' ');
+            command.push_str(lines.next().unwrap_or_default());
         }
+        runs.push(command.split_whitespace().map(str::to_owned).collect());
     }
-    let mut stages: Vec<Stage> = Vec::new();
-    for instruction in instructions {
-        let (keyword, rest) = instruction.split_once(char::is_whitespace).unwrap_or((&instruction, ""));
-        let rest = rest.trim();
-        let words: Vec<&str> = rest.split_whitespace().collect();
-        match keyword.to_ascii_uppercase().as_str() {
-            "FROM" => {
-                let name = match words.as_slice() {
-                    [_, as_, name] if as_.eq_ignore_ascii_case("as") => (*name).to_owned(),
-                    _ => String::new(),
-                };
-                stages.push(Stage {
-                    name,
-                    base: words.first().copied().unwrap_or_default().to_owned(),
-                    ..Stage::default()
-                });
-            }
-            _ if stages.is_empty() => {}
-            "COPY" => {
-                let from = words.iter().find_map(|w| w.strip_prefix("--from=")).map(str::to_owned);
-                let paths: Vec<&str> = words.iter().copied().filter(|w| !w.starts_with("--")).collect();
-                if let [source, destination] = paths.as_slice() {
-                    stages.last_mut().expect("a stage").copies.push((from, (*source).into(), (*destination).into()));
-                }
-            }
-            "USER" => stages.last_mut().expect("a stage").user = Some(rest.to_owned()),
-            "RUN" => stages.last_mut().expect("a stage").runs.push(rest.to_owned()),
-            "ENTRYPOINT" => {
-                stages.last_mut().expect("a stage").entrypoint =
-                    serde_json::from_str(rest).unwrap_or_else(|_| vec![format!("(shell form) {rest}")]);
-            }
-            "LABEL" => {
-                let stage = stages.last_mut().expect("a stage");
-                stage.labels.extend(words.iter().filter_map(|w| w.split_once('=')).map(|(key, _)| key.to_owned()));
-            }
-            _ => {}
-        }
-    }
-    stages
+    runs
 }
 
-impl Stage {
-    /// The numeric `uid:gid` of `USER`; panics when it is absent, a name, or root.
-    pub fn numeric_user(&self) -> (u32, u32) {
-        let user =
-            self.user.as_deref().unwrap_or_else(|| panic!("stage {} has no USER: it would run as root", self.name));
-        let (uid, gid) = user.split_once(':').unwrap_or((user, user));
-        let uid: u32 = uid.parse().unwrap_or_else(|_| panic!("stage {}: USER {user} is not numeric", self.name));
-        let gid: u32 = gid.parse().unwrap_or_else(|_| panic!("stage {}: USER {user} has no numeric group", self.name));
-        assert!(uid != 0 && gid != 0, "stage {} runs as root ({user})", self.name);
-        (uid, gid)
-    }
+/// The README's `docker run` line of `image` (e.g. `websentry-consumer:0.1.0`) whose arguments
+/// after the image are `args`.
+pub fn readme_line(image: &str, args: &[&str]) -> Vec<String> {
+    let runs = readme_docker_runs();
+    runs.iter()
+        .find(|words| words.iter().position(|w| w == image).is_some_and(|at| words[at + 1..].iter().eq(args.iter())))
+        .cloned()
+        .unwrap_or_else(|| panic!("no `docker run … {image} {}` in the README among {runs:#?}", args.join(" ")))
 }
 
-/// An image's files in a folder of its own, removed on drop.
-#[derive(Debug)]
-pub struct Image {
-    pub stage: Stage,
-    pub root: PathBuf,
-}
+/// Options of `docker run` that take a value, as the README uses them.
+const WITH_VALUE: [&str; 7] = ["--name", "-p", "-v", "-e", "--cap-drop", "--security-opt", "--stop-timeout"];
 
-impl Image {
-    /// Assembles the stage `name`: each COPY's file (the static binary of that name) and nothing else.
-    pub fn assemble(name: &str) -> Image {
-        let stage = stage(name);
-        assert_eq!(stage.base, "scratch", "stage {name} is not FROM scratch");
-        let root = std::env::temp_dir().join(format!("websentry-image-{name}-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir(&root).expect("creating the image folder");
-        let image = Image { stage, root };
-        for (_, source, destination) in &image.stage.copies {
-            let file = Path::new(source).file_name().expect("a file name").to_str().expect("UTF-8");
-            image.add_file(&static_binary(file), destination);
-        }
-        image
-    }
-
-    /// An image with a single file of the host (a control case), run like the others.
-    pub fn with_single_file(host_file: &Path, destination: &str, user: &str) -> Image {
-        let stage = Stage {
-            name: "control".into(),
-            base: "scratch".into(),
-            user: Some(user.into()),
-            entrypoint: vec![destination.into()],
-            ..Stage::default()
-        };
-        let root = std::env::temp_dir().join(format!("websentry-image-control-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir(&root).expect("creating the image folder");
-        let image = Image { stage, root };
-        image.add_file(host_file, destination);
-        image
-    }
-
-    fn add_file(&self, source: &Path, destination: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        let target = self.root.join(destination.trim_start_matches('/'));
-        std::fs::create_dir_all(target.parent().expect("a parent")).expect("creating folders");
-        std::fs::copy(source, &target).unwrap_or_else(|err| panic!("copying {}: {err}", source.display()));
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o555)).expect("chmod");
-    }
-
-    /// Every file of the image, as paths inside it, sorted.
-    pub fn files(&self) -> Vec<String> {
-        fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
-            for entry in std::fs::read_dir(dir).expect("reading the image folder").flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    walk(&path, root, out);
-                } else {
-                    out.push(format!("/{}", path.strip_prefix(root).expect("inside").display()));
-                }
-            }
-        }
-        let mut files = Vec::new();
-        walk(&self.root, &self.root, &mut files);
-        files.sort();
-        files
-    }
-
-    /// A run of this image's entrypoint with `args`.
-    pub fn run(&self) -> Container<'_> {
-        Container { image: self, args: Vec::new(), env: Vec::new(), mounts: Vec::new() }
-    }
-}
-
-impl Drop for Image {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
-/// One run of an image, like `docker run --read-only --cap-drop ALL -v file:path:ro IMAGE args`.
-#[derive(Debug)]
-pub struct Container<'a> {
-    image: &'a Image,
+/// One `podman run` of an image, built up like the README's `docker run` line.
+#[derive(Debug, Clone)]
+pub struct Container {
+    image: String,
+    name: String,
+    /// The README's hardening, for runs not taken from a README line (which carries its own).
+    hardening: Vec<String>,
+    options: Vec<String>,
+    /// Variables given as `-e NAME` and passed through podman's own environment (the password).
+    passed: Vec<(String, String)>,
     args: Vec<String>,
-    env: Vec<(String, String)>,
-    mounts: Vec<(PathBuf, String)>,
 }
 
 /// What a finished container left behind.
@@ -209,80 +148,209 @@ pub struct Exit {
     pub stderr: String,
 }
 
-impl Container<'_> {
+impl Container {
+    pub fn of(image: impl Into<String>) -> Self {
+        Container {
+            image: image.into(),
+            name: container_name("run"),
+            hardening: README_OPTIONS.iter().map(|o| (*o).to_owned()).collect(),
+            options: Vec::new(),
+            passed: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// The README's `docker run` line `words`, run here: the image replaced by `image`, each
+    /// `-e NAME=…` whose NAME is in `values` given that value instead (and `-e NAME` without a
+    /// value passed from podman's environment with it), each `-v HOST:PATH:ro` mounted from
+    /// `volumes[PATH]`; `--rm`, `-d` and `--name` are the runner's, and a published port (`-p`)
+    /// is returned apart, since the host's network publishes nothing. Panics when the line lacks
+    /// the README's hardening, mounts something writable, or needs a value or a folder the test
+    /// did not give.
+    pub fn from_readme(
+        words: &[String],
+        image: &str,
+        values: &HashMap<&str, String>,
+        volumes: &HashMap<&str, PathBuf>,
+    ) -> (Self, Option<String>) {
+        let line = words.join(" ");
+        assert!(line.contains(&README_OPTIONS.join(" ")), "the README line lacks {README_OPTIONS:?}: {line}");
+        assert_eq!(words[..2], ["docker", "run"], "{line}");
+        let mut run = Container { hardening: Vec::new(), ..Container::of(image) };
+        let mut published = None;
+        let mut rest = words[2..].iter();
+        while let Some(word) = rest.next() {
+            if !word.starts_with('-') {
+                run.args = rest.cloned().collect();
+                break;
+            }
+            let value = if WITH_VALUE.contains(&word.as_str()) {
+                rest.next().unwrap_or_else(|| panic!("{word} without a value: {line}")).clone()
+            } else {
+                String::new()
+            };
+            match word.as_str() {
+                "--rm" | "-d" | "--name" => {}
+                "-p" => published = Some(value),
+                "-v" => {
+                    let mut parts = value.split(':');
+                    let (_, path, mode) = (parts.next(), parts.next().expect("HOST:PATH"), parts.next());
+                    assert_eq!(mode, Some("ro"), "the README mounts {value} writable: {line}");
+                    let host = volumes.get(path).unwrap_or_else(|| panic!("the test gives no folder for {path}"));
+                    run = run.volume(host, path);
+                }
+                "-e" => match value.split_once('=') {
+                    Some((name, example)) => run = run.env(name, values.get(name).map_or(example, String::as_str)),
+                    None => {
+                        let passed = values.get(value.as_str()).unwrap_or_else(|| panic!("the test gives no {value}"));
+                        run = run.env_passed(&value, passed.clone());
+                    }
+                },
+                _ if value.is_empty() => run.options.push(word.clone()),
+                _ => run.options.extend([word.clone(), value]),
+            }
+        }
+        (run, published)
+    }
+
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
         self
     }
 
-    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((name.into(), value.into()));
+    /// `-e NAME=value`.
+    pub fn env(mut self, name: &str, value: impl AsRef<str>) -> Self {
+        self.options.extend(["-e".to_owned(), format!("{name}={}", value.as_ref())]);
         self
     }
 
-    pub fn envs(self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        vars.into_iter().fold(self, |run, (name, value)| run.env(name, value))
-    }
-
-    /// Mounts a host file read-only at `path` inside.
-    pub fn mount(mut self, host: impl AsRef<Path>, path: impl Into<String>) -> Self {
-        self.mounts.push((host.as_ref().to_path_buf(), path.into()));
+    /// `-e NAME` with the value in podman's environment, so it is not on the command line.
+    pub fn env_passed(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.options.extend(["-e".to_owned(), name.to_owned()]);
+        self.passed.push((name.to_owned(), value.into()));
         self
     }
 
-    /// The bwrap command line.
-    fn command(&self) -> Command {
-        let (uid, gid) = self.image.stage.numeric_user();
-        let mut command = Command::new("timeout");
-        command.args(["--kill-after=5", &TIMEOUT.as_secs().to_string(), "bwrap"]);
-        command.args(["--unshare-all", "--share-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]);
-        command.args(["--uid", &uid.to_string(), "--gid", &gid.to_string(), "--clearenv"]);
-        for file in self.image.files() {
-            let host = self.image.root.join(file.trim_start_matches('/'));
-            command.arg("--ro-bind").arg(host).arg(&file);
-        }
-        for injected in ["/etc/hosts", "/etc/resolv.conf"] {
-            command.args(["--ro-bind", injected, injected]);
-        }
-        for (host, path) in &self.mounts {
-            command.arg("--ro-bind").arg(host).arg(path);
-        }
-        for (name, value) in &self.env {
-            command.args(["--setenv", name, value]);
-        }
-        command.args(["--remount-ro", "/", "--chdir", "/", "--"]);
-        command.args(&self.image.stage.entrypoint).args(&self.args);
+    /// `-v host:inside:ro`.
+    pub fn volume(mut self, host: impl AsRef<Path>, inside: &str) -> Self {
+        self.options.extend(["-v".to_owned(), format!("{}:{inside}:ro", host.as_ref().display())]);
+        self
+    }
+
+    fn command(&self, detached: bool) -> Command {
+        let mut command = podman();
+        command.arg("run").args(["--name", &self.name]);
+        command.arg(if detached { "-d" } else { "--rm" });
+        command.args(HOST_OPTIONS).args(&self.hardening).args(&self.options).arg(&self.image).args(&self.args);
+        command.envs(self.passed.iter().map(|(name, value)| (name, value)));
         command
     }
 
-    /// Runs to the end (killed after a minute).
+    /// Runs to the end (stopped after 90 s) and removes the container.
     pub fn output(&self) -> Exit {
-        let output = self.command().output().expect("starting bwrap (apt-get install bubblewrap)");
-        Exit {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    /// Starts it in the background (a daemon); its output goes to `log`. Killing the returned
-    /// child ends the sandbox (`--die-with-parent`).
-    pub fn spawn(&self, log: &Path) -> std::process::Child {
-        let log = std::fs::File::create(log).expect("creating the log file");
-        self.command()
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("starting bwrap (apt-get install bubblewrap)")
+        let output = Command::new("timeout")
+            .args(["--kill-after=5", "90"])
+            .arg("podman")
+            .args(self.command(false).get_args())
+            .envs(self.passed.iter().map(|(name, value)| (name, value)))
+            .output()
+            .expect("starting podman");
+        remove(&self.name);
+        exit_of(output)
     }
 
     /// Runs and asserts exit code 0, showing stderr otherwise.
     pub fn success(&self) -> Exit {
         let exit = self.output();
-        assert_eq!(exit.code, Some(0), "{:?} {:?} failed:\n{}", self.image.stage.entrypoint, self.args, exit.stderr);
+        assert_eq!(exit.code, Some(0), "{} {:?} failed:\n{}", self.image, self.args, exit.stderr);
         exit
+    }
+
+    /// Starts it detached (`podman run -d`); the returned handle removes it when dropped.
+    pub fn start(&self) -> Running {
+        let output = self.command(true).output().expect("starting podman");
+        let running = Running { name: self.name.clone() };
+        assert!(output.status.success(), "podman run -d failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        running
     }
 }
 
-const TIMEOUT: Duration = Duration::from_secs(90);
+fn exit_of(output: Output) -> Exit {
+    Exit {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn remove(name: &str) {
+    let _ = podman().args(["rm", "-f", "--ignore", name]).output();
+}
+
+/// A detached container, removed (`podman rm -f`) on drop.
+#[derive(Debug)]
+pub struct Running {
+    pub name: String,
+}
+
+impl Running {
+    /// Its state: `running`, `exited`, …
+    pub fn status(&self) -> String {
+        podman_ok(&["inspect", "--format", "{{.State.Status}}", &self.name]).trim().to_owned()
+    }
+
+    /// `podman stop` (SIGTERM, then SIGKILL after the container's stop timeout); returns the exit
+    /// code and how long the stop took.
+    pub fn stop(&self) -> (i32, Duration) {
+        let started = std::time::Instant::now();
+        podman_ok(&["stop", &self.name]);
+        let took = started.elapsed();
+        let code = podman_ok(&["inspect", "--format", "{{.State.ExitCode}}", &self.name]);
+        (code.trim().parse().expect("an exit code"), took)
+    }
+
+    /// Everything it wrote, stdout and stderr.
+    pub fn logs(&self) -> String {
+        let output = podman().args(["logs", &self.name]).output().expect("podman logs");
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        remove(&self.name);
+    }
+}
+
+/// Builds a `FROM scratch` image holding only `host_file` as `/file`, run as 65532 through it (a
+/// control case); removed on drop.
+#[derive(Debug)]
+pub struct ControlImage {
+    pub tag: String,
+}
+
+impl ControlImage {
+    pub fn with_single_file(host_file: &Path) -> Self {
+        let context = std::env::temp_dir().join(format!("websentry-control-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir(&context).expect("creating the build context");
+        std::fs::copy(host_file, context.join("file")).expect("copying the control file");
+        std::fs::write(
+            context.join("Containerfile"),
+            "FROM scratch\nCOPY file /file\nUSER 65532:65532\nENTRYPOINT [\"/file\"]\n",
+        )
+        .expect("writing the Containerfile");
+        let tag = format!("localhost/websentry-control:{:08x}", rand::random::<u32>());
+        let context_arg = context.display().to_string();
+        let built = podman().args(["build", "--layers=false", "-q", "-t", &tag, &context_arg]).output();
+        let _ = std::fs::remove_dir_all(&context);
+        let built = built.expect("podman build");
+        assert!(built.status.success(), "building the control image:\n{}", String::from_utf8_lossy(&built.stderr));
+        ControlImage { tag }
+    }
+}
+
+impl Drop for ControlImage {
+    fn drop(&mut self) {
+        let _ = podman().args(["rmi", "-f", &self.tag]).output();
+    }
+}

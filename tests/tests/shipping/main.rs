@@ -1,15 +1,16 @@
-//! Shipping checks: the release binaries are static, and the images the Dockerfile describes work
-//! with nothing but their binary in them. Run by `scripts/check-shipping` (which installs bubblewrap
-//! and builds the binaries first) as `cargo test -p websentry-tests --test shipping`; this target is
-//! not part of a plain `cargo test` because it needs a release musl build.
+//! Shipping checks: the release binaries are static, and the images built from the Dockerfile run
+//! as the README says. Run by `scripts/check-shipping` (which installs podman and runc, builds the
+//! binaries and both images, and inspects the images first) as
+//! `cargo test -p websentry-tests --test shipping`; this target is not part of a plain `cargo test`
+//! because it needs a release musl build and the images.
 //!
 //! - [`elf`]: reads an ELF file's program interpreter and NEEDED libraries.
-//! - [`image`]: the final stages of the Dockerfile, assembled into an empty folder and run there
-//!   with bubblewrap, as a container runtime would (no Docker engine runs here).
+//! - [`image`]: `podman run` of the images, with the README's options and certificate folders.
+//! - [`containers`]: the images against the local stack.
 
+mod containers;
 mod elf;
 mod image;
-mod scratch_images;
 mod static_binaries;
 
 use std::{path::PathBuf, process::Command, sync::OnceLock};

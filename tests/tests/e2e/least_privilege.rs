@@ -1,0 +1,231 @@
+//! The consumer archives as a database user with only the grants of `deploy/postgres/grants.sql`,
+//! the schema being owned and migrated by another user, both set up by `deploy/postgres/roles.sql`:
+//! the very files an administrator runs, with psql, in a database of the test's own.
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+use websentry_tests::{sample_report, Run, Stack};
+
+fn deploy_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/postgres").join(name)
+}
+
+/// The owner and consumer roles of one test (roles belong to the whole cluster: random names),
+/// dropped on drop, after the test's database (declare this first).
+struct Roles {
+    stack: &'static Stack,
+    owner: String,
+    consumer: String,
+    owner_password: String,
+    consumer_password: String,
+}
+
+impl Roles {
+    fn new(stack: &'static Stack) -> Self {
+        let suffix = format!("{:016x}", rand::random::<u64>());
+        Roles {
+            stack,
+            owner: format!("test_owner_{suffix}"),
+            consumer: format!("test_archiver_{suffix}"),
+            owner_password: format!("{:032x}", rand::random::<u128>()),
+            consumer_password: format!("{:032x}", rand::random::<u128>()),
+        }
+    }
+
+    /// `scripts/stack psql` (the cluster's superuser) in `database` with `sql` on stdin.
+    fn as_superuser(&self, database: &str, vars: &[(&str, &str)], sql: &str) {
+        let mut command = Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/stack"));
+        command.args(["psql", "-d", database]).env("WEBSENTRY_STACK_DIR", self.stack.var("WEBSENTRY_STACK_DIR"));
+        for (name, value) in vars {
+            command.args(["-v", &format!("{name}={value}")]);
+        }
+        let mut child =
+            command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("psql");
+        child.stdin.take().expect("stdin").write_all(sql.as_bytes()).expect("writing SQL to psql");
+        let output = child.wait_with_output().expect("psql");
+        assert!(output.status.success(), "psql as the superuser failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    /// psql over TLS (verify-full) as `user` in `database`: exit status and stderr.
+    fn psql_as(&self, user: &str, password: &str, database: &str, args: &[&str]) -> (bool, String) {
+        let (ok, _, stderr) = self.psql_output(user, password, database, args);
+        (ok, stderr)
+    }
+
+    /// A count, read as the owner (the stack's own user may not read the owner's tables).
+    fn count(&self, database: &str, sql: &str) -> i64 {
+        let (ok, stdout, stderr) = self.psql_output(&self.owner, &self.owner_password, database, &["-At", "-c", sql]);
+        assert!(ok, "{sql}: {stderr}");
+        stdout.trim().parse().unwrap_or_else(|_| panic!("{sql}: {stdout:?} is not a count"))
+    }
+
+    fn psql_output(&self, user: &str, password: &str, database: &str, args: &[&str]) -> (bool, String, String) {
+        let stack = self.stack;
+        let connection = format!(
+            "host={} port={} dbname={database} user={user} sslmode=verify-full sslrootcert={}",
+            stack.var("WEBSENTRY_DATABASE_HOST"),
+            stack.var("WEBSENTRY_DATABASE_PORT"),
+            stack.var("WEBSENTRY_DATABASE_CAFILE")
+        );
+        let output = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &connection])
+            .args(args)
+            .env("PGPASSWORD", password)
+            .env_remove("PGSERVICE")
+            .stdin(Stdio::null())
+            .output()
+            .expect("psql (Debian's postgresql-client)");
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (output.status.success(), text(&output.stdout), text(&output.stderr))
+    }
+
+    fn consumer_run(&self, topic: &str, database: &str) -> Run {
+        Run::new("websentry-consumer")
+            .envs(self.stack.kafka_env(topic))
+            .envs(self.stack.database_env(database))
+            .env("WEBSENTRY_DATABASE_USER", &self.consumer)
+            .env("WEBSENTRY_DATABASE_PASSWORD", &self.consumer_password)
+    }
+}
+
+impl Drop for Roles {
+    fn drop(&mut self) {
+        let sql = format!("DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {};", self.consumer, self.owner);
+        self.as_superuser("postgres", &[], &sql);
+    }
+}
+
+#[test]
+fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_schema() {
+    let stack = Stack::get();
+    let roles = Roles::new(stack);
+    let database = stack.create_database();
+    let topic = stack.create_topic(2);
+    let roles_sql = std::fs::read_to_string(deploy_file("roles.sql")).expect("deploy/postgres/roles.sql");
+    let grants_sql = deploy_file("grants.sql").display().to_string();
+
+    // What PostgreSQL gives everyone by default is taken away, so that only the files' grants count.
+    roles.as_superuser(&database.name, &[], &format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", database.name));
+    // The administrator's part: the two roles, then their passwords (\password in real life).
+    roles.as_superuser(&database.name, &[("owner", &roles.owner), ("consumer", &roles.consumer)], &roles_sql);
+    let passwords = format!(
+        "ALTER ROLE {} PASSWORD '{}'; ALTER ROLE {} PASSWORD '{}';",
+        roles.owner, roles.owner_password, roles.consumer, roles.consumer_password
+    );
+    roles.as_superuser(&database.name, &[], &passwords);
+
+    // The consumer's user cannot create the schema, and says what to do instead.
+    let refused = roles.consumer_run(&topic, &database.name).output();
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("may not change it: run `websentry-consumer --migrate-only` as the schema owner first"),
+        "{}",
+        refused.stderr
+    );
+
+    // The owner migrates.
+    Run::new("websentry-consumer")
+        .arg("--migrate-only")
+        .envs(stack.database_env(&database.name))
+        .env("WEBSENTRY_DATABASE_USER", &roles.owner)
+        .env("WEBSENTRY_DATABASE_PASSWORD", &roles.owner_password)
+        .success();
+    let owners: Vec<String> =
+        database.column("SELECT DISTINCT tableowner::text FROM pg_tables WHERE schemaname = 'public'");
+    assert_eq!(owners, std::slice::from_ref(&roles.owner), "the owner owns every table");
+
+    // Without grants.sql, nothing: the grants are what makes it work.
+    let refused = roles.consumer_run(&topic, &database.name).output();
+    assert_eq!(refused.code, Some(1), "archived without any grant on the tables:\n{}", refused.stderr);
+    assert!(refused.stderr.contains("permission denied"), "{}", refused.stderr);
+
+    let (granted, stderr) = roles.psql_as(
+        &roles.owner,
+        &roles.owner_password,
+        &database.name,
+        &["-v", &format!("consumer={}", roles.consumer), "-f", &grants_sql],
+    );
+    assert!(granted, "grants.sql as the owner:\n{stderr}");
+    let grants: Vec<String> = database.column(&format!(
+        "SELECT c.relname || ' ' || g.privilege_type FROM pg_class c, aclexplode(c.relacl) g
+         WHERE g.grantee = '{0}'::regrole
+         UNION ALL
+         SELECT c.relname || '(' || a.attname || ') ' || g.privilege_type
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid, aclexplode(a.attacl) g
+         WHERE g.grantee = '{0}'::regrole ORDER BY 1",
+        roles.consumer
+    ));
+    assert_eq!(
+        grants,
+        [
+            "consumer_offsets INSERT",
+            "consumer_offsets SELECT",
+            "consumer_offsets UPDATE",
+            "rejected_messages INSERT",
+            "reports INSERT",
+            "reports(id) SELECT",
+            "websentry_migrations SELECT"
+        ],
+        "the consumer's grants are exactly those of grants.sql"
+    );
+
+    // Archiving: reports and a record that is not one, in two runs (offsets stored, then moved).
+    // The second run's batch repeats a report already archived (a producer's retry): such a batch
+    // goes through a temporary table, which needs the TEMPORARY grant.
+    let retried = sample_report("https://retried.test/");
+    let record = (Some(retried.url.clone().into_bytes()), Some(retried.to_json()));
+    let mut ids = stack.produce_reports(&topic, 2, 40, 40);
+    stack.produce_raw(&topic, 1, vec![record.clone()]);
+    roles.consumer_run(&topic, &database.name).success();
+    ids.extend(stack.produce_reports(&topic, 2, 10, 10));
+    ids.push(retried.id);
+    stack.produce_raw(&topic, 1, vec![record]);
+    stack.produce_raw(&topic, 0, vec![(None, Some(b"not a report".to_vec()))]);
+    roles.consumer_run(&topic, &database.name).success();
+    assert_eq!(roles.count(&database.name, "SELECT count(*) FROM reports"), ids.len() as i64);
+    assert_eq!(roles.count(&database.name, "SELECT count(DISTINCT id) FROM reports"), ids.len() as i64);
+    assert_eq!(roles.count(&database.name, "SELECT count(*) FROM rejected_messages"), 1);
+    assert_eq!(
+        roles.count(&database.name, "SELECT sum(next_offset)::bigint FROM consumer_offsets"),
+        53,
+        "offsets past all 51 records"
+    );
+
+    // And nothing else: every one of these is refused to the consumer's user.
+    for statement in [
+        "DROP TABLE reports",
+        "TRUNCATE reports",
+        "DELETE FROM reports",
+        "UPDATE reports SET code = 0",
+        "ALTER TABLE reports ADD COLUMN x int",
+        "CREATE TABLE intruder (x int)",
+        "DELETE FROM consumer_offsets",
+        "SELECT count(*) FROM log",
+        "SELECT url, report FROM reports",
+        "INSERT INTO websentry_migrations (version, name) VALUES (99, 'x')",
+    ] {
+        let (ok, stderr) = roles.psql_as(&roles.consumer, &roles.consumer_password, &database.name, &["-c", statement]);
+        assert!(!ok, "the consumer's user may run {statement:?}");
+        assert!(
+            stderr.contains("permission denied") || stderr.contains("must be owner"),
+            "{statement:?} failed for another reason: {stderr}"
+        );
+    }
+    assert_eq!(roles.count(&database.name, "SELECT count(*) FROM reports"), ids.len() as i64, "nothing was removed");
+
+    // A schema migrated by a newer build is refused without trying to change it.
+    let (ok, stderr) = roles.psql_as(
+        &roles.owner,
+        &roles.owner_password,
+        &database.name,
+        &["-c", "INSERT INTO websentry_migrations (version, name) VALUES (99, 'from the future')"],
+    );
+    assert!(ok, "{stderr}");
+    let refused = roles.consumer_run(&topic, &database.name).output();
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(refused.stderr.contains("the database schema is at version 99, newer than version"), "{}", refused.stderr);
+}
