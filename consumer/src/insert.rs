@@ -181,11 +181,15 @@ fn copy_skipping_duplicates(
     reports: &[Archivable],
 ) -> anyhow::Result<u64> {
     // One temporary table per session, emptied at each commit and before each use (a batch being
-    // split under savepoints may come here more than once in one transaction).
-    tx.batch_execute(
-        "CREATE TEMP TABLE IF NOT EXISTS incoming_reports (LIKE reports INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+    // split under savepoints may come here more than once in one transaction). Its columns come
+    // from COLUMNS, not from `reports`: the consumer's user may not read `reports` (see
+    // deploy/postgres/grants.sql).
+    let columns: Vec<String> = COLUMNS.iter().map(|c| format!("{} {}", c.name, c.ty.name())).collect();
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS incoming_reports ({}) ON COMMIT DELETE ROWS;
          DELETE FROM incoming_reports",
-    )
+        columns.join(", ")
+    ))
     .context("preparing the COPY table")?;
     copy_rows(tx, "incoming_reports", topic, partition, reports).context("copying reports")?;
     let columns = column_list();
