@@ -16,7 +16,7 @@ use http::{header, Request, StatusCode};
 use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::{pki_types::ServerName, RootCertStore};
+use rustls::{client::Resumption, pki_types::ServerName, RootCertStore};
 use time::OffsetDateTime;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -94,6 +94,10 @@ impl Prober {
     pub fn new(roots: RootCertStore, settings: ProbeSettings) -> Self {
         let mut config = websentry_shared::tls::builder_trusting(roots).with_no_client_auth();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // Each probe is a new visitor: a full handshake, never a session kept from an earlier
+        // probe (no session cache, no tickets) and so no early data either.
+        config.resumption = Resumption::disabled();
+        config.enable_early_data = false;
         let budget = BodyBudget::new(BODY_BUDGET, settings.body_limit);
         Self { tls: TlsConnector::from(Arc::new(config)), settings, budget }
     }
