@@ -38,6 +38,9 @@ use crate::{
 /// Response headers larger than this end the probe with an `http` error.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
+/// Bodies up to this size are searched on the probe's own thread, larger ones on the blocking pool.
+const SEARCH_HERE_BYTES: usize = crate::body::FREE_BYTES;
+
 const USER_AGENT: &str = concat!("websentry/", env!("CARGO_PKG_VERSION"));
 
 /// How every probe behaves unless its site says otherwise.
@@ -115,7 +118,8 @@ impl Prober {
     }
 
     /// Probes `site` once. Never fails: a site that is down is a report with an `error`.
-    #[tracing::instrument(skip_all, fields(url = site.url.as_str()))]
+    // A span at DEBUG: at the usual levels it costs nothing, at DEBUG the probe's events carry the URL.
+    #[tracing::instrument(level = "debug", skip_all, fields(url = site.url.as_str()))]
     pub async fn probe(&self, site: &Site) -> Report {
         let checked_at = OffsetDateTime::now_utc();
         let started = Instant::now();
@@ -143,16 +147,22 @@ impl Prober {
         let body = std::mem::take(&mut progress.body);
         let body_bytes = answered.then_some(body.len() as u64);
         if let (Some(matcher), true) = (&site.matcher, answered) {
-            // A body of a megabyte can take a while to search: keep it off the I/O threads. The
-            // body and its share of the budget are released when the search ends.
-            let turn = body.lossy_turn(&self.budget).await;
-            let matcher = matcher.clone();
-            let found = tokio::task::spawn_blocking(move || {
-                let found = body.search(&matcher);
-                drop(turn);
-                found
-            })
-            .await;
+            let found = if body.len() <= SEARCH_HERE_BYTES {
+                // Most pages: searched right here, which costs less than a hop to another thread;
+                // the backtrack limit bounds the time all the same.
+                Ok(body.search(matcher))
+            } else {
+                // A body of a megabyte can take a while to search: keep it off the I/O threads.
+                // The body and its share of the budget are released when the search ends.
+                let turn = body.lossy_turn(&self.budget).await;
+                let matcher = matcher.clone();
+                tokio::task::spawn_blocking(move || {
+                    let found = body.search(&matcher);
+                    drop(turn);
+                    found
+                })
+                .await
+            };
             match found {
                 Ok(Ok(found)) => regexp_match = found,
                 Ok(Err(limit)) => {
