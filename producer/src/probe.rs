@@ -149,8 +149,10 @@ impl Prober {
         if let (Some(matcher), true) = (&site.matcher, answered) {
             let found = if body.len() <= SEARCH_HERE_BYTES {
                 // Most pages: searched right here, which costs less than a hop to another thread;
-                // the backtrack limit bounds the time all the same.
-                Ok(body.search(matcher))
+                // the backtrack limit bounds the time all the same. Searched with a clone, as on
+                // the blocking pool: a search leaves its scratch memory (tens of KiB) in the pool of
+                // the regex it ran on, so the site's own regex would keep it for good, per site.
+                Ok(body.search(&matcher.clone()))
             } else {
                 // A body of a megabyte can take a while to search: keep it off the I/O threads.
                 // The body and its share of the budget are released when the search ends.
