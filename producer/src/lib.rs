@@ -180,16 +180,22 @@ async fn probe_and_deliver(
 }
 
 /// A dry run: each report as a JSON line on stdout as it comes; returns those that could not be
-/// written.
+/// written. The reports that are ready at once go out in one write.
 async fn print_until_closed(mut reports: mpsc::Receiver<Report>) -> Vec<Report> {
     let mut unwritten = Vec::new();
-    while let Some(report) = reports.recv().await {
-        let mut line = report.to_json();
-        line.push(b'\n');
-        let mut out = std::io::stdout().lock();
-        if out.write_all(&line).and_then(|()| out.flush()).is_err() {
-            unwritten.push(report);
+    let mut ready = Vec::new();
+    let mut lines = Vec::new();
+    while reports.recv_many(&mut ready, REPORT_QUEUE).await > 0 {
+        lines.clear();
+        for report in &ready {
+            serde_json::to_writer(&mut lines, report).expect("a report always serialises");
+            lines.push(b'\n');
         }
+        let mut out = std::io::stdout().lock();
+        if out.write_all(&lines).and_then(|()| out.flush()).is_err() {
+            unwritten.append(&mut ready);
+        }
+        ready.clear();
     }
     unwritten
 }

@@ -8,6 +8,11 @@ use websentry_shared::{exit, exit::Fatal, shutdown::Shutdown};
 
 const PROGRAM: &str = "websentry-producer";
 
+/// musl's `malloc` takes one lock for every thread and maps and unmaps memory as probes come and
+/// go; mimalloc (compiled in, the binary stays static) keeps a heap per thread.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     exit::finish(PROGRAM, start(&args))

@@ -16,7 +16,7 @@ use http::{header, Request, StatusCode};
 use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::{pki_types::ServerName, RootCertStore};
+use rustls::{client::Resumption, pki_types::ServerName, RootCertStore};
 use time::OffsetDateTime;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -37,6 +37,9 @@ use crate::{
 
 /// Response headers larger than this end the probe with an `http` error.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Bodies up to this size are searched on the probe's own thread, larger ones on the blocking pool.
+const SEARCH_HERE_BYTES: usize = crate::body::FREE_BYTES;
 
 const USER_AGENT: &str = concat!("websentry/", env!("CARGO_PKG_VERSION"));
 
@@ -94,6 +97,10 @@ impl Prober {
     pub fn new(roots: RootCertStore, settings: ProbeSettings) -> Self {
         let mut config = websentry_shared::tls::builder_trusting(roots).with_no_client_auth();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // Each probe is a new visitor: a full handshake, never a session kept from an earlier
+        // probe (no session cache, no tickets) and so no early data either.
+        config.resumption = Resumption::disabled();
+        config.enable_early_data = false;
         let budget = BodyBudget::new(BODY_BUDGET, settings.body_limit);
         Self { tls: TlsConnector::from(Arc::new(config)), settings, budget }
     }
@@ -111,7 +118,8 @@ impl Prober {
     }
 
     /// Probes `site` once. Never fails: a site that is down is a report with an `error`.
-    #[tracing::instrument(skip_all, fields(url = site.url.as_str()))]
+    // A span at DEBUG: at the usual levels it costs nothing, at DEBUG the probe's events carry the URL.
+    #[tracing::instrument(level = "debug", skip_all, fields(url = site.url.as_str()))]
     pub async fn probe(&self, site: &Site) -> Report {
         let checked_at = OffsetDateTime::now_utc();
         let started = Instant::now();
@@ -139,16 +147,24 @@ impl Prober {
         let body = std::mem::take(&mut progress.body);
         let body_bytes = answered.then_some(body.len() as u64);
         if let (Some(matcher), true) = (&site.matcher, answered) {
-            // A body of a megabyte can take a while to search: keep it off the I/O threads. The
-            // body and its share of the budget are released when the search ends.
-            let turn = body.lossy_turn(&self.budget).await;
-            let matcher = matcher.clone();
-            let found = tokio::task::spawn_blocking(move || {
-                let found = body.search(&matcher);
-                drop(turn);
-                found
-            })
-            .await;
+            let found = if body.len() <= SEARCH_HERE_BYTES {
+                // Most pages: searched right here, which costs less than a hop to another thread;
+                // the backtrack limit bounds the time all the same. Searched with a clone, as on
+                // the blocking pool: a search leaves its scratch memory (tens of KiB) in the pool of
+                // the regex it ran on, so the site's own regex would keep it for good, per site.
+                Ok(body.search(&matcher.clone()))
+            } else {
+                // A body of a megabyte can take a while to search: keep it off the I/O threads.
+                // The body and its share of the budget are released when the search ends.
+                let turn = body.lossy_turn(&self.budget).await;
+                let matcher = matcher.clone();
+                tokio::task::spawn_blocking(move || {
+                    let found = body.search(&matcher);
+                    drop(turn);
+                    found
+                })
+                .await
+            };
             match found {
                 Ok(Ok(found)) => regexp_match = found,
                 Ok(Err(limit)) => {

@@ -113,7 +113,8 @@ pub fn load(path: &Path, default_matcher: Option<&Matcher>) -> Result<Vec<FileSi
 /// As [`load`], from text, with header value files relative to `folder`; errors start with
 /// ` line N: `.
 fn parse(text: &str, default_matcher: Option<&Matcher>, folder: &Path) -> Result<Vec<FileSite>, String> {
-    let at = |span: Range<usize>, problem: String| format!(" line {}: {problem}", line_of(text, span.start));
+    let lines_of = LineNumbers::of(text);
+    let at = |span: Range<usize>, problem: String| format!(" line {}: {problem}", lines_of.at(span.start));
     let file: File = toml::from_str(text).map_err(|err| match err.span() {
         Some(span) => at(span, err.message().to_owned()),
         None => format!(": {}", err.message()),
@@ -121,7 +122,7 @@ fn parse(text: &str, default_matcher: Option<&Matcher>, folder: &Path) -> Result
     let mut sites: Vec<FileSite> = Vec::with_capacity(file.site.len());
     let mut lines: HashMap<String, usize> = HashMap::new();
     for entry in file.site {
-        let line = line_of(text, entry.url.span().start);
+        let line = lines_of.at(entry.url.span().start);
         let url = SiteUrl::parse(entry.url.get_ref()).map_err(|e| at(entry.url.span(), e))?;
         if let Some(first) = lines.insert(url.as_str().to_owned(), line) {
             return Err(at(
@@ -235,13 +236,35 @@ fn read_value(path: &Path) -> Result<HeaderValue, String> {
     HeaderValue::from_bytes(&bytes).map_err(|_| format!("{shown} does not hold a valid header value (not shown)"))
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
+/// The line numbers (from 1) of byte offsets in a text. Found by a binary search in the offsets of
+/// its newlines: counting the newlines before each entry again made a file of 10,000 sites take
+/// 1.4 s of CPU to read.
+struct LineNumbers(Vec<usize>);
+
+impl LineNumbers {
+    fn of(text: &str) -> Self {
+        Self(text.match_indices('\n').map(|(at, _)| at).collect())
+    }
+
+    /// The line of the byte at `offset`: one more than the newlines before it.
+    fn at(&self, offset: usize) -> usize {
+        self.0.partition_point(|&newline| newline < offset) + 1
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_numbers_count_the_newlines_before_an_offset() {
+        let text = "a\nbc\n\nd";
+        let lines = LineNumbers::of(text);
+        let expected = |offset: usize| text[..offset].matches('\n').count() + 1;
+        for offset in 0..=text.len() {
+            assert_eq!(lines.at(offset), expected(offset), "offset {offset}");
+        }
+    }
 
     fn parse_text(text: &str) -> Result<Vec<Site>, String> {
         parse(text, None, Path::new("/nonexistent")).map(|sites| sites.into_iter().map(|s| s.site).collect())

@@ -1,0 +1,3 @@
+module websentry.invalid/goprober
+
+go 1.22
