@@ -188,7 +188,7 @@ async fn print_until_closed(mut reports: mpsc::Receiver<Report>) -> Vec<Report> 
     while reports.recv_many(&mut ready, REPORT_QUEUE).await > 0 {
         lines.clear();
         for report in &ready {
-            serde_json::to_writer(&mut lines, report).expect("a report always serialises");
+            report.write_json(&mut lines);
             lines.push(b'\n');
         }
         let mut out = std::io::stdout().lock();

@@ -125,7 +125,16 @@ pub enum DecodeError {
 impl Report {
     /// The JSON bytes of this report, as published.
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a report always serialises")
+        let mut json = Vec::new();
+        self.write_json(&mut json);
+        json
+    }
+
+    /// Appends the report as JSON to `out` (several reports into one buffer, without a vector each).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        // Plain structs of strings, numbers and options: serde_json cannot fail on them (non-finite
+        // floats become null), and writing into a vector does no I/O.
+        serde_json::to_writer(out, self).expect("a report always serialises");
     }
 
     /// Reads a report from a record's value.
