@@ -7,7 +7,8 @@ use std::{thread::JoinHandle, time::Duration};
 use websentry_shared::{exit::Fatal, settings::from_flags_only, shutdown::Shutdown};
 use websentry_tests::{as_flags, eventually, SiteServer, Stack};
 
-/// Builds the settings of program `P` from flags, as its `main` would from flags and variables.
+/// Builds the checked settings `C` of a program from the flags of its definition `A`, as its `main`
+/// would from flags and variables.
 fn settings<A: clap::Parser, C: for<'a> TryFrom<&'a A, Error = websentry_shared::settings::SettingError>>(
     argv: &[String],
 ) -> C {
