@@ -6,7 +6,10 @@ use uuid::Uuid;
 
 use crate::{
     batch::{Archivable, Batch, Origin, Rejected},
-    insert, storable,
+    insert,
+    metrics::Metrics,
+    rollup, storable,
+    upkeep::{self, Retention},
 };
 
 /// What the database holds of a partition's reading.
@@ -21,8 +24,9 @@ pub struct Stored {
 /// How a commit ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Committed {
-    /// Rows and offset are in; `archived` new reports (duplicates by `id` are not counted).
-    Done { archived: u64, rejected: u64 },
+    /// Rows and offset are in; `archived` new reports (duplicates by `id` are not counted), and
+    /// `past_retention` reports older than the raw retention, counted in the rollups only.
+    Done { archived: u64, rejected: u64, past_retention: u64 },
     /// The stored offset was not where this batch started: another consumer moved it. Nothing was
     /// written; read the offset again.
     Moved,
@@ -32,6 +36,7 @@ pub enum Committed {
 pub struct Archiver {
     /// The consumer's one connection: batches, offsets and the partition locks of its session.
     client: Client,
+    retention: Retention,
 }
 
 impl std::fmt::Debug for Archiver {
@@ -55,13 +60,41 @@ const ADVANCE_OFFSET: &str = "
     WHERE consumer_offsets.next_offset = $5";
 
 impl Archiver {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(client: Client, retention: Retention) -> Self {
+        Self { client, retention }
     }
 
     /// The connection, for the partition locks that live in its session (see `lease`).
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
+    }
+
+    /// One turn of upkeep (see `upkeep`), logged and counted. A failure is not fatal: a day
+    /// without its partition only sends its reports to the default partition, where none is lost,
+    /// and the next turn tries again.
+    pub fn upkeep(&mut self, metrics: &Metrics) {
+        let today = time::OffsetDateTime::now_utc().date();
+        match upkeep::run(&mut self.client, self.retention, today) {
+            Ok(done) if done.skipped => tracing::debug!("upkeep skipped: another replica is doing it"),
+            Ok(done) => {
+                metrics.record_upkeep(done.created.len() as u64, done.dropped.len() as u64, true);
+                tracing::info!(
+                    created = ?done.created,
+                    dropped = ?done.dropped,
+                    postponed = ?done.postponed,
+                    rollup_rows_expired = done.rollup_rows_expired,
+                    "archive upkeep done"
+                );
+                if !done.postponed.is_empty() {
+                    tracing::warn!(days = ?done.postponed, "old days not dropped yet: their locks were busy, trying again next turn");
+                }
+            }
+            Err(err) => {
+                metrics.record_upkeep(0, 0, false);
+                let cause = websentry_shared::exit::one_line(&err);
+                tracing::error!(cause = %cause, "archive upkeep failed, archiving goes on (late days wait in the default partition)");
+            }
+        }
     }
 
     /// What is stored of a partition, `None` before its first commit.
@@ -101,9 +134,22 @@ impl Archiver {
     /// # Errors
     /// The database failed; nothing of the batch is kept.
     pub fn commit(&mut self, at: Origin<'_>, from: i64, batch: &Batch) -> anyhow::Result<Committed> {
+        // A report older than the raw retention would land in a day already dropped (or about to
+        // be): it goes into the rollups only.
+        let kept_from = self.retention.raw_kept_from(time::OffsetDateTime::now_utc());
+        let too_old = |r: &&Archivable| kept_from.is_some_and(|from| r.report.checked_at < from);
+        let past: Vec<&Archivable> = batch.reports.iter().filter(too_old).collect();
+        let recent: std::borrow::Cow<[Archivable]> = match past.is_empty() {
+            true => std::borrow::Cow::Borrowed(&batch.reports),
+            false => batch.reports.iter().filter(|r| !too_old(r)).cloned().collect(),
+        };
         let mut tx = self.client.transaction().context("starting a transaction")?;
         let mut refused = Vec::new();
-        let archived = insert_isolating(&mut tx, at, &batch.reports, &mut refused)?;
+        let mut new = Vec::with_capacity(recent.len());
+        insert_isolating(&mut tx, at, &recent, &mut refused, &mut new)?;
+        let archived = new.len() as u64;
+        let rollups = rollup::aggregate(new.iter().chain(&past).map(|r| &r.report));
+        rollup::write(&mut tx, &rollups)?;
         let rejected = insert_rejected(&mut tx, at, batch.rejected.iter().chain(&refused))?;
         let moved = tx
             .execute(ADVANCE_OFFSET, &[&at.group, &at.topic, &at.partition, &batch.next_offset, &from, &at.topic_id])
@@ -116,31 +162,34 @@ impl Archiver {
         for record in &refused {
             tracing::warn!(partition = at.partition, offset = record.offset, reason = %record.reason, "report refused by the database, kept as rejected");
         }
-        Ok(Committed::Done { archived, rejected })
+        Ok(Committed::Done { archived, rejected, past_retention: past.len() as u64 })
     }
 }
 
-/// Inserts `reports` under a savepoint. When the database refuses them for their data (not for a
-/// lost connection), the batch is split in halves until the refused reports are found; each one
-/// goes to `refused` with the database's message and the others are inserted. Costs two round trips
-/// when nothing is refused, and about `2 log2(n)` statements per refused report.
+/// Inserts `reports` under a savepoint, adding those that were new to `new`. When the database
+/// refuses them for their data (not for a lost connection), the batch is split in halves until the
+/// refused reports are found; each one goes to `refused` with the database's message and the others
+/// are inserted. Costs two round trips when nothing is refused, and about `2 log2(n)` statements
+/// per refused report.
 ///
 /// # Errors
 /// The database failed for another reason than the data.
-fn insert_isolating(
+fn insert_isolating<'r>(
     tx: &mut Transaction<'_>,
     at: Origin<'_>,
-    reports: &[Archivable],
+    reports: &'r [Archivable],
     refused: &mut Vec<Rejected>,
-) -> anyhow::Result<u64> {
+    new: &mut Vec<&'r Archivable>,
+) -> anyhow::Result<()> {
     if reports.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let mut attempt = tx.savepoint("isolate").context("starting a savepoint")?;
     let error = match insert::insert_reports(&mut attempt, at.topic, at.partition, reports) {
         Ok(inserted) => {
             attempt.commit().context("releasing the savepoint")?;
-            return Ok(inserted);
+            new.extend(inserted.select(reports));
+            return Ok(());
         }
         Err(err) => err,
     };
@@ -153,10 +202,11 @@ fn insert_isolating(
             payload: Some(report.payload.clone()),
             reason: storable::reason_text(&format!("refused by the database: {refusal}")),
         });
-        return Ok(0);
+        return Ok(());
     }
     let (first, second) = reports.split_at(reports.len() / 2);
-    Ok(insert_isolating(tx, at, first, refused)? + insert_isolating(tx, at, second, refused)?)
+    insert_isolating(tx, at, first, refused, new)?;
+    insert_isolating(tx, at, second, refused, new)
 }
 
 /// The database's message when `error` is a refusal of the data itself (SQLSTATE classes 22 data

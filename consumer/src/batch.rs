@@ -13,7 +13,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use websentry_shared::report::{DecodeError, Report};
 
-use crate::storable::{self, Normalised};
+use crate::{
+    document,
+    storable::{self, Normalised},
+};
 
 /// Values larger than this are rejected instead of archived: a report is a few hundred bytes.
 pub const MAX_REPORT_BYTES: usize = 256 * 1024;
@@ -39,8 +42,9 @@ pub struct Origin<'a> {
 pub struct Archivable {
     /// The report, made storable (see `storable`).
     pub report: Report,
-    /// The document, unknown fields included, as JSON that `jsonb` accepts.
-    pub json: String,
+    /// What the columns do not rebuild of the document (see `document`), as JSON that `jsonb`
+    /// accepts; `None` when they rebuild all of it.
+    pub extra: Option<String>,
     pub offset: i64,
     /// The record's key and value as received, kept in case the database refuses the report.
     pub key: Option<Vec<u8>>,
@@ -74,9 +78,9 @@ impl Batch {
             batch.next_offset = batch.next_offset.max(offset + 1);
             let stamp = record_time(&record.timestamp);
             match decode(record.value.as_deref(), || (legacy_id(origin, offset), stamp)) {
-                Ok((report, json)) => {
+                Ok((report, extra)) => {
                     let payload = record.value.unwrap_or_default();
-                    batch.reports.push(Archivable { report, json, offset, key: record.key, payload });
+                    batch.reports.push(Archivable { report, extra, offset, key: record.key, payload });
                 }
                 Err(reason) => batch.rejected.push(Rejected {
                     offset,
@@ -155,8 +159,12 @@ fn decode_legacy(
     Some(Ok((report, document)))
 }
 
-/// A record's value as a storable report and its document in text, or why it is not one.
-fn decode(value: Option<&[u8]>, identity: impl FnOnce() -> (Uuid, OffsetDateTime)) -> Result<(Report, String), String> {
+/// A record's value as a storable report and what its columns do not rebuild of the document, or
+/// why it is not one.
+fn decode(
+    value: Option<&[u8]>,
+    identity: impl FnOnce() -> (Uuid, OffsetDateTime),
+) -> Result<(Report, Option<String>), String> {
     let Some(value) = value else { return Err("tombstone (null value)".into()) };
     if value.len() > MAX_REPORT_BYTES {
         return Err(format!("value of {} bytes is over the {MAX_REPORT_BYTES}-byte limit", value.len()));
@@ -173,7 +181,8 @@ fn decode(value: Option<&[u8]>, identity: impl FnOnce() -> (Uuid, OffsetDateTime
     if changes != Normalised::default() {
         tracing::debug!(id = %report.id, nul_replaced = changes.nul_replaced, shortened = changes.shortened, "report normalised to be stored");
     }
-    Ok((report, document.to_string()))
+    let extra = document::extra(&report, &document);
+    Ok((report, extra))
 }
 
 #[cfg(test)]

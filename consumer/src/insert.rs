@@ -3,7 +3,8 @@
 //!
 //! `COPY` has no `ON CONFLICT`, and a duplicate id (a producer retry) is rare, so a batch is copied
 //! straight into `reports` under a savepoint; only when that hits a unique violation does it go
-//! again through a temporary table and `INSERT … SELECT … ON CONFLICT DO NOTHING`.
+//! again through a temporary table and `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING id`,
+//! which says which reports were new (the rollups count only those).
 //!
 //! `COPY` was chosen by measuring it against a multi-row `INSERT … VALUES` and an `UNNEST` of one
 //! array per column; `benches/drain.rs` keeps the `VALUES` writer to compare with.
@@ -17,7 +18,12 @@ use postgres::{
     Transaction,
 };
 
-use crate::batch::Archivable;
+use std::collections::HashSet;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{batch::Archivable, document};
 
 /// A value of a row, as the driver sends it.
 pub type Value<'r> = &'r (dyn ToSql + Sync);
@@ -32,31 +38,32 @@ pub struct Column {
 }
 
 /// Every column the writer fills, in the order the values are sent; `archived_at` takes its default.
-pub static COLUMNS: [Column; 24] = [
+pub static COLUMNS: [Column; 25] = [
+    Column { name: "checked_at", ty: Type::TIMESTAMPTZ, value: |r| &r.checked_at },
     Column { name: "id", ty: Type::UUID, value: |r| &r.id },
-    Column { name: "url", ty: Type::TEXT, value: |r| &r.from.report.url },
-    Column { name: "code", ty: Type::INT4, value: |r| &r.code },
     Column { name: "response_ms", ty: Type::FLOAT8, value: |r| &r.from.report.response_ms },
-    Column { name: "regexp_match", ty: Type::TEXT, value: |r| &r.from.report.regexp_match },
-    Column { name: "checked_at", ty: Type::TIMESTAMPTZ, value: |r| &r.from.report.checked_at },
-    Column { name: "probe", ty: Type::TEXT, value: |r| &r.from.report.probe },
-    Column { name: "error_kind", ty: Type::TEXT, value: |r| &r.error_kind },
-    Column { name: "error_message", ty: Type::TEXT, value: |r| &r.error_message },
-    Column { name: "http_version", ty: Type::TEXT, value: |r| &r.from.report.http_version },
-    Column { name: "body_bytes", ty: Type::INT8, value: |r| &r.body_bytes },
-    Column { name: "report", ty: Type::JSONB, value: |r| &r.document },
-    Column { name: "kafka_topic", ty: Type::TEXT, value: |r| &r.topic },
-    Column { name: "kafka_partition", ty: Type::INT4, value: |r| &r.partition },
-    Column { name: "kafka_offset", ty: Type::INT8, value: |r| &r.from.offset },
     Column { name: "timing_dns_ms", ty: Type::FLOAT8, value: |r| &r.from.report.timings_ms.dns },
     Column { name: "timing_connect_ms", ty: Type::FLOAT8, value: |r| &r.from.report.timings_ms.connect },
     Column { name: "timing_tls_ms", ty: Type::FLOAT8, value: |r| &r.from.report.timings_ms.tls },
     Column { name: "timing_ttfb_ms", ty: Type::FLOAT8, value: |r| &r.from.report.timings_ms.ttfb },
     Column { name: "timing_transfer_ms", ty: Type::FLOAT8, value: |r| &r.from.report.timings_ms.transfer },
-    Column { name: "final_url", ty: Type::TEXT, value: |r| &r.from.report.final_url },
+    Column { name: "tls_expires_at", ty: Type::TIMESTAMPTZ, value: |r| &r.tls_expires_at },
+    Column { name: "body_bytes", ty: Type::INT8, value: |r| &r.body_bytes },
+    Column { name: "kafka_offset", ty: Type::INT8, value: |r| &r.from.offset },
+    Column { name: "code", ty: Type::INT4, value: |r| &r.code },
     Column { name: "redirects", ty: Type::INT4, value: |r| &r.redirects },
-    Column { name: "tls_expires_at", ty: Type::TIMESTAMPTZ, value: |r| &r.from.report.tls_expires_at },
-    Column { name: "report_version", ty: Type::INT4, value: |r| &r.version },
+    Column { name: "kafka_partition", ty: Type::INT4, value: |r| &r.partition },
+    Column { name: "report_version", ty: Type::INT2, value: |r| &r.version },
+    Column { name: "checked_at_ns", ty: Type::INT2, value: |r| &r.checked_at_ns },
+    Column { name: "url", ty: Type::TEXT, value: |r| &r.from.report.url },
+    Column { name: "probe", ty: Type::TEXT, value: |r| &r.from.report.probe },
+    Column { name: "error_kind", ty: Type::TEXT, value: |r| &r.error_kind },
+    Column { name: "error_message", ty: Type::TEXT, value: |r| &r.error_message },
+    Column { name: "http_version", ty: Type::TEXT, value: |r| &r.from.report.http_version },
+    Column { name: "regexp_match", ty: Type::TEXT, value: |r| &r.from.report.regexp_match },
+    Column { name: "final_url", ty: Type::TEXT, value: |r| &r.final_url },
+    Column { name: "kafka_topic", ty: Type::TEXT, value: |r| &r.topic },
+    Column { name: "extra", ty: Type::JSONB, value: |r| &r.extra },
 ];
 
 /// The names of [`COLUMNS`], comma-separated, for SQL.
@@ -69,33 +76,42 @@ pub fn column_list() -> String {
 pub struct Row<'a> {
     from: &'a Archivable,
     id: uuid::Uuid,
+    checked_at: OffsetDateTime,
+    checked_at_ns: Option<i16>,
+    tls_expires_at: Option<OffsetDateTime>,
+    final_url: Option<&'a str>,
     code: i32,
     error_kind: Option<&'static str>,
     error_message: Option<&'a str>,
     body_bytes: Option<i64>,
-    document: RawJsonb<'a>,
+    extra: Option<RawJsonb<'a>>,
     topic: &'a str,
     partition: i32,
     redirects: i32,
-    version: i32,
+    version: i16,
 }
 
 impl<'a> Row<'a> {
     /// The row of `report`, read from `topic`/`partition`.
     pub fn of(report: &'a Archivable, topic: &'a str, partition: i32) -> Self {
         let r = &report.report;
+        let (checked_at, checked_at_ns) = document::split_nanos(r.checked_at);
         Row {
             from: report,
             id: r.id,
+            checked_at,
+            checked_at_ns,
+            tls_expires_at: r.tls_expires_at.map(|t| document::split_nanos(t).0),
+            final_url: document::stored_final_url(r),
             code: i32::from(r.code),
             error_kind: r.error.as_ref().map(|e| e.kind.as_str()),
             error_message: r.error.as_ref().map(|e| e.message.as_str()),
             body_bytes: r.body_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
-            document: RawJsonb(&report.json),
+            extra: report.extra.as_deref().map(RawJsonb),
             topic,
             partition,
             redirects: i32::try_from(r.redirects).unwrap_or(i32::MAX),
-            version: i32::try_from(r.v).unwrap_or(i32::MAX),
+            version: i16::try_from(r.v).unwrap_or(i16::MAX),
         }
     }
 
@@ -126,7 +142,30 @@ impl ToSql for RawJsonb<'_> {
     postgres::types::to_sql_checked!();
 }
 
-/// Writes `reports` of `topic`/`partition`, skipping ids already archived; returns how many were new.
+/// Which of the reports given to [`insert_reports`] were new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// All of them.
+    All,
+    /// The reports with these ids, each once (the first of a batch that repeats an id).
+    Only(HashSet<Uuid>),
+}
+
+impl Inserted {
+    /// The reports that were new, in their order.
+    pub fn select<'r>(&self, reports: &'r [Archivable]) -> Vec<&'r Archivable> {
+        match self {
+            Inserted::All => reports.iter().collect(),
+            Inserted::Only(ids) => {
+                let mut left = ids.clone();
+                reports.iter().filter(|r| left.remove(&r.report.id)).collect()
+            }
+        }
+    }
+}
+
+/// Writes `reports` of `topic`/`partition`, skipping those already archived (same id and
+/// `checked_at`); says which were new.
 ///
 /// # Errors
 /// The database failed; the caller's transaction is then unusable.
@@ -135,15 +174,15 @@ pub fn insert_reports(
     topic: &str,
     partition: i32,
     reports: &[Archivable],
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Inserted> {
     if reports.is_empty() {
-        return Ok(0);
+        return Ok(Inserted::All);
     }
     let mut direct = tx.savepoint("direct_copy").context("starting a savepoint")?;
     match copy_rows(&mut direct, "reports", topic, partition, reports) {
-        Ok(copied) => {
+        Ok(_) => {
             direct.commit().context("releasing the savepoint")?;
-            Ok(copied)
+            Ok(Inserted::All)
         }
         Err(err) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
             direct.rollback().context("rolling back to the savepoint")?;
@@ -179,7 +218,7 @@ fn copy_skipping_duplicates(
     topic: &str,
     partition: i32,
     reports: &[Archivable],
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Inserted> {
     // One temporary table per session, emptied at each commit and before each use (a batch being
     // split under savepoints may come here more than once in one transaction). Its columns come
     // from COLUMNS, not from `reports`: the consumer's user may not read `reports` (see
@@ -193,9 +232,14 @@ fn copy_skipping_duplicates(
     .context("preparing the COPY table")?;
     copy_rows(tx, "incoming_reports", topic, partition, reports).context("copying reports")?;
     let columns = column_list();
-    tx.execute(
-        &format!("INSERT INTO reports ({columns}) SELECT {columns} FROM incoming_reports ON CONFLICT (id) DO NOTHING"),
-        &[],
-    )
-    .context("inserting the new reports")
+    let new = tx
+        .query(
+            &format!(
+                "INSERT INTO reports ({columns}) SELECT {columns} FROM incoming_reports
+                 ON CONFLICT (id, checked_at) DO NOTHING RETURNING id"
+            ),
+            &[],
+        )
+        .context("inserting the new reports")?;
+    Ok(Inserted::Only(new.iter().map(|row| row.get(0)).collect()))
 }

@@ -11,6 +11,9 @@
 //!   [`partitions`]: its table of partitions (held, offsets, targets), plain data.
 //! - [`metrics`] and [`http`]: what the daemon counts and its `/healthz`, `/readyz`, `/metrics`.
 //! - [`database`]: connecting over rustls; [`schema`]: versioned migrations.
+//! - [`document`]: a report stored once (typed columns, and what they do not rebuild);
+//!   [`rollup`]: hourly and daily rollups written with each batch; [`upkeep`]: day partitions
+//!   and retention.
 //!
 //! The blocking PostgreSQL client must not run on a Tokio worker thread, so [`run`] keeps the
 //! database on the calling thread and enters the runtime only to talk to Kafka and to serve HTTP.
@@ -18,6 +21,7 @@
 pub mod archive;
 pub mod batch;
 pub mod database;
+pub mod document;
 pub mod fetch;
 pub mod http;
 pub mod insert;
@@ -25,10 +29,12 @@ pub mod lease;
 pub mod metadata;
 pub mod metrics;
 pub mod partitions;
+pub mod rollup;
 pub mod schema;
 pub mod session;
 pub mod settings;
 pub mod storable;
+pub mod upkeep;
 
 use std::{sync::Arc, time::Duration};
 
@@ -114,10 +120,12 @@ fn connect<'a>(
     let mut client = config.database.connect().map_err(on(Service::Database))?;
     let applied = schema::migrate(&mut client).map_err(on(Service::Database))?;
     tracing::info!(database = %config.database.address(), migrations_applied = applied, "database ready");
+    let mut archiver = Archiver::new(client, config.retention);
+    archiver.upkeep(metrics);
     if config.migrate_only {
         return Ok(None);
     }
-    Session::start(config, runtime, shutdown, Arc::clone(metrics), Archiver::new(client)).map(Some)
+    Session::start(config, runtime, shutdown, Arc::clone(metrics), archiver).map(Some)
 }
 
 /// Sleeps for `pause` unless shutdown comes first; true if it did.

@@ -22,6 +22,13 @@ pub struct Metrics {
     archived: AtomicU64,
     /// Records kept as rejected since start.
     rejected: AtomicU64,
+    /// Reports older than the raw retention when they arrived: in the rollups only.
+    past_retention: AtomicU64,
+    /// Day partitions created and dropped by this process's upkeep.
+    days_created: AtomicU64,
+    days_dropped: AtomicU64,
+    /// Upkeep turns that failed.
+    upkeep_failures: AtomicU64,
     /// Whether the last Kafka request succeeded.
     kafka_connected: AtomicBool,
     /// Whether the last database statement succeeded.
@@ -59,6 +66,18 @@ impl Metrics {
         }
         inner.sum += seconds;
         inner.count += 1;
+    }
+
+    /// Counts reports that arrived past the raw retention.
+    pub fn record_past_retention(&self, reports: u64) {
+        self.past_retention.fetch_add(reports, Ordering::Relaxed);
+    }
+
+    /// Counts one turn of upkeep.
+    pub fn record_upkeep(&self, created: u64, dropped: u64, ok: bool) {
+        self.days_created.fetch_add(created, Ordering::Relaxed);
+        self.days_dropped.fetch_add(dropped, Ordering::Relaxed);
+        self.upkeep_failures.fetch_add(u64::from(!ok), Ordering::Relaxed);
     }
 
     pub fn set_connected(&self, kafka: bool, database: bool) {
@@ -119,6 +138,18 @@ impl Metrics {
             "Records kept in rejected_messages.",
             self.rejected.load(Ordering::Relaxed),
         );
+        for (name, help, value) in [
+            (
+                "websentry_reports_past_retention_total",
+                "Reports older than the raw retention when they arrived, counted in the rollups only.",
+                &self.past_retention,
+            ),
+            ("websentry_archive_days_created_total", "Day partitions created by this process.", &self.days_created),
+            ("websentry_archive_days_dropped_total", "Day partitions dropped by retention.", &self.days_dropped),
+            ("websentry_archive_upkeep_failures_total", "Upkeep turns that failed.", &self.upkeep_failures),
+        ] {
+            counter(&mut out, name, help, value.load(Ordering::Relaxed));
+        }
         let up = |b: &AtomicBool| u8::from(b.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP websentry_connected Whether the consumer is connected to the service.\n# TYPE websentry_connected gauge");
         let _ = writeln!(out, "websentry_connected{{service=\"kafka\"}} {}", up(&self.kafka_connected));

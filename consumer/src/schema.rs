@@ -13,6 +13,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("initial", include_str!("migrations/0001_initial.sql")),
     ("probe details", include_str!("migrations/0002_probe_details.sql")),
     ("topic identity", include_str!("migrations/0003_topic_identity.sql")),
+    ("archive at scale", include_str!("migrations/0004_archive_at_scale.sql")),
 ];
 
 /// An arbitrary constant shared by every replica: the key of the migration lock.

@@ -32,6 +32,8 @@ const LONG_POLL_MS: i32 = 500;
 /// How often a daemon looks at the topic (new partitions, a new identity), for partitions nobody
 /// holds (a replica died) and for its fair share.
 const CLAIM_EVERY: Duration = Duration::from_millis(1500);
+/// How often a daemon keeps the archive: day partitions ahead, retention (see `upkeep`).
+const UPKEEP_EVERY: Duration = Duration::from_secs(3600);
 /// The longest a Kafka request may take beyond its long poll before the broker counts as lost
 /// (less when `WEBSENTRY_KAFKA_TIMEOUT` is shorter).
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
@@ -202,7 +204,12 @@ impl<'a> Session<'a> {
     /// looks at the topic and the claims every [`CLAIM_EVERY`].
     fn poll_until_stopped(&mut self) -> Result<Ended, Interrupted> {
         let mut next_claim = Instant::now() + CLAIM_EVERY;
+        let mut next_upkeep = Instant::now() + UPKEEP_EVERY;
         while !self.shutdown.is_requested() {
+            if Instant::now() >= next_upkeep {
+                self.archiver.upkeep(&self.metrics);
+                next_upkeep = Instant::now() + UPKEEP_EVERY;
+            }
             if Instant::now() >= next_claim {
                 if self.refresh_topic()? == Ended::TopicChanged {
                     return Ok(Ended::TopicChanged);
@@ -344,8 +351,16 @@ impl<'a> Session<'a> {
             let started = Instant::now();
             let outcome = self.archiver.commit(at, stored.unwrap_or(-1), &batch).map_err(on(Service::Database))?;
             match outcome {
-                Committed::Done { archived, rejected } => {
+                Committed::Done { archived, rejected, past_retention } => {
                     self.metrics.record_batch(archived, rejected, started.elapsed());
+                    if past_retention > 0 {
+                        self.metrics.record_past_retention(past_retention);
+                        tracing::warn!(
+                            partition = id,
+                            reports = past_retention,
+                            "reports older than the retention, counted in the rollups only"
+                        );
+                    }
                     tracing::debug!(
                         partition = id,
                         archived,

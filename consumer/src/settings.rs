@@ -10,13 +10,18 @@ use websentry_shared::{
     telemetry::{LogArgs, LogSettings},
 };
 
-use crate::database::{DatabaseArgs, DatabaseSettings};
+use crate::{
+    database::{DatabaseArgs, DatabaseSettings},
+    upkeep::Retention,
+};
 
 /// Records per batch at most: one statement and one transaction each.
 pub const BATCH_MAX_RANGE: RangeInclusive<usize> = 1..=100_000;
 /// Bytes fetched per partition and request: at least one small report, at most what a broker
 /// sends by default in one response.
 pub const BATCH_BYTES_RANGE: RangeInclusive<i32> = 1024..=(64 * 1024 * 1024);
+/// Days of retention: 0 keeps for ever, else up to a hundred years.
+pub const RETENTION_DAYS_RANGE: RangeInclusive<u32> = 0..=36_500;
 
 /// Archives Websentry reports from Kafka into PostgreSQL, exactly once.
 ///
@@ -50,6 +55,19 @@ pub struct Args {
     /// whatever it says.
     #[arg(long = "batch-bytes", env = "WEBSENTRY_BATCH_BYTES", default_value = "1048576", value_name = "BYTES")]
     pub batch_bytes: String,
+    /// UTC days of raw reports kept, today included; older days are dropped whole (0 keeps them
+    /// for ever, up to 36500). A report older than this when it arrives is counted in the rollups
+    /// only.
+    #[arg(long = "retention-days", env = "WEBSENTRY_RETENTION_DAYS", default_value = "31", value_name = "DAYS")]
+    pub retention_days: String,
+    /// UTC days of hourly and daily rollups kept (0 keeps them for ever, up to 36500).
+    #[arg(
+        long = "rollup-retention-days",
+        env = "WEBSENTRY_ROLLUP_RETENTION_DAYS",
+        default_value = "400",
+        value_name = "DAYS"
+    )]
+    pub rollup_retention_days: String,
     /// Address of the HTTP endpoint (/healthz, /readyz, /metrics) of a daemon; empty disables it.
     /// One-off runs never serve it.
     #[arg(long = "listen", env = "WEBSENTRY_LISTEN", default_value = "0.0.0.0:9187", value_name = "ADDR")]
@@ -76,6 +94,8 @@ pub struct Config {
     pub batch_max: usize,
     /// Record bytes fetched per request at most.
     pub batch_bytes: i32,
+    /// How long raw reports and rollups are kept.
+    pub retention: Retention,
     /// `None`: no HTTP endpoint (disabled, or a one-off run).
     pub listen: Option<std::net::SocketAddr>,
     /// `None` with `--migrate-only`, which needs no Kafka.
@@ -96,6 +116,14 @@ impl TryFrom<&Args> for Config {
         let kafka = if args.migrate_only { None } else { Some(KafkaSettings::try_from(&args.kafka)?) };
         let batch_max = Args::setting("batch_max").number(&args.batch_max, BATCH_MAX_RANGE)?;
         let batch_bytes = Args::setting("batch_bytes").number(&args.batch_bytes, BATCH_BYTES_RANGE)?;
+        let days = |id: &str, text: &str| -> Result<Option<u32>, SettingError> {
+            let days = Args::setting(id).number(text, RETENTION_DAYS_RANGE)?;
+            Ok((days > 0).then_some(days))
+        };
+        let retention = Retention {
+            raw_days: days("retention_days", &args.retention_days)?,
+            rollup_days: days("rollup_retention_days", &args.rollup_retention_days)?,
+        };
         let listen = match args.listen.trim() {
             "" => None,
             _ if !daemon => None,
@@ -110,6 +138,7 @@ impl TryFrom<&Args> for Config {
             migrate_only: args.migrate_only,
             batch_max,
             batch_bytes,
+            retention,
             listen,
             kafka,
             database,

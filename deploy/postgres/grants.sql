@@ -7,28 +7,37 @@
 -- The roles themselves: roles.sql. What each grant is for:
 --   websentry_migrations  SELECT                  the schema version, checked at every start (a
 --                                                 consumer that finds it current changes nothing)
---   reports               INSERT, SELECT (id)     each batch, by COPY; a batch that repeats an id
---                                                 already archived (a producer's retry) goes through
+--   reports               INSERT,                 each batch, by COPY; a batch that repeats a report
+--                         SELECT (id, checked_at)  already archived (a producer's retry) goes through
 --                                                 a temporary table (TEMPORARY, roles.sql) and
---                                                 INSERT … ON CONFLICT (id) DO NOTHING, which must
---                                                 read the ids it compares: no other column is read
+--                                                 INSERT … ON CONFLICT (id, checked_at) DO NOTHING
+--                                                 RETURNING id, which must read the columns it
+--                                                 compares and returns: no other column is read
+--   rollup_hourly,        SELECT, INSERT, UPDATE  each batch's rollups, merged into the rows of its
+--   rollup_daily                                  hours and days (INSERT … ON CONFLICT DO UPDATE)
+--   websentry_create_partitions, websentry_report_days, websentry_drop_day,
+--   websentry_expire_rollups  EXECUTE             the upkeep: day partitions and retention. They run
+--                                                 as the schema owner (SECURITY DEFINER, fixed
+--                                                 search_path), so the consumer still owns nothing
+--                                                 and cannot drop a table itself
 --   consumer_offsets      SELECT, INSERT, UPDATE  read where a partition resumes; store and move it
 --                                                 by compare-and-set in the batch's transaction
 --   rejected_messages     INSERT                  records that are not reports, with the reason
--- Not granted: UPDATE or DELETE of reports and rejected records, TRUNCATE, REFERENCES, TRIGGER, the
--- `log` view (for people, not for the consumer), creating, changing or dropping anything.
--- Partition locks are session advisory locks, which every user may take.
---
--- Table upkeep to come (dropping old days of a partitioned archive) will be functions owned by the
--- schema owner (SECURITY DEFINER, with a fixed search_path), created by a migration; this file
--- will then add `GRANT EXECUTE ON FUNCTION …` for them, and the consumer still owns nothing.
+-- Not granted: UPDATE or DELETE of reports and rejected records, DELETE of rollups, TRUNCATE,
+-- REFERENCES, TRIGGER, the `log`, `report_documents`, `latest_reports` and `certificates_expiring`
+-- views (for people, not for the consumer), creating, changing or dropping anything.
+-- Partition locks and the upkeep lock are session advisory locks, which every user may take.
 \set ON_ERROR_STOP on
 BEGIN;
 -- (Revoking a table's privileges revokes its columns' too.)
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"consumer";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"consumer";
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM :"consumer";
 GRANT SELECT ON websentry_migrations TO :"consumer";
-GRANT INSERT, SELECT (id) ON reports TO :"consumer";
+GRANT INSERT, SELECT (id, checked_at) ON reports TO :"consumer";
+GRANT SELECT, INSERT, UPDATE ON rollup_hourly, rollup_daily TO :"consumer";
+GRANT EXECUTE ON FUNCTION websentry_create_partitions(date, date, date), websentry_report_days(),
+    websentry_drop_day(date), websentry_expire_rollups(date) TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON consumer_offsets TO :"consumer";
 GRANT INSERT ON rejected_messages TO :"consumer";
 COMMIT;

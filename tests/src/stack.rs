@@ -146,8 +146,11 @@ impl Stack {
         self.kafka_settings(topic).connect("websentry-tests").await.expect("connecting to the stack's Kafka")
     }
 
-    /// Writes raw records to one partition of `topic` (keys and values exactly as given).
+    /// Writes raw records to one partition of `topic` (keys and values exactly as given), stamped
+    /// now (to the millisecond, as Kafka keeps it).
     pub fn produce_raw(&self, topic: &str, partition: i32, records: Vec<RawRecord>) {
+        let now_nanos = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000 * 1_000_000)
+            .expect("a time before 2262");
         block_on(async {
             let client = self.kafka_client(topic).await;
             let partition =
@@ -158,7 +161,7 @@ impl Stack {
                     key,
                     value,
                     headers: BTreeMap::new(),
-                    timestamp: rskafka::chrono::DateTime::from_timestamp_nanos(0),
+                    timestamp: rskafka::chrono::DateTime::from_timestamp_nanos(now_nanos),
                 })
                 .collect();
             partition.produce(records, Default::default()).await.expect("producing raw records");

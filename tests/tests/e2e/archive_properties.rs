@@ -28,8 +28,12 @@ use websentry_consumer::{
     archive::{Archiver, Committed},
     batch::{Batch, Origin},
     schema,
+    upkeep::Retention,
 };
 use websentry_tests::{Stack, TestDatabase};
+
+/// The records carry any timestamp: none may fall out of the archive for its age here.
+const KEEP_EVERYTHING: Retention = Retention { raw_days: None, rollup_days: None };
 
 #[test]
 fn any_bytes_are_archived_or_rejected_and_the_offset_moves_past_them() {
@@ -132,7 +136,7 @@ impl Archive {
         let database = Stack::get().create_database();
         let mut client = database.client();
         schema::migrate(&mut client).expect("migrating the test database");
-        Archive { archiver: RefCell::new(Archiver::new(client)), outcomes: Cell::default(), database }
+        Archive { archiver: RefCell::new(Archiver::new(client, KEEP_EVERYTHING)), outcomes: Cell::default(), database }
     }
 
     /// Commits the case as one batch of a new topic and group, then checks that each offset is in
@@ -164,7 +168,7 @@ impl Archive {
             }
             Err(panicked) => {
                 // The connection may be mid-statement: the next cases get a new one.
-                *archiver = Archiver::new(self.database.client());
+                *archiver = Archiver::new(self.database.client(), KEEP_EVERYTHING);
                 let message = panicked
                     .downcast_ref::<&str>()
                     .map(|m| (*m).to_owned())
@@ -175,7 +179,7 @@ impl Archive {
         };
 
         let total = u64::try_from(sent.len()).expect("a few records");
-        let Committed::Done { archived, rejected } = committed else {
+        let Committed::Done { archived, rejected, .. } = committed else {
             return Err(TestCaseError::fail(format!("commit said {committed:?}; values sent:{}", listed())));
         };
         let (all_archived, all_rejected) = self.outcomes.get();

@@ -156,6 +156,9 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
          UNION ALL
          SELECT c.relname || '(' || a.attname || ') ' || g.privilege_type
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid, aclexplode(a.attacl) g
+         WHERE g.grantee = '{0}'::regrole
+         UNION ALL
+         SELECT p.proname || '() ' || g.privilege_type FROM pg_proc p, aclexplode(p.proacl) g
          WHERE g.grantee = '{0}'::regrole ORDER BY 1",
         roles.consumer
     ));
@@ -167,8 +170,19 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
             "consumer_offsets UPDATE",
             "rejected_messages INSERT",
             "reports INSERT",
+            "reports(checked_at) SELECT",
             "reports(id) SELECT",
-            "websentry_migrations SELECT"
+            "rollup_daily INSERT",
+            "rollup_daily SELECT",
+            "rollup_daily UPDATE",
+            "rollup_hourly INSERT",
+            "rollup_hourly SELECT",
+            "rollup_hourly UPDATE",
+            "websentry_create_partitions() EXECUTE",
+            "websentry_drop_day() EXECUTE",
+            "websentry_expire_rollups() EXECUTE",
+            "websentry_migrations SELECT",
+            "websentry_report_days() EXECUTE"
         ],
         "the consumer's grants are exactly those of grants.sql"
     );
@@ -180,7 +194,19 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     let record = (Some(retried.url.clone().into_bytes()), Some(retried.to_json()));
     let mut ids = stack.produce_reports(&topic, 2, 40, 40);
     stack.produce_raw(&topic, 1, vec![record.clone()]);
-    roles.consumer_run(&topic, &database.name).success();
+    // Upkeep as the consumer: a day past the 31-day retention is dropped, through the owner's
+    // functions (the consumer may not drop a table itself: see below).
+    let old_day = "SELECT count(*) FROM pg_class WHERE relname = 'reports_p' || to_char(current_date - 40, 'YYYYMMDD')";
+    let (ok, stderr) = roles.psql_as(
+        &roles.owner,
+        &roles.owner_password,
+        &database.name,
+        &["-c", "SELECT websentry_create_partitions(current_date - 40, current_date - 40, NULL)"],
+    );
+    assert!(ok && roles.count(&database.name, old_day) == 1, "an old day partition: {stderr}");
+    let archived = roles.consumer_run(&topic, &database.name).success();
+    assert!(!archived.stderr.contains("upkeep failed"), "{}", archived.stderr);
+    assert_eq!(roles.count(&database.name, old_day), 0, "the consumer's upkeep dropped the day past retention");
     ids.extend(stack.produce_reports(&topic, 2, 10, 10));
     ids.push(retried.id);
     stack.produce_raw(&topic, 1, vec![record]);
@@ -205,7 +231,9 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
         "CREATE TABLE intruder (x int)",
         "DELETE FROM consumer_offsets",
         "SELECT count(*) FROM log",
-        "SELECT url, report FROM reports",
+        "SELECT url, extra FROM reports",
+        "DELETE FROM rollup_hourly",
+        "DROP TABLE reports_default",
         "INSERT INTO websentry_migrations (version, name) VALUES (99, 'x')",
     ] {
         let (ok, stderr) = roles.psql_as(&roles.consumer, &roles.consumer_password, &database.name, &["-c", statement]);

@@ -1,0 +1,319 @@
+//! Rollups: per (url, probe) and hour, and per UTC day, what the reports of a batch add, written
+//! in the batch's transaction. Only reports that were new are counted (a duplicate changes
+//! nothing), so the rollups are exactly once like the raw rows.
+//!
+//! The consumer aggregates a batch per site and hour itself, copies those rows into a temporary
+//! table and merges them into `rollup_hourly`, and their sums per day into `rollup_daily`: one
+//! merged row per site and hour rather than a statement per report.
+//!
+//! Latency histogram (successful probes only): [`BUCKETS`] log-spaced buckets, bucket 0 below
+//! 1 ms, bucket k ≥ 1 covering [1.1^(k-1), 1.1^k) ms, the last one open above 1.1^126 ms (~165 s).
+//! A percentile is given as its bucket's geometric midpoint, so for a value in [1 ms, 165 s) it is
+//! within √1.1 − 1 = 4.88 % of the exact one (0.5 ms absolute below 1 ms).
+
+use std::{collections::HashMap, sync::LazyLock};
+
+use anyhow::Context;
+use postgres::{binary_copy::BinaryCopyInWriter, types::ToSql, types::Type, Transaction};
+use time::{OffsetDateTime, Time};
+use websentry_shared::report::{ErrorKind, Report};
+
+use crate::document::split_nanos;
+
+/// Histogram buckets, `b0`…`b127` in the tables.
+pub const BUCKETS: usize = 128;
+
+/// Growth factor from one bucket to the next.
+const FACTOR: f64 = 1.1;
+
+/// Failure counters, one per error kind, in the order of [`kind_index`].
+const FAILURES: [&str; 8] = [
+    "failures_invalid_url",
+    "failures_dns",
+    "failures_connect",
+    "failures_tls",
+    "failures_timeout",
+    "failures_http",
+    "failures_body_limit",
+    "failures_regex_limit",
+];
+
+fn kind_index(kind: ErrorKind) -> usize {
+    // Exhaustive: a new error kind does not compile until it has its counter (and a migration).
+    match kind {
+        ErrorKind::InvalidUrl => 0,
+        ErrorKind::Dns => 1,
+        ErrorKind::Connect => 2,
+        ErrorKind::Tls => 3,
+        ErrorKind::Timeout => 4,
+        ErrorKind::Http => 5,
+        ErrorKind::BodyLimit => 6,
+        ErrorKind::RegexLimit => 7,
+    }
+}
+
+/// The histogram bucket of a response time (as `websentry_bucket` in SQL).
+pub fn bucket(ms: f64) -> usize {
+    // Below 1 ms, and what is not a number at all.
+    if ms.is_nan() || ms < 1.0 {
+        return 0;
+    }
+    let above = (ms.ln() / FACTOR.ln()).floor();
+    // `as` saturates; a huge value lands in the open last bucket.
+    (1 + above as usize).min(BUCKETS - 1)
+}
+
+/// The response time a bucket stands for: its geometric midpoint (as `websentry_bucket_ms`).
+pub fn bucket_ms(bucket: usize) -> f64 {
+    if bucket == 0 {
+        0.5
+    } else {
+        FACTOR.powf(bucket as f64 - 0.5)
+    }
+}
+
+/// What the reports of one site and one hour add.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollup {
+    pub url: String,
+    pub probe: String,
+    /// The start of the hour (UTC).
+    pub hour: OffsetDateTime,
+    pub last_checked_at: OffsetDateTime,
+    /// The earliest certificate expiry seen.
+    pub tls_expires_at: Option<OffsetDateTime>,
+    /// Sum, least and greatest response time of the successful probes.
+    pub response_ms: Option<(f64, f64, f64)>,
+    pub probes: i32,
+    pub successes: i32,
+    pub failures: [i32; FAILURES.len()],
+    pub buckets: [i32; BUCKETS],
+}
+
+impl Rollup {
+    fn new(report: &Report, hour: OffsetDateTime) -> Self {
+        Rollup {
+            url: report.url.clone(),
+            probe: report.probe.clone(),
+            hour,
+            last_checked_at: split_nanos(report.checked_at).0,
+            tls_expires_at: None,
+            response_ms: None,
+            probes: 0,
+            successes: 0,
+            failures: [0; FAILURES.len()],
+            buckets: [0; BUCKETS],
+        }
+    }
+
+    fn add(&mut self, report: &Report) {
+        self.probes += 1;
+        self.last_checked_at = self.last_checked_at.max(split_nanos(report.checked_at).0);
+        if let Some(expiry) = report.tls_expires_at.map(|t| split_nanos(t).0) {
+            self.tls_expires_at = Some(self.tls_expires_at.map_or(expiry, |seen| seen.min(expiry)));
+        }
+        match &report.error {
+            Some(error) => self.failures[kind_index(error.kind)] += 1,
+            None => {
+                let ms = report.response_ms;
+                self.successes += 1;
+                self.buckets[bucket(ms)] += 1;
+                self.response_ms = Some(match self.response_ms {
+                    None => (ms, ms, ms),
+                    Some((sum, min, max)) => (sum + ms, min.min(ms), max.max(ms)),
+                });
+            }
+        }
+    }
+}
+
+/// The start of the UTC hour of `time`.
+fn hour_of(time: OffsetDateTime) -> OffsetDateTime {
+    // Cannot fail: whole hours are valid times.
+    time.replace_time(Time::from_hms(time.hour(), 0, 0).unwrap_or(Time::MIDNIGHT))
+}
+
+/// The reports summed per (url, probe, hour), in the order each first appears.
+pub fn aggregate<'r>(reports: impl IntoIterator<Item = &'r Report>) -> Vec<Rollup> {
+    let mut index: HashMap<(&str, &str, OffsetDateTime), usize> = HashMap::new();
+    let mut rollups: Vec<Rollup> = Vec::new();
+    for report in reports {
+        let hour = hour_of(report.checked_at);
+        let at = *index.entry((report.url.as_str(), report.probe.as_str(), hour)).or_insert_with(|| {
+            rollups.push(Rollup::new(report, hour));
+            rollups.len() - 1
+        });
+        rollups[at].add(report);
+    }
+    rollups
+}
+
+/// The statements, built once from the column lists.
+struct Statements {
+    prepare: String,
+    copy: String,
+    types: Vec<Type>,
+    merge: String,
+}
+
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
+    let buckets: Vec<String> = (0..BUCKETS).map(|k| format!("b{k}")).collect();
+    let mut typed = vec![
+        ("hour", Type::TIMESTAMPTZ),
+        ("url", Type::TEXT),
+        ("probe", Type::TEXT),
+        ("last_checked_at", Type::TIMESTAMPTZ),
+        ("tls_expires_at", Type::TIMESTAMPTZ),
+        ("response_ms_sum", Type::FLOAT8),
+        ("response_ms_min", Type::FLOAT8),
+        ("response_ms_max", Type::FLOAT8),
+        ("probes", Type::INT4),
+        ("successes", Type::INT4),
+    ];
+    typed.extend(FAILURES.iter().map(|name| (*name, Type::INT4)));
+    typed.extend(buckets.iter().map(|name| (name.as_str(), Type::INT4)));
+    let columns = typed.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
+    let declared = typed.iter().map(|(name, ty)| format!("{name} {}", ty.name())).collect::<Vec<_>>().join(", ");
+    let values = &columns[columns.find("url").unwrap_or(0)..];
+    // Counters add up; least/greatest skip NULLs; a NULL bucket is zero.
+    let mut merged = vec![
+        "last_checked_at = greatest(r.last_checked_at, excluded.last_checked_at)".to_owned(),
+        "tls_expires_at = least(r.tls_expires_at, excluded.tls_expires_at)".to_owned(),
+        "response_ms_sum = CASE WHEN excluded.response_ms_sum IS NULL THEN r.response_ms_sum \
+         ELSE coalesce(r.response_ms_sum, 0) + excluded.response_ms_sum END"
+            .to_owned(),
+        "response_ms_min = least(r.response_ms_min, excluded.response_ms_min)".to_owned(),
+        "response_ms_max = greatest(r.response_ms_max, excluded.response_ms_max)".to_owned(),
+        "probes = r.probes + excluded.probes".to_owned(),
+        "successes = r.successes + excluded.successes".to_owned(),
+    ];
+    merged.extend(FAILURES.iter().map(|name| format!("{name} = r.{name} + excluded.{name}")));
+    merged.extend(buckets.iter().map(|b| {
+        format!("{b} = CASE WHEN excluded.{b} IS NULL THEN r.{b} ELSE coalesce(r.{b}, 0) + excluded.{b} END")
+    }));
+    let merged = merged.join(", ");
+    let mut daily = vec![
+        "max(last_checked_at)".to_owned(),
+        "min(tls_expires_at)".to_owned(),
+        "sum(response_ms_sum)".to_owned(),
+        "min(response_ms_min)".to_owned(),
+        "max(response_ms_max)".to_owned(),
+        "sum(probes)".to_owned(),
+        "sum(successes)".to_owned(),
+    ];
+    daily.extend(FAILURES.iter().copied().chain(buckets.iter().map(String::as_str)).map(|name| format!("sum({name})")));
+    let daily = daily.join(", ");
+    Statements {
+        prepare: format!(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming_rollups ({declared}) ON COMMIT DELETE ROWS;
+             DELETE FROM incoming_rollups"
+        ),
+        copy: format!("COPY incoming_rollups ({columns}) FROM STDIN (FORMAT binary)"),
+        types: typed.iter().map(|(_, ty)| ty.clone()).collect(),
+        merge: format!(
+            "INSERT INTO rollup_hourly AS r ({columns}) SELECT {columns} FROM incoming_rollups
+             ON CONFLICT (url, probe, hour) DO UPDATE SET {merged};
+             INSERT INTO rollup_daily AS r (day, {values})
+             SELECT (hour AT TIME ZONE 'UTC')::date, url, probe, {daily} FROM incoming_rollups
+             GROUP BY (hour AT TIME ZONE 'UTC')::date, url, probe
+             ON CONFLICT (url, probe, day) DO UPDATE SET {merged}"
+        ),
+    }
+});
+
+/// Adds `rollups` to the hourly and daily rollups.
+///
+/// # Errors
+/// The database failed; the caller's transaction is then unusable.
+pub fn write(tx: &mut Transaction<'_>, rollups: &[Rollup]) -> anyhow::Result<()> {
+    if rollups.is_empty() {
+        return Ok(());
+    }
+    let statements = &*STATEMENTS;
+    tx.batch_execute(&statements.prepare).context("preparing the rollup table")?;
+    let sink = tx.copy_in(&statements.copy).context("copying rollups")?;
+    let mut writer = BinaryCopyInWriter::new(sink, &statements.types);
+    for rollup in rollups {
+        let sums = rollup.response_ms.map(|(sum, _, _)| sum);
+        let mins = rollup.response_ms.map(|(_, min, _)| min);
+        let maxs = rollup.response_ms.map(|(_, _, max)| max);
+        let buckets: Vec<Option<i32>> = rollup.buckets.iter().map(|&n| (n != 0).then_some(n)).collect();
+        let mut values: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(statements.types.len());
+        values.extend([
+            &rollup.hour as &(dyn ToSql + Sync),
+            &rollup.url,
+            &rollup.probe,
+            &rollup.last_checked_at,
+            &rollup.tls_expires_at,
+        ]);
+        values.extend([&sums as &(dyn ToSql + Sync), &mins, &maxs, &rollup.probes, &rollup.successes]);
+        values.extend(rollup.failures.iter().map(|n| n as &(dyn ToSql + Sync)));
+        values.extend(buckets.iter().map(|n| n as &(dyn ToSql + Sync)));
+        writer.write(&values).context("copying rollups")?;
+    }
+    writer.finish().context("copying rollups")?;
+    tx.batch_execute(&statements.merge).context("merging rollups")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+    use websentry_shared::report::ProbeError;
+
+    #[test]
+    fn buckets_are_log_spaced_and_bounded() {
+        assert_eq!((bucket(0.2), bucket(-3.0), bucket(f64::NAN)), (0, 0, 0));
+        assert_eq!((bucket(1.0), bucket(1.09), bucket(1.1000001)), (1, 1, 2));
+        assert_eq!(bucket(1e12), BUCKETS - 1);
+        // Every value in [1 ms, 1.1^126 ms) is within √1.1 − 1 of its bucket's midpoint.
+        let bound = FACTOR.sqrt() - 1.0;
+        let mut ms = 1.0;
+        while ms < FACTOR.powi(126) {
+            let estimate = bucket_ms(bucket(ms));
+            assert!((estimate - ms).abs() / ms <= bound + 1e-12, "{ms} ms estimated {estimate}");
+            ms *= 1.013;
+        }
+    }
+
+    fn report(url: &str, at: OffsetDateTime, ms: f64, error: Option<ErrorKind>) -> Report {
+        Report {
+            v: 1,
+            id: uuid::Uuid::now_v7(),
+            url: url.into(),
+            code: 200,
+            response_ms: ms,
+            regexp_match: None,
+            checked_at: at,
+            probe: "p".into(),
+            error: error.map(|kind| ProbeError { kind, message: String::new() }),
+            timings_ms: Default::default(),
+            http_version: None,
+            final_url: None,
+            redirects: 0,
+            body_bytes: None,
+            tls_expires_at: None,
+        }
+    }
+
+    #[test]
+    fn reports_are_summed_per_site_and_hour() {
+        let reports = [
+            report("a", datetime!(2026-11-29 10:05 UTC), 10.0, None),
+            report("a", datetime!(2026-11-29 10:55 UTC), 30.0, None),
+            report("a", datetime!(2026-11-29 10:56 UTC), 5000.0, Some(ErrorKind::Timeout)),
+            report("a", datetime!(2026-11-29 11:00 UTC), 20.0, None),
+            report("b", datetime!(2026-11-29 10:10 UTC), 20.0, Some(ErrorKind::Dns)),
+        ];
+        let rollups = aggregate(&reports);
+        assert_eq!(rollups.len(), 3);
+        let first = &rollups[0];
+        assert_eq!((first.url.as_str(), first.hour), ("a", datetime!(2026-11-29 10:00 UTC)));
+        assert_eq!((first.probes, first.successes, first.failures[4]), (3, 2, 1));
+        assert_eq!(first.response_ms, Some((40.0, 10.0, 30.0)));
+        assert_eq!(first.last_checked_at, datetime!(2026-11-29 10:56 UTC));
+        assert_eq!(first.buckets.iter().sum::<i32>(), 2, "failures are not in the histogram");
+        assert_eq!((rollups[2].successes, rollups[2].failures[1], rollups[2].response_ms), (0, 1, None));
+    }
+}

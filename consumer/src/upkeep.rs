@@ -1,0 +1,161 @@
+//! Upkeep of the archive, at start and every hour: day partitions created ahead (and for days whose
+//! reports wait in the default partition), raw retention by dropping whole days, rollup retention.
+//!
+//! One replica at a time: the replica that gets the upkeep lock does it, the others skip their
+//! turn. The work itself is done by functions of the schema owner (migration 4), so that a consumer
+//! that owns nothing can do it. A drop waits at most [`LOCK_WAIT`] for its locks (it needs the
+//! archive to itself for a moment) and is tried again at the next turn rather than stall archiving.
+
+use anyhow::Context;
+use postgres::{error::SqlState, Client};
+use time::{Date, Duration, OffsetDateTime, Time};
+
+/// Days created ahead of today (UTC), so that midnight never finds its day missing.
+pub const DAYS_AHEAD: i64 = 2;
+
+/// How long a partition change waits for its locks before giving up until the next turn.
+const LOCK_WAIT: &str = "5s";
+
+/// Key of the upkeep lock ("websentr" + 1): not the migration lock, which partition creation takes
+/// inside.
+const UPKEEP_LOCK: i64 = 0x7765_6273_656e_7473;
+
+/// How long reports are kept; `None` keeps them for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Raw reports: today and the days before it, in all this many UTC days.
+    pub raw_days: Option<u32>,
+    /// Hourly and daily rollups, in UTC days.
+    pub rollup_days: Option<u32>,
+}
+
+impl Default for Retention {
+    /// The defaults of `WEBSENTRY_RETENTION_DAYS` and `WEBSENTRY_ROLLUP_RETENTION_DAYS`.
+    fn default() -> Self {
+        Retention { raw_days: Some(31), rollup_days: Some(400) }
+    }
+}
+
+impl Retention {
+    /// The first UTC day of raw reports kept on `today`.
+    pub fn raw_first_day(&self, today: Date) -> Option<Date> {
+        first_day(self.raw_days, today)
+    }
+
+    /// The time before which a report is past the raw retention at `now`.
+    pub fn raw_kept_from(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.raw_first_day(now.date()).map(|day| day.with_time(Time::MIDNIGHT).assume_utc())
+    }
+
+    /// The first UTC day of rollups kept on `today`.
+    pub fn rollup_first_day(&self, today: Date) -> Option<Date> {
+        first_day(self.rollup_days, today)
+    }
+}
+
+fn first_day(days: Option<u32>, today: Date) -> Option<Date> {
+    let days = days?;
+    today.checked_sub(Duration::days(i64::from(days.max(1)) - 1)).or(Some(Date::MIN))
+}
+
+/// What one turn of upkeep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Upkept {
+    /// Another replica was doing it.
+    pub skipped: bool,
+    pub created: Vec<Date>,
+    pub dropped: Vec<Date>,
+    /// Days whose drop waited too long for its locks: tried again next turn.
+    pub postponed: Vec<Date>,
+    pub rollup_rows_expired: i64,
+}
+
+/// One turn of upkeep on `today` (UTC).
+///
+/// # Errors
+/// The database failed, or the consumer's user may not run the upkeep functions (see
+/// deploy/postgres/grants.sql).
+pub fn run(client: &mut Client, retention: Retention, today: Date) -> anyhow::Result<Upkept> {
+    let locked: bool =
+        client.query_one("SELECT pg_try_advisory_lock($1)", &[&UPKEEP_LOCK]).context("taking the upkeep lock")?.get(0);
+    if !locked {
+        return Ok(Upkept { skipped: true, ..Upkept::default() });
+    }
+    let result = upkeep(client, retention, today);
+    let unlocked =
+        client.execute("SELECT pg_advisory_unlock($1)", &[&UPKEEP_LOCK]).context("releasing the upkeep lock");
+    let upkept = result?;
+    unlocked?;
+    Ok(upkept)
+}
+
+fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Result<Upkept> {
+    let mut upkept = Upkept::default();
+    let last = today.checked_add(Duration::days(DAYS_AHEAD)).unwrap_or(today);
+    let raw_first = retention.raw_first_day(today);
+    let created = in_transaction(client, |tx| {
+        tx.query("SELECT websentry_create_partitions($1, $2, $3)", &[&today, &last, &raw_first])
+    })
+    .context("creating day partitions")?;
+    upkept.created = created.iter().map(|row| row.get(0)).collect();
+    if let Some(first) = raw_first {
+        let days: Vec<Date> = client
+            .query("SELECT websentry_report_days()", &[])
+            .context("listing day partitions")?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        // The day before the first kept one is always passed: it also clears late rows of dropped
+        // days from the default partition.
+        let mut due: Vec<Date> = days.into_iter().filter(|&day| day < first).collect();
+        if let Some(before) = first.previous_day() {
+            if !due.contains(&before) {
+                due.push(before);
+            }
+        }
+        for day in due {
+            match in_transaction(client, |tx| tx.query_one("SELECT websentry_drop_day($1)", &[&day])) {
+                Ok(row) if row.get::<_, bool>(0) => upkept.dropped.push(day),
+                Ok(_) => {}
+                Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => upkept.postponed.push(day),
+                Err(err) => return Err(anyhow::Error::new(err).context(format!("dropping the reports of {day}"))),
+            }
+        }
+    }
+    if let Some(first) = retention.rollup_first_day(today) {
+        upkept.rollup_rows_expired = in_transaction(client, |tx| {
+            tx.query_one("SELECT websentry_expire_rollups($1)", &[&first]).map(|row| row.get(0))
+        })
+        .context("expiring rollups")?;
+    }
+    Ok(upkept)
+}
+
+/// Runs `work` in a transaction whose locks wait at most [`LOCK_WAIT`].
+fn in_transaction<T>(
+    client: &mut Client,
+    work: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, postgres::Error>,
+) -> Result<T, postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT}'"))?;
+    let done = work(&mut tx)?;
+    tx.commit()?;
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    #[test]
+    fn retention_counts_today_as_the_last_of_its_days() {
+        let retention = Retention { raw_days: Some(31), rollup_days: Some(400) };
+        assert_eq!(retention.raw_first_day(date!(2026 - 11 - 29)), Some(date!(2026 - 10 - 30)));
+        assert_eq!(retention.raw_kept_from(datetime!(2026-11-29 13:00 UTC)), Some(datetime!(2026-10-30 00:00 UTC)));
+        assert_eq!(retention.rollup_first_day(date!(2026 - 11 - 29)), Some(date!(2025 - 10 - 26)));
+        let one = Retention { raw_days: Some(1), rollup_days: None };
+        assert_eq!(one.raw_first_day(date!(2026 - 11 - 29)), Some(date!(2026 - 11 - 29)));
+        assert_eq!(one.rollup_first_day(date!(2026 - 11 - 29)), None);
+    }
+}
