@@ -137,11 +137,10 @@ impl Prober {
         };
         let response_ms = ms(started.elapsed());
         let answered = progress.code != 0;
-        if let (Some(expected), true, None) = (&site.expect_status, answered, &error) {
-            if !expected.contains(progress.code) {
-                let message = format!("status {} is not one of the expected {expected}", progress.code);
-                error = Some(failure(ErrorKind::Http, message));
-            }
+        // Only a final answer is judged: a probe that already failed keeps its own error.
+        if answered && error.is_none() && !site.expect_status.contains(progress.code) {
+            let message = format!("status {} is not one of the expected {}", progress.code, site.expect_status);
+            error = Some(failure(ErrorKind::Http, message));
         }
         let mut regexp_match = None;
         let body = std::mem::take(&mut progress.body);
@@ -459,7 +458,10 @@ pub(crate) fn describe_hyper(err: &hyper::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{matcher::Matcher, site::SiteUrl};
+    use crate::{
+        matcher::Matcher,
+        site::{SiteUrl, StatusSet},
+    };
     use tokio::{
         io::{AsyncReadExt, AsyncWriteExt},
         net::TcpListener,
@@ -511,12 +513,69 @@ mod tests {
     async fn an_unexpected_status_is_reported_as_an_http_error() {
         let url = serve(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n").await;
         let mut site = site(&url, None);
-        site.expect_status = Some(crate::site::StatusSet::parse("200-299").unwrap());
+        site.expect_status = StatusSet::parse("200-299").unwrap();
         let report = prober(1024).probe(&site).await;
         assert_eq!(report.code, 503);
         let error = report.error.unwrap();
         assert_eq!(error.kind, ErrorKind::Http);
         assert!(error.message.contains("503 is not one of the expected 200-299"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn a_site_without_expect_status_is_up_for_200_to_399_and_an_http_error_otherwise() {
+        // (case, response, error expected)
+        let cases: [(&str, &'static [u8], bool); 7] = [
+            ("200", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false),
+            ("204", b"HTTP/1.1 204 No Content\r\n\r\n", false),
+            ("301 without Location", b"HTTP/1.1 301 Moved Permanently\r\nContent-Length: 0\r\n\r\n", false),
+            ("304", b"HTTP/1.1 304 Not Modified\r\n\r\n", false),
+            ("404", b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", true),
+            ("500", b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", true),
+            ("503", b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", true),
+        ];
+        for (case, response, fails) in cases {
+            let url = serve(response).await;
+
+            let report = prober(1024).probe(&site(&url, None)).await;
+
+            let code: u16 = case[..3].parse().unwrap();
+            assert_eq!(report.code, code, "{case}: the code is kept");
+            assert_eq!(report.redirects, 0, "{case}: the final answer");
+            match report.error {
+                None => assert!(!fails, "{case}: no error"),
+                Some(error) => {
+                    assert!(fails, "{case}: {}", error.message);
+                    assert_eq!(error.kind, ErrorKind::Http, "{case}");
+                    assert_eq!(error.message, format!("status {code} is not one of the expected 200-399"), "{case}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_site_with_expect_status_keeps_exactly_its_own_set() {
+        // (case, response, error expected)
+        let cases: [(&str, &'static [u8], bool); 2] = [
+            ("404", b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", false),
+            ("200", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true),
+        ];
+        for (case, response, fails) in cases {
+            let url = serve(response).await;
+            let mut site = site(&url, None);
+            site.expect_status = StatusSet::parse("404").unwrap();
+
+            let report = prober(1024).probe(&site).await;
+
+            assert_eq!(report.code.to_string(), case, "{case}: the code is kept");
+            match report.error {
+                None => assert!(!fails, "{case}: no error"),
+                Some(error) => {
+                    assert!(fails, "{case}: {}", error.message);
+                    assert_eq!(error.kind, ErrorKind::Http, "{case}");
+                    assert_eq!(error.message, "status 200 is not one of the expected 404", "{case}");
+                }
+            }
+        }
     }
 
     #[tokio::test]

@@ -243,6 +243,8 @@ mod tests {
         assert_eq!(config.concurrency, 100);
         assert_eq!(config.probe.body_limit, 1 << 20);
         assert!(matches!(config.output, Output::Stdout));
+        let expected: Vec<String> = config.sites.iter().map(|site| site.expect_status.to_string()).collect();
+        assert_eq!(expected, ["200-399"], "a site of WEBSENTRY_SITES expects 200-399");
     }
 
     #[test]

@@ -64,6 +64,13 @@ impl SiteUrl {
 pub struct StatusSet(Vec<(u16, u16)>);
 
 impl StatusSet {
+    /// What a site without `expect_status` accepts: 200-399, the answers of a site that is up. A
+    /// 3xx counts only when it is the final answer (no `Location` to follow, a `304`); a redirect
+    /// that is followed is judged by where it leads. So a report without an error means "up".
+    pub fn default_expected() -> Self {
+        Self(vec![(200, 399)])
+    }
+
     /// Parses `200`, `200-299` or a list of those separated by commas.
     ///
     /// # Errors
@@ -120,16 +127,24 @@ pub struct Site {
     pub headers: HeaderMap,
     /// The pattern searched in the body, if any.
     pub matcher: Option<Matcher>,
-    /// The statuses that count as success; `None`: any status is reported without an error.
-    pub expect_status: Option<StatusSet>,
+    /// The statuses that count as success: the sites file's `expect_status`, or
+    /// [`StatusSet::default_expected`].
+    pub expect_status: StatusSet,
     /// This site's probe timeout; `None`: `WEBSENTRY_TIMEOUT`.
     pub timeout: Option<Duration>,
 }
 
 impl Site {
-    /// A site probed with a GET and the producer's defaults.
+    /// A site probed with a GET and the producer's defaults: 200-399 expected.
     pub fn simple(url: SiteUrl, matcher: Option<Matcher>) -> Self {
-        Self { url, method: Method::GET, headers: HeaderMap::new(), matcher, expect_status: None, timeout: None }
+        Self {
+            url,
+            method: Method::GET,
+            headers: HeaderMap::new(),
+            matcher,
+            expect_status: StatusSet::default_expected(),
+            timeout: None,
+        }
     }
 }
 
@@ -202,5 +217,21 @@ mod tests {
         for bad in ["", "2xx", "300-200", "99", "600", "200-"] {
             assert!(StatusSet::parse(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn the_default_set_is_200_to_399() {
+        let set = StatusSet::default_expected();
+        for (code, expected) in [(199, false), (200, true), (301, true), (304, true), (399, true), (400, false)] {
+            assert_eq!(set.contains(code), expected, "code {code}");
+        }
+        assert_eq!(set.to_string(), "200-399");
+        assert_eq!(set, StatusSet::parse("200-399").unwrap());
+    }
+
+    #[test]
+    fn a_site_given_by_url_alone_expects_200_to_399() {
+        let site = Site::simple(SiteUrl::parse("https://example.com/").unwrap(), None);
+        assert_eq!(site.expect_status, StatusSet::default_expected());
     }
 }

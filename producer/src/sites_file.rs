@@ -4,7 +4,7 @@
 //! [[site]]
 //! url = "https://example.com/"
 //! regexp = 'version=(\d+)\.(\d+)'   # overrides WEBSENTRY_REGEXP; "" searches nothing
-//! expect_status = ["200-299", 301]  # another status is reported as an `http` error
+//! expect_status = ["200-299", 301]  # default 200-399; another status is reported as an `http` error
 //! timeout = 5                       # seconds (1 to 3600), overrides WEBSENTRY_TIMEOUT
 //! method = "HEAD"                   # default GET
 //! headers = { "Accept-Language" = "en", Authorization = { file = "/etc/websentry/secrets/api-token" } }
@@ -145,7 +145,7 @@ fn parse(text: &str, default_matcher: Option<&Matcher>, folder: &Path) -> Result
                 Statuses::Many(list) => list.iter().map(Status::to_text).collect::<Vec<_>>().join(","),
             };
             site.expect_status =
-                Some(StatusSet::parse(&text).map_err(|e| at(statuses.span(), format!("expect_status: {e}")))?);
+                StatusSet::parse(&text).map_err(|e| at(statuses.span(), format!("expect_status: {e}")))?;
         }
         if let Some(timeout) = &entry.timeout {
             if !TIMEOUT_SECONDS.contains(timeout.get_ref()) {
@@ -308,14 +308,24 @@ url = "http://plain.example/"
         let first = &sites[0].site;
         assert_eq!(first.url.as_str(), "https://example.com/");
         assert_eq!(first.matcher.as_ref().unwrap().find("v=42").unwrap().as_deref(), Some("42"));
-        assert!(first.expect_status.as_ref().unwrap().contains(301));
-        assert!(!first.expect_status.as_ref().unwrap().contains(302));
+        assert!(first.expect_status.contains(301));
+        assert!(!first.expect_status.contains(302));
         assert_eq!(first.timeout, Some(Duration::from_secs(5)));
         assert_eq!(first.method, Method::HEAD);
         assert_eq!(first.headers["accept-language"], "en");
         let second = &sites[1].site;
         assert_eq!(second.matcher.as_ref().unwrap().find("the default").unwrap().as_deref(), Some("default"));
         assert_eq!(second.method, Method::GET);
+        assert_eq!(second.expect_status, StatusSet::default_expected(), "without expect_status: 200-399");
+    }
+
+    #[test]
+    fn an_expect_status_replaces_the_default_set_entirely() {
+        let sites = parse_text("[[site]]\nurl = \"https://ok/\"\nexpect_status = [404]\n").unwrap();
+        let expected = &sites[0].expect_status;
+        assert!(expected.contains(404));
+        assert!(!expected.contains(200), "200 is no longer expected");
+        assert_eq!(expected.to_string(), "404");
     }
 
     #[test]

@@ -54,7 +54,7 @@ fn a_round_of_probes_is_archived_with_codes_matches_and_errors() {
         rows.expect("reading reports").iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect();
     let mut expected = vec![
         (ok, 200, Some("42".to_owned()), None, pipeline.topic.clone()),
-        (missing, 404, None, None, pipeline.topic.clone()),
+        (missing, 404, None, Some("http".to_owned()), pipeline.topic.clone()),
         (down, 0, None, Some("connect".to_owned()), pipeline.topic.clone()),
     ];
     expected.sort();
