@@ -138,3 +138,25 @@ pub(crate) fn wait_or_shutdown(runtime: &Runtime, shutdown: &Shutdown, pause: Du
         }
     })
 }
+
+/// A report as this build's producer writes it after a successful probe, for unit tests to change.
+#[cfg(test)]
+pub(crate) fn test_report() -> websentry_shared::report::Report {
+    websentry_shared::report::Report {
+        v: 1,
+        id: uuid::Uuid::now_v7(),
+        url: "https://example.com/".into(),
+        code: 200,
+        response_ms: 12.5,
+        regexp_match: None,
+        checked_at: time::macros::datetime!(2026-11-29 10:00:00.123456789 UTC),
+        probe: "p".into(),
+        error: None,
+        timings_ms: Default::default(),
+        http_version: Some("HTTP/1.1".into()),
+        final_url: Some("https://example.com/".into()),
+        redirects: 0,
+        body_bytes: Some(10),
+        tls_expires_at: None,
+    }
+}

@@ -278,23 +278,8 @@ mod tests {
     }
 
     fn report(url: &str, at: OffsetDateTime, ms: f64, error: Option<ErrorKind>) -> Report {
-        Report {
-            v: 1,
-            id: uuid::Uuid::now_v7(),
-            url: url.into(),
-            code: 200,
-            response_ms: ms,
-            regexp_match: None,
-            checked_at: at,
-            probe: "p".into(),
-            error: error.map(|kind| ProbeError { kind, message: String::new() }),
-            timings_ms: Default::default(),
-            http_version: None,
-            final_url: None,
-            redirects: 0,
-            body_bytes: None,
-            tls_expires_at: None,
-        }
+        let error = error.map(|kind| ProbeError { kind, message: String::new() });
+        Report { url: url.into(), checked_at: at, response_ms: ms, error, ..crate::test_report() }
     }
 
     #[test]

@@ -272,4 +272,23 @@ mod tests {
             assert!(err.starts_with(expected), "{flag}: {err}");
         }
     }
+
+    #[test]
+    fn retention_defaults_to_31_and_400_days_and_zero_keeps_for_ever() {
+        assert_eq!(parse(&[]).unwrap().retention, Retention { raw_days: Some(31), rollup_days: Some(400) });
+        assert_eq!(parse(&[]).unwrap().retention, Retention::default());
+        let forever = parse(&["--retention-days=0", "--rollup-retention-days=0"]).unwrap().retention;
+        assert_eq!(forever, Retention { raw_days: None, rollup_days: None });
+        for (flag, expected) in [
+            ("--retention-days=-1", "WEBSENTRY_RETENTION_DAYS (--retention-days): '-1'"),
+            ("--retention-days=a month", "WEBSENTRY_RETENTION_DAYS (--retention-days): 'a month'"),
+            (
+                "--rollup-retention-days=36501",
+                "WEBSENTRY_ROLLUP_RETENTION_DAYS (--rollup-retention-days): '36501' is out of range (expected 0 to 36500)",
+            ),
+        ] {
+            let err = parse(&[flag]).expect_err(flag).to_string();
+            assert!(err.starts_with(expected), "{flag}: {err}");
+        }
+    }
 }
