@@ -188,7 +188,7 @@ fn insert_isolating<'r>(
     let error = match insert::insert_reports(&mut attempt, at.topic, at.partition, reports) {
         Ok(inserted) => {
             attempt.commit().context("releasing the savepoint")?;
-            new.extend(inserted.select(reports));
+            new.extend(inserted);
             return Ok(());
         }
         Err(err) => err,

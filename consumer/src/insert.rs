@@ -1,10 +1,11 @@
 //! The writer of reports: binary `COPY` of a batch into `reports`, driven by one table of columns
 //! ([`COLUMNS`]): its names, the types the values travel as and where each value comes from.
 //!
-//! `COPY` has no `ON CONFLICT`, and a duplicate id (a producer retry) is rare, so a batch is copied
-//! straight into `reports` under a savepoint; only when that hits a unique violation does it go
-//! again through a temporary table and `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING id`,
-//! which says which reports were new (the rollups count only those).
+//! `COPY` has no `ON CONFLICT`: the reports of a batch already archived (a producer's retry) are
+//! looked up first and left out, and the rest is copied straight into `reports` under a savepoint.
+//! Only when that still hits a unique violation (another writer archived one meanwhile) does it go
+//! again through a temporary table and `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING id`.
+//! Either way the caller learns which reports were new: the rollups count only those.
 //!
 //! `COPY` was chosen by measuring it against a multi-row `INSERT … VALUES` and an `UNNEST` of one
 //! array per column; `benches/drain.rs` keeps the `VALUES` writer to compare with.
@@ -142,54 +143,59 @@ impl ToSql for RawJsonb<'_> {
     postgres::types::to_sql_checked!();
 }
 
-/// Which of the reports given to [`insert_reports`] were new.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Inserted {
-    /// All of them.
-    All,
-    /// The reports with these ids, each once (the first of a batch that repeats an id).
-    Only(HashSet<Uuid>),
-}
-
-impl Inserted {
-    /// The reports that were new, in their order.
-    pub fn select<'r>(&self, reports: &'r [Archivable]) -> Vec<&'r Archivable> {
-        match self {
-            Inserted::All => reports.iter().collect(),
-            Inserted::Only(ids) => {
-                let mut left = ids.clone();
-                reports.iter().filter(|r| left.remove(&r.report.id)).collect()
-            }
-        }
-    }
-}
-
 /// Writes `reports` of `topic`/`partition`, skipping those already archived (same id and
-/// `checked_at`); says which were new.
+/// `checked_at`: a producer's retry) and those that repeat one earlier in the batch; returns the
+/// reports that were new, in their order.
+///
+/// The archived ones are looked up first (one index probe per id, in the days the batch covers),
+/// so that a batch with a retry in it is still one `COPY` of the rest, not done twice.
 ///
 /// # Errors
 /// The database failed; the caller's transaction is then unusable.
-pub fn insert_reports(
+pub fn insert_reports<'r>(
     tx: &mut Transaction<'_>,
     topic: &str,
     partition: i32,
-    reports: &[Archivable],
-) -> anyhow::Result<Inserted> {
-    if reports.is_empty() {
-        return Ok(Inserted::All);
+    reports: &'r [Archivable],
+) -> anyhow::Result<Vec<&'r Archivable>> {
+    let fresh = not_archived(tx, reports)?;
+    if fresh.is_empty() {
+        return Ok(fresh);
     }
     let mut direct = tx.savepoint("direct_copy").context("starting a savepoint")?;
-    match copy_rows(&mut direct, "reports", topic, partition, reports) {
+    match copy_rows(&mut direct, "reports", topic, partition, &fresh) {
         Ok(_) => {
             direct.commit().context("releasing the savepoint")?;
-            Ok(Inserted::All)
+            Ok(fresh)
         }
+        // Archived meanwhile by another writer (a replica that took the partition over).
         Err(err) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
             direct.rollback().context("rolling back to the savepoint")?;
-            copy_skipping_duplicates(tx, topic, partition, reports)
+            copy_skipping_duplicates(tx, topic, partition, fresh)
         }
         Err(err) => Err(anyhow::Error::new(err).context("copying reports")),
     }
+}
+
+/// The reports not archived yet, each (id, `checked_at`) once.
+fn not_archived<'r>(tx: &mut Transaction<'_>, reports: &'r [Archivable]) -> anyhow::Result<Vec<&'r Archivable>> {
+    let key = |r: &Archivable| (r.report.id, document::split_nanos(r.report.checked_at).0);
+    let (Some(first), Some(last)) =
+        (reports.iter().map(key).map(|k| k.1).min(), reports.iter().map(key).map(|k| k.1).max())
+    else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<Uuid> = reports.iter().map(|r| r.report.id).collect();
+    let mut seen: HashSet<(Uuid, OffsetDateTime)> = tx
+        .query(
+            "SELECT id, checked_at FROM reports WHERE id = ANY($1) AND checked_at >= $2 AND checked_at <= $3",
+            &[&ids, &first, &last],
+        )
+        .context("looking for reports archived already")?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    Ok(reports.iter().filter(|r| seen.insert(key(r))).collect())
 }
 
 /// Binary COPY of the rows into `table`, which has the columns of `reports`.
@@ -198,7 +204,7 @@ fn copy_rows(
     table: &str,
     topic: &str,
     partition: i32,
-    reports: &[Archivable],
+    reports: &[&Archivable],
 ) -> Result<u64, postgres::Error> {
     let types: Vec<Type> = COLUMNS.iter().map(|c| c.ty.clone()).collect();
     let sink = tx.copy_in(&format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", column_list()))?;
@@ -213,12 +219,12 @@ fn copy_rows(
     writer.finish()
 }
 
-fn copy_skipping_duplicates(
+fn copy_skipping_duplicates<'r>(
     tx: &mut Transaction<'_>,
     topic: &str,
     partition: i32,
-    reports: &[Archivable],
-) -> anyhow::Result<Inserted> {
+    reports: Vec<&'r Archivable>,
+) -> anyhow::Result<Vec<&'r Archivable>> {
     // One temporary table per session, emptied at each commit and before each use (a batch being
     // split under savepoints may come here more than once in one transaction). Its columns come
     // from COLUMNS, not from `reports`: the consumer's user may not read `reports` (see
@@ -230,7 +236,7 @@ fn copy_skipping_duplicates(
         columns.join(", ")
     ))
     .context("preparing the COPY table")?;
-    copy_rows(tx, "incoming_reports", topic, partition, reports).context("copying reports")?;
+    copy_rows(tx, "incoming_reports", topic, partition, &reports).context("copying reports")?;
     let columns = column_list();
     let new = tx
         .query(
@@ -241,5 +247,7 @@ fn copy_skipping_duplicates(
             &[],
         )
         .context("inserting the new reports")?;
-    Ok(Inserted::Only(new.iter().map(|row| row.get(0)).collect()))
+    // Each (id, checked_at) is once in `reports` (see `not_archived`), so the id alone tells them.
+    let new: HashSet<Uuid> = new.iter().map(|row| row.get(0)).collect();
+    Ok(reports.into_iter().filter(|r| new.contains(&r.report.id)).collect())
 }

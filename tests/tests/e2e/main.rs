@@ -6,6 +6,7 @@
 
 mod archive_properties;
 mod bad_configuration;
+mod concurrent_writers;
 mod consumer_daemon;
 mod daemon;
 mod in_process;

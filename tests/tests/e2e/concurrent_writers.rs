@@ -1,0 +1,56 @@
+//! The writer's fallback: a report another writer archives between the look-up of archived reports
+//! and the `COPY` (a replica that took the partition over) makes the `COPY` fail; the batch is then
+//! written through the temporary table, the report once, and only the new ones are said new (the
+//! rollups count only those).
+
+use std::{thread, time::Duration};
+
+use websentry_consumer::{batch::Archivable, insert, schema};
+use websentry_tests::{eventually, sample_report, Stack};
+
+fn archivable(url: &str, offset: i64) -> Archivable {
+    let report = sample_report(url);
+    let payload = report.to_json();
+    Archivable { report, extra: None, offset, key: None, payload }
+}
+
+#[test]
+fn a_report_archived_meanwhile_by_another_writer_is_written_once_and_not_said_new() {
+    let database = Stack::get().create_database();
+    schema::migrate(&mut database.client()).expect("migrating");
+    let taken = archivable("https://taken.test/", 0);
+    let others = [archivable("https://a.test/", 1), archivable("https://b.test/", 2)];
+    let batch = [taken.clone(), others[0].clone(), others[1].clone()];
+
+    // The other writer archives `taken` and holds its transaction open.
+    let mut first = database.client();
+    let mut holding = first.transaction().expect("transaction");
+    let written = insert::insert_reports(&mut holding, "t", 0, std::slice::from_ref(&taken)).expect("first writer");
+    assert_eq!(written.len(), 1);
+
+    // This writer does not see it yet, so its COPY waits on the other's unique key…
+    let mut second = database.client();
+    let writer = thread::spawn(move || {
+        let mut tx = second.transaction().expect("transaction");
+        let new: Vec<String> = insert::insert_reports(&mut tx, "t", 0, &batch)
+            .expect("second writer")
+            .iter()
+            .map(|r| r.report.url.clone())
+            .collect();
+        tx.commit().expect("commit");
+        new
+    });
+    let waiting = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock'",
+        database.name
+    );
+    eventually("the second writer's COPY waits for the first one's transaction", Duration::from_secs(30), || {
+        database.count(&waiting) == 1
+    });
+    // …and fails when it commits: the fallback writes the other two, once each.
+    holding.commit().expect("first commit");
+    let new = writer.join().expect("second writer");
+    assert_eq!(new, ["https://a.test/", "https://b.test/"], "only the reports this writer added are new");
+    assert_eq!(database.count("SELECT count(*) FROM reports"), 3);
+    assert_eq!(database.count("SELECT count(DISTINCT id) FROM reports"), 3);
+}
