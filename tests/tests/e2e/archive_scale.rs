@@ -209,7 +209,11 @@ fn migrating_a_version_3_archive_keeps_every_row_document_and_log_line() {
     let span_ns = (now - midnight(now.date() - Duration::days(2))).whole_nanoseconds() as i64;
     let mut offset = 0;
     for n in 0..300 {
-        let checked_at = now - Duration::nanoseconds(rng.random_range(0..span_ns));
+        // One row in each of the three days for sure, even just after midnight.
+        let checked_at = match n {
+            0..3 => now - Duration::days(n as i64),
+            _ => now - Duration::nanoseconds(rng.random_range(0..span_ns)),
+        };
         let report = varied_report(&mut rng, n, checked_at);
         insert_v3(&mut client, &report, &report.url, &String::from_utf8(report.to_json()).expect("UTF-8"), offset);
         offset += 1;
