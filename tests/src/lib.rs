@@ -11,10 +11,12 @@
 //!   [`Running`] kills it when dropped.
 //! - [`seeded_rng`]: random choices whose seed is printed, to replay a failure.
 //! - [`eventually`]: a condition polled until a deadline, instead of sleeps.
+//! - [`TestDatabase::assert_rollups_match_raw`]: the rollups count exactly the raw rows.
 
 pub mod hostile;
 mod kafka_tools;
 mod reports;
+mod rollups;
 mod run;
 mod scratch;
 mod seed;

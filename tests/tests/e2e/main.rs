@@ -5,6 +5,7 @@
 //! Run them with `scripts/test`, which brings the stack up and builds the binaries first.
 
 mod archive_properties;
+mod archive_scale;
 mod bad_configuration;
 mod concurrent_writers;
 mod consumer_daemon;

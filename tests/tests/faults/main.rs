@@ -150,6 +150,7 @@ fn reports_survive_consumer_kills_a_broker_restart_and_a_database_restart() {
 
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     assert_exactly(&db, produced);
+    db.assert_rollups_match_raw();
     let stored: i64 = db.count("SELECT sum(next_offset)::bigint FROM consumer_offsets");
     assert!(stored >= REPORTS as i64, "the offsets cover every record: {stored}");
 }
@@ -181,6 +182,7 @@ fn reports_survive_one_of_two_replicas_being_killed_mid_run() {
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     assert!(output.stderr.contains("partition claimed"), "{}", output.stderr);
     assert_exactly(&db, produced);
+    db.assert_rollups_match_raw();
 }
 
 fn stack_command(verb: &str, service: &str) {
@@ -228,6 +230,7 @@ fn a_kafka_outage_is_logged_once_shown_by_readiness_and_the_gauge_and_sigterm_st
     eventually("reports after the outage are archived", Duration::from_secs(30), || {
         db.try_count("SELECT count(*) FROM reports") == Some(ids.len() as i64)
     });
+    db.assert_rollups_match_raw();
 
     stack_command("stop", "kafka");
     eventually("the second outage is seen", Duration::from_secs(30), || readyz(&address) == Some(503));
