@@ -428,6 +428,7 @@ fn late_future_old_and_repeated_reports_are_archived_once_or_counted_and_never_l
     let topic = stack.create_topic(1);
     let db = stack.create_database();
     let consumer = Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name));
+    clear_of_midnight();
     consumer.clone().arg("--migrate-only").success();
     let now = OffsetDateTime::now_utc();
     let yesterday = now.date() - Duration::days(1);
@@ -464,6 +465,17 @@ fn late_future_old_and_repeated_reports_are_archived_once_or_counted_and_never_l
     );
     assert_eq!(db.count("SELECT next_offset FROM consumer_offsets"), 5, "the offset is past the old report");
     assert_eq!(db.count("SELECT count(*) FROM reports"), 3);
+}
+
+/// Returns when the UTC day has more than two minutes left, waiting for the next one if need be:
+/// the consumer's upkeep works on its own clock's day, which must be the test's day from start to
+/// end.
+fn clear_of_midnight() {
+    let now = OffsetDateTime::now_utc();
+    let left = midnight(now.date() + Duration::days(1)) - now;
+    if left < Duration::minutes(2) {
+        std::thread::sleep((left + Duration::seconds(1)).unsigned_abs());
+    }
 }
 
 // ---- site_summary --------------------------------------------------------------------------------
