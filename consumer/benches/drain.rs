@@ -38,13 +38,16 @@ const RECORDS_PER_REQUEST: usize = 2_000;
 const METHOD_ROWS: usize = 100_000;
 const METHOD_BATCH: usize = 5_000;
 const ROW_AT_A_TIME_SAMPLE: usize = 2_000;
-/// One record in [`DUPLICATE_EVERY`] is followed by a copy of an earlier one.
+/// One record in this many is followed by a copy of an earlier one (0.5 %);
+/// `WEBSENTRY_BENCH_DUPLICATE_EVERY` to change, 0 for none.
 const DUPLICATE_EVERY: usize = 200;
 /// How far back (in records of the partition) a duplicated record may be.
 const DUPLICATE_REACH: usize = 20_000;
 
 fn main() {
     let reports: usize = std::env::var("WEBSENTRY_BENCH_REPORTS").ok().and_then(|n| n.parse().ok()).unwrap_or(200_000);
+    let every: usize =
+        std::env::var("WEBSENTRY_BENCH_DUPLICATE_EVERY").ok().and_then(|n| n.parse().ok()).unwrap_or(DUPLICATE_EVERY);
     let stack = Stack::get();
     println!("drain benchmark: {reports} reports, {PARTITIONS} partitions, default batch max 5000");
 
@@ -59,7 +62,7 @@ fn main() {
 
     let topic = stack.create_topic(PARTITIONS);
     let started = Instant::now();
-    let duplicates = produce(stack, &topic, reports);
+    let duplicates = produce(stack, &topic, reports, every);
     println!(
         "loaded {reports} reports + {duplicates} duplicate records ({:.2} %) into {topic} in {:.1} s",
         duplicates as f64 * 100.0 / reports as f64,
@@ -164,9 +167,9 @@ fn insert_values(tx: &mut Transaction<'_>, topic: &str, partition: i32, reports:
 }
 
 /// Writes `count` reports round-robin over the partitions, the partitions in parallel, and after
-/// every [`DUPLICATE_EVERY`]th record of a partition an exact copy of an earlier record of it (a
+/// every `every`th record of a partition (none for 0) an exact copy of an earlier record of it (a
 /// producer retry), up to [`DUPLICATE_REACH`] records back. Returns how many copies were written.
-fn produce(stack: &Stack, topic: &str, count: usize) -> usize {
+fn produce(stack: &Stack, topic: &str, count: usize, every: usize) -> usize {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let client = stack.kafka_settings(topic).connect("websentry-bench").await.expect("Kafka");
@@ -182,7 +185,7 @@ fn produce(stack: &Stack, topic: &str, count: usize) -> usize {
                 let (mut written, mut copies) = (0, 0);
                 while written < mine {
                     let n = RECORDS_PER_REQUEST.min(mine - written);
-                    let mut records = Vec::with_capacity(n + n / DUPLICATE_EVERY + 1);
+                    let mut records = Vec::with_capacity(n + n / every.max(1) + 1);
                     for i in written..written + n {
                         let report = sample_report(&format!("http://site-{}.test/", i % 997));
                         let value = report.to_json();
@@ -192,7 +195,7 @@ fn produce(stack: &Stack, topic: &str, count: usize) -> usize {
                             recent.pop_front();
                         }
                         recent.push_back((key, value));
-                        if i % DUPLICATE_EVERY == DUPLICATE_EVERY - 1 {
+                        if every > 0 && i % every == every - 1 {
                             // Spread over the reach, deterministically.
                             let back = (i * 7_919) % recent.len();
                             let (key, value) = &recent[recent.len() - 1 - back];
