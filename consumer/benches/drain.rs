@@ -1,13 +1,18 @@
 //! `cargo bench -p websentry-consumer --bench drain`: how fast a one-off consumer drains a topic,
-//! against PostgreSQL's own ceiling (COPY of the same rows from a file) and the naive floor (one
-//! INSERT and one commit per row). Needs the running stack (`scripts/stack up`).
+//! against PostgreSQL's own ceiling (binary COPY of the same rows from a file into the same
+//! partitioned `reports`) and the naive floor (one INSERT and one commit per row). Needs the running
+//! stack (`scripts/stack up`).
 //!
-//! 1,000,000 reports (`WEBSENTRY_BENCH_REPORTS` to change) go into a new 4-partition topic; the
-//! consumer runs as a child process so that its peak RSS (VmHWM) can be read. Before that, the
-//! consumer's writer (`websentry_consumer::insert`, binary COPY) is compared with a multi-row
-//! `INSERT … VALUES` of the same columns, on 100,000 reports in batches of 5,000, one transaction
-//! each. (An `UNNEST` of one array per column was measured too when COPY was chosen, and was no
-//! faster than `VALUES`; it is not kept.) The topic and the databases are removed at the end.
+//! 200,000 reports (`WEBSENTRY_BENCH_REPORTS` to change) go into a new 4-partition topic, and 0.5 %
+//! more records are producer retries: exact copies of an earlier record of the same partition,
+//! placed up to [`DUPLICATE_REACH`] records later, so that most batches meet one and take the
+//! writer's duplicate path (temporary table + `INSERT … ON CONFLICT DO NOTHING`). The consumer runs
+//! as a child process so that its peak RSS (VmHWM) can be read; it writes the rollups too, the
+//! COPY ceiling does not. Before that, the consumer's writer (`websentry_consumer::insert`, binary
+//! COPY) is compared with a multi-row `INSERT … VALUES` of the same columns, on 100,000 reports in
+//! batches of 5,000, one transaction each. (An `UNNEST` of one array per column was measured too
+//! when COPY was chosen, and was no faster than `VALUES`; it is not kept.) The topic and the
+//! databases are removed at the end.
 
 use std::{
     collections::BTreeMap,
@@ -33,10 +38,16 @@ const RECORDS_PER_REQUEST: usize = 2_000;
 const METHOD_ROWS: usize = 100_000;
 const METHOD_BATCH: usize = 5_000;
 const ROW_AT_A_TIME_SAMPLE: usize = 2_000;
+/// One record in this many is followed by a copy of an earlier one (0.5 %);
+/// `WEBSENTRY_BENCH_DUPLICATE_EVERY` to change, 0 for none.
+const DUPLICATE_EVERY: usize = 200;
+/// How far back (in records of the partition) a duplicated record may be.
+const DUPLICATE_REACH: usize = 20_000;
 
 fn main() {
-    let reports: usize =
-        std::env::var("WEBSENTRY_BENCH_REPORTS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let reports: usize = std::env::var("WEBSENTRY_BENCH_REPORTS").ok().and_then(|n| n.parse().ok()).unwrap_or(200_000);
+    let every: usize =
+        std::env::var("WEBSENTRY_BENCH_DUPLICATE_EVERY").ok().and_then(|n| n.parse().ok()).unwrap_or(DUPLICATE_EVERY);
     let stack = Stack::get();
     println!("drain benchmark: {reports} reports, {PARTITIONS} partitions, default batch max 5000");
 
@@ -51,23 +62,42 @@ fn main() {
 
     let topic = stack.create_topic(PARTITIONS);
     let started = Instant::now();
-    produce(stack, &topic, reports);
-    println!("loaded {reports} reports into {topic} in {:.1} s", started.elapsed().as_secs_f64());
+    let duplicates = produce(stack, &topic, reports, every);
+    println!(
+        "loaded {reports} reports + {duplicates} duplicate records ({:.2} %) into {topic} in {:.1} s",
+        duplicates as f64 * 100.0 / reports as f64,
+        started.elapsed().as_secs_f64()
+    );
 
     let db = stack.create_database();
     let (drain_s, peak_kb) = drain(stack, &topic, &db);
     let archived = db.count("SELECT count(*) FROM reports");
-    assert_eq!(archived, reports as i64, "the consumer archived every report");
+    assert_eq!(archived, reports as i64, "the consumer archived every distinct report once");
+    for table in ["rollup_hourly", "rollup_daily"] {
+        let counted = db.count(&format!("SELECT sum(probes)::bigint FROM {table}"));
+        assert_eq!(counted, reports as i64, "{table} counts every distinct report once");
+    }
     let consumer_rate = reports as f64 / drain_s;
     println!(
-        "consumer one-off drain : {consumer_rate:.0} rows/s ({drain_s:.2} s), peak RSS {:.1} MB",
+        "consumer one-off drain : {consumer_rate:.0} distinct rows/s ({:.0} records/s, {drain_s:.2} s, rollups included), peak RSS {:.1} MB",
+        (reports + duplicates) as f64 / drain_s,
         peak_kb as f64 / 1024.0
     );
+    // Rows a direct COPY wrote before it met a duplicate, thrown away with its savepoint (the batch
+    // then went through the temporary table): the duplicate path's wasted work.
+    let wasted = db.count(
+        "SELECT coalesce(sum(n_dead_tup), 0)::bigint FROM pg_stat_user_tables
+         WHERE relname = 'reports_default' OR relname LIKE 'reports_p%'",
+    );
+    println!(
+        "duplicate path         : {wasted} rows written then rolled back by direct COPYs that met a duplicate (n_dead_tup, {:.0} % of the rows)",
+        wasted as f64 * 100.0 / reports as f64
+    );
 
-    let copy_s = copy_ceiling(&db);
+    let copy_s = copy_ceiling(stack, &db);
     let copy_rate = reports as f64 / copy_s;
     println!(
-        "PostgreSQL COPY ceiling: {copy_rate:.0} rows/s ({copy_s:.2} s, binary COPY from a file, same table shape)"
+        "PostgreSQL COPY ceiling: {copy_rate:.0} rows/s ({copy_s:.2} s, binary COPY of the same rows from a file into the partitioned reports, no rollups)"
     );
 
     let row_rate = row_at_a_time(&db);
@@ -76,7 +106,7 @@ fn main() {
         reports as f64 / row_rate
     );
     println!(
-        "ratios                 : consumer/COPY {:.2} (target >= 0.6); consumer/row-at-a-time {:.0} (target >= 100); peak RSS {:.1} MB (target <= 30)",
+        "ratios                 : consumer/COPY {:.2} (target >= 0.8, version 3: 0.43); consumer/row-at-a-time {:.0} (target >= 100); peak RSS {:.1} MB (target <= 30)",
         consumer_rate / copy_rate,
         consumer_rate / row_rate,
         peak_kb as f64 / 1024.0
@@ -92,6 +122,7 @@ fn insert_rate(stack: &Stack, write: Writer) -> f64 {
     let db = stack.create_database();
     let mut client = db.client();
     schema::migrate(&mut client).expect("migrating");
+    create_todays_partitions(&mut client);
     let all: Vec<Archivable> = (0..METHOD_ROWS)
         .map(|i| {
             let report = sample_report(&format!("http://site-{}.test/", i % 997));
@@ -135,8 +166,10 @@ fn insert_values(tx: &mut Transaction<'_>, topic: &str, partition: i32, reports:
     Ok(inserted)
 }
 
-/// Writes `count` reports round-robin over the partitions, the partitions in parallel.
-fn produce(stack: &Stack, topic: &str, count: usize) {
+/// Writes `count` reports round-robin over the partitions, the partitions in parallel, and after
+/// every `every`th record of a partition (none for 0) an exact copy of an earlier record of it (a
+/// producer retry), up to [`DUPLICATE_REACH`] records back. Returns how many copies were written.
+fn produce(stack: &Stack, topic: &str, count: usize, every: usize) -> usize {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let client = stack.kafka_settings(topic).connect("websentry-bench").await.expect("Kafka");
@@ -147,27 +180,57 @@ fn produce(stack: &Stack, topic: &str, count: usize) {
                     client.partition_client(topic, partition, UnknownTopicHandling::Retry).await.expect("partition");
                 let mine =
                     count / PARTITIONS as usize + usize::from((partition as usize) < count % PARTITIONS as usize);
-                let mut written = 0;
+                // The last DUPLICATE_REACH values of this partition, to copy from.
+                let mut recent: std::collections::VecDeque<(Vec<u8>, Vec<u8>)> = Default::default();
+                let (mut written, mut copies) = (0, 0);
                 while written < mine {
                     let n = RECORDS_PER_REQUEST.min(mine - written);
-                    let records = (0..n)
-                        .map(|i| {
-                            let report = sample_report(&format!("http://site-{}.test/", (written + i) % 997));
-                            Record {
-                                key: Some(report.url.clone().into_bytes()),
-                                value: Some(report.to_json()),
-                                headers: BTreeMap::new(),
-                                timestamp: rskafka::chrono::DateTime::from_timestamp_nanos(0),
-                            }
-                        })
-                        .collect();
+                    let mut records = Vec::with_capacity(n + n / every.max(1) + 1);
+                    for i in written..written + n {
+                        let report = sample_report(&format!("http://site-{}.test/", i % 997));
+                        let value = report.to_json();
+                        let key = report.url.into_bytes();
+                        records.push(record(&key, &value));
+                        if recent.len() == DUPLICATE_REACH {
+                            recent.pop_front();
+                        }
+                        recent.push_back((key, value));
+                        if every > 0 && i % every == every - 1 {
+                            // Spread over the reach, deterministically.
+                            let back = (i * 7_919) % recent.len();
+                            let (key, value) = &recent[recent.len() - 1 - back];
+                            records.push(record(key, value));
+                            copies += 1;
+                        }
+                    }
                     writer.produce(records, Compression::NoCompression).await.expect("produce");
                     written += n;
                 }
+                copies
             }
         });
-        futures::future::join_all(tasks).await;
-    });
+        futures::future::join_all(tasks).await.into_iter().sum()
+    })
+}
+
+fn record(key: &[u8], value: &[u8]) -> Record {
+    Record {
+        key: Some(key.to_vec()),
+        value: Some(value.to_vec()),
+        headers: BTreeMap::new(),
+        timestamp: rskafka::chrono::DateTime::from_timestamp_nanos(0),
+    }
+}
+
+/// Partitions of `reports` for yesterday, today and tomorrow (UTC), as the consumer's upkeep
+/// keeps them.
+fn create_todays_partitions(client: &mut postgres::Client) {
+    client
+        .batch_execute(
+            "SELECT websentry_create_partitions((now() AT TIME ZONE 'UTC')::date - 1,
+                                                (now() AT TIME ZONE 'UTC')::date + 1, NULL)",
+        )
+        .expect("creating partitions");
 }
 
 /// Runs the release consumer once over the topic; its wall time and peak RSS (KiB).
@@ -200,21 +263,32 @@ fn drain(stack: &Stack, topic: &str, db: &TestDatabase) -> (f64, u64) {
     (took, peak_kb)
 }
 
-/// COPY of the archived rows out to a file, then timed back in to an identical table.
-fn copy_ceiling(db: &TestDatabase) -> f64 {
+/// The archived rows out to a file, then timed back in by binary COPY into the `reports` of a
+/// fresh database, partitioned as the consumer's (the days present each have their partition).
+fn copy_ceiling(stack: &Stack, drained: &TestDatabase) -> f64 {
     let path = std::env::temp_dir().join(format!("websentry-bench-{}.copy", std::process::id()));
-    let mut client = db.client();
+    let mut source = drained.client();
     {
         let mut file = BufWriter::new(std::fs::File::create(&path).expect("creating the copy file"));
-        let mut out = client.copy_out("COPY reports TO STDOUT (FORMAT binary)").expect("COPY TO");
+        let mut out = source.copy_out("COPY (SELECT * FROM reports) TO STDOUT (FORMAT binary)").expect("COPY TO");
         std::io::copy(&mut out, &mut file).expect("writing the copy file");
         file.flush().expect("flushing the copy file");
     }
-    client.batch_execute("CREATE TABLE ceiling (LIKE reports INCLUDING ALL)").expect("creating the ceiling table");
+    let (first, last): (time::Date, time::Date) = source
+        .query_one(
+            "SELECT min((checked_at AT TIME ZONE 'UTC')::date), max((checked_at AT TIME ZONE 'UTC')::date) FROM reports",
+            &[],
+        )
+        .map(|row| (row.get(0), row.get(1)))
+        .expect("days present");
+    let db = stack.create_database();
+    let mut client = db.client();
+    schema::migrate(&mut client).expect("migrating the ceiling database");
+    client.execute("SELECT websentry_create_partitions($1, $2, NULL)", &[&first, &last]).expect("partitions");
     let started = Instant::now();
     let mut tx = client.transaction().expect("transaction");
     {
-        let mut sink = tx.copy_in("COPY ceiling FROM STDIN (FORMAT binary)").expect("COPY FROM");
+        let mut sink = tx.copy_in("COPY reports FROM STDIN (FORMAT binary)").expect("COPY FROM");
         let mut file = BufReader::new(std::fs::File::open(&path).expect("opening the copy file"));
         std::io::copy(&mut file, &mut sink).expect("streaming the copy file");
         sink.finish().expect("finishing COPY");

@@ -236,7 +236,8 @@ CREATE FUNCTION websentry_bucket_ms(bucket integer) RETURNS double precision
     RETURN CASE WHEN bucket = 0 THEN 0.5 ELSE power(1.1, bucket - 0.5) END;
 
 -- p50, p95 and p99 of a histogram (counts of buckets 0…127): the bucket of the ⌈p·n⌉-th smallest
--- value, the rank percentile_disc uses. NULLs when the histogram is empty.
+-- value, the rank percentile_disc uses. NULLs when the histogram is empty. (For one histogram at a
+-- time; site_summary computes the same in its query, see there.)
 CREATE FUNCTION websentry_percentiles(counts bigint[]) RETURNS double precision[]
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
@@ -269,10 +270,30 @@ END $$;
 -- rounded down, the end up): whole UTC days from the daily rollups, the hours at either edge from
 -- the hourly ones. Its cost grows with sites × (days + edge hours), not with raw rows. The bounds
 -- are passed to EXECUTE so that each call is planned for its own days.
+--
+-- The percentiles are computed in the query, not by calling `websentry_percentiles` per row (a
+-- plpgsql loop over 128 buckets; benches/archive.rs, 1,000 sites over 19,000 rollup rows: 0.48 s
+-- with it, 0.21 s without): the bucket sums
+-- z0…z127 become a cumulative array c, and the bucket of rank r is the number of cumulative counts
+-- below r, `width_bucket(r - 1, c)` (a binary search). The cumulative sums are built in three
+-- fenced steps (OFFSET 0 keeps the planner from merging them back into one quadratic expression):
+-- sums of 16 groups of 8 buckets, the sum of the groups before each group, then each bucket's
+-- total from its group's start. Same ranks and results as `websentry_percentiles`.
 DO $$
 DECLARE
-    sums text := (SELECT string_agg(format('sum(b%s)', k), ', ' ORDER BY k) FROM generate_series(0, 127) k);
     cols text := (SELECT string_agg(format('b%s', k), ', ' ORDER BY k) FROM generate_series(0, 127) k);
+    sums text := (SELECT string_agg(format('coalesce(sum(b%s), 0)::bigint AS z%s', k, k), ', ' ORDER BY k)
+                  FROM generate_series(0, 127) k);
+    groups text := (SELECT string_agg(format('%s AS g%s', (SELECT string_agg(format('z%s', k), ' + ' ORDER BY k)
+                                                           FROM generate_series(8 * j, 8 * j + 7) k), j), ', ' ORDER BY j)
+                    FROM generate_series(0, 15) j);
+    befores text := (SELECT string_agg(CASE WHEN j = 0 THEN '0::bigint AS e0' ELSE format('%s AS e%s',
+                         (SELECT string_agg(format('g%s', i), ' + ' ORDER BY i) FROM generate_series(0, j - 1) i), j) END,
+                         ', ' ORDER BY j)
+                     FROM generate_series(0, 15) j);
+    cumulative text := (SELECT string_agg(format('e%s + %s', k / 8, (SELECT string_agg(format('z%s', i), ' + ' ORDER BY i)
+                                                                    FROM generate_series(k / 8 * 8, k) i)), ', ' ORDER BY k)
+                        FROM generate_series(0, 127) k);
     body text;
 BEGIN
     body := format($body$
@@ -292,23 +313,32 @@ BEGIN
     END IF;
     RETURN QUERY EXECUTE
         'WITH parts AS (
-             SELECT url, probe, probes, successes, last_checked_at, %2$s FROM rollup_daily
+             SELECT url, probe, probes, successes, last_checked_at, %1$s FROM rollup_daily
              WHERE day >= ($3 AT TIME ZONE ''UTC'')::date AND day < ($4 AT TIME ZONE ''UTC'')::date AND ($5 IS NULL OR url = $5)
              UNION ALL
-             SELECT url, probe, probes, successes, last_checked_at, %2$s FROM rollup_hourly
+             SELECT url, probe, probes, successes, last_checked_at, %1$s FROM rollup_hourly
              WHERE ((hour >= $1 AND hour < $3) OR (hour >= $4 AND hour < $2)) AND ($5 IS NULL OR url = $5)
          ), sums AS (
              SELECT url, probe, sum(probes)::bigint AS probes, sum(successes)::bigint AS successes,
-                    max(last_checked_at) AS last_checked_at, ARRAY[%1$s]::bigint[] AS histogram
+                    max(last_checked_at) AS last_checked_at, %2$s
              FROM parts GROUP BY url, probe
+         ), groups AS (
+             SELECT *, %3$s FROM sums OFFSET 0
+         ), befores AS (
+             SELECT *, %4$s FROM groups OFFSET 0
+         ), cumulative AS (
+             SELECT url, probe, probes, successes, last_checked_at, ARRAY[%5$s] AS c FROM befores OFFSET 0
          )
          SELECT url, probe, probes, successes, successes::double precision / probes,
-                q[1], q[2], q[3], last_checked_at
-         FROM sums, LATERAL (SELECT websentry_percentiles(histogram) AS q) p
+                CASE WHEN c[128] > 0 THEN websentry_bucket_ms(width_bucket(greatest(1, ceil(0.50 * c[128]))::bigint - 1, c)) END,
+                CASE WHEN c[128] > 0 THEN websentry_bucket_ms(width_bucket(greatest(1, ceil(0.95 * c[128]))::bigint - 1, c)) END,
+                CASE WHEN c[128] > 0 THEN websentry_bucket_ms(width_bucket(greatest(1, ceil(0.99 * c[128]))::bigint - 1, c)) END,
+                last_checked_at
+         FROM cumulative
          ORDER BY url, probe'
         USING lo, hi, day_lo, day_hi, site;
 END
-$body$, sums, cols);
+$body$, cols, sums, groups, befores, cumulative);
     EXECUTE format($f$
         CREATE FUNCTION site_summary(window_start timestamptz, window_end timestamptz, site text DEFAULT NULL)
         RETURNS TABLE (url text, probe text, probes bigint, successes bigint, uptime double precision,
