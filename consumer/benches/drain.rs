@@ -243,6 +243,7 @@ fn drain(stack: &Stack, topic: &str, db: &TestDatabase) -> (f64, u64) {
         .envs(stack.kafka_env(topic))
         .envs(stack.database_env(&db.name))
         .env("WEBSENTRY_LOGLEVEL", "WARNING")
+        .envs(std::env::vars().filter(|(k, _)| k == "WEBSENTRY_BATCH_BYTES" || k == "WEBSENTRY_BATCH_MAX"))
         .stdout(Stdio::null())
         .spawn()
         .expect("starting the consumer");

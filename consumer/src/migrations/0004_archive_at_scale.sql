@@ -294,9 +294,11 @@ DECLARE
     cumulative text := (SELECT string_agg(format('e%s + %s', k / 8, (SELECT string_agg(format('z%s', i), ' + ' ORDER BY i)
                                                                     FROM generate_series(k / 8 * 8, k) i)), ', ' ORDER BY k)
                         FROM generate_series(0, 127) k);
+    plain_sums text := (SELECT string_agg(format('sum(b%s)', k), ', ' ORDER BY k) FROM generate_series(0, 127) k);
     body text;
 BEGIN
     body := format($body$
+#variable_conflict use_column
 DECLARE
     lo timestamptz := date_trunc('hour', window_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
     hi timestamptz := date_trunc('hour', (window_end AT TIME ZONE 'UTC') + interval '1 hour' - interval '1 microsecond') AT TIME ZONE 'UTC';
@@ -310,6 +312,23 @@ BEGIN
     IF day_lo >= day_hi THEN
         day_lo := hi;
         day_hi := hi;
+    END IF;
+    IF site IS NOT NULL THEN
+        -- One site: a static query, whose plan the session keeps (planning the all-sites query
+        -- below costs more than reading one site's rows), read through the primary keys.
+        RETURN QUERY
+            SELECT s.url, s.probe, s.probes, s.successes, s.successes::double precision / s.probes,
+                   s.q[1], s.q[2], s.q[3], s.last_checked_at
+            FROM (SELECT p.url, p.probe, sum(p.probes)::bigint AS probes, sum(p.successes)::bigint AS successes,
+                         max(p.last_checked_at) AS last_checked_at, websentry_percentiles(ARRAY[%6$s]::bigint[]) AS q
+                  FROM (SELECT url, probe, probes, successes, last_checked_at, %1$s FROM rollup_daily
+                        WHERE url = site AND day >= (day_lo AT TIME ZONE 'UTC')::date AND day < (day_hi AT TIME ZONE 'UTC')::date
+                        UNION ALL
+                        SELECT url, probe, probes, successes, last_checked_at, %1$s FROM rollup_hourly
+                        WHERE url = site AND ((hour >= lo AND hour < day_lo) OR (hour >= day_hi AND hour < hi))) p
+                  GROUP BY p.url, p.probe) s
+            ORDER BY s.url, s.probe;
+        RETURN;
     END IF;
     RETURN QUERY EXECUTE
         'WITH parts AS (
@@ -338,7 +357,7 @@ BEGIN
          ORDER BY url, probe'
         USING lo, hi, day_lo, day_hi, site;
 END
-$body$, cols, sums, groups, befores, cumulative);
+$body$, cols, sums, groups, befores, cumulative, plain_sums);
     EXECUTE format($f$
         CREATE FUNCTION site_summary(window_start timestamptz, window_end timestamptz, site text DEFAULT NULL)
         RETURNS TABLE (url text, probe text, probes bigint, successes bigint, uptime double precision,
