@@ -138,7 +138,10 @@ impl Archiver {
         // be): it goes into the rollups only.
         let kept_from = self.retention.raw_kept_from(time::OffsetDateTime::now_utc());
         let too_old = |r: &&Archivable| kept_from.is_some_and(|from| r.report.checked_at < from);
-        let past: Vec<&Archivable> = batch.reports.iter().filter(too_old).collect();
+        // Without a raw row to be recognised by, a repeat within the batch is left out here.
+        let mut seen = std::collections::HashSet::new();
+        let past: Vec<&Archivable> =
+            batch.reports.iter().filter(too_old).filter(|r| seen.insert((r.report.id, r.report.checked_at))).collect();
         let recent: std::borrow::Cow<[Archivable]> = match past.is_empty() {
             true => std::borrow::Cow::Borrowed(&batch.reports),
             false => batch.reports.iter().filter(|r| !too_old(r)).cloned().collect(),

@@ -449,21 +449,21 @@ fn late_future_old_and_repeated_reports_are_archived_once_or_counted_and_never_l
     assert_eq!(db.count("SELECT next_offset FROM consumer_offsets"), 4, "the offset is past every record");
     db.assert_rollups_match_raw();
 
-    // 60 days old: past the default retention of 31 days.
+    // 60 days old: past the default retention of 31 days; sent twice in one batch.
     let old = report_at("http://old.test/", now - Duration::days(60));
-    stack.produce_raw(&topic, 0, vec![record(&old)]);
+    stack.produce_raw(&topic, 0, vec![record(&old), record(&old)]);
     let second = consumer.success();
 
     assert_eq!(located(&db, late.id), Some(partition_of(yesterday)), "upkeep at start moved it into its day");
     assert_eq!(located(&db, future.id).as_deref(), Some("reports_default"), "still waiting for its day");
     assert_eq!(located(&db, old.id), None, "past the retention: no raw row");
-    assert_eq!(rolled_up(&db, &old), (1, 1), "past the retention: counted in its hour and day");
+    assert_eq!(rolled_up(&db, &old), (1, 1), "past the retention: counted once in its hour and day");
     assert!(
         second.stderr.contains("reports older than the retention, counted in the rollups only"),
         "the run says so:\n{}",
         second.stderr
     );
-    assert_eq!(db.count("SELECT next_offset FROM consumer_offsets"), 5, "the offset is past the old report");
+    assert_eq!(db.count("SELECT next_offset FROM consumer_offsets"), 6, "the offset is past the old reports");
     assert_eq!(db.count("SELECT count(*) FROM reports"), 3);
 }
 
