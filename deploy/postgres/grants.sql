@@ -7,12 +7,13 @@
 -- The roles themselves: roles.sql. What each grant is for:
 --   websentry_migrations  SELECT                  the schema version, checked at every start (a
 --                                                 consumer that finds it current changes nothing)
---   reports               INSERT,                 each batch, by COPY; a batch that repeats a report
---                         SELECT (id, checked_at)  already archived (a producer's retry) goes through
---                                                 a temporary table (TEMPORARY, roles.sql) and
---                                                 INSERT … ON CONFLICT (id, checked_at) DO NOTHING
---                                                 RETURNING id, which must read the columns it
---                                                 compares and returns: no other column is read
+--   reports               INSERT,                 each batch, by COPY, after looking up which of its
+--                         SELECT (id, checked_at)  reports are archived already (a producer's retry);
+--                                                 one archived by another writer in between sends
+--                                                 the batch through a temporary table (TEMPORARY,
+--                                                 roles.sql) and INSERT … ON CONFLICT (id,
+--                                                 checked_at) DO NOTHING RETURNING id: no other
+--                                                 column is read
 --   rollup_hourly,        SELECT, INSERT, UPDATE  each batch's rollups, merged into the rows of its
 --   rollup_daily                                  hours and days (INSERT … ON CONFLICT DO UPDATE)
 --   websentry_create_partitions, websentry_report_days, websentry_drop_day,

@@ -22,8 +22,9 @@ SELECT format('CREATE ROLE %I LOGIN', :'consumer')
 ALTER SCHEMA public OWNER TO :"owner";
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
--- Both connect; the consumer also needs a temporary table of its own (a batch that repeats an
--- archived id goes through one) and to find the tables in `public`. These are granted by name: an
+-- Both connect; the consumer also needs temporary tables of its own (each batch's rollups go
+-- through one, and so does a batch that met a report archived meanwhile by another writer) and to
+-- find the tables in `public`. These are granted by name: an
 -- administrator may revoke what PostgreSQL gives PUBLIC on the database (`REVOKE ALL ON DATABASE
 -- websentry FROM PUBLIC`), and the e2e test does.
 SELECT format('GRANT CONNECT ON DATABASE %I TO %I, %I', current_database(), :'owner', :'consumer') \gexec

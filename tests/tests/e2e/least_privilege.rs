@@ -188,8 +188,9 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     );
 
     // Archiving: reports and a record that is not one, in two runs (offsets stored, then moved).
-    // The second run's batch repeats a report already archived (a producer's retry): such a batch
-    // goes through a temporary table, which needs the TEMPORARY grant.
+    // The second run's batch repeats a report already archived (a producer's retry), looked up
+    // through SELECT (id, checked_at); each batch's rollups go through a temporary table, which
+    // needs the TEMPORARY grant.
     let retried = sample_report("https://retried.test/");
     let record = (Some(retried.url.clone().into_bytes()), Some(retried.to_json()));
     let mut ids = stack.produce_reports(&topic, 2, 40, 40);
