@@ -85,6 +85,10 @@ impl Archiver {
                     rollup_rows_expired = done.rollup_rows_expired,
                     "archive upkeep done"
                 );
+                metrics.set_default_rows(done.waiting);
+                if done.waiting > 0 {
+                    tracing::warn!(reports = done.waiting, "reports wait in the default partition: dated past the days created ahead (a producer's clock?), each day created scans them");
+                }
                 if !done.postponed.is_empty() {
                     tracing::warn!(days = ?done.postponed, "old days not dropped yet: their locks were busy, trying again next turn");
                 }

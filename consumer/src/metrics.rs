@@ -29,6 +29,8 @@ pub struct Metrics {
     days_dropped: AtomicU64,
     /// Upkeep turns that failed.
     upkeep_failures: AtomicU64,
+    /// Reports in the default partition at the last upkeep.
+    default_rows: AtomicU64,
     /// Whether the last Kafka request succeeded.
     kafka_connected: AtomicBool,
     /// Whether the last database statement succeeded.
@@ -78,6 +80,11 @@ impl Metrics {
         self.days_created.fetch_add(created, Ordering::Relaxed);
         self.days_dropped.fetch_add(dropped, Ordering::Relaxed);
         self.upkeep_failures.fetch_add(u64::from(!ok), Ordering::Relaxed);
+    }
+
+    /// Reports found in the default partition by the last upkeep.
+    pub fn set_default_rows(&self, rows: i64) {
+        self.default_rows.store(u64::try_from(rows).unwrap_or(0), Ordering::Relaxed);
     }
 
     pub fn set_connected(&self, kafka: bool, database: bool) {
@@ -150,6 +157,11 @@ impl Metrics {
         ] {
             counter(&mut out, name, help, value.load(Ordering::Relaxed));
         }
+        let _ = writeln!(
+            out,
+            "# HELP websentry_archive_default_partition_rows Reports waiting in the default partition at the last upkeep.\n# TYPE websentry_archive_default_partition_rows gauge\nwebsentry_archive_default_partition_rows {}",
+            self.default_rows.load(Ordering::Relaxed)
+        );
         let up = |b: &AtomicBool| u8::from(b.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP websentry_connected Whether the consumer is connected to the service.\n# TYPE websentry_connected gauge");
         let _ = writeln!(out, "websentry_connected{{service=\"kafka\"}} {}", up(&self.kafka_connected));
@@ -211,6 +223,10 @@ mod tests {
         metrics.record_batch(5, 0, Duration::from_millis(30));
         metrics.set_committed("sitecheck", 2, 15);
         metrics.set_lag("sitecheck", 2, 7);
+        metrics.record_past_retention(3);
+        metrics.record_upkeep(3, 1, true);
+        metrics.record_upkeep(0, 0, false);
+        metrics.set_default_rows(4);
         let text = metrics.render();
         for line in [
             "websentry_reports_archived_total 15",
@@ -221,6 +237,11 @@ mod tests {
             "websentry_batch_duration_seconds_count 2",
             "websentry_partition_lag{topic=\"sitecheck\",partition=\"2\"} 7",
             "websentry_partition_committed_offset{topic=\"sitecheck\",partition=\"2\"} 15",
+            "websentry_reports_past_retention_total 3",
+            "websentry_archive_days_created_total 3",
+            "websentry_archive_days_dropped_total 1",
+            "websentry_archive_upkeep_failures_total 1",
+            "websentry_archive_default_partition_rows 4",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -68,6 +68,8 @@ pub struct Upkept {
     /// Days whose drop waited too long for its locks: tried again next turn.
     pub postponed: Vec<Date>,
     pub rollup_rows_expired: i64,
+    /// Reports left in the default partition: far in the future, or their day failed.
+    pub waiting: i64,
 }
 
 /// One turn of upkeep on `today` (UTC).
@@ -128,6 +130,8 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
         })
         .context("expiring rollups")?;
     }
+    upkept.waiting =
+        client.query_one("SELECT websentry_default_rows()", &[]).context("counting the default partition")?.get(0);
     Ok(upkept)
 }
 

@@ -17,7 +17,9 @@
 --   rollup_hourly,        SELECT, INSERT, UPDATE  each batch's rollups, merged into the rows of its
 --   rollup_daily                                  hours and days (INSERT … ON CONFLICT DO UPDATE)
 --   websentry_create_partitions, websentry_report_days, websentry_drop_day,
---   websentry_expire_rollups  EXECUTE             the upkeep: day partitions and retention. They run
+--   websentry_expire_rollups, websentry_default_rows
+--                         EXECUTE                 the upkeep: day partitions, retention, and the
+--                                                 count of reports waiting for their day. They run
 --                                                 as the schema owner (SECURITY DEFINER, fixed
 --                                                 search_path), so the consumer still owns nothing
 --                                                 and cannot drop a table itself
@@ -38,7 +40,7 @@ GRANT SELECT ON websentry_migrations TO :"consumer";
 GRANT INSERT, SELECT (id, checked_at) ON reports TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON rollup_hourly, rollup_daily TO :"consumer";
 GRANT EXECUTE ON FUNCTION websentry_create_partitions(date, date, date), websentry_report_days(),
-    websentry_drop_day(date), websentry_expire_rollups(date) TO :"consumer";
+    websentry_drop_day(date), websentry_expire_rollups(date), websentry_default_rows() TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON consumer_offsets TO :"consumer";
 GRANT INSERT ON rejected_messages TO :"consumer";
 COMMIT;

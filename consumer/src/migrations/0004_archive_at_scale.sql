@@ -173,6 +173,13 @@ BEGIN
     RETURN true;
 END $$;
 
+-- Reports waiting in the default partition: far in the future (a wrong clock), or for a day whose
+-- partition could not be created. Each partition created scans them, so the consumer reports it.
+CREATE FUNCTION websentry_default_rows() RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT count(*) FROM reports_default
+$$;
+
 -- ------------------------------------------------------------------------------------------------
 -- Rollups. Per (url, probe) and hour / UTC day: probes, successes (`error` null), failures by error
 -- kind, response time sum/min/max and histogram of the successes, the earliest certificate expiry
@@ -223,7 +230,7 @@ END $$;
 -- Upkeep is for the consumer (and the owner), not for everyone: functions are executable by PUBLIC
 -- unless revoked.
 REVOKE EXECUTE ON FUNCTION websentry_report_days(), websentry_create_partitions(date, date, date),
-    websentry_drop_day(date), websentry_expire_rollups(date) FROM PUBLIC;
+    websentry_drop_day(date), websentry_expire_rollups(date), websentry_default_rows() FROM PUBLIC;
 
 -- The histogram bucket of a response time, as the consumer computes it.
 CREATE FUNCTION websentry_bucket(ms double precision) RETURNS integer

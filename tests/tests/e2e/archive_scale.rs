@@ -464,6 +464,11 @@ fn late_future_old_and_repeated_reports_are_archived_once_or_counted_and_never_l
         second.stderr
     );
     assert_eq!(db.count("SELECT next_offset FROM consumer_offsets"), 6, "the offset is past the old reports");
+    assert!(
+        second.stderr.contains("reports wait in the default partition") && second.stderr.contains("reports=1"),
+        "the run says one report waits for its day:\n{}",
+        second.stderr
+    );
     assert_eq!(db.count("SELECT count(*) FROM reports"), 3);
 }
 

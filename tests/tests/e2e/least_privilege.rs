@@ -179,6 +179,7 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
             "rollup_hourly SELECT",
             "rollup_hourly UPDATE",
             "websentry_create_partitions() EXECUTE",
+            "websentry_default_rows() EXECUTE",
             "websentry_drop_day() EXECUTE",
             "websentry_expire_rollups() EXECUTE",
             "websentry_migrations SELECT",
