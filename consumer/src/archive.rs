@@ -145,7 +145,7 @@ impl Archiver {
         // Without a raw row to be recognised by, a repeat within the batch is left out here.
         let mut seen = std::collections::HashSet::new();
         let past: Vec<&Archivable> =
-            batch.reports.iter().filter(too_old).filter(|r| seen.insert((r.report.id, r.report.checked_at))).collect();
+            batch.reports.iter().filter(too_old).filter(|r| seen.insert(insert::stored_key(&r.report))).collect();
         let recent: std::borrow::Cow<[Archivable]> = match past.is_empty() {
             true => std::borrow::Cow::Borrowed(&batch.reports),
             false => batch.reports.iter().filter(|r| !too_old(r)).cloned().collect(),

@@ -10,6 +10,8 @@
 //! `COPY` was chosen by measuring it against a multi-row `INSERT … VALUES` and an `UNNEST` of one
 //! array per column; `benches/drain.rs` keeps the `VALUES` writer to compare with.
 
+use std::collections::HashSet;
+
 use anyhow::Context;
 use bytes::{BufMut, BytesMut};
 use postgres::{
@@ -18,9 +20,6 @@ use postgres::{
     types::{IsNull, ToSql, Type},
     Transaction,
 };
-
-use std::collections::HashSet;
-
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -179,13 +178,11 @@ pub fn insert_reports<'r>(
 
 /// The reports not archived yet, each (id, `checked_at`) once.
 fn not_archived<'r>(tx: &mut Transaction<'_>, reports: &'r [Archivable]) -> anyhow::Result<Vec<&'r Archivable>> {
-    let key = |r: &Archivable| (r.report.id, document::split_nanos(r.report.checked_at).0);
-    let (Some(first), Some(last)) =
-        (reports.iter().map(key).map(|k| k.1).min(), reports.iter().map(key).map(|k| k.1).max())
-    else {
+    let keys: Vec<(Uuid, OffsetDateTime)> = reports.iter().map(|r| stored_key(&r.report)).collect();
+    let (Some(first), Some(last)) = (keys.iter().map(|k| k.1).min(), keys.iter().map(|k| k.1).max()) else {
         return Ok(Vec::new());
     };
-    let ids: Vec<Uuid> = reports.iter().map(|r| r.report.id).collect();
+    let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
     let mut seen: HashSet<(Uuid, OffsetDateTime)> = tx
         .query(
             "SELECT id, checked_at FROM reports WHERE id = ANY($1) AND checked_at >= $2 AND checked_at <= $3",
@@ -195,7 +192,13 @@ fn not_archived<'r>(tx: &mut Transaction<'_>, reports: &'r [Archivable]) -> anyh
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect();
-    Ok(reports.iter().filter(|r| seen.insert(key(r))).collect())
+    Ok(reports.iter().zip(keys).filter(|(_, key)| seen.insert(*key)).map(|(r, _)| r).collect())
+}
+
+/// The primary key a report is stored under: its id and `checked_at` as `timestamptz` keeps it. A
+/// producer's retry repeats both.
+pub fn stored_key(report: &websentry_shared::report::Report) -> (Uuid, OffsetDateTime) {
+    (report.id, document::split_nanos(report.checked_at).0)
 }
 
 /// Binary COPY of the rows into `table`, which has the columns of `reports`.
