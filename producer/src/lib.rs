@@ -1,201 +1,32 @@
 //! The producer: probes sites and publishes one report per probe.
 //!
-//! - [`settings`]: flags and variables, checked into a [`settings::Config`].
-//! - [`site`]: a URL worth probing and its own settings; [`sites_file`]: those settings in TOML.
-//! - [`matcher`]: the body pattern. [`certificate`]: a leaf certificate's expiry.
-//! - [`probe`]: one probe of one site, never an `Err`: a down site is data; [`body`]: bodies under
-//!   the body limit and the round's memory budget; [`credentials`]: URL userinfo as Basic
-//!   authentication, and URLs shown without their password.
-//! - [`publish`]: reports to Kafka as probes finish, keyed by URL, partitioned like the Java client,
-//!   in requests bounded by bytes, under one deadline.
+//! # A round, from start to finish
 //!
-//! `probe` and `publish` do not know each other; [`run`] wires them.
+//! 1. [`settings`] turns flags and `WEBSENTRY_*` variables into a checked [`settings::Config`]
+//!    before any work starts: the sites of `--sites` and of the [`sites_file`], each a
+//!    [`site::Site`] with its own [`matcher`] and settings.
+//! 2. [`schedule`] runs one round, or a round at a fixed rate until a shutdown ([`run`]).
+//! 3. In a round, each site gets one [`probe`]: resolve, connect, TLS, HTTP exchange, body,
+//!    pattern, under one deadline. A probe never fails: a site that is down is a report with an
+//!    `error`. Its leaf certificate's expiry comes from [`certificate`], and the URL's userinfo
+//!    becomes Basic authentication and is never shown ([`credentials`]).
+//! 4. Each report goes, as its probe ends, to [`publish`] (Kafka: keyed by URL, partitioned like
+//!    the Java client, in requests bounded by bytes, under one deadline) or, for a dry run, to
+//!    stdout as a JSON line (`printer`).
+//!
+//! `probe` and `publish` do not know each other; [`schedule`] wires them.
 
 pub mod body;
 pub mod certificate;
 pub mod credentials;
 pub mod matcher;
 pub mod partitioner;
+mod printer;
 pub mod probe;
 pub mod publish;
+pub mod schedule;
 pub mod settings;
 pub mod site;
 pub mod sites_file;
 
-use std::{io::Write, sync::Arc};
-
-use anyhow::{anyhow, Context};
-use tokio::{
-    sync::{mpsc, Semaphore},
-    task::JoinSet,
-    time::MissedTickBehavior,
-};
-use websentry_shared::{exit::Fatal, report::Report, shutdown::Shutdown};
-
-use crate::{
-    probe::Prober,
-    publish::Publisher,
-    settings::{Config, Output},
-    site::Site,
-};
-
-/// Reports kept for the next round at most when Kafka does not acknowledge them; beyond it the
-/// oldest are dropped, loudly.
-pub const MAX_BACKLOG: usize = 100_000;
-
-/// Reports between the probes and the publisher at most; a probe that finds the queue full waits
-/// (Kafka slower than the probes), which bounds memory.
-const REPORT_QUEUE: usize = 1024;
-
-/// Runs one round (no interval) or rounds at a fixed rate until `shutdown` is requested; a round in
-/// flight when it is requested is finished and published first. A daemon keeps the reports Kafka
-/// did not acknowledge and sends them again with the next round.
-///
-/// # Errors
-/// Kafka unreachable at start, or any report still not acknowledged when the run ends.
-pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
-    let prober = Arc::new(Prober::new(config.roots, config.probe));
-    let sites: Arc<[Site]> = config.sites.into();
-    let publisher = match &config.output {
-        Output::Kafka(kafka) => {
-            Some(Publisher::connect(kafka).await.context("connecting to Kafka").map_err(Fatal::Runtime)?)
-        }
-        Output::Stdout => None,
-    };
-    let mut backlog = Vec::new();
-    if let Some(interval) = config.interval {
-        tracing::info!(sites = sites.len(), interval_s = interval.as_secs(), "probing at a fixed rate");
-        let mut ticks = tokio::time::interval(interval);
-        // A round longer than the interval delays the next one; rounds never overlap.
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                biased;
-                () = shutdown.requested() => break,
-                _ = ticks.tick() => {}
-            }
-            let earlier = std::mem::take(&mut backlog);
-            backlog = probe_and_deliver(&prober, &sites, config.concurrency, publisher.as_ref(), earlier).await;
-            if backlog.len() > MAX_BACKLOG {
-                let dropped = backlog.len() - MAX_BACKLOG;
-                tracing::error!(dropped, kept = MAX_BACKLOG, "backlog full, dropping the oldest unpublished reports");
-                backlog.drain(..dropped);
-            }
-            if shutdown.is_requested() {
-                break;
-            }
-        }
-    } else {
-        backlog = probe_and_deliver(&prober, &sites, config.concurrency, publisher.as_ref(), Vec::new()).await;
-    }
-    if !backlog.is_empty() {
-        return Err(Fatal::Runtime(anyhow!("{} reports were not acknowledged by Kafka", backlog.len())));
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Probes every site once, at most `concurrency` at a time, and returns the reports (see
-/// [`round_into`]).
-pub async fn round(prober: &Arc<Prober>, sites: &Arc<[Site]>, concurrency: usize) -> Vec<Report> {
-    let (sender, mut receiver) = mpsc::channel(REPORT_QUEUE);
-    let collect = async {
-        let mut reports = Vec::with_capacity(sites.len());
-        while let Some(report) = receiver.recv().await {
-            reports.push(report);
-        }
-        reports
-    };
-    let (_, reports) = tokio::join!(round_into(prober, sites, concurrency, sender), collect);
-    reports
-}
-
-/// Probes every site once, at most `concurrency` at a time, handing each report to `reports` as
-/// its probe ends; returns how many probes failed. A probe task is spawned only when a permit is
-/// free, so memory follows the concurrency, not the number of sites.
-pub async fn round_into(
-    prober: &Arc<Prober>,
-    sites: &Arc<[Site]>,
-    concurrency: usize,
-    reports: mpsc::Sender<Report>,
-) -> usize {
-    tracing::info!(sites = sites.len(), "round started");
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let mut tasks = JoinSet::new();
-    let mut failed = 0;
-    for index in 0..sites.len() {
-        let permit = Arc::clone(&permits).acquire_owned().await.expect("the semaphore is never closed");
-        let (prober, sites, reports) = (Arc::clone(prober), Arc::clone(sites), reports.clone());
-        tasks.spawn(async move {
-            let report = prober.probe(&sites[index]).await;
-            drop(permit);
-            let down = report.error.is_some();
-            // The receiver outlives the round.
-            let _ = reports.send(report).await;
-            down
-        });
-        while let Some(joined) = tasks.try_join_next() {
-            failed += usize::from(probe_failed(joined));
-        }
-    }
-    while let Some(joined) = tasks.join_next().await {
-        failed += usize::from(probe_failed(joined));
-    }
-    failed
-}
-
-fn probe_failed(joined: Result<bool, tokio::task::JoinError>) -> bool {
-    joined.unwrap_or_else(|err| {
-        tracing::error!(cause = %err, "a probe task failed");
-        true
-    })
-}
-
-/// Probes a round and publishes each report as its probe ends (or prints it, for a dry run),
-/// after the `earlier` reports that were not acknowledged before; returns those not delivered.
-async fn probe_and_deliver(
-    prober: &Arc<Prober>,
-    sites: &Arc<[Site]>,
-    concurrency: usize,
-    publisher: Option<&Publisher>,
-    earlier: Vec<Report>,
-) -> Vec<Report> {
-    let (sender, receiver) = mpsc::channel(REPORT_QUEUE);
-    let resent = earlier.len();
-    let probing = async move {
-        for report in earlier {
-            let _ = sender.send(report).await;
-        }
-        round_into(prober, sites, concurrency, sender).await
-    };
-    let deliver = async {
-        match publisher {
-            Some(publisher) => publisher.publish_until_closed(receiver).await,
-            None => print_until_closed(receiver).await,
-        }
-    };
-    let (failed_probes, unpublished) = tokio::join!(probing, deliver);
-    tracing::info!(probes = sites.len(), failed_probes, resent, unpublished = unpublished.len(), "round done");
-    unpublished
-}
-
-/// A dry run: each report as a JSON line on stdout as it comes; returns those that could not be
-/// written. The reports that are ready at once go out in one write.
-async fn print_until_closed(mut reports: mpsc::Receiver<Report>) -> Vec<Report> {
-    let mut unwritten = Vec::new();
-    let mut ready = Vec::new();
-    let mut lines = Vec::new();
-    while reports.recv_many(&mut ready, REPORT_QUEUE).await > 0 {
-        lines.clear();
-        for report in &ready {
-            report.write_json(&mut lines);
-            lines.push(b'\n');
-        }
-        let mut out = std::io::stdout().lock();
-        if out.write_all(&lines).and_then(|()| out.flush()).is_err() {
-            unwritten.append(&mut ready);
-        }
-        ready.clear();
-    }
-    unwritten
-}
+pub use schedule::run;
