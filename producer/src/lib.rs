@@ -16,7 +16,6 @@
 //!
 //! `probe` and `publish` do not know each other; [`schedule`] wires them.
 
-pub mod body;
 pub mod certificate;
 pub mod credentials;
 pub mod matcher;

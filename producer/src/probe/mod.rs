@@ -4,42 +4,43 @@
 //! connection (so the report measures what a new visitor gets), and every phase can be told apart in
 //! the report's `error.kind`.
 //!
+//! This file is the orchestration: the deadline, the redirects, each phase timed into the report,
+//! the status and pattern checks, the report itself. The steps are the other files: `transport`
+//! (resolve, connect, TLS, one HTTP/1.1 or HTTP/2 exchange with hyper), [`body`] (the body under the
+//! body limit and the round's memory budget) and `errors` (how a failed step is worded).
+//!
 //! The site's headers and the credentials of its URL go only to the site's origin (scheme, host and
 //! port): a redirect to another origin drops them for the rest of the probe, even if a later
 //! redirect comes back. Browsers and curl do so for `Authorization` and `Cookie`; here any site
 //! header may be a key. A redirect's own userinfo is ignored.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+pub mod body;
+mod errors;
+#[cfg(test)]
+mod test_server;
+mod transport;
+
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Request, StatusCode};
+use http::{header, HeaderMap, Request, StatusCode};
 use http_body_util::Empty;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::{client::Resumption, pki_types::ServerName, RootCertStore};
+use rustls::RootCertStore;
 use time::OffsetDateTime;
-use tokio::{
-    io::{AsyncRead, AsyncWrite},
-    net::TcpStream,
-    time::Instant,
-};
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use url::Url;
 use uuid::Uuid;
 use websentry_shared::report::{ErrorKind, ProbeError, Report, Timings, SCHEMA_VERSION};
 
-use crate::{
-    body::{Body, BodyBudget, BODY_BUDGET},
-    certificate::not_after,
-    credentials::without_userinfo,
-    site::Site,
+use self::{
+    body::{Body, BodyBudget, BODY_BUDGET, FREE_BYTES},
+    errors::failure,
 };
-
-/// Response headers larger than this end the probe with an `http` error.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
+use crate::{certificate::not_after, credentials::without_userinfo, site::Site};
 
 /// Bodies up to this size are searched on the probe's own thread, larger ones on the blocking pool.
-const SEARCH_HERE_BYTES: usize = crate::body::FREE_BYTES;
+const SEARCH_HERE_BYTES: usize = FREE_BYTES;
 
 const USER_AGENT: &str = concat!("websentry/", env!("CARGO_PKG_VERSION"));
 
@@ -82,10 +83,6 @@ struct Progress {
     body: Body,
 }
 
-pub(crate) fn failure(kind: ErrorKind, message: impl Into<String>) -> ProbeError {
-    ProbeError { kind, message: message.into() }
-}
-
 /// Milliseconds, rounded to the microsecond.
 fn ms(elapsed: Duration) -> f64 {
     (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0
@@ -95,14 +92,8 @@ impl Prober {
     /// A prober that trusts `roots` for `https` sites, its probes sharing a body budget of
     /// [`BODY_BUDGET`] (or the body limit, if larger).
     pub fn new(roots: RootCertStore, settings: ProbeSettings) -> Self {
-        let mut config = websentry_shared::tls::builder_trusting(roots).with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        // Each probe is a new visitor: a full handshake, never a session kept from an earlier
-        // probe (no session cache, no tickets) and so no early data either.
-        config.resumption = Resumption::disabled();
-        config.enable_early_data = false;
         let budget = BodyBudget::new(BODY_BUDGET, settings.body_limit);
-        Self { tls: TlsConnector::from(Arc::new(config)), settings, budget }
+        Self { tls: transport::tls_connector(roots), settings, budget }
     }
 
     /// The same prober with a body budget of `bytes` (or the body limit, if larger).
@@ -240,35 +231,29 @@ impl Prober {
         };
         let port = url.port_or_known_default().unwrap_or(80);
         let phase = Instant::now();
-        let addrs = resolve(&host, port).await?;
+        let addrs = transport::resolve(&host, port).await?;
         if resolves {
             progress.timings.dns = Some(ms(phase.elapsed()));
         }
         let phase = Instant::now();
-        let tcp = connect(&host, &addrs).await?;
+        let tcp = transport::connect(&host, &addrs).await?;
         progress.timings.connect = Some(ms(phase.elapsed()));
         let request = request(site, url, same_origin)?;
         let response = if url.scheme() == "https" {
-            let name = ServerName::try_from(host.clone())
-                .map_err(|err| failure(ErrorKind::InvalidUrl, format!("{host}: {err}")))?;
             let phase = Instant::now();
-            let tls = self
-                .tls
-                .connect(name, tcp)
-                .await
-                .map_err(|err| failure(ErrorKind::Tls, format!("TLS handshake with {host}: {err}")))?;
+            let tls = transport::tls_handshake(&self.tls, &host, tcp).await?;
             progress.timings.tls = Some(ms(phase.elapsed()));
             let session = tls.get_ref().1;
             progress.tls_expires_at =
                 session.peer_certificates().and_then(|chain| chain.first()).and_then(|leaf| not_after(leaf));
             let h2 = session.alpn_protocol() == Some(b"h2");
             let phase = Instant::now();
-            let response = send(tls, h2, request).await?;
+            let response = transport::send(tls, h2, request).await?;
             progress.timings.ttfb = Some(ms(phase.elapsed()));
             response
         } else {
             let phase = Instant::now();
-            let response = send(tcp, false, request).await?;
+            let response = transport::send(tcp, false, request).await?;
             progress.timings.ttfb = Some(ms(phase.elapsed()));
             response
         };
@@ -279,7 +264,7 @@ impl Prober {
             // We ask for no upgrade: a 101 (the only 1xx hyper hands over) is not an answer.
             return Err(failure(ErrorKind::Http, format!("{status} is not a final answer")));
         }
-        if let Some(next) = redirect_target(url, &response)? {
+        if let Some(next) = redirect_target(url, status, response.headers())? {
             return Ok(Some(next));
         }
         // A HEAD, 204 or 304 answer has no body whatever its Content-Length says.
@@ -320,120 +305,13 @@ fn request(site: &Site, url: &Url, same_origin: bool) -> Result<Request<Empty<By
     builder.body(Empty::new()).map_err(|err| failure(ErrorKind::InvalidUrl, format!("{url}: {err}")))
 }
 
-/// The addresses of `host`.
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ProbeError> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|err| failure(ErrorKind::Dns, format!("resolving {host}: {err}")))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(failure(ErrorKind::Dns, format!("{host} resolved to no address")));
-    }
-    Ok(addrs)
-}
-
-/// Connects to the first of `addrs` that accepts.
-async fn connect(host: &str, addrs: &[SocketAddr]) -> Result<TcpStream, ProbeError> {
-    let mut last = String::new();
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Err(err) => last = format!("connecting to {host} ({addr}): {err}"),
-        }
-    }
-    Err(failure(ErrorKind::Connect, last))
-}
-
-/// Aborts the connection task when the exchange is over, whatever way it ends.
-struct ConnectionTask(tokio::task::JoinHandle<()>);
-
-impl Drop for ConnectionTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Sends `request` over `io` and waits for the response head. HTTP/2 takes the absolute URI;
-/// HTTP/1.1 takes the path and a Host header.
-async fn send<IO>(io: IO, h2: bool, mut request: Request<Empty<Bytes>>) -> Result<ResponseWithConnection, ProbeError>
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let http = |err: hyper::Error| failure(ErrorKind::Http, describe_hyper(&err));
-    let io = TokioIo::new(io);
-    if !h2 {
-        let uri = request.uri().clone();
-        if let Some(authority) = uri.authority() {
-            let host = http::HeaderValue::from_str(authority.as_str())
-                .map_err(|err| failure(ErrorKind::InvalidUrl, format!("{uri}: {err}")))?;
-            request.headers_mut().entry(header::HOST).or_insert(host);
-        }
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        *request.uri_mut() = path.parse().map_err(|err| failure(ErrorKind::InvalidUrl, format!("{uri}: {err}")))?;
-    }
-    let (response, task) = if h2 {
-        let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .max_header_list_size(MAX_HEADER_BYTES as u32)
-            .handshake(io)
-            .await
-            .map_err(http)?;
-        let task = ConnectionTask(tokio::spawn(async move {
-            let _ = conn.await;
-        }));
-        (sender.send_request(request).await.map_err(http)?, task)
-    } else {
-        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
-            .max_buf_size(MAX_HEADER_BYTES)
-            .handshake(io)
-            .await
-            .map_err(http)?;
-        let task = ConnectionTask(tokio::spawn(async move {
-            let _ = conn.await;
-        }));
-        (sender.send_request(request).await.map_err(http)?, task)
-    };
-    Ok(ResponseWithConnection { response, _task: task })
-}
-
-/// A response whose connection lives as long as it does.
-struct ResponseWithConnection {
-    response: hyper::Response<Incoming>,
-    _task: ConnectionTask,
-}
-
-impl ResponseWithConnection {
-    fn status(&self) -> StatusCode {
-        self.response.status()
-    }
-
-    fn version(&self) -> http::Version {
-        self.response.version()
-    }
-
-    fn headers(&self) -> &http::HeaderMap {
-        self.response.headers()
-    }
-
-    fn into_body(self) -> BodyWithConnection {
-        BodyWithConnection { body: self.response.into_body(), _task: self._task }
-    }
-}
-
-struct BodyWithConnection {
-    body: Incoming,
-    _task: ConnectionTask,
-}
-
-/// Where a redirect response points, resolved against the URL that answered.
-fn redirect_target(url: &Url, response: &ResponseWithConnection) -> Result<Option<Url>, ProbeError> {
-    let status = response.status();
+/// Where a redirect points, resolved against the URL that answered; `None` when the answer is not
+/// a redirect (or one without a Location, which is then the final answer).
+fn redirect_target(url: &Url, status: StatusCode, headers: &HeaderMap) -> Result<Option<Url>, ProbeError> {
     if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
         return Ok(None);
     }
-    let Some(location) = response.headers().get(header::LOCATION) else {
+    let Some(location) = headers.get(header::LOCATION) else {
         return Ok(None);
     };
     let location = location
@@ -447,41 +325,15 @@ fn redirect_target(url: &Url, response: &ResponseWithConnection) -> Result<Optio
     Ok(Some(next))
 }
 
-/// hyper's own text plus its source, which says what actually happened (reset, parse error…).
-pub(crate) fn describe_hyper(err: &hyper::Error) -> String {
-    match std::error::Error::source(err) {
-        Some(source) => format!("{err}: {source}"),
-        None => err.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
+
+    use super::{test_server::serve, *};
     use crate::{
         matcher::Matcher,
         site::{SiteUrl, StatusSet},
     };
-    use tokio::{
-        io::{AsyncReadExt, AsyncWriteExt},
-        net::TcpListener,
-    };
-
-    /// A server that answers every connection with `response`, then closes.
-    async fn serve(response: &'static [u8]) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    let _ = socket.read(&mut buf).await;
-                    let _ = socket.write_all(response).await;
-                });
-            }
-        });
-        format!("http://{addr}/")
-    }
 
     fn prober(body_limit: usize) -> Prober {
         let settings =
@@ -676,9 +528,7 @@ mod tests {
         let prober = Prober::new(RootCertStore::empty(), settings);
         let taken = prober.body_budget().reserve(usize::MAX).await;
         // (case, response, body bytes read at most before waiting)
-        for (case, chunked, kept_at_most) in
-            [("announced", false, 0), ("of unknown length", true, crate::body::FREE_BYTES as u64)]
-        {
+        for (case, chunked, kept_at_most) in [("announced", false, 0), ("of unknown length", true, FREE_BYTES as u64)] {
             let url = serve(large_page(chunked)).await;
 
             let counted = prober.probe(&site(&url, None)).await;
@@ -699,5 +549,35 @@ mod tests {
         let url = serve(b"SSH-2.0-OpenSSH_9.2\r\n").await;
         let report = prober(1024).probe(&site(&url, None)).await;
         assert_eq!(report.error.map(|e| e.kind), Some(ErrorKind::Http));
+    }
+
+    #[test]
+    fn a_redirect_points_to_its_location_resolved_against_the_url_that_answered() {
+        let url = Url::parse("http://a.test/dir/page").unwrap();
+        // (case, status, Location, where it points; Err for an `http` error)
+        type Case = (&'static str, u16, Option<&'static str>, Result<Option<&'static str>, ()>);
+        let cases: [Case; 7] = [
+            ("a relative path", 302, Some("next"), Ok(Some("http://a.test/dir/next"))),
+            ("an absolute path", 301, Some("/next"), Ok(Some("http://a.test/next"))),
+            ("another origin", 308, Some("https://b.test/"), Ok(Some("https://b.test/"))),
+            ("a 303 after any method", 303, Some("/seen"), Ok(Some("http://a.test/seen"))),
+            ("not a redirect", 200, Some("/next"), Ok(None)),
+            ("a redirect without Location", 307, None, Ok(None)),
+            ("a scheme other than http(s)", 302, Some("ftp://a.test/file"), Err(())),
+        ];
+        for (case, status, location, expected) in cases {
+            let mut headers = HeaderMap::new();
+            if let Some(location) = location {
+                headers.insert(header::LOCATION, location.parse().unwrap());
+            }
+
+            let target = redirect_target(&url, StatusCode::from_u16(status).unwrap(), &headers);
+
+            match (target, expected) {
+                (Ok(target), Ok(expected)) => assert_eq!(target.as_ref().map(Url::as_str), expected, "{case}"),
+                (Err(error), Err(())) => assert_eq!(error.kind, ErrorKind::Http, "{case}: {}", error.message),
+                (target, expected) => panic!("{case}: {target:?}, expected {expected:?}"),
+            }
+        }
     }
 }

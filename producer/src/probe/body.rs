@@ -25,10 +25,8 @@ use tokio::{
 };
 use websentry_shared::report::{ErrorKind, ProbeError};
 
-use crate::{
-    matcher::{MatchLimit, Matcher},
-    probe::{describe_hyper, failure},
-};
+use super::errors::{describe_hyper, failure};
+use crate::matcher::{MatchLimit, Matcher};
 
 /// The budget of body bytes kept at once by all probes, unless the body limit is larger. With the
 /// rest of the process (about 50 MiB at a concurrency of 100 to 250) a producer stays well under
@@ -232,5 +230,123 @@ impl Body {
             return None;
         }
         Some(Arc::clone(&budget.lossy).acquire_owned().await.expect("the lossy turns are never closed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use http::{header, Request};
+    use http_body_util::Empty;
+
+    use super::{
+        super::{test_server::serve, transport},
+        *,
+    };
+
+    /// An answer whose body is `len` bytes of `x`: with a Content-Length, or chunked (its length
+    /// unknown).
+    fn answer_of(len: usize, chunked: bool) -> &'static [u8] {
+        let mut answer = if chunked {
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec()
+        } else {
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n").into_bytes()
+        };
+        let chunk = [b'x'; 4096];
+        let mut left = len;
+        while left > 0 {
+            let part = &chunk[..left.min(chunk.len())];
+            if chunked {
+                answer.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+            }
+            answer.extend_from_slice(part);
+            if chunked {
+                answer.extend_from_slice(b"\r\n");
+            }
+            left -= part.len();
+        }
+        if chunked {
+            answer.extend_from_slice(b"0\r\n\r\n");
+        }
+        answer.leak()
+    }
+
+    /// The body of a local server's `answer`, its head read, and its Content-Length.
+    async fn body_of(answer: &'static [u8]) -> (Option<u64>, transport::BodyWithConnection) {
+        let url = serve(answer).await;
+        let addr = url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+        let tcp = transport::connect("127.0.0.1", &[addr]).await.unwrap();
+        let request: Request<Empty<Bytes>> = Request::get(url.as_str()).body(Empty::new()).unwrap();
+        let Ok(response) = transport::send(tcp, false, request).await else { panic!("no answer from {url}") };
+        let announced = response.headers().get(header::CONTENT_LENGTH).map(|n| n.to_str().unwrap().parse().unwrap());
+        (announced, response.into_body())
+    }
+
+    #[test]
+    fn a_budget_is_raised_to_the_body_limit_so_that_one_body_always_fits() {
+        assert_eq!(BodyBudget::new(10, 100).available(), 100);
+        assert_eq!(BodyBudget::new(100, 10).available(), 100);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_keeps_what_was_read_and_says_so() {
+        let (announced, mut incoming) =
+            body_of(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\nConnection: close\r\n\r\nabcdefghij0123456789").await;
+        let budget = BodyBudget::new(1024, 5);
+        let mut body = Body::new(true);
+
+        let error = body.read(&mut incoming.body, announced, 5, &budget).await.expect_err("over the limit");
+
+        assert_eq!(error.kind, ErrorKind::BodyLimit);
+        assert_eq!(error.message, "body larger than 5 bytes; matched on the first 5");
+        assert_eq!(body.len(), 5);
+        assert_eq!(body.search(&Matcher::parse("[a-z]+").unwrap()).unwrap().as_deref(), Some("abcde"));
+    }
+
+    #[tokio::test]
+    async fn without_a_pattern_bytes_are_counted_not_kept_and_need_no_share_of_the_budget() {
+        let (announced, mut incoming) = body_of(answer_of(300 * 1024, false)).await;
+        let budget = BodyBudget::new(1 << 20, 1 << 20);
+        let taken = budget.reserve(usize::MAX).await;
+        let mut body = Body::new(false);
+
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), body.read(&mut incoming.body, announced, 1 << 20, &budget))
+                .await;
+
+        assert!(matches!(read, Ok(Ok(()))), "read without waiting for the budget: {read:?}");
+        assert_eq!((body.len(), body.reserved()), (300 * 1024, 0));
+        drop(taken);
+    }
+
+    #[tokio::test]
+    async fn a_body_of_unknown_length_keeps_its_first_free_bytes_without_asking() {
+        let (announced, mut incoming) = body_of(answer_of(FREE_BYTES, true)).await;
+        let budget = BodyBudget::new(1 << 20, 1 << 20);
+        let taken = budget.reserve(usize::MAX).await;
+        let mut body = Body::new(true);
+
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), body.read(&mut incoming.body, announced, 1 << 20, &budget))
+                .await;
+
+        assert!(matches!(read, Ok(Ok(()))), "read without waiting for the budget: {read:?}");
+        assert_eq!((body.len(), body.reserved()), (FREE_BYTES, 0));
+        drop(taken);
+    }
+
+    #[tokio::test]
+    async fn a_body_of_unknown_length_gives_back_the_share_it_did_not_fill() {
+        let (announced, mut incoming) = body_of(answer_of(100 * 1024, true)).await;
+        let budget = BodyBudget::new(2 << 20, 1 << 20);
+        let mut body = Body::new(true);
+
+        body.read(&mut incoming.body, announced, 1 << 20, &budget).await.expect("read");
+
+        let kept_beyond_free = 100 * 1024 - FREE_BYTES;
+        assert_eq!(body.reserved(), kept_beyond_free, "reserved up to the body limit, then the rest given back");
+        assert_eq!(budget.available(), (2 << 20) - kept_beyond_free);
+        drop(body);
+        assert_eq!(budget.available(), 2 << 20, "all of it given back with the body");
     }
 }
