@@ -15,15 +15,13 @@ use websentry_shared::{
 use crate::{
     matcher::Matcher,
     probe::ProbeSettings,
-    site::{self, Site, SiteUrl},
+    site::{self, Site, SiteUrl, TIMEOUT_SECONDS},
     sites_file::{self, FileSite},
 };
 
 /// Seconds between rounds: 0 runs one round; at most a day.
 pub const INTERVAL_SECONDS: RangeInclusive<u64> = 0..=86_400;
-/// Seconds one probe may take (`WEBSENTRY_TIMEOUT` and a site's `timeout`): at most an hour, so no
-/// deadline computed from it can overflow.
-pub const TIMEOUT_SECONDS: RangeInclusive<u64> = 1..=3600;
+// The timeout's range is a site's (`site::TIMEOUT_SECONDS`): the sites file checks it too.
 /// Probes at once: each holds a socket and up to a body limit of memory; tokio's semaphore has a
 /// limit of its own far above this.
 pub const CONCURRENCY_RANGE: RangeInclusive<usize> = 1..=100_000;

@@ -1,6 +1,6 @@
 //! A site to probe and how: its URL, checked once at start, and its own settings.
 
-use std::time::Duration;
+use std::{ops::RangeInclusive, time::Duration};
 
 use http::{HeaderMap, Method};
 use url::Url;
@@ -115,6 +115,10 @@ fn parse_range(part: &str) -> Result<(u16, u16), String> {
         None => code(part).map(|c| (c, c)),
     }
 }
+
+/// Seconds one probe may take (`WEBSENTRY_TIMEOUT` and a site's `timeout`): at most an hour, so no
+/// deadline computed from it can overflow.
+pub const TIMEOUT_SECONDS: RangeInclusive<u64> = 1..=3600;
 
 /// One site and how to probe it; unset fields take the producer's defaults.
 #[derive(Debug, Clone)]

@@ -32,8 +32,7 @@ use toml::Spanned;
 
 use crate::{
     matcher::Matcher,
-    settings::TIMEOUT_SECONDS,
-    site::{Site, SiteUrl, StatusSet},
+    site::{Site, SiteUrl, StatusSet, TIMEOUT_SECONDS},
 };
 
 /// Headers that say how the request is framed or where it goes. The prober sets them from the URL
