@@ -19,7 +19,6 @@
 pub mod certificate;
 pub mod credentials;
 pub mod matcher;
-pub mod partitioner;
 mod printer;
 pub mod probe;
 pub mod publish;

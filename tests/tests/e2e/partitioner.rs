@@ -6,7 +6,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use websentry_producer::partitioner::{murmur2, partition_for_key};
+use websentry_producer::publish::partitioner::{murmur2, partition_for_key};
 use websentry_tests::{Scratch, Stack};
 
 const JAVA: &str = r#"

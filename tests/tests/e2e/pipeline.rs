@@ -94,7 +94,7 @@ fn each_report_is_keyed_by_url_and_lands_in_the_java_clients_partition() {
     assert_eq!(records.len(), sites.len());
     for (partition, value) in records {
         let report = websentry_shared::report::Report::decode(&value).expect("a report");
-        let expected = websentry_producer::partitioner::partition_for_key(report.url.as_bytes(), 3);
+        let expected = websentry_producer::publish::partitioner::partition_for_key(report.url.as_bytes(), 3);
         assert_eq!(partition, expected, "{} landed in partition {partition}", report.url);
     }
 }

@@ -1,5 +1,5 @@
 //! Publishing reports as their probes finish: one record per report, keyed by URL, partitioned like
-//! the Java client.
+//! the Java client ([`partitioner`]).
 //!
 //! - Each partition has its own queue. A request holds the reports that came while the first of
 //!   them waited [`LINGER`], and at most [`MAX_REQUEST_BYTES`] of records: Kafka refuses a record
@@ -12,6 +12,8 @@
 //! - A request Kafka refuses as too large is split in halves; a single report too large for the
 //!   topic is kept, with an error naming it.
 //! - Kafka lost and back are logged once each (rskafka's own retry warnings are not shown).
+
+pub mod partitioner;
 
 use std::{
     collections::BTreeMap,
@@ -37,7 +39,7 @@ use websentry_shared::{
     report::Report,
 };
 
-use crate::partitioner::partition_for_key;
+use self::partitioner::partition_for_key;
 
 /// The most record bytes in one produce request, below Kafka's default `max.message.bytes`
 /// (1,048,588) with room for the batch's own header.
