@@ -279,7 +279,7 @@ mod tests {
 
     fn report(url: &str, at: OffsetDateTime, ms: f64, error: Option<ErrorKind>) -> Report {
         let error = error.map(|kind| ProbeError { kind, message: String::new() });
-        Report { url: url.into(), checked_at: at, response_ms: ms, error, ..crate::test_report() }
+        Report { url: url.into(), checked_at: at, response_ms: ms, error, ..crate::test_fixtures::report() }
     }
 
     #[test]
