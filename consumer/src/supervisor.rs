@@ -17,7 +17,11 @@ use crate::{
     http,
     metrics::Metrics,
     schema,
-    session::{self, outcome::on, Ended, Interrupted, Service, Session},
+    session::{
+        self,
+        outcome::{on, refused},
+        Ended, Interrupted, Service, Session,
+    },
     settings::Config,
 };
 
@@ -31,7 +35,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 enum Decision {
     /// The work is done, or shutdown was requested: exit 0.
     Stop,
-    /// A one-off run lost a service: exit 1 with its error.
+    /// A one-off run lost a service, or a service refused what waiting does not change: exit 1
+    /// with its error.
     Fail(anyhow::Error),
     /// The topic was created again: a new session reads it from its beginning, at once.
     StartAgain,
@@ -67,7 +72,7 @@ impl Supervision {
             Ok(Ended::Done) => Decision::Stop,
             Ok(Ended::TopicChanged) => Decision::StartAgain,
             Err(_) if stopping => Decision::Stop,
-            Err(Interrupted { service, error }) if self.daemon => {
+            Err(Interrupted { service, error, transient: true }) if self.daemon => {
                 let first = self.down != Some(service);
                 self.down = Some(service);
                 let pause = self.backoff;
@@ -147,7 +152,10 @@ fn connect<'a>(
     metrics: &Arc<Metrics>,
 ) -> Result<Option<Session<'a>>, Interrupted> {
     let mut client = config.database.connect().map_err(on(Service::Database))?;
-    let applied = schema::migrate(&mut client).map_err(on(Service::Database))?;
+    let applied = schema::migrate(&mut client).map_err(|error| match error.is::<schema::Refused>() {
+        true => refused(Service::Database)(error),
+        false => on(Service::Database)(error),
+    })?;
     tracing::info!(database = %config.database.address(), migrations_applied = applied, "database ready");
     let mut archiver = Archiver::new(client, config.retention);
     archiver.upkeep(metrics);
@@ -164,7 +172,7 @@ mod tests {
     use super::*;
 
     fn lost(service: Service) -> Result<Ended, Interrupted> {
-        Err(Interrupted { service, error: anyhow!("{service:?} is gone") })
+        Err(on(service)(anyhow!("{service:?} is gone")))
     }
 
     fn pause_and_first(decision: Decision) -> (Duration, bool) {
@@ -205,6 +213,15 @@ mod tests {
             .collect();
 
         assert_eq!(firsts, [true, false, true, true]);
+    }
+
+    #[test]
+    fn a_refusal_that_waiting_does_not_change_stops_even_a_daemon() {
+        let mut supervision = Supervision::new(true);
+
+        let decision = supervision.after(Err(refused(Service::Database)(anyhow!("schema too new"))), false);
+
+        assert!(matches!(decision, Decision::Fail(ref error) if error.to_string() == "schema too new"), "{decision:?}");
     }
 
     #[test]

@@ -13,11 +13,19 @@ pub enum Service {
 pub struct Interrupted {
     pub service: Service,
     pub error: anyhow::Error,
+    /// Whether waiting may help (a service unreachable); false for what waiting does not change
+    /// (a schema this build must not use), which stops even a daemon.
+    pub transient: bool,
 }
 
 /// Wraps an error as the loss of `service`, for `map_err`.
 pub fn on(service: Service) -> impl FnOnce(anyhow::Error) -> Interrupted {
-    move |error| Interrupted { service, error }
+    move |error| Interrupted { service, error, transient: true }
+}
+
+/// Wraps an error as a refusal by `service` that waiting does not change, for `map_err`.
+pub fn refused(service: Service) -> impl FnOnce(anyhow::Error) -> Interrupted {
+    move |error| Interrupted { service, error, transient: false }
 }
 
 /// How a session that did not fail ended.
