@@ -27,7 +27,7 @@ pub const BUCKETS: usize = 128;
 const FACTOR: f64 = 1.1;
 
 /// Failure counters, one per error kind, in the order of [`kind_index`].
-const FAILURES: [&str; 8] = [
+pub const FAILURES: [&str; 8] = [
     "failures_invalid_url",
     "failures_dns",
     "failures_connect",
@@ -261,6 +261,16 @@ mod tests {
     use super::*;
     use time::macros::datetime;
     use websentry_shared::report::ProbeError;
+
+    #[test]
+    fn each_error_kind_is_counted_in_the_column_named_after_it() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(FAILURES[kind_index(kind)], format!("failures_{}", kind.as_str()), "{kind:?}");
+        }
+        let mut indexes: Vec<usize> = ErrorKind::ALL.iter().map(|&k| kind_index(k)).collect();
+        indexes.sort_unstable();
+        assert_eq!(indexes, (0..FAILURES.len()).collect::<Vec<_>>(), "one column per kind");
+    }
 
     #[test]
     fn buckets_are_log_spaced_and_bounded() {
