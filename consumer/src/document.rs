@@ -89,7 +89,7 @@ mod tests {
     use super::*;
     use websentry_shared::report::{ErrorKind, ProbeError};
 
-    use crate::test_report as report;
+    use crate::test_fixtures::report;
 
     fn document(report: &Report) -> Value {
         serde_json::from_slice(&report.to_json()).unwrap()

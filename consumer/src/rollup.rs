@@ -27,7 +27,7 @@ pub const BUCKETS: usize = 128;
 const FACTOR: f64 = 1.1;
 
 /// Failure counters, one per error kind, in the order of [`kind_index`].
-const FAILURES: [&str; 8] = [
+pub const FAILURES: [&str; 8] = [
     "failures_invalid_url",
     "failures_dns",
     "failures_connect",
@@ -263,6 +263,16 @@ mod tests {
     use websentry_shared::report::ProbeError;
 
     #[test]
+    fn each_error_kind_is_counted_in_the_column_named_after_it() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(FAILURES[kind_index(kind)], format!("failures_{}", kind.as_str()), "{kind:?}");
+        }
+        let mut indexes: Vec<usize> = ErrorKind::ALL.iter().map(|&k| kind_index(k)).collect();
+        indexes.sort_unstable();
+        assert_eq!(indexes, (0..FAILURES.len()).collect::<Vec<_>>(), "one column per kind");
+    }
+
+    #[test]
     fn buckets_are_log_spaced_and_bounded() {
         assert_eq!((bucket(0.2), bucket(-3.0), bucket(f64::NAN)), (0, 0, 0));
         assert_eq!((bucket(1.0), bucket(1.09), bucket(1.1000001)), (1, 1, 2));
@@ -279,7 +289,7 @@ mod tests {
 
     fn report(url: &str, at: OffsetDateTime, ms: f64, error: Option<ErrorKind>) -> Report {
         let error = error.map(|kind| ProbeError { kind, message: String::new() });
-        Report { url: url.into(), checked_at: at, response_ms: ms, error, ..crate::test_report() }
+        Report { url: url.into(), checked_at: at, response_ms: ms, error, ..crate::test_fixtures::report() }
     }
 
     #[test]

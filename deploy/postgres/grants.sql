@@ -1,12 +1,16 @@
--- What the consumer's database user may do with the archive, and nothing more. Run by the schema
--- owner after every migration (`--migrate-only`), since a migration may add a table:
+-- What the consumer's database user may do with the archive, and what the read-only user (the
+-- status page, Grafana, people) may read, and nothing more. Run by the schema owner after every
+-- migration (`--migrate-only`), since a migration may add a table or re-create part of the interface:
 --
---   psql -v consumer=websentry -h db.example.com -U websentry_owner -d websentry -f deploy/postgres/grants.sql
+--   psql -v consumer=websentry -v reader=websentry_reader -h db.example.com -U websentry_owner -d websentry \
+--        -f deploy/postgres/grants.sql
 --
+-- (`-v reader=…` may be left out where there is no read-only user.)
 -- It starts from nothing on every table, so a grant removed here is removed from the database too.
 -- The roles themselves: roles.sql. What each grant is for:
---   websentry_migrations  SELECT                  the schema version, checked at every start (a
---                                                 consumer that finds it current changes nothing)
+--   websentry_migrations, SELECT                  the schema version, the migrations' checksums and
+--   websentry_interface                           the SQL interface's version, checked at every start
+--                                                 (a consumer that finds them current changes nothing)
 --   reports               INSERT,                 each batch, by COPY, after looking up which of its
 --                         SELECT (id, checked_at)  reports are archived already (a producer's retry);
 --                                                 one archived by another writer in between sends
@@ -27,20 +31,39 @@
 --                                                 by compare-and-set in the batch's transaction
 --   rejected_messages     INSERT                  records that are not reports, with the reason
 -- Not granted: UPDATE or DELETE of reports and rejected records, DELETE of rollups, TRUNCATE,
--- REFERENCES, TRIGGER, the `log`, `report_documents`, `latest_reports` and `certificates_expiring`
--- views (for people, not for the consumer), creating, changing or dropping anything.
--- Partition locks and the upkeep lock are session advisory locks, which every user may take.
+-- REFERENCES, TRIGGER, the SQL interface (for readers, not for the consumer), creating, changing or
+-- dropping anything. Partition locks and the upkeep lock are session advisory locks, which every user
+-- may take.
+--
+-- The reader gets the SQL interface (consumer/src/sql/interface.sql) and nothing else:
+--   site_summary          EXECUTE                 runs as the schema owner (SECURITY DEFINER, fixed
+--                                                 search_path): the reader reads no rollup itself
+--   log, report_documents, SELECT                 views, which read their tables as the owner
+--   latest_reports,
+--   certificates_expiring
+--   report_document,      EXECUTE                 called by report_documents, as the caller (a view's
+--   websentry_rfc3339                             functions run as whoever reads the view)
+-- Not granted to the reader: any table (reports, rollups, offsets, rejected records, the schema's
+-- records), any other function (the upkeep, the helpers), TEMPORARY, writing anything.
 \set ON_ERROR_STOP on
 BEGIN;
 -- (Revoking a table's privileges revokes its columns' too.)
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"consumer";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"consumer";
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM :"consumer";
-GRANT SELECT ON websentry_migrations TO :"consumer";
+GRANT SELECT ON websentry_migrations, websentry_interface TO :"consumer";
 GRANT INSERT, SELECT (id, checked_at) ON reports TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON rollup_hourly, rollup_daily TO :"consumer";
 GRANT EXECUTE ON FUNCTION websentry_create_partitions(date, date, date), websentry_report_days(),
     websentry_drop_day(date), websentry_expire_rollups(date), websentry_default_rows() TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON consumer_offsets TO :"consumer";
 GRANT INSERT ON rejected_messages TO :"consumer";
+\if :{?reader}
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"reader";
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"reader";
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM :"reader";
+GRANT EXECUTE ON FUNCTION site_summary(timestamptz, timestamptz, text) TO :"reader";
+GRANT SELECT ON log, report_documents, latest_reports, certificates_expiring TO :"reader";
+GRANT EXECUTE ON FUNCTION report_document(reports), websentry_rfc3339(timestamptz, smallint) TO :"reader";
+\endif
 COMMIT;

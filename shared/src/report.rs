@@ -94,6 +94,18 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in the order of the archive's `failures_*` columns.
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::InvalidUrl,
+        ErrorKind::Dns,
+        ErrorKind::Connect,
+        ErrorKind::Tls,
+        ErrorKind::Timeout,
+        ErrorKind::Http,
+        ErrorKind::BodyLimit,
+        ErrorKind::RegexLimit,
+    ];
+
     /// The name used in JSON and in the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -202,6 +214,27 @@ mod tests {
             redirects: 1,
             body_bytes: Some(1024),
             tls_expires_at: Some(datetime!(2027-01-31 23:59:59 UTC)),
+        }
+    }
+
+    #[test]
+    fn every_error_kind_is_listed_once_with_its_own_name() {
+        // A new kind does not compile here until it is listed: the match has no wildcard.
+        let listed = |kind: ErrorKind| match kind {
+            ErrorKind::InvalidUrl
+            | ErrorKind::Dns
+            | ErrorKind::Connect
+            | ErrorKind::Tls
+            | ErrorKind::Timeout
+            | ErrorKind::Http
+            | ErrorKind::BodyLimit
+            | ErrorKind::RegexLimit => ErrorKind::ALL.contains(&kind),
+        };
+        assert!(ErrorKind::ALL.iter().all(|&kind| listed(kind)));
+        let names: std::collections::HashSet<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+        for kind in ErrorKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str(), "{kind:?} in JSON");
         }
     }
 

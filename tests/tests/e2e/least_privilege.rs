@@ -1,6 +1,7 @@
 //! The consumer archives as a database user with only the grants of `deploy/postgres/grants.sql`,
 //! the schema being owned and migrated by another user, both set up by `deploy/postgres/roles.sql`:
-//! the very files an administrator runs, with psql, in a database of the test's own.
+//! the very files an administrator runs, with psql, in a database of the test's own. The read-only
+//! user of the same files reads the SQL interface and nothing else.
 
 use std::{
     io::Write,
@@ -14,14 +15,16 @@ fn deploy_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/postgres").join(name)
 }
 
-/// The owner and consumer roles of one test (roles belong to the whole cluster: random names),
-/// dropped on drop, after the test's database (declare this first).
+/// The owner, consumer and reader roles of one test (roles belong to the whole cluster: random
+/// names), dropped on drop, after the test's database (declare this first).
 struct Roles {
     stack: &'static Stack,
     owner: String,
     consumer: String,
+    reader: String,
     owner_password: String,
     consumer_password: String,
+    reader_password: String,
 }
 
 impl Roles {
@@ -31,8 +34,10 @@ impl Roles {
             stack,
             owner: format!("test_owner_{suffix}"),
             consumer: format!("test_archiver_{suffix}"),
+            reader: format!("test_reader_{suffix}"),
             owner_password: format!("{:032x}", rand::random::<u128>()),
             consumer_password: format!("{:032x}", rand::random::<u128>()),
+            reader_password: format!("{:032x}", rand::random::<u128>()),
         }
     }
 
@@ -92,9 +97,27 @@ impl Roles {
     }
 }
 
+/// What `role` was granted on the database's tables, columns and functions, one line each.
+fn grants_of(database: &websentry_tests::TestDatabase, role: &str) -> Vec<String> {
+    database.column(&format!(
+        "SELECT c.relname || ' ' || g.privilege_type FROM pg_class c, aclexplode(c.relacl) g
+         WHERE g.grantee = '{role}'::regrole
+         UNION ALL
+         SELECT c.relname || '(' || a.attname || ') ' || g.privilege_type
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid, aclexplode(a.attacl) g
+         WHERE g.grantee = '{role}'::regrole
+         UNION ALL
+         SELECT p.proname || '() ' || g.privilege_type FROM pg_proc p, aclexplode(p.proacl) g
+         WHERE g.grantee = '{role}'::regrole ORDER BY 1"
+    ))
+}
+
 impl Drop for Roles {
     fn drop(&mut self) {
-        let sql = format!("DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {};", self.consumer, self.owner);
+        let sql = format!(
+            "DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {};",
+            self.reader, self.consumer, self.owner
+        );
         self.as_superuser("postgres", &[], &sql);
     }
 }
@@ -111,6 +134,7 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     // What PostgreSQL gives everyone by default is taken away, so that only the files' grants count.
     roles.as_superuser(&database.name, &[], &format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", database.name));
     // The administrator's part: the two roles, then their passwords (\password in real life).
+    // (No reader: roles.sql and grants.sql work without one.)
     roles.as_superuser(&database.name, &[("owner", &roles.owner), ("consumer", &roles.consumer)], &roles_sql);
     let passwords = format!(
         "ALTER ROLE {} PASSWORD '{}'; ALTER ROLE {} PASSWORD '{}';",
@@ -150,20 +174,8 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
         &["-v", &format!("consumer={}", roles.consumer), "-f", &grants_sql],
     );
     assert!(granted, "grants.sql as the owner:\n{stderr}");
-    let grants: Vec<String> = database.column(&format!(
-        "SELECT c.relname || ' ' || g.privilege_type FROM pg_class c, aclexplode(c.relacl) g
-         WHERE g.grantee = '{0}'::regrole
-         UNION ALL
-         SELECT c.relname || '(' || a.attname || ') ' || g.privilege_type
-         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid, aclexplode(a.attacl) g
-         WHERE g.grantee = '{0}'::regrole
-         UNION ALL
-         SELECT p.proname || '() ' || g.privilege_type FROM pg_proc p, aclexplode(p.proacl) g
-         WHERE g.grantee = '{0}'::regrole ORDER BY 1",
-        roles.consumer
-    ));
     assert_eq!(
-        grants,
+        grants_of(&database, &roles.consumer),
         [
             "consumer_offsets INSERT",
             "consumer_offsets SELECT",
@@ -182,6 +194,7 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
             "websentry_default_rows() EXECUTE",
             "websentry_drop_day() EXECUTE",
             "websentry_expire_rollups() EXECUTE",
+            "websentry_interface SELECT",
             "websentry_migrations SELECT",
             "websentry_report_days() EXECUTE"
         ],
@@ -258,4 +271,109 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     let refused = roles.consumer_run(&topic, &database.name).output();
     assert_eq!(refused.code, Some(1), "{}", refused.stderr);
     assert!(refused.stderr.contains("the database schema is at version 99, newer than version"), "{}", refused.stderr);
+}
+
+#[test]
+fn the_reader_reads_the_sql_interface_and_nothing_else() {
+    let stack = Stack::get();
+    let roles = Roles::new(stack);
+    let database = stack.create_database();
+    let topic = stack.create_topic(1);
+    let roles_sql = std::fs::read_to_string(deploy_file("roles.sql")).expect("deploy/postgres/roles.sql");
+    let grants_sql = deploy_file("grants.sql").display().to_string();
+    roles.as_superuser(&database.name, &[], &format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", database.name));
+    let names = [("owner", roles.owner.as_str()), ("consumer", &roles.consumer), ("reader", &roles.reader)];
+    roles.as_superuser(&database.name, &names, &roles_sql);
+    let passwords = format!(
+        "ALTER ROLE {} PASSWORD '{}'; ALTER ROLE {} PASSWORD '{}'; ALTER ROLE {} PASSWORD '{}';",
+        roles.owner, roles.owner_password, roles.consumer, roles.consumer_password, roles.reader, roles.reader_password
+    );
+    roles.as_superuser(&database.name, &[], &passwords);
+    Run::new("websentry-consumer")
+        .arg("--migrate-only")
+        .envs(stack.database_env(&database.name))
+        .env("WEBSENTRY_DATABASE_USER", &roles.owner)
+        .env("WEBSENTRY_DATABASE_PASSWORD", &roles.owner_password)
+        .success();
+    let (granted, stderr) = roles.psql_as(
+        &roles.owner,
+        &roles.owner_password,
+        &database.name,
+        &["-v", &format!("consumer={}", roles.consumer), "-v", &format!("reader={}", roles.reader), "-f", &grants_sql],
+    );
+    assert!(granted, "grants.sql as the owner:\n{stderr}");
+    let up = sample_report("https://up.test/");
+    let mut down = sample_report("https://down.test/");
+    down.error = Some(websentry_shared::report::ProbeError {
+        kind: websentry_shared::report::ErrorKind::Connect,
+        message: "refused".into(),
+    });
+    let records = [&up, &down].map(|r| (Some(r.url.clone().into_bytes()), Some(r.to_json())));
+    stack.produce_raw(&topic, 0, records.to_vec());
+    roles.consumer_run(&topic, &database.name).success();
+
+    assert_eq!(
+        grants_of(&database, &roles.reader),
+        [
+            "certificates_expiring SELECT",
+            "latest_reports SELECT",
+            "log SELECT",
+            "report_document() EXECUTE",
+            "report_documents SELECT",
+            "site_summary() EXECUTE",
+            "websentry_rfc3339() EXECUTE"
+        ],
+        "the reader's grants are exactly those of grants.sql"
+    );
+    let read = |sql: &str| {
+        let (ok, stdout, stderr) =
+            roles.psql_output(&roles.reader, &roles.reader_password, &database.name, &["-At", "-c", sql]);
+        assert!(ok, "the reader cannot run {sql:?}: {stderr}");
+        stdout.trim().to_owned()
+    };
+    assert_eq!(
+        read("SELECT url || ' ' || probes || ' ' || successes FROM site_summary(now() - interval '1 day', now() + interval '1 hour') ORDER BY url"),
+        "https://down.test/ 1 0\nhttps://up.test/ 1 1",
+        "site_summary, all sites"
+    );
+    assert_eq!(
+        read("SELECT uptime FROM site_summary(now() - interval '1 day', now() + interval '1 hour', url => 'https://up.test/')"),
+        "1",
+        "site_summary, one site, by the documented parameter name"
+    );
+    assert_eq!(
+        read("SELECT string_agg(url, ' ' ORDER BY url) FROM latest_reports"),
+        "https://down.test/ https://up.test/"
+    );
+    assert_eq!(
+        read("SELECT report->>'id' FROM report_documents WHERE id = '{}'".replace("{}", &up.id.to_string()).as_str()),
+        up.id.to_string()
+    );
+    assert_eq!(read("SELECT count(*) FROM log"), "2");
+    assert_eq!(read("SELECT count(*) FROM certificates_expiring WHERE days_left < 30"), "0");
+
+    for statement in [
+        "SELECT count(*) FROM reports",
+        "SELECT count(*) FROM reports_default",
+        "SELECT count(*) FROM rollup_hourly",
+        "SELECT count(*) FROM rollup_daily",
+        "SELECT count(*) FROM consumer_offsets",
+        "SELECT count(*) FROM rejected_messages",
+        "SELECT count(*) FROM websentry_migrations",
+        "SELECT * FROM websentry_site_summary_all(now() - interval '1 day', now())",
+        "SELECT websentry_drop_day(current_date - 1000)",
+        "SELECT websentry_expire_rollups(current_date)",
+        "SELECT websentry_create_partitions(current_date, current_date, NULL)",
+        "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) VALUES ('g', 't', 0, 0)",
+        "DELETE FROM log",
+        "CREATE TABLE intruder (x int)",
+        "CREATE TEMP TABLE intruder (x int)",
+    ] {
+        let (ok, stderr) = roles.psql_as(&roles.reader, &roles.reader_password, &database.name, &["-c", statement]);
+        assert!(!ok, "the reader may run {statement:?}");
+        assert!(
+            stderr.contains("permission denied") || stderr.contains("must be owner"),
+            "{statement:?} failed for another reason: {stderr}"
+        );
+    }
 }

@@ -21,5 +21,6 @@ mod probe_outcomes;
 mod publishing;
 mod refused_connections;
 mod secret_headers;
+mod sql_interface;
 mod topic_changes;
 mod topic_metadata;

@@ -1,0 +1,118 @@
+//! One-off runs: read every held partition up to the high watermark seen when it was claimed, in
+//! turn, one fetch at a time (memory stays at about two fetches), the next fetch running on the
+//! runtime while this thread writes the current one.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::task::JoinHandle;
+use websentry_shared::kafka::KafkaError;
+
+use crate::{
+    fetch::Fetched,
+    session::{
+        outcome::{Ended, Flow, Interrupted},
+        state::Session,
+        write::handle,
+    },
+};
+
+/// A fetch running on the runtime while the archiving thread writes.
+struct Prefetch {
+    id: i32,
+    offset: i64,
+    task: JoinHandle<Result<Fetched, KafkaError>>,
+}
+
+/// Reads the held partitions in turn until each reached its start watermark (or gave up, see
+/// `partitions`), or until shutdown. A prefetch whose partition has moved meanwhile (a shorter
+/// write, an offset moved by another consumer) is dropped and fetched again.
+///
+/// # Errors
+/// Either service failed; what was committed stays committed.
+pub fn drain_to_watermarks(session: &mut Session<'_>) -> Result<Ended, Interrupted> {
+    let mut cursor = 0;
+    let mut pending: Option<Prefetch> = None;
+    let ended = loop {
+        if session.shutdown.is_requested() {
+            break Ended::Done;
+        }
+        let current = match pending.take() {
+            Some(prefetch) => prefetch,
+            None => match session.table.next_active(&mut cursor) {
+                Some(id) => prefetch(session, id, session.offset(id)),
+                None => break Ended::Done,
+            },
+        };
+        let Prefetch { id, offset, task } = current;
+        let abort = task.abort_handle();
+        let result = session.kafka(Duration::ZERO, task).inspect_err(|_| abort.abort())?;
+        if is_stale(offset, session.offset(id), session.table.get(id).is_some_and(|p| p.active())) {
+            continue;
+        }
+        if let Some(next) = session.table.next_active(&mut cursor) {
+            let from = if next == id { offset_after(offset, &result) } else { session.offset(next) };
+            pending = Some(prefetch(session, next, from));
+        }
+        if handle(session, id, result)? == Flow::TopicChanged {
+            break Ended::TopicChanged;
+        }
+    };
+    if let Some(prefetch) = pending {
+        prefetch.task.abort();
+    }
+    Ok(ended)
+}
+
+fn prefetch(session: &Session<'_>, id: i32, offset: i64) -> Prefetch {
+    let source = Arc::clone(&session.source);
+    let task = session.runtime.spawn(async move { source.fetch(id, offset, 0, 1).await });
+    Prefetch { id, offset, task }
+}
+
+/// Whether a fetch from `fetched_from` is no longer wanted: the partition is now read from
+/// `reading_from`, or it is no longer active (released, or read to its watermark).
+fn is_stale(fetched_from: i64, reading_from: i64, active: bool) -> bool {
+    fetched_from != reading_from || !active
+}
+
+/// Where the partition will be read from once `result`, fetched from `offset`, is written: past
+/// its last record; where it was when nothing came back.
+fn offset_after(offset: i64, result: &Result<Fetched, KafkaError>) -> i64 {
+    match result {
+        Ok(Fetched::Records(records, _)) => records.last().map_or(offset, |r| r.offset + 1),
+        _ => offset,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rskafka::record::{Record, RecordAndOffset};
+
+    use super::*;
+
+    fn records(offsets: &[i64]) -> Fetched {
+        let record = Record {
+            key: None,
+            value: None,
+            headers: Default::default(),
+            timestamp: rskafka::chrono::DateTime::UNIX_EPOCH,
+        };
+        let records = offsets.iter().map(|&offset| RecordAndOffset { record: record.clone(), offset }).collect();
+        Fetched::Records(records, 100)
+    }
+
+    #[test]
+    fn the_next_fetch_of_a_partition_starts_past_the_records_being_written() {
+        assert_eq!(offset_after(10, &Ok(records(&[10, 11, 14]))), 15, "past the last one, gaps included");
+        assert_eq!(offset_after(10, &Ok(records(&[]))), 10, "nothing came: where it was");
+        assert_eq!(offset_after(10, &Ok(Fetched::OutOfRange)), 10, "out of range: where it was");
+    }
+
+    #[test]
+    fn a_prefetch_is_dropped_when_its_partition_moved_or_is_no_longer_read() {
+        assert!(!is_stale(10, 10, true), "the partition is read from where it was fetched");
+        assert!(is_stale(10, 7, true), "another consumer moved the offset back");
+        assert!(is_stale(10, 12, true), "a shorter write than fetched moved it");
+        assert!(is_stale(10, 10, false), "read to its watermark, or released");
+    }
+}

@@ -1,0 +1,242 @@
+//! The supervisor: migrates the schema, then starts sessions until the work is done. A daemon that
+//! loses Kafka or PostgreSQL backs off (0.5 s doubling up to 8 s) and starts a new session for as
+//! long as it runs, logging once per change of state; a one-off run fails instead.
+//!
+//! What to do after a session is decided by [`Supervision`], plain data tested on its own; [`run`]
+//! does the I/O around it (as mini-redis's `Listener` runs its `Handler`s).
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::runtime::Runtime;
+use websentry_shared::{exit::Fatal, shutdown::Shutdown};
+
+use crate::{
+    archive::Archiver,
+    bridge::wait_or_shutdown,
+    http,
+    metrics::Metrics,
+    schema,
+    session::{
+        self,
+        outcome::{on, refused},
+        Ended, Interrupted, Service, Session,
+    },
+    settings::Config,
+};
+
+/// First pause after a lost service; doubled after each failed attempt up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// The longest pause between two attempts: a restarted service is used again within this time.
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// What the supervisor does after a session ended.
+#[derive(Debug)]
+enum Decision {
+    /// The work is done, or shutdown was requested: exit 0.
+    Stop,
+    /// A one-off run lost a service, or a service refused what waiting does not change: exit 1
+    /// with its error.
+    Fail(anyhow::Error),
+    /// The topic was created again: a new session reads it from its beginning, at once.
+    StartAgain,
+    /// A daemon lost `service`: pause, then a new session. `first` when this is a change of state
+    /// (logged as an error once; repeats are logged at debug).
+    Retry { service: Service, error: anyhow::Error, pause: Duration, first: bool },
+}
+
+/// The supervisor's memory between sessions: the backoff and which service is down.
+#[derive(Debug)]
+struct Supervision {
+    daemon: bool,
+    backoff: Duration,
+    down: Option<Service>,
+}
+
+impl Supervision {
+    fn new(daemon: bool) -> Self {
+        Self { daemon, backoff: FIRST_BACKOFF, down: None }
+    }
+
+    /// Both services answered: the backoff starts over. Returns the service that was down, to
+    /// say once that it is back.
+    fn connected(&mut self) -> Option<Service> {
+        self.backoff = FIRST_BACKOFF;
+        self.down.take()
+    }
+
+    /// Decides what follows a session that ended with `outcome`; `stopping` when shutdown was
+    /// requested.
+    fn after(&mut self, outcome: Result<Ended, Interrupted>, stopping: bool) -> Decision {
+        match outcome {
+            Ok(Ended::Done) => Decision::Stop,
+            Ok(Ended::TopicChanged) => Decision::StartAgain,
+            Err(_) if stopping => Decision::Stop,
+            Err(Interrupted { service, error, transient: true }) if self.daemon => {
+                let first = self.down != Some(service);
+                self.down = Some(service);
+                let pause = self.backoff;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                Decision::Retry { service, error, pause, first }
+            }
+            Err(Interrupted { error, .. }) => Decision::Fail(error),
+        }
+    }
+}
+
+/// Migrates the schema, then archives until done (one-off) or until `shutdown` (daemon), serving
+/// the HTTP endpoint meanwhile when `WEBSENTRY_LISTEN` is set.
+///
+/// # Errors
+/// A service unreachable (one-off), the HTTP address taken, or a schema this build cannot use.
+pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<(), Fatal> {
+    let metrics = Arc::new(Metrics::default());
+    if let Some(address) = config.listen {
+        serve_http(address, runtime, &metrics, shutdown)?;
+    }
+    let mut supervision = Supervision::new(config.daemon);
+    loop {
+        let outcome = connect(config, runtime, shutdown, &metrics).and_then(|session| {
+            if let Some(service) = supervision.connected() {
+                tracing::info!(?service, "connected again, archiving resumes");
+            }
+            match session {
+                Some(session) => session::run_until_done(session),
+                None => Ok(Ended::Done),
+            }
+        });
+        match supervision.after(outcome, shutdown.is_requested()) {
+            Decision::Stop => return Ok(()),
+            Decision::Fail(error) => return Err(Fatal::Runtime(error)),
+            Decision::StartAgain => {}
+            Decision::Retry { service, error, pause, first } => {
+                metrics.set_connected(service != Service::Kafka, service != Service::Database);
+                let cause = websentry_shared::exit::one_line(&error);
+                if first {
+                    tracing::error!(?service, cause = %cause, "service unavailable, retrying until it is back");
+                } else {
+                    tracing::debug!(?service, cause = %cause, retry_in_ms = pause.as_millis() as u64, "still unavailable");
+                }
+                if wait_or_shutdown(runtime, shutdown, pause) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Binds `address` and serves `/healthz`, `/readyz` and `/metrics` on the runtime until shutdown.
+fn serve_http(
+    address: std::net::SocketAddr,
+    runtime: &Runtime,
+    metrics: &Arc<Metrics>,
+    shutdown: &Shutdown,
+) -> Result<(), Fatal> {
+    let listener = std::net::TcpListener::bind(address)
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+        .with_context(|| format!("listening on {address} (WEBSENTRY_LISTEN)"))
+        .map_err(Fatal::Runtime)?;
+    let local = listener.local_addr().map_err(|err| Fatal::Runtime(err.into()))?;
+    let _guard = runtime.enter();
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(|err| Fatal::Runtime(err.into()))?;
+    runtime.spawn(http::serve_until_stopped(listener, Arc::clone(metrics), shutdown.clone()));
+    tracing::info!(address = %local, "http endpoint listening");
+    Ok(())
+}
+
+/// Connects the database and migrates it, then (unless `--migrate-only`) Kafka.
+fn connect<'a>(
+    config: &'a Config,
+    runtime: &'a Runtime,
+    shutdown: &Shutdown,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<Session<'a>>, Interrupted> {
+    let mut client = config.database.connect().map_err(on(Service::Database))?;
+    let applied = schema::migrate(&mut client).map_err(|error| match error.is::<schema::Refused>() {
+        true => refused(Service::Database)(error),
+        false => on(Service::Database)(error),
+    })?;
+    tracing::info!(database = %config.database.address(), migrations_applied = applied, "database ready");
+    let mut archiver = Archiver::new(client, config.retention);
+    archiver.upkeep(metrics);
+    if config.migrate_only {
+        return Ok(None);
+    }
+    session::start(config, runtime, shutdown, Arc::clone(metrics), archiver).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::anyhow;
+
+    use super::*;
+
+    fn lost(service: Service) -> Result<Ended, Interrupted> {
+        Err(on(service)(anyhow!("{service:?} is gone")))
+    }
+
+    fn pause_and_first(decision: Decision) -> (Duration, bool) {
+        match decision {
+            Decision::Retry { pause, first, .. } => (pause, first),
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_one_off_run_fails_with_the_error_of_the_service_it_lost() {
+        let mut supervision = Supervision::new(false);
+
+        let decision = supervision.after(lost(Service::Kafka), false);
+
+        assert!(matches!(decision, Decision::Fail(ref error) if error.to_string() == "Kafka is gone"), "{decision:?}");
+    }
+
+    #[test]
+    fn a_daemon_backs_off_doubling_up_to_the_limit_and_starts_over_once_connected() {
+        let mut supervision = Supervision::new(true);
+        let pauses: Vec<Duration> =
+            (0..7).map(|_| pause_and_first(supervision.after(lost(Service::Database), false)).0).collect();
+
+        assert_eq!(pauses, [500, 1000, 2000, 4000, 8000, 8000, 8000].map(Duration::from_millis));
+        assert_eq!(supervision.connected(), Some(Service::Database), "the service back is named once");
+        assert_eq!(supervision.connected(), None);
+        assert_eq!(pause_and_first(supervision.after(lost(Service::Database), false)).0, FIRST_BACKOFF);
+    }
+
+    #[test]
+    fn a_daemon_logs_a_lost_service_once_per_change_of_state() {
+        let mut supervision = Supervision::new(true);
+
+        let firsts: Vec<bool> = [Service::Kafka, Service::Kafka, Service::Database, Service::Kafka]
+            .into_iter()
+            .map(|service| pause_and_first(supervision.after(lost(service), false)).1)
+            .collect();
+
+        assert_eq!(firsts, [true, false, true, true]);
+    }
+
+    #[test]
+    fn a_refusal_that_waiting_does_not_change_stops_even_a_daemon() {
+        let mut supervision = Supervision::new(true);
+
+        let decision = supervision.after(Err(refused(Service::Database)(anyhow!("schema too new"))), false);
+
+        assert!(matches!(decision, Decision::Fail(ref error) if error.to_string() == "schema too new"), "{decision:?}");
+    }
+
+    #[test]
+    fn shutdown_stops_whatever_the_session_ended_with() {
+        for daemon in [false, true] {
+            let mut supervision = Supervision::new(daemon);
+            assert!(matches!(supervision.after(lost(Service::Kafka), true), Decision::Stop), "daemon {daemon}");
+        }
+    }
+
+    #[test]
+    fn a_session_done_stops_and_a_topic_created_again_starts_a_new_one() {
+        let mut supervision = Supervision::new(true);
+
+        assert!(matches!(supervision.after(Ok(Ended::Done), false), Decision::Stop));
+        assert!(matches!(supervision.after(Ok(Ended::TopicChanged), false), Decision::StartAgain));
+    }
+}
