@@ -1,8 +1,8 @@
-//! The `producer` and `consumer` images, built from the Dockerfile by podman, run with the README's
-//! own `docker run` lines (see [`crate::image`]): the producer probes an https site and publishes
-//! its report to Kafka over mutual TLS; the consumer, a daemon, archives it into PostgreSQL over
-//! TLS with `verify-full`, answers its probes and stops cleanly on `podman stop`; `--migrate-only`
-//! migrates. Certificates come from folders mounted read-only, private keys readable by 65532 only.
+//! The `producer` and `consumer` images, built from the Dockerfile by podman, run with the
+//! `docker run` lines of `docs/operations.md` (see [`crate::image`]): the producer probes an https
+//! site and publishes its report to Kafka over mutual TLS; the consumer, a daemon, archives it into
+//! PostgreSQL over TLS with `verify-full`, answers its probes and stops cleanly on `podman stop`;
+//! `--migrate-only` migrates. Certificates come from folders mounted read-only, private keys readable by 65532 only.
 
 use std::{
     collections::HashMap,
@@ -15,18 +15,18 @@ use websentry_tests::{eventually, hostile::TlsSite, http_get, Stack};
 use crate::image::{image, readme_docker_runs, readme_line, CertificateFolder, Container, ControlImage};
 
 const PATTERN: &str = r"version=(\d+)\.(\d+)";
-/// The README's paths inside the containers.
+/// The documented paths inside the containers.
 const KAFKA_DIR: &str = "/etc/websentry/kafka";
 const DATABASE_CA: &str = "/etc/websentry/database/ca.crt";
-/// The consumer's grace: the README's `--stop-timeout`, the Kubernetes terminationGracePeriodSeconds.
+/// The consumer's grace: the documented `--stop-timeout`, the Kubernetes terminationGracePeriodSeconds.
 const GRACE: Duration = Duration::from_secs(60);
 
-/// The image as the README names it, e.g. `websentry-producer:0.1.0`.
+/// The image as `docs/operations.md` names it, e.g. `websentry-producer:0.1.0`.
 fn readme_image(stage: &str) -> String {
     format!("websentry-{stage}:{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// The stack's Kafka CA, client certificate and key in a folder as the README prescribes.
+/// The stack's Kafka CA, client certificate and key in a folder as `docs/operations.md` prescribes.
 fn kafka_folder(stack: &Stack) -> CertificateFolder {
     CertificateFolder::new(&[
         (&stack.pki("ca.crt"), "ca.crt", false),
@@ -35,7 +35,7 @@ fn kafka_folder(stack: &Stack) -> CertificateFolder {
     ])
 }
 
-/// What replaces the README's examples: the stack's brokers and database (its user stands for both
+/// What replaces the documented examples: the stack's brokers and database (its user stands for both
 /// the consumer's and the schema owner's), and the folders mounted in their place.
 fn local(
     stack: &Stack,
@@ -56,7 +56,7 @@ fn local(
     (values, volumes)
 }
 
-/// The README's producer line, run here: its sites replaced by `sites`.
+/// The documented producer line, run here: its sites replaced by `sites`.
 fn readme_producer(stack: &Stack, kafka: &CertificateFolder, sites: &str) -> Container {
     let (mut values, volumes) = local(stack, Some(kafka), "unused");
     values.insert("WEBSENTRY_SITES", sites.to_owned());
@@ -80,7 +80,7 @@ fn every_docker_run_line_of_the_readme_is_run_here() {
             .position(|w| w.starts_with("websentry-") && w.contains(':'))
             .unwrap_or_else(|| panic!("no image in {words:?}"));
         let run = (words[at].clone(), words[at + 1..].to_vec());
-        assert!(known.contains(&run), "the README runs {run:?}, which no test here runs: {}", words.join(" "));
+        assert!(known.contains(&run), "docs/operations.md runs {run:?}, which no test here runs: {}", words.join(" "));
     }
     assert_eq!(runs.len(), known.len(), "{runs:#?}");
 }
@@ -143,7 +143,7 @@ fn the_producer_image_probes_an_https_site_trusted_through_a_mounted_ca_file() {
 
 #[test]
 fn a_key_the_images_user_cannot_read_stops_the_producer_naming_the_setting() {
-    // The control of the README's "key readable by 65532 only": the images do not run as root.
+    // The control of the documented "key readable by 65532 only": the images do not run as root.
     let stack = Stack::get();
     let folder = kafka_folder(stack);
     folder.key_owned_by_root("client.key");
@@ -161,7 +161,7 @@ fn the_readme_lines_publish_over_mutual_tls_and_the_consumer_daemon_archives_and
     let site = TlsSite::signed_by_test_ca("<html>version=4.2</html>");
     let kafka = kafka_folder(stack);
 
-    // The README's producer line: one round, published over mutual TLS.
+    // The documented producer line: one round, published over mutual TLS.
     readme_producer(stack, &kafka, &site.url)
         .volume(site.ca_file.as_ref().expect("a CA file"), "/etc/websentry/probe-ca.pem")
         .env("WEBSENTRY_PROBE_CAFILE", "/etc/websentry/probe-ca.pem")
@@ -174,14 +174,14 @@ fn the_readme_lines_publish_over_mutual_tls_and_the_consumer_daemon_archives_and
     assert_eq!((report["url"].as_str(), report["code"].as_i64()), (Some(site.url.as_str()), Some(200)), "{report}");
     println!("shipping: producer image published to {topic} over mutual TLS: {report}");
 
-    // The README's consumer line, a daemon. With the host's network a port cannot be published:
+    // The documented consumer line, a daemon. With the host's network a port cannot be published:
     // WEBSENTRY_LISTEN puts the endpoint on a free port of the host's loopback instead.
     let line = readme_line(&readme_image("consumer"), &[]);
     let grace = line.iter().position(|w| w == "--stop-timeout").map(|at| line[at + 1].clone());
-    assert_eq!(grace, Some(GRACE.as_secs().to_string()), "the README's --stop-timeout: {line:?}");
+    assert_eq!(grace, Some(GRACE.as_secs().to_string()), "the documented --stop-timeout: {line:?}");
     let (values, volumes) = local(stack, Some(&kafka), &database.name);
     let (consumer, published) = Container::from_readme(&line, &image("consumer"), &values, &volumes);
-    assert_eq!(published.as_deref(), Some("127.0.0.1:9187:9187"), "the README publishes the endpoint on loopback");
+    assert_eq!(published.as_deref(), Some("127.0.0.1:9187:9187"), "the documented line publishes on loopback");
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
     let address = format!("127.0.0.1:{port}");
     let daemon = consumer

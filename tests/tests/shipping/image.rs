@@ -1,15 +1,16 @@
-//! The images `scripts/check-shipping` built from the Dockerfile with podman, run as the README's
-//! `docker run` lines run them.
+//! The images `scripts/check-shipping` built from the Dockerfile with podman, run as the `docker run`
+//! lines of `docs/operations.md` run them.
 //!
-//! [`Container::from_readme`] takes a `docker run` line from the README itself, word for word, and
-//! replaces only what must differ here: the example hosts, database and sites by the local stack's,
-//! the mounted folders' host side by the test's, the image by the one built. Every container runs
-//! with the README's hardening (`--read-only --cap-drop ALL --security-opt no-new-privileges`,
-//! checked to be in each README line), certificates in folders mounted read-only, and what this
-//! machine needs on top: runc (crun fails on this kernel's hybrid cgroups), the vfs storage driver, explicit
-//! ulimits (the defaults are refused) and the host's network, so that 127.0.0.1 reaches the local
-//! stack whose broker advertises 127.0.0.1 (a published port, `-p`, cannot be used with it: the
-//! consumer listens on the host's loopback through `WEBSENTRY_LISTEN` instead).
+//! [`Container::from_readme`] takes a `docker run` line from `docs/operations.md` itself (where the
+//! README's deployment pointers lead), word for word, and replaces only what must differ here: the
+//! example hosts, database and sites by the local stack's, the mounted folders' host side by the
+//! test's, the image by the one built. Every container runs with the documented hardening
+//! (`--read-only --cap-drop ALL --security-opt no-new-privileges`, checked to be in each documented
+//! line), certificates in folders mounted read-only, and what this machine needs on top: runc (crun
+//! fails on this kernel's hybrid cgroups), the vfs storage driver, explicit ulimits (the defaults
+//! are refused) and the host's network, so that 127.0.0.1 reaches the local stack whose broker
+//! advertises 127.0.0.1 (a published port, `-p`, cannot be used with it: the consumer listens on
+//! the host's loopback through `WEBSENTRY_LISTEN` instead).
 
 use std::{
     collections::HashMap,
@@ -20,9 +21,9 @@ use std::{
 
 /// Options before podman's subcommand, as `scripts/check-shipping` builds the images.
 pub const PODMAN: [&str; 3] = ["--storage-driver=vfs", "--runtime", "runc"];
-/// Options of every `podman run` that this machine needs beside the README's.
+/// Options of every `podman run` that this machine needs beside the documented ones.
 const HOST_OPTIONS: [&str; 5] = ["--network=host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
-/// The README's hardening of every `docker run`.
+/// The documented hardening of every `docker run` (`docs/operations.md`).
 pub const README_OPTIONS: [&str; 5] = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"];
 
 /// `podman` with [`PODMAN`]'s options.
@@ -52,8 +53,8 @@ fn container_name(what: &str) -> String {
     format!("websentry-test-{what}-{:08x}", rand::random::<u32>())
 }
 
-/// A folder of certificates as the README asks for it: owned by root, readable by everyone, except
-/// the private keys, which only user 65532 may read (mode 0400). Removed on drop.
+/// A folder of certificates as `docs/operations.md` asks for it: owned by root, readable by
+/// everyone, except the private keys, which only user 65532 may read (mode 0400). Removed on drop.
 #[derive(Debug)]
 pub struct CertificateFolder {
     pub path: PathBuf,
@@ -94,9 +95,11 @@ impl Drop for CertificateFolder {
     }
 }
 
-/// The README's `docker run` commands, each as its words (continuation lines joined).
+/// The `docker run` commands of `docs/operations.md` (where the README's deployment pointers lead),
+/// each as its words (continuation lines joined).
 pub fn readme_docker_runs() -> Vec<Vec<String>> {
-    let readme = std::fs::read_to_string(crate::repo_root().join("README.md")).expect("reading README.md");
+    let readme =
+        std::fs::read_to_string(crate::repo_root().join("docs/operations.md")).expect("reading docs/operations.md");
     let mut runs = Vec::new();
     let mut lines = readme.lines();
     while let Some(line) = lines.next() {
@@ -114,25 +117,25 @@ pub fn readme_docker_runs() -> Vec<Vec<String>> {
     runs
 }
 
-/// The README's `docker run` line of `image` (e.g. `websentry-consumer:0.1.0`) whose arguments
+/// The documented `docker run` line of `image` (e.g. `websentry-consumer:0.1.0`) whose arguments
 /// after the image are `args`.
 pub fn readme_line(image: &str, args: &[&str]) -> Vec<String> {
     let runs = readme_docker_runs();
     runs.iter()
         .find(|words| words.iter().position(|w| w == image).is_some_and(|at| words[at + 1..].iter().eq(args.iter())))
         .cloned()
-        .unwrap_or_else(|| panic!("no `docker run … {image} {}` in the README among {runs:#?}", args.join(" ")))
+        .unwrap_or_else(|| panic!("no `docker run … {image} {}` in docs/operations.md among {runs:#?}", args.join(" ")))
 }
 
-/// Options of `docker run` that take a value, as the README uses them.
+/// Options of `docker run` that take a value, as `docs/operations.md` uses them.
 const WITH_VALUE: [&str; 7] = ["--name", "-p", "-v", "-e", "--cap-drop", "--security-opt", "--stop-timeout"];
 
-/// One `podman run` of an image, built up like the README's `docker run` line.
+/// One `podman run` of an image, built up like a documented `docker run` line.
 #[derive(Debug, Clone)]
 pub struct Container {
     image: String,
     name: String,
-    /// The README's hardening, for runs not taken from a README line (which carries its own).
+    /// The documented hardening, for runs not taken from a documented line (which carries its own).
     hardening: Vec<String>,
     options: Vec<String>,
     /// Variables given as `-e NAME` and passed through podman's own environment (the password).
@@ -160,12 +163,12 @@ impl Container {
         }
     }
 
-    /// The README's `docker run` line `words`, run here: the image replaced by `image`, each
+    /// The documented `docker run` line `words`, run here: the image replaced by `image`, each
     /// `-e NAME=…` whose NAME is in `values` given that value instead (and `-e NAME` without a
     /// value passed from podman's environment with it), each `-v HOST:PATH:ro` mounted from
     /// `volumes[PATH]`; `--rm`, `-d` and `--name` are the runner's, and a published port (`-p`)
     /// is returned apart, since the host's network publishes nothing. Panics when the line lacks
-    /// the README's hardening, mounts something writable, or needs a value or a folder the test
+    /// the documented hardening, mounts something writable, or needs a value or a folder the test
     /// did not give.
     pub fn from_readme(
         words: &[String],
@@ -174,7 +177,7 @@ impl Container {
         volumes: &HashMap<&str, PathBuf>,
     ) -> (Self, Option<String>) {
         let line = words.join(" ");
-        assert!(line.contains(&README_OPTIONS.join(" ")), "the README line lacks {README_OPTIONS:?}: {line}");
+        assert!(line.contains(&README_OPTIONS.join(" ")), "the documented line lacks {README_OPTIONS:?}: {line}");
         assert_eq!(words[..2], ["docker", "run"], "{line}");
         let mut run = Container { hardening: Vec::new(), ..Container::of(image) };
         let mut published = None;
@@ -195,7 +198,7 @@ impl Container {
                 "-v" => {
                     let mut parts = value.split(':');
                     let (_, path, mode) = (parts.next(), parts.next().expect("HOST:PATH"), parts.next());
-                    assert_eq!(mode, Some("ro"), "the README mounts {value} writable: {line}");
+                    assert_eq!(mode, Some("ro"), "docs/operations.md mounts {value} writable: {line}");
                     let host = volumes.get(path).unwrap_or_else(|| panic!("the test gives no folder for {path}"));
                     run = run.volume(host, path);
                 }
