@@ -12,4 +12,4 @@ mod connect;
 mod settings;
 mod verifier;
 
-pub use settings::{DatabaseArgs, DatabaseSettings, SslMode, TIMEOUT_SECONDS};
+pub use settings::{DatabaseArgs, DatabaseSettings, SslMode, PORT, TIMEOUT};

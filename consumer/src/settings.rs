@@ -1,12 +1,10 @@
 //! The consumer's settings: flags and `WEBSENTRY_*` variables as text, then checked into a
 //! [`Config`] before any work starts.
 
-use std::ops::RangeInclusive;
-
 use clap::Parser;
 use websentry_shared::{
     kafka::{KafkaArgs, KafkaSettings},
-    settings::{Named, SettingError},
+    settings::{Named, SettingError, Whole},
     telemetry::{LogArgs, LogSettings},
 };
 
@@ -16,12 +14,14 @@ use crate::{
 };
 
 /// Records per batch at most: one statement and one transaction each.
-pub const BATCH_MAX_RANGE: RangeInclusive<usize> = 1..=100_000;
+pub const BATCH_MAX: Whole<usize> = Whole::new(1, 100_000, 5000);
 /// Bytes fetched per partition and request: at least one small report, at most what a broker
 /// sends by default in one response.
-pub const BATCH_BYTES_RANGE: RangeInclusive<i32> = 1024..=(64 * 1024 * 1024);
-/// Days of retention: 0 keeps for ever, else up to a hundred years.
-pub const RETENTION_DAYS_RANGE: RangeInclusive<u32> = 0..=36_500;
+pub const BATCH_BYTES: Whole<i32> = Whole::new(1024, 64 * 1024 * 1024, 1024 * 1024);
+/// Days of raw reports kept: 0 keeps for ever, else up to a hundred years.
+pub const RETENTION_DAYS: Whole<u32> = Whole::new(0, 36_500, 31);
+/// Days of rollups kept, as raw reports' but a longer default.
+pub const ROLLUP_RETENTION_DAYS: Whole<u32> = Whole::new(0, 36_500, 400);
 
 /// Archives Websentry reports from Kafka into PostgreSQL, exactly once.
 ///
@@ -47,25 +47,36 @@ pub struct Args {
     /// Create or upgrade the database schema, then exit (for operators who run DDL separately).
     #[arg(long = "migrate-only")]
     pub migrate_only: bool,
-    /// Records written per batch at most (one COPY and one transaction each; 1 to 100000).
-    #[arg(long = "batch-max", env = "WEBSENTRY_BATCH_MAX", default_value = "5000", value_name = "RECORDS")]
+    #[arg(
+        long = "batch-max",
+        env = "WEBSENTRY_BATCH_MAX",
+        default_value_t = BATCH_MAX.default_text(),
+        value_name = "RECORDS",
+        help = BATCH_MAX.help("Records written per batch at most (one COPY and one transaction each; {range})")
+    )]
     pub batch_max: String,
-    /// Record bytes fetched at once at most (shared by the partitions a daemon polls together);
-    /// bounds the memory batches take (1024 to 67108864). The broker sends at least one record batch
-    /// whatever it says.
-    #[arg(long = "batch-bytes", env = "WEBSENTRY_BATCH_BYTES", default_value = "1048576", value_name = "BYTES")]
+    #[arg(
+        long = "batch-bytes",
+        env = "WEBSENTRY_BATCH_BYTES",
+        default_value_t = BATCH_BYTES.default_text(),
+        value_name = "BYTES",
+        help = BATCH_BYTES.help("Record bytes fetched at once at most, shared by the partitions a daemon polls together: bounds the memory batches take ({range}); the broker sends at least one record batch whatever it says")
+    )]
     pub batch_bytes: String,
-    /// UTC days of raw reports kept, today included; older days are dropped whole (0 keeps them
-    /// for ever, up to 36500). A report older than this when it arrives is counted in the rollups
-    /// only.
-    #[arg(long = "retention-days", env = "WEBSENTRY_RETENTION_DAYS", default_value = "31", value_name = "DAYS")]
+    #[arg(
+        long = "retention-days",
+        env = "WEBSENTRY_RETENTION_DAYS",
+        default_value_t = RETENTION_DAYS.default_text(),
+        value_name = "DAYS",
+        help = RETENTION_DAYS.help("UTC days of raw reports kept, today included ({range}; 0 keeps them for ever); older days are dropped whole, and a report older than this when it arrives is counted in the rollups only")
+    )]
     pub retention_days: String,
-    /// UTC days of hourly and daily rollups kept (0 keeps them for ever, up to 36500).
     #[arg(
         long = "rollup-retention-days",
         env = "WEBSENTRY_ROLLUP_RETENTION_DAYS",
-        default_value = "400",
-        value_name = "DAYS"
+        default_value_t = ROLLUP_RETENTION_DAYS.default_text(),
+        value_name = "DAYS",
+        help = ROLLUP_RETENTION_DAYS.help("UTC days of hourly and daily rollups kept ({range}; 0 keeps them for ever)")
     )]
     pub rollup_retention_days: String,
     /// Address of the HTTP endpoint (/healthz, /readyz, /metrics) of a daemon; empty disables it.
@@ -114,15 +125,15 @@ impl TryFrom<&Args> for Config {
         let group = Args::setting("group").non_empty(Some(args.group.clone()))?;
         let database = DatabaseSettings::try_from(&args.database)?;
         let kafka = if args.migrate_only { None } else { Some(KafkaSettings::try_from(&args.kafka)?) };
-        let batch_max = Args::setting("batch_max").number(&args.batch_max, BATCH_MAX_RANGE)?;
-        let batch_bytes = Args::setting("batch_bytes").number(&args.batch_bytes, BATCH_BYTES_RANGE)?;
-        let days = |id: &str, text: &str| -> Result<Option<u32>, SettingError> {
-            let days = Args::setting(id).number(text, RETENTION_DAYS_RANGE)?;
+        let batch_max = BATCH_MAX.parse(&Args::setting("batch_max"), &args.batch_max)?;
+        let batch_bytes = BATCH_BYTES.parse(&Args::setting("batch_bytes"), &args.batch_bytes)?;
+        let days = |whole: Whole<u32>, id: &str, text: &str| -> Result<Option<u32>, SettingError> {
+            let days = whole.parse(&Args::setting(id), text)?;
             Ok((days > 0).then_some(days))
         };
         let retention = Retention {
-            raw_days: days("retention_days", &args.retention_days)?,
-            rollup_days: days("rollup_retention_days", &args.rollup_retention_days)?,
+            raw_days: days(RETENTION_DAYS, "retention_days", &args.retention_days)?,
+            rollup_days: days(ROLLUP_RETENTION_DAYS, "rollup_retention_days", &args.rollup_retention_days)?,
         };
         let listen = match args.listen.trim() {
             "" => None,
@@ -151,6 +162,12 @@ mod tests {
     use websentry_shared::settings::from_flags_only;
 
     use super::*;
+
+    #[test]
+    fn docs_configuration_md_shows_these_settings_as_defined() {
+        use clap::CommandFactory;
+        websentry_shared::settings::docs::assert_documented("websentry-consumer", &Args::command());
+    }
 
     fn parse(extra: &[&str]) -> Result<Config, SettingError> {
         let mut argv = vec![

@@ -1,13 +1,13 @@
 //! The producer's settings: flags and `WEBSENTRY_*` variables as text (stage one, clap), then checked
 //! into a [`Config`] before any work starts (stage two).
 
-use std::{collections::HashMap, ffi::OsString, ops::RangeInclusive, path::Path, time::Duration};
+use std::{collections::HashMap, ffi::OsString, path::Path, time::Duration};
 
 use clap::Parser;
 use rustls::RootCertStore;
 use websentry_shared::{
     kafka::{KafkaArgs, KafkaSettings},
-    settings::{Named, SettingError},
+    settings::{Named, SettingError, Whole},
     telemetry::{LogArgs, LogSettings},
     tls,
 };
@@ -15,20 +15,20 @@ use websentry_shared::{
 use crate::{
     matcher::Matcher,
     probe::ProbeSettings,
-    site::{self, Site, SiteUrl, TIMEOUT_SECONDS},
+    site::{self, Site, SiteUrl, TIMEOUT},
     sites_file::{self, FileSite},
 };
 
 /// Seconds between rounds: 0 runs one round; at most a day.
-pub const INTERVAL_SECONDS: RangeInclusive<u64> = 0..=86_400;
-// The timeout's range is a site's (`site::TIMEOUT_SECONDS`): the sites file checks it too.
+pub const INTERVAL: Whole<u64> = Whole::seconds(0, 86_400, 0);
+// The timeout is a site's (`site::TIMEOUT`): the sites file checks a site's own against its range.
 /// Probes at once: each holds a socket and up to a body limit of memory; tokio's semaphore has a
 /// limit of its own far above this.
-pub const CONCURRENCY_RANGE: RangeInclusive<usize> = 1..=100_000;
+pub const CONCURRENCY: Whole<usize> = Whole::new(1, 100_000, 100);
 /// Body bytes read per probe: 64 MiB at most, far beyond a health page.
-pub const BODY_LIMIT_RANGE: RangeInclusive<usize> = 1..=64 * 1024 * 1024;
+pub const BODY_LIMIT: Whole<usize> = Whole::new(1, 64 * 1024 * 1024, 1024 * 1024);
 /// Redirects followed: 50 is beyond any browser's limit (Chrome and Firefox stop at 20).
-pub const MAX_REDIRECTS_RANGE: RangeInclusive<u32> = 0..=50;
+pub const MAX_REDIRECTS: Whole<u32> = Whole::new(0, 50, 10);
 
 /// Probes websites and publishes one JSON report per probe to Kafka over mutual TLS.
 ///
@@ -36,7 +36,8 @@ pub const MAX_REDIRECTS_RANGE: RangeInclusive<u32> = 0..=50;
 #[derive(Debug, Parser)]
 #[command(name = "websentry-producer", version)]
 pub struct Args {
-    /// Sites to probe: http(s) URLs separated by commas, spaces or newlines; each URL once.
+    /// Sites to probe: http(s) URLs separated by commas, spaces or newlines; each URL once. Required
+    /// unless the sites file names sites.
     #[arg(long, env = "WEBSENTRY_SITES", value_name = "URLS", hide_env_values = true)]
     pub sites: Option<String>,
     /// TOML file of sites with settings of their own (regexp, expect_status, timeout, method,
@@ -47,20 +48,45 @@ pub struct Args {
     /// or the whole match without groups. Empty: no search.
     #[arg(long, env = "WEBSENTRY_REGEXP", value_name = "PATTERN")]
     pub regexp: Option<String>,
-    /// Seconds between the starts of two rounds (0 to 86400); 0 runs one round and exits.
-    #[arg(long, env = "WEBSENTRY_INTERVAL", default_value = "0", value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "WEBSENTRY_INTERVAL",
+        default_value_t = INTERVAL.default_text(),
+        value_name = "SECONDS",
+        help = INTERVAL.help("Seconds between the starts of two rounds ({range}); 0 runs one round and exits")
+    )]
     pub interval: String,
-    /// Seconds one probe may take, all phases and redirects included (1 to 3600).
-    #[arg(long, env = "WEBSENTRY_TIMEOUT", default_value = "10", value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "WEBSENTRY_TIMEOUT",
+        default_value_t = TIMEOUT.default_text(),
+        value_name = "SECONDS",
+        help = TIMEOUT.help("Seconds one probe may take, all phases and redirects included ({range}); a site's own timeout in the sites file wins")
+    )]
     pub timeout: String,
-    /// Probes running at once at most (1 to 100000).
-    #[arg(long, env = "WEBSENTRY_CONCURRENCY", default_value = "100", value_name = "N")]
+    #[arg(
+        long,
+        env = "WEBSENTRY_CONCURRENCY",
+        default_value_t = CONCURRENCY.default_text(),
+        value_name = "N",
+        help = CONCURRENCY.help("Probes running at once at most")
+    )]
     pub concurrency: String,
-    /// Body bytes read at most per probe (1 to 67108864); the pattern is matched on what was read.
-    #[arg(long, env = "WEBSENTRY_BODY_LIMIT", default_value = "1048576", value_name = "BYTES")]
+    #[arg(
+        long,
+        env = "WEBSENTRY_BODY_LIMIT",
+        default_value_t = BODY_LIMIT.default_text(),
+        value_name = "BYTES",
+        help = BODY_LIMIT.help("Body bytes read at most per probe ({range}); the pattern is matched on what was read and the report says body_limit")
+    )]
     pub body_limit: String,
-    /// Redirects followed at most (0 to 50).
-    #[arg(long, env = "WEBSENTRY_MAX_REDIRECTS", default_value = "10", value_name = "N")]
+    #[arg(
+        long,
+        env = "WEBSENTRY_MAX_REDIRECTS",
+        default_value_t = MAX_REDIRECTS.default_text(),
+        value_name = "N",
+        help = MAX_REDIRECTS.help("Redirects followed at most ({range}); one more is an http error")
+    )]
     pub max_redirects: String,
     /// PEM file of extra CA certificates trusted for https sites, beside the built-in Mozilla roots.
     #[arg(long, env = "WEBSENTRY_PROBE_CAFILE", value_name = "FILE")]
@@ -130,11 +156,11 @@ impl TryFrom<&Args> for Config {
         if sites.is_empty() {
             return Err(sites_setting.error(format!("names no site (set it, or {})", file_setting.env)));
         }
-        let interval = Args::setting("interval").seconds(&args.interval, INTERVAL_SECONDS)?;
-        let timeout = Args::setting("timeout").seconds(&args.timeout, TIMEOUT_SECONDS)?;
-        let concurrency = Args::setting("concurrency").number(&args.concurrency, CONCURRENCY_RANGE)?;
-        let body_limit = Args::setting("body_limit").number(&args.body_limit, BODY_LIMIT_RANGE)?;
-        let max_redirects = Args::setting("max_redirects").number(&args.max_redirects, MAX_REDIRECTS_RANGE)?;
+        let interval = INTERVAL.duration(&Args::setting("interval"), &args.interval)?;
+        let timeout = TIMEOUT.duration(&Args::setting("timeout"), &args.timeout)?;
+        let concurrency = CONCURRENCY.parse(&Args::setting("concurrency"), &args.concurrency)?;
+        let body_limit = BODY_LIMIT.parse(&Args::setting("body_limit"), &args.body_limit)?;
+        let max_redirects = MAX_REDIRECTS.parse(&Args::setting("max_redirects"), &args.max_redirects)?;
         let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         let cafile = Args::setting("probe_cafile");
         if let Some(path) = cafile.optional_readable_file(args.probe_cafile.as_deref())? {
@@ -213,6 +239,12 @@ mod tests {
     use websentry_shared::settings::from_flags_only;
 
     use super::*;
+
+    #[test]
+    fn docs_configuration_md_shows_these_settings_as_defined() {
+        use clap::CommandFactory;
+        websentry_shared::settings::docs::assert_documented("websentry-producer", &Args::command());
+    }
 
     fn args(extra: &[&str]) -> Args {
         let mut argv = vec!["websentry-producer", "--dry-run"];

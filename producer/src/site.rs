@@ -1,9 +1,10 @@
 //! A site to probe and how: its URL, checked once at start, and its own settings.
 
-use std::{ops::RangeInclusive, time::Duration};
+use std::time::Duration;
 
 use http::{HeaderMap, Method};
 use url::Url;
+use websentry_shared::settings::Whole;
 
 use crate::{
     credentials::{self, Credentials},
@@ -116,9 +117,9 @@ fn parse_range(part: &str) -> Result<(u16, u16), String> {
     }
 }
 
-/// Seconds one probe may take (`WEBSENTRY_TIMEOUT` and a site's `timeout`): at most an hour, so no
-/// deadline computed from it can overflow.
-pub const TIMEOUT_SECONDS: RangeInclusive<u64> = 1..=3600;
+/// Seconds one probe may take (`WEBSENTRY_TIMEOUT`, its default, and the range of a site's
+/// `timeout` too): at most an hour, so no deadline computed from it can overflow.
+pub const TIMEOUT: Whole<u64> = Whole::seconds(1, 3600, 10);
 
 /// One site and how to probe it; unset fields take the producer's defaults.
 #[derive(Debug, Clone)]

@@ -32,7 +32,7 @@ use toml::Spanned;
 
 use crate::{
     matcher::Matcher,
-    site::{Site, SiteUrl, StatusSet, TIMEOUT_SECONDS},
+    site::{Site, SiteUrl, StatusSet, TIMEOUT},
 };
 
 /// Headers that say how the request is framed or where it goes. The prober sets them from the URL
@@ -147,8 +147,8 @@ fn parse(text: &str, default_matcher: Option<&Matcher>, folder: &Path) -> Result
                 StatusSet::parse(&text).map_err(|e| at(statuses.span(), format!("expect_status: {e}")))?;
         }
         if let Some(timeout) = &entry.timeout {
-            if !TIMEOUT_SECONDS.contains(timeout.get_ref()) {
-                let (low, high) = (TIMEOUT_SECONDS.start(), TIMEOUT_SECONDS.end());
+            if !TIMEOUT.range().contains(timeout.get_ref()) {
+                let (low, high) = (TIMEOUT.min, TIMEOUT.max);
                 return Err(at(timeout.span(), format!("timeout must be from {low} to {high} seconds")));
             }
             site.timeout = Some(Duration::from_secs(*timeout.get_ref()));

@@ -7,4 +7,4 @@ mod client;
 mod settings;
 
 pub use client::{KafkaError, BROKER_ATTEMPT};
-pub use settings::{KafkaArgs, KafkaSettings, TIMEOUT_SECONDS};
+pub use settings::{KafkaArgs, KafkaSettings, TIMEOUT};

@@ -1,33 +1,41 @@
 //! The database settings: flags and variables, checked into [`DatabaseSettings`].
 
-use std::{ffi::OsString, ops::RangeInclusive, sync::Arc, time::Duration};
+use std::{ffi::OsString, sync::Arc, time::Duration};
 
 use rustls::RootCertStore;
 use secrecy::{ExposeSecret, SecretString};
 use websentry_shared::{
-    settings::{Named, SettingError},
+    settings::{Named, SettingError, Whole},
     tls,
 };
 
 /// Seconds `WEBSENTRY_DATABASE_TIMEOUT` may be: at most an hour, so no deadline can overflow.
-pub const TIMEOUT_SECONDS: RangeInclusive<u64> = 1..=3600;
+pub const TIMEOUT: Whole<u64> = Whole::seconds(1, 3600, 30);
+/// The server's port.
+pub const PORT: Whole<u16> = Whole::new(1, u16::MAX, 5432);
 
 /// Database settings as given.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
-    /// Database name.
+    /// Database name; required.
     #[arg(long, env = "WEBSENTRY_DATABASE_NAME", value_name = "NAME")]
     pub database_name: Option<String>,
-    /// Database server host name or address.
+    /// Database server host name or address; required.
     #[arg(long, env = "WEBSENTRY_DATABASE_HOST", value_name = "HOST")]
     pub database_host: Option<String>,
-    /// Database server port (1 to 65535).
-    #[arg(long, env = "WEBSENTRY_DATABASE_PORT", default_value = "5432", value_name = "PORT")]
+    #[arg(
+        long,
+        env = "WEBSENTRY_DATABASE_PORT",
+        default_value_t = PORT.default_text(),
+        value_name = "PORT",
+        help = PORT.help("Database server port")
+    )]
     pub database_port: String,
-    /// Database user.
+    /// Database user; required.
     #[arg(long, env = "WEBSENTRY_DATABASE_USER", value_name = "USER")]
     pub database_user: Option<String>,
-    /// Database password, not empty (prefer the variable: a flag shows in the process list).
+    /// Database password, not empty; required (prefer the variable: a flag shows in the process
+    /// list).
     #[arg(long, env = "WEBSENTRY_DATABASE_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
     pub database_password: Option<SecretString>,
     /// TLS to the database: disable, require (unverified), verify-ca or verify-full.
@@ -36,8 +44,13 @@ pub struct DatabaseArgs {
     /// PEM file of the CA that signed the server's certificate [default: the built-in Mozilla roots].
     #[arg(long, env = "WEBSENTRY_DATABASE_CAFILE", value_name = "FILE")]
     pub database_cafile: Option<OsString>,
-    /// Seconds to wait for the database to accept a connection before giving up (1 to 3600).
-    #[arg(long, env = "WEBSENTRY_DATABASE_TIMEOUT", default_value = "30", value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "WEBSENTRY_DATABASE_TIMEOUT",
+        default_value_t = TIMEOUT.default_text(),
+        value_name = "SECONDS",
+        help = TIMEOUT.help("Seconds to wait for the database to accept a connection before giving up")
+    )]
     pub database_timeout: String,
 }
 
@@ -87,7 +100,7 @@ impl TryFrom<&DatabaseArgs> for DatabaseSettings {
     fn try_from(args: &DatabaseArgs) -> Result<Self, SettingError> {
         let name = DatabaseArgs::setting("database_name").non_empty(args.database_name.clone())?;
         let host = DatabaseArgs::setting("database_host").non_empty(args.database_host.clone())?;
-        let port = DatabaseArgs::setting("database_port").number(&args.database_port, 1..=u16::MAX)?;
+        let port = PORT.parse(&DatabaseArgs::setting("database_port"), &args.database_port)?;
         let user = DatabaseArgs::setting("database_user").non_empty(args.database_user.clone())?;
         let password = DatabaseArgs::setting("database_password").required(args.database_password.clone())?;
         // Never echoed: an empty one is a Secret or variable templated from nothing.
@@ -109,7 +122,7 @@ impl TryFrom<&DatabaseArgs> for DatabaseSettings {
             Some(path) => tls::root_store(&path, &cafile)?,
             None => RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
         };
-        let timeout = DatabaseArgs::setting("database_timeout").seconds(&args.database_timeout, TIMEOUT_SECONDS)?;
+        let timeout = TIMEOUT.duration(&DatabaseArgs::setting("database_timeout"), &args.database_timeout)?;
         Ok(DatabaseSettings { host, port, name, user, password, sslmode, roots: Arc::new(roots), timeout })
     }
 }

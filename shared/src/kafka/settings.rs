@@ -1,37 +1,45 @@
 //! Kafka settings: the flags and variables both binaries take, checked into [`KafkaSettings`].
 
-use std::{ffi::OsString, net::Ipv4Addr, ops::RangeInclusive, sync::Arc, time::Duration};
+use std::{ffi::OsString, net::Ipv4Addr, sync::Arc, time::Duration};
 
 use crate::{
-    settings::{quoted, Named, SettingError},
+    settings::{quoted, Named, SettingError, Whole},
     tls::{mutual_tls_config, MutualTlsFiles},
 };
 
 /// Seconds `WEBSENTRY_KAFKA_TIMEOUT` may be: at least one, at most an hour (a broker gone for longer
 /// is an outage to report, not to wait through; and no deadline computed from it can overflow).
-pub const TIMEOUT_SECONDS: RangeInclusive<u64> = 1..=3600;
+pub const TIMEOUT: Whole<u64> = Whole::seconds(1, 3600, 30);
 
 /// Kafka settings as given on the command line or in the environment.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KafkaArgs {
     /// Bootstrap brokers of the TLS listener, comma-separated HOST:PORT pairs without spaces
-    /// (a DNS name or an IPv4 address, and a port from 1 to 65535).
+    /// (a DNS name or an IPv4 address, and a port from 1 to 65535); required to publish or archive.
     #[arg(long, env = "WEBSENTRY_KAFKA_HOSTS", value_name = "HOST:PORT,...")]
     pub kafka_hosts: Option<String>,
-    /// PEM file with the CA certificate(s) that signed the brokers' certificates.
+    /// PEM file with the CA certificate(s) that signed the brokers' certificates; required with
+    /// the brokers.
     #[arg(long, env = "WEBSENTRY_KAFKA_CAFILE", value_name = "FILE")]
     pub kafka_cafile: Option<OsString>,
-    /// PEM file with this client's certificate (chain), presented to the brokers.
+    /// PEM file with this client's certificate (chain), presented to the brokers; required with the
+    /// brokers.
     #[arg(long, env = "WEBSENTRY_KAFKA_CERTFILE", value_name = "FILE")]
     pub kafka_certfile: Option<OsString>,
-    /// PEM file with this client's private key (PKCS#8, PKCS#1 or SEC1, unencrypted).
+    /// PEM file with this client's private key (PKCS#8, PKCS#1 or SEC1, unencrypted); required with
+    /// the brokers.
     #[arg(long, env = "WEBSENTRY_KAFKA_KEY", value_name = "FILE")]
     pub kafka_key: Option<OsString>,
-    /// Topic the reports are published to and read from.
+    /// Topic the reports are published to and read from; it must exist.
     #[arg(long, env = "WEBSENTRY_KAFKA_TOPIC", default_value = "sitecheck", value_name = "NAME")]
     pub kafka_topic: String,
-    /// Seconds to keep retrying an unreachable broker before giving up (1 to 3600).
-    #[arg(long, env = "WEBSENTRY_KAFKA_TIMEOUT", default_value = "30", value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "WEBSENTRY_KAFKA_TIMEOUT",
+        default_value_t = TIMEOUT.default_text(),
+        value_name = "SECONDS",
+        help = TIMEOUT.help("Seconds to keep retrying an unreachable broker before giving up, and the longest one produce request may take")
+    )]
     pub kafka_timeout: String,
 }
 
@@ -68,7 +76,7 @@ impl TryFrom<&KafkaArgs> for KafkaSettings {
     fn try_from(args: &KafkaArgs) -> Result<Self, SettingError> {
         let brokers = parse_brokers(KafkaArgs::setting("kafka_hosts").required(args.kafka_hosts.as_deref())?)?;
         let topic = parse_topic(&args.kafka_topic)?;
-        let timeout = KafkaArgs::setting("kafka_timeout").seconds(&args.kafka_timeout, TIMEOUT_SECONDS)?;
+        let timeout = TIMEOUT.duration(&KafkaArgs::setting("kafka_timeout"), &args.kafka_timeout)?;
         let (ca, cert, key) =
             (KafkaArgs::setting("kafka_cafile"), KafkaArgs::setting("kafka_certfile"), KafkaArgs::setting("kafka_key"));
         let ca_path = ca.readable_file(args.kafka_cafile.as_deref())?;

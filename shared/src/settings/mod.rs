@@ -8,7 +8,12 @@
 //! Paths are taken from clap as `OsString` (clap's own `PathBuf` parser refuses an empty value with
 //! a message of its own, without the variable's name) and checked here like every other setting.
 
+pub mod docs;
+mod whole;
+
 use std::{ffi::OsStr, fmt, ops::RangeInclusive, path::PathBuf, str::FromStr, time::Duration};
+
+pub use whole::Whole;
 
 /// A setting that is missing or malformed. Its message never contains the setting's value when the
 /// setting is a secret.
@@ -119,7 +124,7 @@ impl Setting {
         self.whole(text, &range, " seconds").map(Duration::from_secs)
     }
 
-    fn whole<T>(&self, text: &str, range: &RangeInclusive<T>, unit: &str) -> Result<T, SettingError>
+    pub(crate) fn whole<T>(&self, text: &str, range: &RangeInclusive<T>, unit: &str) -> Result<T, SettingError>
     where
         T: FromStr + PartialOrd + fmt::Display,
     {
