@@ -1,11 +1,11 @@
 //! Shipping checks: the release binaries are static, and the images built from the Dockerfile run
-//! as the README says. Run by `scripts/check-shipping` (which installs podman and runc, builds the
+//! as docs/operations.md says. Run by `scripts/check-shipping` (which installs podman and runc, builds the
 //! binaries and both images, and inspects the images first) as
 //! `cargo test -p websentry-tests --test shipping`; this target is not part of a plain `cargo test`
 //! because it needs a release musl build and the images.
 //!
 //! - [`elf`]: reads an ELF file's program interpreter and NEEDED libraries.
-//! - [`image`]: `podman run` of the images, with the README's options and certificate folders.
+//! - [`image`]: `podman run` of the images, with the options of docs/operations.md and certificate folders.
 //! - [`containers`]: the images against the local stack.
 
 mod containers;
