@@ -1,6 +1,6 @@
 //! Records that are not reports are kept with their reason; the reports around them are archived.
 
-use websentry_tests::{Run, Stack};
+use websentry_tests::Stack;
 
 #[test]
 fn undecodable_records_are_kept_with_their_reason_and_the_partition_keeps_flowing() {
@@ -34,7 +34,7 @@ fn undecodable_records_are_kept_with_their_reason_and_the_partition_keeps_flowin
         ],
     );
 
-    Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name)).success();
+    stack.consumer(&topic, &db).success();
 
     let urls: Vec<String> = db.column("SELECT url FROM reports ORDER BY kafka_offset");
     assert_eq!(urls, ["http://a/", "http://legacy/", "http://b/"]);
@@ -66,7 +66,7 @@ fn a_python_tool_record_is_archived_once_with_an_id_from_its_coordinates_and_its
     stack.produce_raw(&topic, 0, vec![(Some(b"http://legacy/".to_vec()), Some(legacy))]);
     let after = time::OffsetDateTime::now_utc();
     let consumer = || {
-        Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name)).success();
+        stack.consumer(&topic, &db).success();
     };
 
     consumer();
@@ -104,8 +104,7 @@ fn a_report_written_twice_to_kafka_is_archived_once_within_a_batch_and_across_ru
     let record = || (Some(b"http://twice/".to_vec()), Some(report.to_json()));
     let other = websentry_tests::sample_report("http://other/");
     stack.produce_raw(&topic, 0, vec![record(), (None, Some(other.to_json())), record()]);
-    let consumer =
-        || Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name)).success();
+    let consumer = || stack.consumer(&topic, &db).success();
 
     consumer();
     stack.produce_raw(&topic, 0, vec![record()]);
@@ -188,9 +187,8 @@ fn untrusted_values_are_archived_or_rejected_and_the_partition_keeps_flowing(dae
     stack.produce_with_console_producer(&topic, &records);
     let total = i64::try_from(records.len()).expect("a few records");
 
-    let consumer = Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name));
     if daemon {
-        let running = consumer.env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true").env("WEBSENTRY_LISTEN", "").spawn();
+        let running = stack.consumer_daemon(&topic, &db).spawn();
         websentry_tests::eventually("every record read", std::time::Duration::from_secs(60), || {
             db.try_count("SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets") == Some(total)
         });
@@ -198,7 +196,7 @@ fn untrusted_values_are_archived_or_rejected_and_the_partition_keeps_flowing(dae
         let output = running.finish(std::time::Duration::from_secs(30));
         assert_eq!(output.code, Some(0), "{}", output.stderr);
     } else {
-        consumer.success();
+        stack.consumer(&topic, &db).success();
     }
 
     let valid = db.count("SELECT count(*) FROM reports WHERE url LIKE 'http://valid-%'");
@@ -242,7 +240,7 @@ fn reports_the_database_refuses_are_kept_with_its_message_and_the_rest_of_the_ba
     let stack = Stack::get();
     let topic = stack.create_topic(1);
     let db = stack.create_database();
-    let consumer = Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name));
+    let consumer = stack.consumer(&topic, &db);
     consumer.clone().arg("--migrate-only").success();
     // A rule of the operator's that the consumer knows nothing of: the database alone refuses.
     db.client()
