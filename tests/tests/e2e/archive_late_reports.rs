@@ -1,10 +1,16 @@
 //! Reports through Kafka and the consumer binary that do not fit today's partition: late ones (for a
 //! day without partition), future ones, ones past the retention, and repeats. Each is archived once
-//! or counted in the rollups, and never lost.
+//! or counted in the rollups, and never lost. The reports' days are chosen so that the test means
+//! the same whichever day the consumer's clock says, also when midnight passes during the test.
 
 use time::{Duration, OffsetDateTime};
 use websentry_shared::report::Report;
-use websentry_tests::{day_partition, midnight, sample_report, Stack, TestDatabase};
+use websentry_tests::{day_partition, sample_report, Stack, TestDatabase};
+
+/// The age of the late report: its day has no partition whichever day the consumer's clock says
+/// (upkeep creates today and the days ahead, and days whose reports wait in the default partition),
+/// and is well within the default retention of 31 days.
+const LATE: Duration = Duration::days(5);
 
 fn report_at(url: &str, checked_at: OffsetDateTime) -> Report {
     let mut report = sample_report(url);
@@ -43,13 +49,10 @@ fn late_future_old_and_repeated_reports_are_archived_once_or_counted_and_never_l
     let topic = stack.create_topic(1);
     let db = stack.create_database();
     let consumer = stack.consumer(&topic, &db);
-    clear_of_midnight();
     consumer.clone().arg("--migrate-only").success();
     let now = OffsetDateTime::now_utc();
-    let yesterday = now.date() - Duration::days(1);
-    // Yesterday has no partition: its reports arrive late, after its day was (as if) never created.
-    db.client().batch_execute(&format!("DROP TABLE IF EXISTS {}", day_partition(yesterday))).expect("dropping a day");
-    let late = report_at("http://late.test/", now - Duration::days(1));
+    // Its day has no partition: it arrives late, after its day was (as if) never created.
+    let late = report_at("http://late.test/", now - LATE);
     let future = report_at("http://future.test/", now + Duration::days(400));
     let twice = report_at("http://twice.test/", now);
     stack.produce_raw(&topic, 0, vec![record(&late), record(&future), record(&twice), record(&twice)]);
@@ -69,7 +72,11 @@ fn late_future_old_and_repeated_reports_are_archived_once_or_counted_and_never_l
     stack.produce_raw(&topic, 0, vec![record(&old), record(&old)]);
     let second = consumer.success();
 
-    assert_eq!(db.partition_holding(late.id), Some(day_partition(yesterday)), "upkeep at start moved it into its day");
+    assert_eq!(
+        db.partition_holding(late.id),
+        Some(day_partition(late.checked_at.date())),
+        "upkeep moved it into its day"
+    );
     assert_eq!(db.partition_holding(future.id).as_deref(), Some("reports_default"), "still waiting for its day");
     assert_eq!(db.partition_holding(old.id), None, "past the retention: no raw row");
     assert_eq!(rolled_up(&db, &old), (1, 1), "past the retention: counted once in its hour and day");
@@ -85,15 +92,4 @@ fn late_future_old_and_repeated_reports_are_archived_once_or_counted_and_never_l
         second.stderr
     );
     assert_eq!(db.count("SELECT count(*) FROM reports"), 3);
-}
-
-/// Returns when the UTC day has more than two minutes left, waiting for the next one if need be:
-/// the consumer's upkeep works on its own clock's day, which must be the test's day from start to
-/// end.
-fn clear_of_midnight() {
-    let now = OffsetDateTime::now_utc();
-    let left = midnight(now.date() + Duration::days(1)) - now;
-    if left < Duration::minutes(2) {
-        std::thread::sleep((left + Duration::seconds(1)).unsigned_abs());
-    }
 }

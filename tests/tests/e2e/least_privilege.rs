@@ -8,7 +8,8 @@ use std::{
     process::{Command, Stdio},
 };
 
-use websentry_tests::{sample_report, Run, Stack, TestDatabase};
+use time::{Duration, OffsetDateTime};
+use websentry_tests::{day_partition, sample_report, Run, Stack, TestDatabase};
 
 fn deploy_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/postgres").join(name)
@@ -196,18 +197,20 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     let mut ids = stack.produce_reports(&topic, 2, 40, 40);
     stack.produce_raw(&topic, 1, vec![record.clone()]);
     // Upkeep as the consumer: a day past the 31-day retention is dropped, through the owner's
-    // functions (the consumer may not drop a table itself: see below).
-    let old_day = "SELECT count(*) FROM pg_class WHERE relname = 'reports_p' || to_char(current_date - 40, 'YYYYMMDD')";
+    // functions (the consumer may not drop a table itself: see below). One day, named once: forty
+    // days back is past the retention whichever day the consumer's clock says.
+    let old = OffsetDateTime::now_utc().date() - Duration::days(40);
+    let old_day = format!("SELECT count(*) FROM pg_class WHERE relname = '{}'", day_partition(old));
     let (ok, stderr) = roles.psql_as(
         &roles.owner,
         &roles.owner_password,
         &database.name,
-        &["-c", "SELECT websentry_create_partitions(current_date - 40, current_date - 40, NULL)"],
+        &["-c", &format!("SELECT websentry_create_partitions('{old}', '{old}', NULL)")],
     );
-    assert!(ok && roles.count(&database.name, old_day) == 1, "an old day partition: {stderr}");
+    assert!(ok && roles.count(&database.name, &old_day) == 1, "an old day partition: {stderr}");
     let archived = roles.consumer(&topic, &database).success();
     assert!(!archived.stderr.contains("upkeep failed"), "{}", archived.stderr);
-    assert_eq!(roles.count(&database.name, old_day), 0, "the consumer's upkeep dropped the day past retention");
+    assert_eq!(roles.count(&database.name, &old_day), 0, "the consumer's upkeep dropped the day past retention");
     ids.extend(stack.produce_reports(&topic, 2, 10, 10));
     ids.push(retried.id);
     stack.produce_raw(&topic, 1, vec![record]);

@@ -9,8 +9,9 @@ fn undecodable_records_are_kept_with_their_reason_and_the_partition_keeps_flowin
     let db = stack.create_database();
     let good = |url: &str| {
         format!(
-            r#"{{"v":1,"id":"{}","url":"{url}","code":200,"response_ms":3.0,"regexp_match":null,"checked_at":"2026-11-29T10:00:00Z","probe":"t","error":null}}"#,
-            uuid::Uuid::now_v7()
+            r#"{{"v":1,"id":"{}","url":"{url}","code":200,"response_ms":3.0,"regexp_match":null,"checked_at":"{}","probe":"t","error":null}}"#,
+            uuid::Uuid::now_v7(),
+            checked_now()
         )
         .into_bytes()
     };
@@ -120,9 +121,16 @@ fn a_report_written_twice_to_kafka_is_archived_once_within_a_batch_and_across_ru
 fn report_json(url: &str, fields: &str) -> String {
     let comma = if fields.is_empty() { "" } else { "," };
     format!(
-        r#"{{"v":1,"id":"{}","url":"{url}","code":200,"response_ms":3.0,"regexp_match":null,"checked_at":"2026-11-29T10:00:00Z","probe":"t"{comma}{fields}}}"#,
-        uuid::Uuid::now_v7()
+        r#"{{"v":1,"id":"{}","url":"{url}","code":200,"response_ms":3.0,"regexp_match":null,"checked_at":"{}","probe":"t"{comma}{fields}}}"#,
+        uuid::Uuid::now_v7(),
+        checked_now()
     )
+}
+
+/// Now, as a report's `checked_at`: a report of a fixed day would one day be past the raw
+/// retention, and counted in the rollups only.
+fn checked_now() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("RFC 3339")
 }
 
 /// How the archive must end up holding a record that PostgreSQL would refuse as it came.
