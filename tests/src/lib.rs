@@ -7,14 +7,22 @@
 //! - [`hostile`]: servers that misbehave the ways real websites do, and TLS sites for tests.
 //! - [`Stack::produce_with_console_producer`]: records written by Kafka's own Java client.
 //! - [`Scratch`]: a test's own folder of files, removed when dropped.
+//! - [`binary`]: the workspace's binaries, built once per test process from the current source.
 //! - [`Run`]: a binary of the workspace run with exactly the environment a test gives it;
-//!   [`Running`] kills it when dropped.
+//!   [`Running`] kills it when dropped. [`Stack::consumer`], [`Stack::consumer_daemon`] and
+//!   [`Stack::producer`] start one against the stack in one call.
 //! - [`seeded_rng`]: random choices whose seed is printed, to replay a failure.
-//! - [`eventually`]: a condition polled until a deadline, instead of sleeps.
+//! - [`eventually`], [`eventually_ok`], [`consistently`]: a condition polled until a deadline, or
+//!   for a while, instead of sleeps.
 //! - [`TestDatabase::assert_rollups_match_raw`]: the rollups count exactly the raw rows.
+//! - [`TestDatabase::migrated`], [`day_partition`], [`TestDatabase::partition_holding`]: the
+//!   archive's schema and its day partitions.
 
+mod archive;
+mod binaries;
 pub mod hostile;
 mod kafka_tools;
+mod programs;
 mod reports;
 mod rollups;
 mod run;
@@ -24,10 +32,12 @@ mod sites;
 mod stack;
 mod wait;
 
+pub use archive::{day_partition, midnight, KEEP_EVERYTHING};
+pub use binaries::binary;
 pub use reports::{http_get, metric, sample_report};
-pub use run::{as_flags, binary, Run, RunOutput, Running};
+pub use run::{as_flags, Run, RunOutput, Running};
 pub use scratch::Scratch;
 pub use seed::seeded_rng;
 pub use sites::{unreachable_url, SiteServer};
 pub use stack::{repo_root, Stack, TestDatabase};
-pub use wait::eventually;
+pub use wait::{consistently, eventually, eventually_ok};

@@ -7,20 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The path of a binary of this workspace, built by `cargo build --bins` before the tests run
-/// (`scripts/test` does it).
-pub fn binary(name: &str) -> PathBuf {
-    // target/<profile>/deps/e2e-<hash> → target/<profile>/<name>
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
-        path.display()
-    );
-    path
-}
+use crate::{binary, wait::eventually_ok};
 
 /// A command line to run: binary, arguments and its whole environment.
 #[derive(Debug, Clone)]
@@ -56,7 +43,9 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String
 }
 
 impl Run {
-    /// `websentry-producer` or `websentry-consumer`.
+    /// `websentry-producer` or `websentry-consumer`, built from the current source (see [`binary`]),
+    /// with an empty environment. [`Stack::consumer`](crate::Stack::consumer) and
+    /// [`Stack::producer`](crate::Stack::producer) start one with the stack's settings.
     pub fn new(name: &str) -> Self {
         Self { program: binary(name), args: Vec::new(), env: Vec::new(), timeout: Duration::from_secs(120) }
     }
@@ -152,11 +141,20 @@ impl Run {
 impl Running {
     /// Waits until stderr contains `fragment`; panics with what it said after `timeout`.
     pub fn wait_for_log(&self, fragment: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !self.stderr.lock().expect("stderr buffer").contains(fragment) {
-            assert!(Instant::now() < deadline, "no {fragment:?} within {timeout:?}; stderr:\n{}", self.stderr());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_for_log_times(fragment, 1, timeout);
+    }
+
+    /// Waits until stderr contains `fragment` `times` times (three "round done": three rounds);
+    /// panics with what it said after `timeout`.
+    pub fn wait_for_log_times(&self, fragment: &str, times: usize, timeout: Duration) {
+        eventually_ok(&format!("{fragment:?} logged {times} times"), timeout, || {
+            let stderr = self.stderr();
+            if stderr.matches(fragment).count() >= times {
+                Ok(())
+            } else {
+                Err(format!("stderr:\n{stderr}"))
+            }
+        });
     }
 
     /// Its process id.

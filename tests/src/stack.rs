@@ -10,6 +10,8 @@ use rskafka::{
 use websentry_consumer::database::{DatabaseArgs, DatabaseSettings};
 use websentry_shared::kafka::{KafkaArgs, KafkaSettings};
 
+use crate::eventually;
+
 /// A record's key and value, exactly as written to Kafka.
 pub type RawRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
 
@@ -120,16 +122,17 @@ impl Stack {
     /// Returns once the broker lists the topic with all its partitions: right after a broker
     /// restart its metadata can lag the creation, and a binary started then would not find it.
     pub fn create_topic_named(&self, name: &str, partitions: i32) {
-        block_on(async {
+        let runtime = runtime();
+        let settings = self.kafka_settings(name);
+        let client = runtime.block_on(within_a_minute(async {
             let client = self.kafka_client(name).await;
             let controller = client.controller_client().expect("controller client");
             controller.create_topic(name, partitions, 1, 10_000).await.expect("creating the test topic");
-            let settings = self.kafka_settings(name);
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            while settings.partitions(&client).await.map(|p| p.len()).ok() != usize::try_from(partitions).ok() {
-                assert!(tokio::time::Instant::now() < deadline, "topic {name} not listed within 30 s of its creation");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            client
+        }));
+        let listed = |client: &Client| runtime.block_on(within_a_minute(settings.partitions(client))).ok();
+        eventually(&format!("topic {name} listed with its {partitions} partitions"), Duration::from_secs(30), || {
+            listed(&client).map(|p| p.len()) == usize::try_from(partitions).ok()
         });
     }
 
@@ -269,8 +272,15 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+/// `future`, which panics when it takes over a minute.
+async fn within_a_minute<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(60), future).await.expect("a Kafka helper took over 60 s")
+}
+
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let outcome = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(60), future).await });
-    outcome.expect("a Kafka helper took over 60 s")
+    runtime().block_on(within_a_minute(future))
 }

@@ -27,13 +27,9 @@ use uuid::Uuid;
 use websentry_consumer::{
     archive::{Archiver, Committed},
     batch::{Batch, Origin},
-    schema,
-    upkeep::Retention,
 };
-use websentry_tests::{Stack, TestDatabase};
-
-/// The records carry any timestamp: none may fall out of the archive for its age here.
-const KEEP_EVERYTHING: Retention = Retention { raw_days: None, rollup_days: None };
+// The records carry any timestamp: none may fall out of the archive for its age here.
+use websentry_tests::{Stack, TestDatabase, KEEP_EVERYTHING};
 
 #[test]
 fn any_bytes_are_archived_or_rejected_and_the_offset_moves_past_them() {
@@ -133,10 +129,9 @@ struct Archive {
 
 impl Archive {
     fn migrated() -> Self {
-        let database = Stack::get().create_database();
-        let mut client = database.client();
-        schema::migrate(&mut client).expect("migrating the test database");
-        Archive { archiver: RefCell::new(Archiver::new(client, KEEP_EVERYTHING)), outcomes: Cell::default(), database }
+        let database = Stack::get().create_database().migrated();
+        let archiver = RefCell::new(Archiver::new(database.client(), KEEP_EVERYTHING));
+        Archive { archiver, outcomes: Cell::default(), database }
     }
 
     /// Commits the case as one batch of a new topic and group, then checks that each offset is in

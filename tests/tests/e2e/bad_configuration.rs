@@ -286,7 +286,7 @@ const BATCH_BYTES: &str = "WEBSENTRY_BATCH_BYTES (--batch-bytes)";
 
 /// A producer that would publish to the stack's Kafka (to a topic that does not exist).
 fn publishing(stack: &Stack) -> Run {
-    Run::new("websentry-producer").envs(stack.kafka_env(NO_TOPIC)).env("WEBSENTRY_SITES", "http://127.0.0.1:9/")
+    stack.producer(NO_TOPIC).env("WEBSENTRY_SITES", "http://127.0.0.1:9/")
 }
 
 /// A producer that would probe a closed local port and print its report (`--dry-run`).
@@ -300,5 +300,5 @@ fn with_sites_file(path: &str) -> Run {
 
 /// A consumer that would archive into `database` from a topic that does not exist.
 fn archiving(stack: &Stack, database: &TestDatabase) -> Run {
-    Run::new("websentry-consumer").envs(stack.kafka_env(NO_TOPIC)).envs(stack.database_env(&database.name))
+    stack.consumer(NO_TOPIC, database)
 }

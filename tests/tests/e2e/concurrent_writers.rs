@@ -5,7 +5,7 @@
 
 use std::{thread, time::Duration};
 
-use websentry_consumer::{batch::Archivable, insert, schema};
+use websentry_consumer::{batch::Archivable, insert};
 use websentry_tests::{eventually, sample_report, Stack};
 
 fn archivable(url: &str, offset: i64) -> Archivable {
@@ -16,8 +16,7 @@ fn archivable(url: &str, offset: i64) -> Archivable {
 
 #[test]
 fn a_report_archived_meanwhile_by_another_writer_is_written_once_and_not_said_new() {
-    let database = Stack::get().create_database();
-    schema::migrate(&mut database.client()).expect("migrating");
+    let database = Stack::get().create_database().migrated();
     let taken = archivable("https://taken.test/", 0);
     let others = [archivable("https://a.test/", 1), archivable("https://b.test/", 2)];
     let batch = [taken.clone(), others[0].clone(), others[1].clone()];

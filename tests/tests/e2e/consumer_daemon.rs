@@ -1,19 +1,13 @@
 //! The consumer as a daemon: its HTTP endpoint, SIGTERM, and replicas sharing a topic.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use websentry_tests::{eventually, http_get, metric, Run, Running, Stack, TestDatabase};
+use websentry_tests::{consistently, eventually, http_get, metric, Running, Stack, TestDatabase};
 
 const GROUP: &str = "replicas";
 
 fn daemon(stack: &Stack, topic: &str, db: &TestDatabase, listen: &str) -> Running {
-    Run::new("websentry-consumer")
-        .envs(stack.kafka_env(topic))
-        .envs(stack.database_env(&db.name))
-        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
-        .env("WEBSENTRY_CONSUMER_GROUP", GROUP)
-        .env("WEBSENTRY_LISTEN", listen)
-        .spawn()
+    stack.consumer_daemon(topic, db).env("WEBSENTRY_CONSUMER_GROUP", GROUP).env("WEBSENTRY_LISTEN", listen).spawn()
 }
 
 #[test]
@@ -91,11 +85,7 @@ fn a_one_off_run_leaves_partitions_a_daemon_holds_to_it() {
     let running = daemon(stack, &topic, &db, "");
     running.wait_for_log("archiving", Duration::from_secs(30));
 
-    let output = Run::new("websentry-consumer")
-        .envs(stack.kafka_env(&topic))
-        .envs(stack.database_env(&db.name))
-        .env("WEBSENTRY_CONSUMER_GROUP", GROUP)
-        .success();
+    let output = stack.consumer(&topic, &db).env("WEBSENTRY_CONSUMER_GROUP", GROUP).success();
 
     assert_eq!(output.stderr.matches("partition held by another replica").count(), 2, "{}", output.stderr);
     running.terminate();
@@ -106,9 +96,8 @@ fn a_one_off_run_leaves_partitions_a_daemon_holds_to_it() {
 fn a_daemon_without_its_database_is_alive_but_not_ready_and_still_stops_on_sigterm() {
     let stack = Stack::get();
     let topic = stack.create_topic(1);
-    let running = Run::new("websentry-consumer")
-        .envs(stack.kafka_env(&topic))
-        .envs(stack.database_env("websentry"))
+    let running = stack
+        .consumer_of(&topic, "websentry")
         .env("WEBSENTRY_DATABASE_PORT", "1")
         .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
         .env("WEBSENTRY_LISTEN", "127.0.0.1:0")
@@ -117,11 +106,10 @@ fn a_daemon_without_its_database_is_alive_but_not_ready_and_still_stops_on_sigte
     running.wait_for_log("service unavailable", Duration::from_secs(30));
 
     assert_eq!(http_get(&address, "/healthz").map(|r| r.0), Some(200));
-    let retrying_until = Instant::now() + Duration::from_secs(3); // the backoff retries meanwhile
-    while Instant::now() < retrying_until {
-        assert_eq!(http_get(&address, "/readyz").map(|r| r.0), Some(503));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // For a while, as the backoff retries meanwhile.
+    consistently("/readyz answers 503", Duration::from_secs(3), || {
+        http_get(&address, "/readyz").map(|r| r.0) == Some(503)
+    });
     running.terminate();
     let output = running.finish(Duration::from_secs(20));
 

@@ -30,8 +30,8 @@ fn sigterm_during_a_round_publishes_that_round_and_exits_0() {
     let stack = Stack::get();
     let topic = stack.create_topic(1);
     let silent = serve(Behaviour::Silent);
-    let running = Run::new("websentry-producer")
-        .envs(stack.kafka_env(&topic))
+    let running = stack
+        .producer(&topic)
         .env("WEBSENTRY_SITES", silent.clone())
         .env("WEBSENTRY_INTERVAL", "60")
         .env("WEBSENTRY_TIMEOUT", "2")
@@ -58,11 +58,7 @@ fn a_daemon_probes_again_at_each_interval() {
         .env("WEBSENTRY_INTERVAL", "1")
         .spawn();
     // Three rounds are done once the third "round done" line is logged.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while running.stderr().matches("round done").count() < 3 {
-        assert!(std::time::Instant::now() < deadline, "fewer than 3 rounds:\n{}", running.stderr());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    running.wait_for_log_times("round done", 3, Duration::from_secs(20));
     running.terminate();
     let output = running.finish(Duration::from_secs(10));
     assert_eq!(output.code, Some(0), "{}", output.stderr);
@@ -75,8 +71,8 @@ fn a_daemon_probes_again_at_each_interval() {
 fn a_one_off_run_whose_reports_kafka_does_not_acknowledge_exits_1() {
     let stack = Stack::get();
     let topic = stack.create_topic(1);
-    let running = Run::new("websentry-producer")
-        .envs(stack.kafka_env(&topic))
+    let running = stack
+        .producer(&topic)
         .env("WEBSENTRY_SITES", serve(Behaviour::Silent))
         .env("WEBSENTRY_TIMEOUT", "2")
         .env("WEBSENTRY_KAFKA_TIMEOUT", "3")

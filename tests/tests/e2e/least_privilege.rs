@@ -9,7 +9,8 @@ use std::{
     process::{Command, Stdio},
 };
 
-use websentry_tests::{sample_report, Run, Stack};
+use time::{Duration, OffsetDateTime};
+use websentry_tests::{day_partition, sample_report, Run, Stack, TestDatabase};
 
 fn deploy_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/postgres").join(name)
@@ -88,10 +89,10 @@ impl Roles {
         (output.status.success(), text(&output.stdout), text(&output.stderr))
     }
 
-    fn consumer_run(&self, topic: &str, database: &str) -> Run {
-        Run::new("websentry-consumer")
-            .envs(self.stack.kafka_env(topic))
-            .envs(self.stack.database_env(database))
+    /// A one-off consumer run as the consumer role.
+    fn consumer(&self, topic: &str, database: &TestDatabase) -> Run {
+        self.stack
+            .consumer(topic, database)
             .env("WEBSENTRY_DATABASE_USER", &self.consumer)
             .env("WEBSENTRY_DATABASE_PASSWORD", &self.consumer_password)
     }
@@ -143,7 +144,7 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     roles.as_superuser(&database.name, &[], &passwords);
 
     // The consumer's user cannot create the schema, and says what to do instead.
-    let refused = roles.consumer_run(&topic, &database.name).output();
+    let refused = roles.consumer(&topic, &database).output();
     assert_eq!(refused.code, Some(1), "{}", refused.stderr);
     assert!(
         refused.stderr.contains("may not change it: run `websentry-consumer --migrate-only` as the schema owner first"),
@@ -152,9 +153,8 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     );
 
     // The owner migrates.
-    Run::new("websentry-consumer")
-        .arg("--migrate-only")
-        .envs(stack.database_env(&database.name))
+    stack
+        .consumer_migrating(&database)
         .env("WEBSENTRY_DATABASE_USER", &roles.owner)
         .env("WEBSENTRY_DATABASE_PASSWORD", &roles.owner_password)
         .success();
@@ -163,7 +163,7 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     assert_eq!(owners, std::slice::from_ref(&roles.owner), "the owner owns every table");
 
     // Without grants.sql, nothing: the grants are what makes it work.
-    let refused = roles.consumer_run(&topic, &database.name).output();
+    let refused = roles.consumer(&topic, &database).output();
     assert_eq!(refused.code, Some(1), "archived without any grant on the tables:\n{}", refused.stderr);
     assert!(refused.stderr.contains("permission denied"), "{}", refused.stderr);
 
@@ -210,23 +210,25 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     let mut ids = stack.produce_reports(&topic, 2, 40, 40);
     stack.produce_raw(&topic, 1, vec![record.clone()]);
     // Upkeep as the consumer: a day past the 31-day retention is dropped, through the owner's
-    // functions (the consumer may not drop a table itself: see below).
-    let old_day = "SELECT count(*) FROM pg_class WHERE relname = 'reports_p' || to_char(current_date - 40, 'YYYYMMDD')";
+    // functions (the consumer may not drop a table itself: see below). One day, named once: forty
+    // days back is past the retention whichever day the consumer's clock says.
+    let old = OffsetDateTime::now_utc().date() - Duration::days(40);
+    let old_day = format!("SELECT count(*) FROM pg_class WHERE relname = '{}'", day_partition(old));
     let (ok, stderr) = roles.psql_as(
         &roles.owner,
         &roles.owner_password,
         &database.name,
-        &["-c", "SELECT websentry_create_partitions(current_date - 40, current_date - 40, NULL)"],
+        &["-c", &format!("SELECT websentry_create_partitions('{old}', '{old}', NULL)")],
     );
-    assert!(ok && roles.count(&database.name, old_day) == 1, "an old day partition: {stderr}");
-    let archived = roles.consumer_run(&topic, &database.name).success();
+    assert!(ok && roles.count(&database.name, &old_day) == 1, "an old day partition: {stderr}");
+    let archived = roles.consumer(&topic, &database).success();
     assert!(!archived.stderr.contains("upkeep failed"), "{}", archived.stderr);
-    assert_eq!(roles.count(&database.name, old_day), 0, "the consumer's upkeep dropped the day past retention");
+    assert_eq!(roles.count(&database.name, &old_day), 0, "the consumer's upkeep dropped the day past retention");
     ids.extend(stack.produce_reports(&topic, 2, 10, 10));
     ids.push(retried.id);
     stack.produce_raw(&topic, 1, vec![record]);
     stack.produce_raw(&topic, 0, vec![(None, Some(b"not a report".to_vec()))]);
-    roles.consumer_run(&topic, &database.name).success();
+    roles.consumer(&topic, &database).success();
     assert_eq!(roles.count(&database.name, "SELECT count(*) FROM reports"), ids.len() as i64);
     assert_eq!(roles.count(&database.name, "SELECT count(DISTINCT id) FROM reports"), ids.len() as i64);
     assert_eq!(roles.count(&database.name, "SELECT count(*) FROM rejected_messages"), 1);
@@ -268,7 +270,7 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
         &["-c", "INSERT INTO websentry_migrations (version, name) VALUES (99, 'from the future')"],
     );
     assert!(ok, "{stderr}");
-    let refused = roles.consumer_run(&topic, &database.name).output();
+    let refused = roles.consumer(&topic, &database).output();
     assert_eq!(refused.code, Some(1), "{}", refused.stderr);
     assert!(refused.stderr.contains("the database schema is at version 99, newer than version"), "{}", refused.stderr);
 }
@@ -289,9 +291,8 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         roles.owner, roles.owner_password, roles.consumer, roles.consumer_password, roles.reader, roles.reader_password
     );
     roles.as_superuser(&database.name, &[], &passwords);
-    Run::new("websentry-consumer")
-        .arg("--migrate-only")
-        .envs(stack.database_env(&database.name))
+    stack
+        .consumer_migrating(&database)
         .env("WEBSENTRY_DATABASE_USER", &roles.owner)
         .env("WEBSENTRY_DATABASE_PASSWORD", &roles.owner_password)
         .success();
@@ -310,7 +311,7 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
     });
     let records = [&up, &down].map(|r| (Some(r.url.clone().into_bytes()), Some(r.to_json())));
     stack.produce_raw(&topic, 0, records.to_vec());
-    roles.consumer_run(&topic, &database.name).success();
+    roles.consumer(&topic, &database).success();
 
     assert_eq!(
         grants_of(&database, &roles.reader),

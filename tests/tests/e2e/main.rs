@@ -2,10 +2,15 @@
 //! and PostgreSQL over TLS. One test binary; a file per scenario. Each test uses its own topic and
 //! its own database, so they run in parallel.
 //!
-//! Run them with `scripts/test`, which brings the stack up and builds the binaries first.
+//! With the stack up (`scripts/stack up`), `cargo test -p websentry-tests --test e2e` runs them all
+//! and `cargo test -p websentry-tests --test e2e -- pipeline::` one file's; the harness builds the
+//! binaries they start first (see `websentry_tests::binary`). `scripts/test` runs everything.
 
+mod archive_late_reports;
+mod archive_migration_v3;
 mod archive_properties;
-mod archive_scale;
+mod archive_retention;
+mod archive_site_summary;
 mod bad_configuration;
 mod concurrent_writers;
 mod consumer_daemon;

@@ -1,6 +1,6 @@
 //! Sites → producer → Kafka (mutual TLS) → consumer → PostgreSQL (TLS), with the real binaries.
 
-use websentry_tests::{unreachable_url, Run, SiteServer, Stack, TestDatabase};
+use websentry_tests::{unreachable_url, SiteServer, Stack, TestDatabase};
 
 /// url, code, regexp_match, error_kind, kafka_topic
 type Row = (String, i32, Option<String>, Option<String>, String);
@@ -21,8 +21,8 @@ impl Pipeline {
     }
 
     fn produce(&self) -> websentry_tests::RunOutput {
-        Run::new("websentry-producer")
-            .envs(self.stack.kafka_env(&self.topic))
+        self.stack
+            .producer(&self.topic)
             .env("WEBSENTRY_SITES", self.sites.join(","))
             .env("WEBSENTRY_REGEXP", PATTERN)
             .env("WEBSENTRY_TIMEOUT", "5")
@@ -30,10 +30,7 @@ impl Pipeline {
     }
 
     fn consume(&self) -> websentry_tests::RunOutput {
-        Run::new("websentry-consumer")
-            .envs(self.stack.kafka_env(&self.topic))
-            .envs(self.stack.database_env(&self.db.name))
-            .success()
+        self.stack.consumer(&self.topic, &self.db).success()
     }
 }
 
@@ -107,11 +104,7 @@ fn a_consumer_group_of_its_own_archives_everything_again() {
     pipeline.consume();
 
     let other_db = pipeline.stack.create_database();
-    Run::new("websentry-consumer")
-        .envs(pipeline.stack.kafka_env(&pipeline.topic))
-        .envs(pipeline.stack.database_env(&other_db.name))
-        .env("WEBSENTRY_CONSUMER_GROUP", "another-group")
-        .success();
+    pipeline.stack.consumer(&pipeline.topic, &other_db).env("WEBSENTRY_CONSUMER_GROUP", "another-group").success();
 
     assert_eq!(other_db.count("SELECT count(*) FROM reports"), 1);
     let groups: Vec<String> = other_db.column("SELECT DISTINCT consumer_group FROM consumer_offsets");

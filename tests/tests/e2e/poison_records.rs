@@ -1,6 +1,6 @@
 //! Records that are not reports are kept with their reason; the reports around them are archived.
 
-use websentry_tests::{Run, Stack};
+use websentry_tests::Stack;
 
 #[test]
 fn undecodable_records_are_kept_with_their_reason_and_the_partition_keeps_flowing() {
@@ -9,8 +9,9 @@ fn undecodable_records_are_kept_with_their_reason_and_the_partition_keeps_flowin
     let db = stack.create_database();
     let good = |url: &str| {
         format!(
-            r#"{{"v":1,"id":"{}","url":"{url}","code":200,"response_ms":3.0,"regexp_match":null,"checked_at":"2026-11-29T10:00:00Z","probe":"t","error":null}}"#,
-            uuid::Uuid::now_v7()
+            r#"{{"v":1,"id":"{}","url":"{url}","code":200,"response_ms":3.0,"regexp_match":null,"checked_at":"{}","probe":"t","error":null}}"#,
+            uuid::Uuid::now_v7(),
+            checked_now()
         )
         .into_bytes()
     };
@@ -34,7 +35,7 @@ fn undecodable_records_are_kept_with_their_reason_and_the_partition_keeps_flowin
         ],
     );
 
-    Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name)).success();
+    stack.consumer(&topic, &db).success();
 
     let urls: Vec<String> = db.column("SELECT url FROM reports ORDER BY kafka_offset");
     assert_eq!(urls, ["http://a/", "http://legacy/", "http://b/"]);
@@ -66,7 +67,7 @@ fn a_python_tool_record_is_archived_once_with_an_id_from_its_coordinates_and_its
     stack.produce_raw(&topic, 0, vec![(Some(b"http://legacy/".to_vec()), Some(legacy))]);
     let after = time::OffsetDateTime::now_utc();
     let consumer = || {
-        Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name)).success();
+        stack.consumer(&topic, &db).success();
     };
 
     consumer();
@@ -104,8 +105,7 @@ fn a_report_written_twice_to_kafka_is_archived_once_within_a_batch_and_across_ru
     let record = || (Some(b"http://twice/".to_vec()), Some(report.to_json()));
     let other = websentry_tests::sample_report("http://other/");
     stack.produce_raw(&topic, 0, vec![record(), (None, Some(other.to_json())), record()]);
-    let consumer =
-        || Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name)).success();
+    let consumer = || stack.consumer(&topic, &db).success();
 
     consumer();
     stack.produce_raw(&topic, 0, vec![record()]);
@@ -121,9 +121,16 @@ fn a_report_written_twice_to_kafka_is_archived_once_within_a_batch_and_across_ru
 fn report_json(url: &str, fields: &str) -> String {
     let comma = if fields.is_empty() { "" } else { "," };
     format!(
-        r#"{{"v":1,"id":"{}","url":"{url}","code":200,"response_ms":3.0,"regexp_match":null,"checked_at":"2026-11-29T10:00:00Z","probe":"t"{comma}{fields}}}"#,
-        uuid::Uuid::now_v7()
+        r#"{{"v":1,"id":"{}","url":"{url}","code":200,"response_ms":3.0,"regexp_match":null,"checked_at":"{}","probe":"t"{comma}{fields}}}"#,
+        uuid::Uuid::now_v7(),
+        checked_now()
     )
+}
+
+/// Now, as a report's `checked_at`: a report of a fixed day would one day be past the raw
+/// retention, and counted in the rollups only.
+fn checked_now() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("RFC 3339")
 }
 
 /// How the archive must end up holding a record that PostgreSQL would refuse as it came.
@@ -188,9 +195,8 @@ fn untrusted_values_are_archived_or_rejected_and_the_partition_keeps_flowing(dae
     stack.produce_with_console_producer(&topic, &records);
     let total = i64::try_from(records.len()).expect("a few records");
 
-    let consumer = Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name));
     if daemon {
-        let running = consumer.env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true").env("WEBSENTRY_LISTEN", "").spawn();
+        let running = stack.consumer_daemon(&topic, &db).spawn();
         websentry_tests::eventually("every record read", std::time::Duration::from_secs(60), || {
             db.try_count("SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets") == Some(total)
         });
@@ -198,7 +204,7 @@ fn untrusted_values_are_archived_or_rejected_and_the_partition_keeps_flowing(dae
         let output = running.finish(std::time::Duration::from_secs(30));
         assert_eq!(output.code, Some(0), "{}", output.stderr);
     } else {
-        consumer.success();
+        stack.consumer(&topic, &db).success();
     }
 
     let valid = db.count("SELECT count(*) FROM reports WHERE url LIKE 'http://valid-%'");
@@ -242,7 +248,7 @@ fn reports_the_database_refuses_are_kept_with_its_message_and_the_rest_of_the_ba
     let stack = Stack::get();
     let topic = stack.create_topic(1);
     let db = stack.create_database();
-    let consumer = Run::new("websentry-consumer").envs(stack.kafka_env(&topic)).envs(stack.database_env(&db.name));
+    let consumer = stack.consumer(&topic, &db);
     consumer.clone().arg("--migrate-only").success();
     // A rule of the operator's that the consumer knows nothing of: the database alone refuses.
     db.client()

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use websentry_tests::{eventually, hostile, Run, Scratch, SiteServer, Stack};
+use websentry_tests::{eventually, hostile, Scratch, SiteServer, Stack};
 
 /// A sites file holding `urls`.
 fn sites_file(scratch: &Scratch, urls: &[String]) -> String {
@@ -19,8 +19,8 @@ fn a_round_of_20000_sites_is_published_in_full_to_a_3_partition_topic() {
     let urls: Vec<String> = (0..20_000).map(|n| site.url(&format!("/page-{n}"))).collect();
     let scratch = Scratch::new();
 
-    let output = Run::new("websentry-producer")
-        .envs(stack.kafka_env(&topic))
+    let output = stack
+        .producer(&topic)
         .env("WEBSENTRY_SITES_FILE", sites_file(&scratch, &urls))
         .env("WEBSENTRY_CONCURRENCY", "200")
         .success();
@@ -44,19 +44,10 @@ fn reports_reach_the_archive_while_a_slow_site_holds_its_round() {
     let site = SiteServer::start();
     let mut sites: Vec<String> = (0..40).map(|n| site.url(&format!("/fast-{n}"))).collect();
     sites.push(hostile::serve(hostile::Behaviour::Silent));
-    let consumer = Run::new("websentry-consumer")
-        .envs(stack.kafka_env(&topic))
-        .envs(stack.database_env(&db.name))
-        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
-        .env("WEBSENTRY_LISTEN", "")
-        .spawn();
+    let consumer = stack.consumer_daemon(&topic, &db).spawn();
     consumer.wait_for_log("archiving", Duration::from_secs(30));
 
-    Run::new("websentry-producer")
-        .envs(stack.kafka_env(&topic))
-        .env("WEBSENTRY_SITES", sites.join(","))
-        .env("WEBSENTRY_TIMEOUT", "5")
-        .success();
+    stack.producer(&topic).env("WEBSENTRY_SITES", sites.join(",")).env("WEBSENTRY_TIMEOUT", "5").success();
 
     eventually("the whole round is archived", Duration::from_secs(30), || {
         db.try_count("SELECT count(*) FROM reports") == Some(41)

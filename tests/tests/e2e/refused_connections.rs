@@ -1,6 +1,6 @@
 //! A service that refuses us, or is not there, ends the run with exit code 1 and one clear line.
 
-use websentry_tests::{Run, RunOutput, SiteServer, Stack};
+use websentry_tests::{RunOutput, SiteServer, Stack};
 
 fn assert_one_line_failure(output: &RunOutput, fragment: &str) {
     assert_eq!(output.code, Some(1), "stderr:\n{}", output.stderr);
@@ -14,8 +14,8 @@ fn assert_one_line_failure(output: &RunOutput, fragment: &str) {
 fn a_client_certificate_from_an_untrusted_ca_is_refused_by_the_broker() {
     let stack = Stack::get();
     let server = SiteServer::start();
-    let output = Run::new("websentry-producer")
-        .envs(stack.kafka_env("sitecheck"))
+    let output = stack
+        .producer("sitecheck")
         .env("WEBSENTRY_KAFKA_CERTFILE", stack.var("WEBSENTRY_STACK_UNTRUSTED_CERTFILE"))
         .env("WEBSENTRY_KAFKA_KEY", stack.var("WEBSENTRY_STACK_UNTRUSTED_KEY"))
         .env("WEBSENTRY_KAFKA_TIMEOUT", "3")
@@ -28,8 +28,8 @@ fn a_client_certificate_from_an_untrusted_ca_is_refused_by_the_broker() {
 #[test]
 fn a_broker_whose_certificate_is_not_signed_by_our_ca_is_refused() {
     let stack = Stack::get();
-    let output = Run::new("websentry-producer")
-        .envs(stack.kafka_env("sitecheck"))
+    let output = stack
+        .producer("sitecheck")
         .env("WEBSENTRY_KAFKA_CAFILE", stack.pki("untrusted-ca.crt").display().to_string())
         .env("WEBSENTRY_KAFKA_TIMEOUT", "3")
         .env("WEBSENTRY_SITES", "http://127.0.0.1:9/")
@@ -43,9 +43,8 @@ fn an_unreachable_database_fails_after_its_timeout_without_showing_the_password(
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("addr").port().to_string();
     drop(closed);
-    let output = Run::new("websentry-consumer")
-        .envs(stack.kafka_env("sitecheck"))
-        .envs(stack.database_env("websentry"))
+    let output = stack
+        .consumer_of("sitecheck", "websentry")
         .env("WEBSENTRY_DATABASE_PORT", port)
         .env("WEBSENTRY_DATABASE_TIMEOUT", "3")
         .output();
@@ -56,11 +55,8 @@ fn an_unreachable_database_fails_after_its_timeout_without_showing_the_password(
 #[test]
 fn a_wrong_database_password_is_refused_and_never_printed() {
     let stack = Stack::get();
-    let output = Run::new("websentry-consumer")
-        .envs(stack.kafka_env("sitecheck"))
-        .envs(stack.database_env("websentry"))
-        .env("WEBSENTRY_DATABASE_PASSWORD", "Wrong-Password-123")
-        .output();
+    let output =
+        stack.consumer_of("sitecheck", "websentry").env("WEBSENTRY_DATABASE_PASSWORD", "Wrong-Password-123").output();
     assert_one_line_failure(&output, "password authentication failed");
     assert!(!output.stderr.contains("Wrong-Password-123"), "{}", output.stderr);
 }
@@ -68,9 +64,8 @@ fn a_wrong_database_password_is_refused_and_never_printed() {
 #[test]
 fn verify_full_refuses_a_database_certificate_outside_the_trusted_roots() {
     let stack = Stack::get();
-    let output = Run::new("websentry-consumer")
-        .envs(stack.kafka_env("sitecheck"))
-        .envs(stack.database_env("websentry"))
+    let output = stack
+        .consumer_of("sitecheck", "websentry")
         .without_env("WEBSENTRY_DATABASE_CAFILE")
         .env("WEBSENTRY_DATABASE_TIMEOUT", "5")
         .output();

@@ -3,12 +3,10 @@
 //! applied again when it changes, and its documented names the real ones.
 
 use websentry_consumer::{insert, rollup, schema};
-use websentry_tests::{Run, Stack, TestDatabase};
+use websentry_tests::{Stack, TestDatabase};
 
 fn migrated_database() -> TestDatabase {
-    let db = Stack::get().create_database();
-    schema::migrate(&mut db.client()).expect("migrating the test database");
-    db
+    Stack::get().create_database().migrated()
 }
 
 #[test]
@@ -120,12 +118,8 @@ fn a_shipped_migration_whose_file_changed_is_refused_at_start_naming_it() {
         .execute("UPDATE websentry_migrations SET checksum = repeat('ab', 32) WHERE version = 4", &[])
         .expect("changing a recorded checksum");
 
-    let one_off = Run::new("websentry-consumer").envs(stack.database_env(&db.name)).arg("--migrate-only").output();
-    let daemon = Run::new("websentry-consumer")
-        .envs(stack.kafka_env("never-read"))
-        .envs(stack.database_env(&db.name))
-        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
-        .output();
+    let one_off = stack.consumer_migrating(&db).output();
+    let daemon = stack.consumer_daemon("never-read", &db).output();
 
     for (case, output) in [("one-off", one_off), ("daemon", daemon)] {
         assert_eq!(output.code, Some(1), "{case}: {}", output.stderr);
@@ -155,7 +149,7 @@ fn the_interface_is_applied_again_when_it_changed_keeping_its_grants_and_a_newer
         ))
         .expect("an older interface");
 
-    let applied = Run::new("websentry-consumer").envs(stack.database_env(&db.name)).arg("--migrate-only").success();
+    let applied = stack.consumer_migrating(&db).success();
 
     assert!(applied.stderr.contains("SQL interface applied"), "{}", applied.stderr);
     let recorded: (i32, String) = client
@@ -175,11 +169,11 @@ fn the_interface_is_applied_again_when_it_changed_keeping_its_grants_and_a_newer
         .expect("the grant")
         .get(0);
     assert!(granted, "CREATE OR REPLACE keeps the grants");
-    let again = Run::new("websentry-consumer").envs(stack.database_env(&db.name)).arg("--migrate-only").success();
+    let again = stack.consumer_migrating(&db).success();
     assert!(!again.stderr.contains("SQL interface applied"), "applied only when it changed:\n{}", again.stderr);
 
     client.execute("UPDATE websentry_interface SET version = version + 1", &[]).expect("a newer interface");
-    let refused = Run::new("websentry-consumer").envs(stack.database_env(&db.name)).arg("--migrate-only").output();
+    let refused = stack.consumer_migrating(&db).output();
     assert_eq!(refused.code, Some(1), "{}", refused.stderr);
     assert!(
         refused.stderr.contains(&format!(

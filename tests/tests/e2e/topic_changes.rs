@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use websentry_tests::{eventually, hostile, http_get, sample_report, Run, Stack, TestDatabase};
+use websentry_tests::{eventually, hostile, http_get, sample_report, Stack, TestDatabase};
 
 /// Writes `count` reports to one partition; returns their ids.
 fn write(stack: &Stack, topic: &str, partition: i32, count: usize) -> Vec<uuid::Uuid> {
@@ -12,10 +12,6 @@ fn write(stack: &Stack, topic: &str, partition: i32, count: usize) -> Vec<uuid::
     let records = reports.iter().map(|r| (Some(r.url.clone().into_bytes()), Some(r.to_json()))).collect();
     stack.produce_raw(topic, partition, records);
     reports.iter().map(|r| r.id).collect()
-}
-
-fn consumer(stack: &Stack, topic: &str, db: &TestDatabase) -> Run {
-    Run::new("websentry-consumer").envs(stack.kafka_env(topic)).envs(stack.database_env(&db.name))
 }
 
 fn archived_ids(db: &TestDatabase) -> Vec<uuid::Uuid> {
@@ -34,10 +30,7 @@ fn a_daemon_reads_partitions_added_to_the_topic_and_shows_them_in_its_metrics() 
     let stack = Stack::get();
     let topic = stack.create_topic(1);
     let db = stack.create_database();
-    let running = consumer(stack, &topic, &db)
-        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
-        .env("WEBSENTRY_LISTEN", "127.0.0.1:0")
-        .spawn();
+    let running = stack.consumer_daemon(&topic, &db).env("WEBSENTRY_LISTEN", "127.0.0.1:0").spawn();
     let address = running.log_field("http endpoint listening", "address", Duration::from_secs(30));
     running.wait_for_log("archiving", Duration::from_secs(30));
 
@@ -65,13 +58,13 @@ fn a_topic_deleted_and_created_again_is_read_from_its_beginning_by_a_one_off_run
     let topic = stack.create_topic(1);
     let db = stack.create_database();
     let mut ids = write(stack, &topic, 0, 5);
-    consumer(stack, &topic, &db).success();
+    stack.consumer(&topic, &db).success();
 
     stack.delete_topic(&topic);
     recreate(stack, &topic);
     // More records than the stored offset: read from the old offset, the first five would be skipped.
     ids.extend(write(stack, &topic, 0, 8));
-    let output = consumer(stack, &topic, &db).success();
+    let output = stack.consumer(&topic, &db).success();
 
     assert_eq!(archived_ids(&db), sorted(ids), "every report of both lives of the topic");
     assert_eq!(output.stderr.matches("topic was created again").count(), 1, "{}", output.stderr);
@@ -84,10 +77,7 @@ fn a_daemon_reads_a_topic_deleted_and_created_again_from_its_beginning() {
     let topic = stack.create_topic(1);
     let db = stack.create_database();
     let mut ids = write(stack, &topic, 0, 5);
-    let running = consumer(stack, &topic, &db)
-        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
-        .env("WEBSENTRY_LISTEN", "")
-        .spawn();
+    let running = stack.consumer_daemon(&topic, &db).spawn();
     eventually("the first life is archived", Duration::from_secs(30), || {
         db.try_count("SELECT count(*) FROM reports") == Some(5)
     });
@@ -126,7 +116,7 @@ fn a_bootstrap_broker_that_never_answers_does_not_stop_the_next_one() {
     let hosts = format!("{},{}", hostile::silent_listener(), stack.var("WEBSENTRY_KAFKA_HOSTS"));
 
     let started = std::time::Instant::now();
-    let output = consumer(stack, &topic, &db).env("WEBSENTRY_KAFKA_HOSTS", hosts).success();
+    let output = stack.consumer(&topic, &db).env("WEBSENTRY_KAFKA_HOSTS", hosts).success();
 
     println!("archived through the second broker in {:?}", started.elapsed());
     assert_eq!(archived_ids(&db), sorted(ids), "{}", output.stderr);

@@ -4,33 +4,31 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::runtime::Runtime;
 use websentry_consumer::metadata::{MetadataClient, TopicMetadata};
-use websentry_tests::Stack;
+use websentry_tests::{eventually_ok, Stack};
 
 /// How long the broker may take to show a topic created or deleted a moment ago.
 const SETTLE: Duration = Duration::from_secs(30);
-const POLL_EVERY: Duration = Duration::from_millis(100);
 
-fn runtime() -> tokio::runtime::Runtime {
+fn runtime() -> Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
-/// Asks for `topic` until the answer satisfies `done`, for up to [`SETTLE`].
-async fn poll_topic_until(
+/// Asks for `topic` until the answer satisfies `done`, for up to [`SETTLE`]; returns that answer.
+fn topic_when(
+    runtime: &Runtime,
     client: &mut MetadataClient,
     topic: &str,
     done: impl Fn(&Option<TopicMetadata>) -> bool,
 ) -> Option<TopicMetadata> {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let last = match client.topic(topic).await {
-            Ok(answer) if done(&answer) => return answer,
-            Ok(answer) => format!("{answer:?}"),
-            Err(err) => format!("{err} ({err:?})"),
-        };
-        assert!(Instant::now() < deadline, "topic '{topic}': still {last} after {SETTLE:?}");
-        tokio::time::sleep(POLL_EVERY).await;
-    }
+    eventually_ok(&format!("the metadata of topic '{topic}' as expected"), SETTLE, || {
+        match runtime.block_on(client.topic(topic)) {
+            Ok(answer) if done(&answer) => Ok(answer),
+            Ok(answer) => Err(format!("{answer:?}")),
+            Err(err) => Err(format!("{err} ({err:?})")),
+        }
+    })
 }
 
 #[test]
@@ -39,7 +37,7 @@ fn the_metadata_of_a_new_topic_with_3_partitions_has_an_id_and_partitions_0_1_2(
     let topic = stack.create_topic(3);
     let mut client = MetadataClient::new(stack.kafka_settings(&topic));
 
-    let metadata = runtime().block_on(poll_topic_until(&mut client, &topic, Option::is_some)).expect("known");
+    let metadata = topic_when(&runtime(), &mut client, &topic, Option::is_some).expect("known");
 
     assert!(metadata.id.is_some(), "{metadata:?}");
     assert_eq!(metadata.partitions, vec![0, 1, 2]);
@@ -51,12 +49,12 @@ fn a_topic_deleted_and_created_again_under_the_same_name_gets_a_different_id() {
     let topic = stack.create_topic(3);
     let runtime = runtime();
     let mut client = MetadataClient::new(stack.kafka_settings(&topic));
-    let first = runtime.block_on(poll_topic_until(&mut client, &topic, Option::is_some)).expect("known");
+    let first = topic_when(&runtime, &mut client, &topic, Option::is_some).expect("known");
 
     stack.delete_topic(&topic);
-    runtime.block_on(poll_topic_until(&mut client, &topic, Option::is_none));
+    topic_when(&runtime, &mut client, &topic, Option::is_none);
     stack.create_topic_named(&topic, 3);
-    let second = runtime.block_on(poll_topic_until(&mut client, &topic, Option::is_some)).expect("known");
+    let second = topic_when(&runtime, &mut client, &topic, Option::is_some).expect("known");
 
     assert!(first.id.is_some() && second.id.is_some(), "{first:?} {second:?}");
     assert_ne!(first.id, second.id, "the re-created topic kept its id");
@@ -84,7 +82,7 @@ fn a_first_broker_that_accepts_tcp_and_never_answers_does_not_stop_the_next_one_
     let runtime = runtime();
     let settings = stack.kafka_settings(&topic);
     let mut direct = MetadataClient::new(settings.clone());
-    runtime.block_on(poll_topic_until(&mut direct, &topic, Option::is_some));
+    topic_when(&runtime, &mut direct, &topic, Option::is_some);
     let mut settings_behind_a_silent_broker = settings.clone();
     settings_behind_a_silent_broker.brokers.insert(0, websentry_tests::hostile::silent_listener());
     let mut client = MetadataClient::new(settings_behind_a_silent_broker);

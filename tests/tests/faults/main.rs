@@ -15,7 +15,7 @@ use std::{
 
 use rand::Rng;
 use rskafka::{client::partition::UnknownTopicHandling, record::Record};
-use websentry_tests::{eventually, repo_root, sample_report, seeded_rng, Run, Running, Stack, TestDatabase};
+use websentry_tests::{eventually, eventually_ok, repo_root, sample_report, seeded_rng, Running, Stack, TestDatabase};
 
 const REPORTS: usize = 20_000;
 const PARTITIONS: i32 = 4;
@@ -48,13 +48,7 @@ fn restart(service: &str) {
 }
 
 fn daemon(stack: &Stack, topic: &str, db: &TestDatabase) -> Running {
-    Run::new("websentry-consumer")
-        .envs(stack.kafka_env(topic))
-        .envs(stack.database_env(&db.name))
-        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
-        .env("WEBSENTRY_LISTEN", "")
-        .env("WEBSENTRY_BATCH_MAX", "500")
-        .spawn()
+    stack.consumer_daemon(topic, db).env("WEBSENTRY_BATCH_MAX", "500").spawn()
 }
 
 /// Writes [`REPORTS`] reports in small requests over a while, retrying a request that failed (a
@@ -81,36 +75,30 @@ fn feed(stack: &'static Stack, topic: String) -> JoinHandle<Vec<uuid::Uuid>> {
         let deadline = Instant::now() + Duration::from_secs(240);
         for (n, records) in batches {
             let partition = (n as i32) % PARTITIONS;
-            loop {
-                assert!(Instant::now() < deadline, "could not write the reports within 240 s");
-                let sent = runtime.block_on(async {
+            let sent = || {
+                runtime.block_on(async {
                     let client = stack.kafka_settings(&topic).connect("websentry-faults").await.ok()?;
                     let partition =
                         client.partition_client(topic.as_str(), partition, UnknownTopicHandling::Retry).await.ok()?;
                     partition.produce(records.clone(), Default::default()).await.ok()
-                });
-                if sent.is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
+                })
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            eventually("all the reports written within 240 s", left, || sent().is_some());
+            // The feeder's pace, so that reports flow over the faults: not a wait for anything.
             std::thread::sleep(Duration::from_millis(150));
         }
         ids
     })
 }
 
-/// Polls the archive until it holds `count` rows; panics after `timeout`.
+/// Polls the archive until it holds `count` rows; panics after `timeout` with the rows it held.
 fn wait_for_rows(db: &TestDatabase, count: i64, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let rows = db.client().query_one("SELECT count(*) FROM reports", &[]).map(|r| r.get::<_, i64>(0)).unwrap_or(-1);
-        if rows == count {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{rows} rows instead of {count} after {timeout:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    eventually_ok(&format!("{count} rows archived"), timeout, || match db.try_count("SELECT count(*) FROM reports") {
+        Some(rows) if rows == count => Ok(()),
+        Some(rows) => Err(format!("{rows} rows")),
+        None => Err("no answer from the database".to_owned()),
+    });
 }
 
 fn assert_exactly(db: &TestDatabase, mut produced: Vec<uuid::Uuid>) {
@@ -167,11 +155,9 @@ fn reports_survive_one_of_two_replicas_being_killed_mid_run() {
     first.wait_for_log("archiving", Duration::from_secs(60));
     second.wait_for_log("archiving", Duration::from_secs(60));
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while db.count("SELECT count(*) FROM reports") < (REPORTS / 4) as i64 {
-        assert!(Instant::now() < deadline, "nothing archived within 60 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually("a quarter of the reports archived", Duration::from_secs(60), || {
+        db.count("SELECT count(*) FROM reports") >= (REPORTS / 4) as i64
+    });
     first.kill_hard();
     let _ = first.finish(Duration::from_secs(10));
     let produced = feeder.join().expect("the feeder");
@@ -206,12 +192,7 @@ fn a_kafka_outage_is_logged_once_shown_by_readiness_and_the_gauge_and_sigterm_st
     let stack = Stack::get();
     let topic = stack.create_topic(2);
     let db = stack.create_database();
-    let running = Run::new("websentry-consumer")
-        .envs(stack.kafka_env(&topic))
-        .envs(stack.database_env(&db.name))
-        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", "true")
-        .env("WEBSENTRY_LISTEN", "127.0.0.1:0")
-        .spawn();
+    let running = stack.consumer_daemon(&topic, &db).env("WEBSENTRY_LISTEN", "127.0.0.1:0").spawn();
     let address = running.log_field("http endpoint listening", "address", Duration::from_secs(30));
     eventually("ready before the outage", Duration::from_secs(30), || readyz(&address) == Some(200));
     assert_eq!(kafka_gauge(&address), Some(1.0));
@@ -254,8 +235,8 @@ fn a_one_off_run_with_kafka_gone_mid_round_gives_up_within_its_kafka_timeout_and
     let site = websentry_tests::SiteServer::start();
     let mut sites: Vec<String> = (0..20).map(|n| site.url(&format!("/fast-{n}"))).collect();
     sites.push(websentry_tests::hostile::serve(websentry_tests::hostile::Behaviour::Silent));
-    let running = Run::new("websentry-producer")
-        .envs(stack.kafka_env(&topic))
+    let running = stack
+        .producer(&topic)
         .env("WEBSENTRY_SITES", sites.join(","))
         .env("WEBSENTRY_TIMEOUT", "8")
         .env("WEBSENTRY_KAFKA_TIMEOUT", "5")
@@ -287,8 +268,8 @@ fn a_daemon_keeps_its_reports_through_a_kafka_outage_and_publishes_them_when_it_
     let topic = stack.create_topic(3);
     let site = websentry_tests::SiteServer::start();
     let sites: Vec<String> = (0..5).map(|n| site.url(&format!("/daemon-{n}"))).collect();
-    let running = Run::new("websentry-producer")
-        .envs(stack.kafka_env(&topic))
+    let running = stack
+        .producer(&topic)
         .env("WEBSENTRY_SITES", sites.join(","))
         .env("WEBSENTRY_INTERVAL", "2")
         .env("WEBSENTRY_KAFKA_TIMEOUT", "3")

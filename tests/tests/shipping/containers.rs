@@ -4,13 +4,9 @@
 //! PostgreSQL over TLS with `verify-full`, answers its probes and stops cleanly on `podman stop`;
 //! `--migrate-only` migrates. Certificates come from folders mounted read-only, private keys readable by 65532 only.
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
-use websentry_tests::{eventually, hostile::TlsSite, http_get, Stack};
+use websentry_tests::{eventually, eventually_ok, hostile::TlsSite, http_get, Stack};
 
 use crate::image::{image, readme_docker_runs, readme_line, CertificateFolder, Container, ControlImage};
 
@@ -189,15 +185,14 @@ fn the_readme_lines_publish_over_mutual_tls_and_the_consumer_daemon_archives_and
         .env("WEBSENTRY_DATABASE_PORT", stack.var("WEBSENTRY_DATABASE_PORT"))
         .env("WEBSENTRY_LISTEN", &address)
         .start();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while http_get(&address, "/readyz").map(|(status, _)| status) != Some(200) {
-        assert!(
-            Instant::now() < deadline && daemon.status() == "running",
-            "/readyz never answered 200:\n{}",
-            daemon.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually_ok("/readyz answers 200", Duration::from_secs(60), || {
+        let status = http_get(&address, "/readyz").map(|(status, _)| status);
+        if status == Some(200) {
+            return Ok(());
+        }
+        assert_eq!(daemon.status(), "running", "the consumer stopped before /readyz answered 200:\n{}", daemon.logs());
+        Err(format!("/readyz answered {status:?}"))
+    });
     eventually("the report is archived", Duration::from_secs(30), || {
         database.try_count("SELECT count(*) FROM reports WHERE code = 200 AND regexp_match = '42'") == Some(1)
     });

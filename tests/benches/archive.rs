@@ -1,4 +1,4 @@
-//! `cargo bench -p websentry-consumer --bench archive`: the archive at scale, against the targets of
+//! `cargo bench -p websentry-tests --bench archive`: the archive at scale, against the targets of
 //! schema version 4. Needs only the stack's PostgreSQL (`scripts/stack up`). Prints figures and
 //! ratios measured in this run; asserts only what must hold whatever the machine (counts).
 //!
@@ -28,13 +28,11 @@ use websentry_consumer::{
     batch::{Batch, Origin},
     rollup::BUCKETS,
     schema,
-    upkeep::Retention,
 };
 use websentry_shared::report::{ErrorKind, ProbeError, Report, Timings};
-use websentry_tests::{sample_report, seeded_rng, Stack, TestDatabase};
+// The reports carry past times: none may fall out of the archive for its age here.
+use websentry_tests::{sample_report, seeded_rng, Stack, TestDatabase, KEEP_EVERYTHING};
 
-/// The reports carry past times: none may fall out of the archive for its age here.
-const KEEP_EVERYTHING: Retention = Retention { raw_days: None, rollup_days: None };
 const STORAGE_SITES: usize = 1_000;
 const BATCH: usize = 5_000;
 const SUMMARY_SITES: i32 = 10_000;

@@ -1,4 +1,4 @@
-//! `cargo bench -p websentry-consumer --bench drain`: how fast a one-off consumer drains a topic,
+//! `cargo bench -p websentry-tests --bench drain`: how fast a one-off consumer drains a topic,
 //! against PostgreSQL's own ceiling (binary COPY of the same rows from a file into the same
 //! partitioned `reports`) and the naive floor (one INSERT and one commit per row). Needs the running
 //! stack (`scripts/stack up`).
@@ -31,7 +31,7 @@ use websentry_consumer::{
     insert::{self, Row, COLUMNS},
     schema,
 };
-use websentry_tests::{sample_report, Stack, TestDatabase};
+use websentry_tests::{binary, sample_report, Stack, TestDatabase};
 
 const PARTITIONS: i32 = 4;
 const RECORDS_PER_REQUEST: usize = 2_000;
@@ -233,12 +233,15 @@ fn create_todays_partitions(client: &mut postgres::Client) {
         .expect("creating partitions");
 }
 
-/// Runs the release consumer once over the topic; its wall time and peak RSS (KiB).
+/// Runs the consumer once over the topic (built by the harness in the profile of this benchmark,
+/// `release`); its wall time and peak RSS (KiB).
 fn drain(stack: &Stack, topic: &str, db: &TestDatabase) -> (f64, u64) {
     let mut migrate = db.client();
     schema::migrate(&mut migrate).expect("migrating before timing");
+    // Built (or found up to date) before the clock starts.
+    let consumer = binary("websentry-consumer");
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_websentry-consumer"))
+    let mut child = Command::new(consumer)
         .env_clear()
         .envs(stack.kafka_env(topic))
         .envs(stack.database_env(&db.name))
