@@ -155,6 +155,8 @@ fn decode_legacy(
         redirects: 0,
         body_bytes: None,
         tls_expires_at: None,
+        interval_s: None,
+        inconclusive: false,
     };
     Some(Ok((report, document)))
 }

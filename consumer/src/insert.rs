@@ -38,7 +38,7 @@ pub struct Column {
 }
 
 /// Every column the writer fills, in the order the values are sent; `archived_at` takes its default.
-pub static COLUMNS: [Column; 25] = [
+pub static COLUMNS: [Column; 27] = [
     Column { name: "checked_at", ty: Type::TIMESTAMPTZ, value: |r| &r.checked_at },
     Column { name: "id", ty: Type::UUID, value: |r| &r.id },
     Column { name: "response_ms", ty: Type::FLOAT8, value: |r| &r.from.report.response_ms },
@@ -64,6 +64,8 @@ pub static COLUMNS: [Column; 25] = [
     Column { name: "final_url", ty: Type::TEXT, value: |r| &r.final_url },
     Column { name: "kafka_topic", ty: Type::TEXT, value: |r| &r.topic },
     Column { name: "extra", ty: Type::JSONB, value: |r| &r.extra },
+    Column { name: "interval_s", ty: Type::INT4, value: |r| &r.interval_s },
+    Column { name: "inconclusive", ty: Type::BOOL, value: |r| &r.from.report.inconclusive },
 ];
 
 /// The names of [`COLUMNS`], comma-separated, for SQL.
@@ -89,6 +91,7 @@ pub struct Row<'a> {
     partition: i32,
     redirects: i32,
     version: i16,
+    interval_s: Option<i32>,
 }
 
 impl<'a> Row<'a> {
@@ -112,6 +115,7 @@ impl<'a> Row<'a> {
             partition,
             redirects: i32::try_from(r.redirects).unwrap_or(i32::MAX),
             version: i16::try_from(r.v).unwrap_or(i16::MAX),
+            interval_s: r.interval_s.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
         }
     }
 

@@ -2,6 +2,16 @@
 //! in the batch's transaction. Only reports that were new are counted (a duplicate changes
 //! nothing), so the rollups are exactly once like the raw rows.
 //!
+//! Time as well as probes: a report that states its cadence (`interval_s`) stands for its slot,
+//! `[checked_at, checked_at + interval_s)`, split at hour boundaries; each piece adds to its hour's
+//! measured time (`covered_us`, microseconds), and to its down time (`down_us`) when the probe
+//! failed. A slot's tail may add to an hour with no report of its own (its row then has no probe).
+//! Inconclusive failures (the round's canaries failed too) are counted, but measure no time. A
+//! report without a cadence measures no time either: where no report of an hour states one, its
+//! measured time is NULL (unknown), not zero. The sums are not capped here: readers cap each bucket
+//! at its length (see `site_summary`), so overlapping slots (two producers under one name, a producer
+//! faster than it says) never measure more than the whole bucket.
+//!
 //! The consumer aggregates a batch per site and hour itself, copies those rows into a temporary
 //! table and merges them into `rollup_hourly`, and their sums per day into `rollup_daily`: one
 //! merged row per site and hour rather than a statement per report.
@@ -79,7 +89,8 @@ pub struct Rollup {
     pub probe: String,
     /// The start of the hour (UTC).
     pub hour: OffsetDateTime,
-    pub last_checked_at: OffsetDateTime,
+    /// The newest report of the hour; `None` for an hour only a slot's tail reaches.
+    pub last_checked_at: Option<OffsetDateTime>,
     /// The earliest certificate expiry seen.
     pub tls_expires_at: Option<OffsetDateTime>,
     /// Sum, least and greatest response time of the successful probes.
@@ -88,6 +99,12 @@ pub struct Rollup {
     pub successes: i32,
     pub failures: [i32; FAILURES.len()],
     pub buckets: [i32; BUCKETS],
+    /// Failed probes marked inconclusive (also counted in `failures`).
+    pub inconclusive: i32,
+    /// Microseconds of the hour measured and, of those, measured down; `None` while no report
+    /// that states its cadence reached the hour.
+    pub covered_us: Option<i64>,
+    pub down_us: Option<i64>,
 }
 
 impl Rollup {
@@ -96,19 +113,25 @@ impl Rollup {
             url: report.url.clone(),
             probe: report.probe.clone(),
             hour,
-            last_checked_at: split_nanos(report.checked_at).0,
+            last_checked_at: None,
             tls_expires_at: None,
             response_ms: None,
             probes: 0,
             successes: 0,
             failures: [0; FAILURES.len()],
             buckets: [0; BUCKETS],
+            inconclusive: 0,
+            covered_us: None,
+            down_us: None,
         }
     }
 
+    /// Counts `report`, whose probe started in this hour.
     fn add(&mut self, report: &Report) {
         self.probes += 1;
-        self.last_checked_at = self.last_checked_at.max(split_nanos(report.checked_at).0);
+        let checked_at = split_nanos(report.checked_at).0;
+        self.last_checked_at = Some(self.last_checked_at.map_or(checked_at, |seen| seen.max(checked_at)));
+        self.inconclusive += i32::from(report.inconclusive);
         if let Some(expiry) = report.tls_expires_at.map(|t| split_nanos(t).0) {
             self.tls_expires_at = Some(self.tls_expires_at.map_or(expiry, |seen| seen.min(expiry)));
         }
@@ -125,6 +148,13 @@ impl Rollup {
             }
         }
     }
+
+    /// Adds `us` microseconds of this hour measured by `report`.
+    fn measure(&mut self, report: &Report, us: i64) {
+        self.covered_us = Some(self.covered_us.unwrap_or(0) + us);
+        let down = if report.error.is_some() { us } else { 0 };
+        self.down_us = Some(self.down_us.unwrap_or(0) + down);
+    }
 }
 
 /// The start of the UTC hour of `time`.
@@ -133,17 +163,40 @@ fn hour_of(time: OffsetDateTime) -> OffsetDateTime {
     time.replace_time(Time::from_hms(time.hour(), 0, 0).unwrap_or(Time::MIDNIGHT))
 }
 
+/// The pieces of the slot a report stands for, per hour: (start of the hour, microseconds of the
+/// slot in it). None for a report that states no cadence, or an inconclusive one.
+pub fn slot_pieces(report: &Report) -> Vec<(OffsetDateTime, i64)> {
+    let Some(interval) = report.interval_s.filter(|_| !report.inconclusive) else { return Vec::new() };
+    let start = split_nanos(report.checked_at).0;
+    let end = start + time::Duration::seconds(i64::from(interval));
+    let mut pieces = Vec::new();
+    let mut hour = hour_of(start);
+    while hour < end {
+        let next = hour + time::Duration::HOUR;
+        let piece = end.min(next) - start.max(hour);
+        pieces.push((hour, piece.whole_microseconds() as i64));
+        hour = next;
+    }
+    pieces
+}
+
 /// The reports summed per (url, probe, hour), in the order each first appears.
 pub fn aggregate<'r>(reports: impl IntoIterator<Item = &'r Report>) -> Vec<Rollup> {
     let mut index: HashMap<(&str, &str, OffsetDateTime), usize> = HashMap::new();
     let mut rollups: Vec<Rollup> = Vec::new();
-    for report in reports {
-        let hour = hour_of(report.checked_at);
-        let at = *index.entry((report.url.as_str(), report.probe.as_str(), hour)).or_insert_with(|| {
+    let mut at = |report: &'r Report, hour: OffsetDateTime, rollups: &mut Vec<Rollup>| {
+        *index.entry((report.url.as_str(), report.probe.as_str(), hour)).or_insert_with(|| {
             rollups.push(Rollup::new(report, hour));
             rollups.len() - 1
-        });
-        rollups[at].add(report);
+        })
+    };
+    for report in reports {
+        let own = at(report, hour_of(report.checked_at), &mut rollups);
+        rollups[own].add(report);
+        for (hour, us) in slot_pieces(report) {
+            let piece = at(report, hour, &mut rollups);
+            rollups[piece].measure(report, us);
+        }
     }
     rollups
 }
@@ -169,6 +222,9 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         ("response_ms_max", Type::FLOAT8),
         ("probes", Type::INT4),
         ("successes", Type::INT4),
+        ("inconclusive", Type::INT4),
+        ("covered_us", Type::INT8),
+        ("down_us", Type::INT8),
     ];
     typed.extend(FAILURES.iter().map(|name| (*name, Type::INT4)));
     typed.extend(buckets.iter().map(|name| (name.as_str(), Type::INT4)));
@@ -186,9 +242,12 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         "response_ms_max = greatest(r.response_ms_max, excluded.response_ms_max)".to_owned(),
         "probes = r.probes + excluded.probes".to_owned(),
         "successes = r.successes + excluded.successes".to_owned(),
+        "inconclusive = r.inconclusive + excluded.inconclusive".to_owned(),
     ];
     merged.extend(FAILURES.iter().map(|name| format!("{name} = r.{name} + excluded.{name}")));
-    merged.extend(buckets.iter().map(|b| {
+    // Measured time and buckets: NULL is none yet, so a sum stays NULL until something adds to it.
+    let nullable_sums = ["covered_us", "down_us"].into_iter().chain(buckets.iter().map(String::as_str));
+    merged.extend(nullable_sums.map(|b| {
         format!("{b} = CASE WHEN excluded.{b} IS NULL THEN r.{b} ELSE coalesce(r.{b}, 0) + excluded.{b} END")
     }));
     let merged = merged.join(", ");
@@ -200,6 +259,9 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         "max(response_ms_max)".to_owned(),
         "sum(probes)".to_owned(),
         "sum(successes)".to_owned(),
+        "sum(inconclusive)".to_owned(),
+        "sum(covered_us)".to_owned(),
+        "sum(down_us)".to_owned(),
     ];
     daily.extend(FAILURES.iter().copied().chain(buckets.iter().map(String::as_str)).map(|name| format!("sum({name})")));
     let daily = daily.join(", ");
@@ -247,6 +309,7 @@ pub fn write(tx: &mut Transaction<'_>, rollups: &[Rollup]) -> anyhow::Result<()>
             &rollup.tls_expires_at,
         ]);
         values.extend([&sums as &(dyn ToSql + Sync), &mins, &maxs, &rollup.probes, &rollup.successes]);
+        values.extend([&rollup.inconclusive as &(dyn ToSql + Sync), &rollup.covered_us, &rollup.down_us]);
         values.extend(rollup.failures.iter().map(|n| n as &(dyn ToSql + Sync)));
         values.extend(buckets.iter().map(|n| n as &(dyn ToSql + Sync)));
         writer.write(&values).context("copying rollups")?;
@@ -307,8 +370,61 @@ mod tests {
         assert_eq!((first.url.as_str(), first.hour), ("a", datetime!(2026-11-29 10:00 UTC)));
         assert_eq!((first.probes, first.successes, first.failures[4]), (3, 2, 1));
         assert_eq!(first.response_ms, Some((40.0, 10.0, 30.0)));
-        assert_eq!(first.last_checked_at, datetime!(2026-11-29 10:56 UTC));
+        assert_eq!(first.last_checked_at, Some(datetime!(2026-11-29 10:56 UTC)));
+        assert_eq!((first.covered_us, first.down_us), (None, None), "no cadence stated: time unknown");
         assert_eq!(first.buckets.iter().sum::<i32>(), 2, "failures are not in the histogram");
         assert_eq!((rollups[2].successes, rollups[2].failures[1], rollups[2].response_ms), (0, 1, None));
+    }
+
+    fn timed(at: OffsetDateTime, interval_s: u32, error: Option<ErrorKind>) -> Report {
+        Report { interval_s: Some(interval_s), ..report("a", at, 10.0, error) }
+    }
+
+    const MINUTE_US: i64 = 60_000_000;
+
+    #[test]
+    fn a_probe_measures_its_slot_split_at_the_hour_and_its_tail_makes_a_row_without_probes() {
+        let rollups = aggregate(&[timed(datetime!(2026-11-29 10:58 UTC), 300, None)]);
+
+        let summary: Vec<_> =
+            rollups.iter().map(|r| (r.hour, r.probes, r.last_checked_at.is_some(), r.covered_us, r.down_us)).collect();
+        assert_eq!(
+            summary,
+            [
+                (datetime!(2026-11-29 10:00 UTC), 1, true, Some(2 * MINUTE_US), Some(0)),
+                (datetime!(2026-11-29 11:00 UTC), 0, false, Some(3 * MINUTE_US), Some(0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_probe_measures_down_time_and_an_inconclusive_one_measures_nothing() {
+        let failed = timed(datetime!(2026-11-29 10:00 UTC), 60, Some(ErrorKind::Connect));
+        let inconclusive =
+            Report { inconclusive: true, ..timed(datetime!(2026-11-29 10:01 UTC), 60, Some(ErrorKind::Dns)) };
+        let up = timed(datetime!(2026-11-29 10:02 UTC), 60, None);
+
+        let rollups = aggregate(&[failed, inconclusive, up]);
+
+        assert_eq!(rollups.len(), 1);
+        let hour = &rollups[0];
+        assert_eq!((hour.probes, hour.successes, hour.inconclusive), (3, 1, 1));
+        assert_eq!((hour.covered_us, hour.down_us), (Some(2 * MINUTE_US), Some(MINUTE_US)));
+        assert_eq!(hour.failures.iter().sum::<i32>(), 2, "an inconclusive failure is still a failed probe");
+    }
+
+    #[test]
+    fn a_day_long_cadence_spreads_over_25_hours_at_most_and_slots_keep_microseconds() {
+        let at = datetime!(2026-11-29 10:30:00.123456789 UTC);
+        let pieces = slot_pieces(&timed(at, 86_400, None));
+
+        assert_eq!(pieces.len(), 25);
+        assert_eq!(pieces.iter().map(|(_, us)| us).sum::<i64>(), 86_400_000_000);
+        assert_eq!(
+            pieces[0],
+            (datetime!(2026-11-29 10:00 UTC), 29 * MINUTE_US + 59_876_544),
+            "from the stored microsecond"
+        );
+        assert!(slot_pieces(&report("a", at, 1.0, None)).is_empty(), "no cadence, no slot");
     }
 }

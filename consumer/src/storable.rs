@@ -10,6 +10,9 @@
 //!   long URLs stay apart; the document keeps the whole value.
 //! - A time whose offset puts it past year 9999 in UTC (`9999-12-31T23:59:59-23:59`) makes the
 //!   record rejected; other times are stored in UTC.
+//! - A stated cadence (`interval_s`) outside 1 s to a day, and a report marked `inconclusive`
+//!   without an error, make the record rejected: the producer writes neither, and the coverage of
+//!   the archive must not rest on them.
 //! - Lone surrogates and numbers out of range are refused by the decoder itself (see
 //!   `Report::decode_document`), and the document is written again from its parsed form, so what
 //!   reaches `jsonb` is JSON that PostgreSQL reads.
@@ -19,7 +22,7 @@
 use serde_json::Value;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
-use websentry_shared::report::Report;
+use websentry_shared::report::{Report, INTERVAL_SECONDS};
 
 /// Longest `url` kept whole in its indexed column.
 pub const MAX_URL_BYTES: usize = 2000;
@@ -54,6 +57,13 @@ pub fn make_storable(report: &mut Report, document: &mut Value) -> Result<Normal
     report.checked_at = in_utc(report.checked_at).ok_or("checked_at has no UTC time before year 10000")?;
     if let Some(expires) = report.tls_expires_at {
         report.tls_expires_at = Some(in_utc(expires).ok_or("tls_expires_at has no UTC time before year 10000")?);
+    }
+    if let Some(interval) = report.interval_s.filter(|s| !INTERVAL_SECONDS.contains(s)) {
+        let (low, high) = (INTERVAL_SECONDS.start(), INTERVAL_SECONDS.end());
+        return Err(format!("interval_s {interval} is not within {low} to {high} seconds"));
+    }
+    if report.inconclusive && report.error.is_none() {
+        return Err("inconclusive is true but error is null: only a failed probe can be inconclusive".into());
     }
     let mut changes = Normalised::default();
     let texts = [
@@ -155,6 +165,39 @@ mod tests {
         let text = document.to_string();
         assert!(!text.contains("\\u0000"), "{text}");
         assert_eq!(document["k\u{FFFD}"], 1);
+    }
+
+    #[test]
+    fn a_cadence_outside_a_second_to_a_day_is_rejected_and_one_inside_kept() {
+        // (case, interval_s, rejected)
+        for (case, interval, rejected) in
+            [("zero", "0", true), ("a day", "86400", false), ("over a day", "86401", true), ("a minute", "60", false)]
+        {
+            let (mut report, mut document) =
+                decoded(&format!(r#"{{{BASE},"url":"http://a/","interval_s":{interval}}}"#));
+            let outcome = make_storable(&mut report, &mut document);
+            assert_eq!(outcome.is_err(), rejected, "{case}: {outcome:?}");
+            if let Err(reason) = outcome {
+                assert_eq!(reason, format!("interval_s {interval} is not within 1 to 86400 seconds"), "{case}");
+            }
+        }
+        let negative = Report::decode_document(format!(r#"{{{BASE},"url":"http://a/","interval_s":-5}}"#).as_bytes());
+        assert!(negative.is_err(), "not a cadence at all: refused by the decoder");
+    }
+
+    #[test]
+    fn only_a_failed_probe_can_be_inconclusive() {
+        let success = format!(r#"{{{BASE},"url":"http://a/","inconclusive":true}}"#);
+        let failure =
+            format!(r#"{{{BASE},"url":"http://a/","inconclusive":true,"error":{{"kind":"dns","message":"x"}}}}"#);
+
+        let (mut report, mut document) = decoded(&success);
+        let reason = make_storable(&mut report, &mut document).expect_err("a success marked inconclusive");
+        let (mut failed, mut its_document) = decoded(&failure);
+
+        assert!(reason.starts_with("inconclusive is true but error is null"), "{reason}");
+        assert!(make_storable(&mut failed, &mut its_document).is_ok());
+        assert!(failed.inconclusive);
     }
 
     #[test]

@@ -36,8 +36,8 @@
 -- may take.
 --
 -- The reader gets the SQL interface (consumer/src/sql/interface.sql) and nothing else:
---   site_summary          EXECUTE                 runs as the schema owner (SECURITY DEFINER, fixed
---                                                 search_path): the reader reads no rollup itself
+--   site_summary,         EXECUTE                 run as the schema owner (SECURITY DEFINER, fixed
+--   site_timeline                                 search_path): the reader reads no rollup itself
 --   log, report_documents, SELECT                 views, which read their tables as the owner
 --   latest_reports,
 --   certificates_expiring
@@ -62,7 +62,8 @@ GRANT INSERT ON rejected_messages TO :"consumer";
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"reader";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"reader";
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM :"reader";
-GRANT EXECUTE ON FUNCTION site_summary(timestamptz, timestamptz, text) TO :"reader";
+GRANT EXECUTE ON FUNCTION site_summary(timestamptz, timestamptz, text),
+    site_timeline(timestamptz, timestamptz, text, text) TO :"reader";
 GRANT SELECT ON log, report_documents, latest_reports, certificates_expiring TO :"reader";
 GRANT EXECUTE ON FUNCTION report_document(reports), websentry_rfc3339(timestamptz, smallint) TO :"reader";
 \endif

@@ -21,6 +21,8 @@ use crate::{
 
 /// Seconds between rounds: 0 runs one round; at most a day.
 pub const INTERVAL: Whole<u64> = Whole::seconds(0, 86_400, 0);
+/// The cadence of a one-off run scheduled from outside (a CronJob): as the reports' `interval_s`.
+pub const CADENCE: Whole<u64> = Whole::optional_seconds(1, 86_400);
 // The timeout is a site's (`site::TIMEOUT`): the sites file checks a site's own against its range.
 /// Probes at once: each holds a socket and up to a body limit of memory; tokio's semaphore has a
 /// limit of its own far above this.
@@ -56,6 +58,13 @@ pub struct Args {
         help = INTERVAL.help("Seconds between the starts of two rounds ({range}); 0 runs one round and exits")
     )]
     pub interval: String,
+    #[arg(
+        long,
+        env = "WEBSENTRY_CADENCE",
+        value_name = "SECONDS",
+        help = CADENCE.help("Seconds between two one-off runs as they are scheduled (a CronJob's schedule; {range}), written into each report as interval_s so that the archive can tell measured time from unmeasured; unset, a one-off run's time is unknown. A daemon's cadence is its interval")
+    )]
+    pub cadence: Option<String>,
     #[arg(
         long,
         env = "WEBSENTRY_TIMEOUT",
@@ -157,6 +166,7 @@ impl TryFrom<&Args> for Config {
             return Err(sites_setting.error(format!("names no site (set it, or {})", file_setting.env)));
         }
         let interval = INTERVAL.duration(&Args::setting("interval"), &args.interval)?;
+        let interval_s = cadence(args, interval)?;
         let timeout = TIMEOUT.duration(&Args::setting("timeout"), &args.timeout)?;
         let concurrency = CONCURRENCY.parse(&Args::setting("concurrency"), &args.concurrency)?;
         let body_limit = BODY_LIMIT.parse(&Args::setting("body_limit"), &args.body_limit)?;
@@ -175,6 +185,7 @@ impl TryFrom<&Args> for Config {
                 body_limit,
                 max_redirects,
                 probe_name: args.probe_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(host_name),
+                interval_s,
             },
             roots,
             interval: (!interval.is_zero()).then_some(interval),
@@ -182,6 +193,29 @@ impl TryFrom<&Args> for Config {
             output,
         })
     }
+}
+
+/// The cadence written into the reports: a daemon's interval, or a one-off run's
+/// `WEBSENTRY_CADENCE` (none when unset).
+///
+/// # Errors
+/// The cadence is malformed, or a daemon is given one that is not its interval.
+fn cadence(args: &Args, interval: Duration) -> Result<Option<u32>, SettingError> {
+    let setting = Args::setting("cadence");
+    let given = args.cadence.as_deref().map(|text| CADENCE.parse(&setting, text)).transpose()?;
+    let seconds = match (interval.as_secs(), given) {
+        (0, given) => given,
+        (daemon, Some(given)) if given != daemon => {
+            let interval = Args::setting("interval");
+            return Err(setting.error(format!(
+                "{given} differs from {} ({daemon} seconds): a daemon is probed on its interval; leave {} unset",
+                interval.env, setting.env
+            )));
+        }
+        (daemon, _) => Some(daemon),
+    };
+    // Within CADENCE and INTERVAL's ranges, a day at most: it fits.
+    Ok(seconds.map(|s| u32::try_from(s).unwrap_or(u32::MAX)))
 }
 
 /// The entry number (from 1) of each URL of `WEBSENTRY_SITES`.
@@ -275,6 +309,33 @@ mod tests {
         assert!(matches!(config.output, Output::Stdout));
         let expected: Vec<String> = config.sites.iter().map(|site| site.expect_status.to_string()).collect();
         assert_eq!(expected, ["200-399"], "a site of WEBSENTRY_SITES expects 200-399");
+    }
+
+    #[test]
+    fn reports_state_a_daemons_interval_or_a_one_off_runs_cadence_and_nothing_otherwise() {
+        // (case, flags, interval_s)
+        for (case, flags, expected) in [
+            ("one-off, no cadence", &[][..], None),
+            ("one-off, a CronJob's cadence", &["--cadence", "300"][..], Some(300)),
+            ("daemon", &["--interval", "60"][..], Some(60)),
+            ("daemon, its own interval as cadence", &["--interval", "60", "--cadence", "60"][..], Some(60)),
+        ] {
+            assert_eq!(checked(args(flags)).map(|c| c.probe.interval_s).ok(), Some(expected), "{case}");
+        }
+    }
+
+    #[test]
+    fn a_daemon_refuses_a_cadence_other_than_its_interval_and_a_cadence_outside_its_range() {
+        let err = checked(args(&["--interval", "60", "--cadence", "300"])).expect_err("refused").to_string();
+        assert_eq!(
+            err,
+            "WEBSENTRY_CADENCE (--cadence): 300 differs from WEBSENTRY_INTERVAL (60 seconds): a daemon is probed on \
+             its interval; leave WEBSENTRY_CADENCE unset"
+        );
+        for cadence in ["0", "86401", "5m", ""] {
+            let err = checked(args(&["--cadence", cadence])).expect_err(cadence).to_string();
+            assert!(err.starts_with("WEBSENTRY_CADENCE (--cadence): "), "{cadence:?}: {err}");
+        }
     }
 
     #[test]

@@ -54,7 +54,21 @@ pub struct Report {
     /// The `notAfter` of the final `https` server's leaf certificate.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub tls_expires_at: Option<OffsetDateTime>,
+    /// The period this site is probed on, in seconds ([`INTERVAL_SECONDS`]): the probe stands for
+    /// that much time from `checked_at`. Absent when the producer does not know its schedule (a
+    /// one-off run without a cadence, the Python tool, older builds): that time's coverage is
+    /// unknown, never assumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<u32>,
+    /// True when the probe failed in a round whose canaries failed too: the producer could not
+    /// tell the site from its own network, so the failure counts as unmeasured time, not down
+    /// time. The error is kept. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inconclusive: bool,
 }
+
+/// The periods a report may state: a second to a day.
+pub const INTERVAL_SECONDS: std::ops::RangeInclusive<u32> = 1..=86_400;
 
 /// Milliseconds per phase of the final request; null for a phase that did not happen (no DNS for an
 /// IP address, no TLS for `http`, no transfer before headers…).
@@ -214,6 +228,8 @@ mod tests {
             redirects: 1,
             body_bytes: Some(1024),
             tls_expires_at: Some(datetime!(2027-01-31 23:59:59 UTC)),
+            interval_s: None,
+            inconclusive: false,
         }
     }
 

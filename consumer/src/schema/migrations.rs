@@ -29,13 +29,16 @@ macro_rules! migration {
 }
 
 /// The migrations, in order; version = position + 1. Never edit one that has shipped: add another
-/// (a test pins the checksum of each shipped file).
+/// (a test pins the checksum of each shipped file). A migration that drops an object of the SQL
+/// interface (to change its shape) says `IF EXISTS`: a new database runs every migration before the
+/// interface is first applied.
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "initial", "0001_initial.sql"),
     migration!(2, "probe details", "0002_probe_details.sql"),
     migration!(3, "topic identity", "0003_topic_identity.sql"),
     migration!(4, "archive at scale", "0004_archive_at_scale.sql"),
     migration!(5, "checked interface", "0005_checked_interface.sql"),
+    migration!(6, "measured time", "0006_measured_time.sql"),
 ];
 
 /// The first version that records checksums (and the interface); the checksums of the versions

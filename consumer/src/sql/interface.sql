@@ -44,6 +44,9 @@ CREATE OR REPLACE FUNCTION report_document(r reports) RETURNS jsonb
         'final_url', coalesce(r.final_url, CASE WHEN r.http_version IS NOT NULL THEN r.url END),
         'redirects', r.redirects, 'body_bytes', r.body_bytes,
         'tls_expires_at', websentry_rfc3339(r.tls_expires_at, NULL))
+        -- Written by the producer only when they say something: a cadence, an inconclusive failure.
+        || CASE WHEN r.interval_s IS NOT NULL THEN jsonb_build_object('interval_s', r.interval_s) ELSE '{}' END
+        || CASE WHEN r.inconclusive THEN jsonb_build_object('inconclusive', true) ELSE '{}' END
     END || coalesce(r.extra, '{}');
 COMMENT ON FUNCTION report_document(reports) IS
     'The JSON report a row of reports was archived from: rebuilt from its columns, then its extra fields (unknown fields, values the columns do not keep exactly) over them. Equal, key for key, to the document received.';
@@ -141,11 +144,62 @@ $$;
 COMMENT ON FUNCTION websentry_summary_bounds(timestamptz, timestamptz) IS
     'Helper of site_summary: the window in whole UTC hours [lo, hi) and the whole UTC days inside it [day_lo, day_hi); no row for an empty window.';
 
+-- Measured time. A report that states its cadence measures its slot, [checked_at, checked_at +
+-- interval_s); the rollups hold, per bucket, the microseconds measured (covered_us, NULL while no
+-- report that states a cadence reached the bucket) and, of those, measured down (down_us). A bucket
+-- is never measured for longer than it has lasted: overlapping slots (two producers under one name,
+-- a producer faster than it says) are capped at the bucket's length, and a bucket still running
+-- counts only up to now. The down time is scaled into what is left after capping.
+-- The part of a bucket that has passed, in microseconds: its whole length once it is over.
+CREATE OR REPLACE FUNCTION websentry_span_us(bucket_start timestamptz, bucket_length interval) RETURNS double precision
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN CASE WHEN bucket_start + bucket_length <= now() THEN extract(epoch FROM bucket_length)::double precision * 1e6
+                ELSE greatest(0, extract(epoch FROM now() - bucket_start)::double precision * 1e6) END;
+COMMENT ON FUNCTION websentry_span_us(timestamptz, interval) IS
+    'Helper: the microseconds of a rollup bucket that have passed (its whole length once it is over).';
+
+-- Of a bucket that measured `covered` microseconds and lasted `span`: the measured time, capped at
+-- the span; NULL when nothing was measured (least() alone would ignore the NULL and give the span).
+CREATE OR REPLACE FUNCTION websentry_measured_us(covered bigint, span double precision) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN covered IS NOT NULL THEN least(covered, span) END;
+COMMENT ON FUNCTION websentry_measured_us(bigint, double precision) IS
+    'Helper: a rollup bucket''s measured microseconds capped at the bucket''s span; NULL when nothing was measured.';
+
+-- Of a bucket that measured `covered` microseconds, `down` of them down, and lasted `span`: the down
+-- time scaled into the measured time once capped at the span. NULL when nothing was measured.
+CREATE OR REPLACE FUNCTION websentry_down_us(covered bigint, down bigint, span double precision) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN covered > 0 THEN down * least(covered, span) / covered END;
+COMMENT ON FUNCTION websentry_down_us(bigint, bigint, double precision) IS
+    'Helper: a rollup bucket''s down microseconds, scaled into its measured time capped at the bucket''s span.';
+
+-- A window's measured time: coverage = measured ÷ the part of the window that has passed, unknown =
+-- that part less measured, measured_uptime = 1 − down ÷ measured. NULLs when no report in the
+-- window stated its cadence: then nothing is known of its time.
+CREATE OR REPLACE FUNCTION websentry_window_measured(lo timestamptz, hi timestamptz,
+                                                     measured_us double precision, down_us double precision,
+                                                     OUT coverage double precision, OUT measured_s double precision,
+                                                     OUT unknown_s double precision, OUT down_s double precision,
+                                                     OUT measured_uptime double precision)
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN w.us > 0 THEN measured_us / w.us END,
+           measured_us / 1e6,
+           (w.us - measured_us) / 1e6,
+           CASE WHEN measured_us IS NOT NULL THEN coalesce(down_us, 0) / 1e6 END,
+           CASE WHEN measured_us > 0 THEN 1 - coalesce(down_us, 0) / measured_us END
+    FROM (SELECT greatest(0, extract(epoch FROM least(hi, now()) - lo) * 1e6)::double precision AS us) w
+$$;
+COMMENT ON FUNCTION websentry_window_measured(timestamptz, timestamptz, double precision, double precision) IS
+    'Helper: coverage, measured, unknown and down seconds, and the uptime over the measured time, of a window [lo, hi) whose buckets measured measured_us and down_us.';
+
 -- One site. Read through the rollups' primary keys.
 CREATE OR REPLACE FUNCTION websentry_site_summary_one(window_start timestamptz, window_end timestamptz, site text)
     RETURNS TABLE (url text, probe text, probes bigint, successes bigint, uptime double precision,
                    p50_ms double precision, p95_ms double precision, p99_ms double precision,
-                   last_checked_at timestamptz)
+                   last_checked_at timestamptz, inconclusive bigint, coverage double precision,
+                   measured_s double precision, unknown_s double precision, down_s double precision,
+                   measured_uptime double precision)
     LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 DECLARE
@@ -159,10 +213,12 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-        SELECT s.url, s.probe, s.probes, s.successes, s.successes::double precision / s.probes,
-               s.q[1], s.q[2], s.q[3], s.last_checked_at
+        SELECT s.url, s.probe, s.probes, s.successes, s.successes::double precision / nullif(s.probes, 0),
+               s.q[1], s.q[2], s.q[3], s.last_checked_at, s.inconclusive,
+               m.coverage, m.measured_s, m.unknown_s, m.down_s, m.measured_uptime
         FROM (SELECT p.url, p.probe, sum(p.probes)::bigint AS probes, sum(p.successes)::bigint AS successes,
-                     max(p.last_checked_at) AS last_checked_at,
+                     max(p.last_checked_at) AS last_checked_at, sum(p.inconclusive)::bigint AS inconclusive,
+                     sum(p.measured_us) AS measured_us, sum(p.down_us) AS down_us,
                      websentry_percentiles(ARRAY[
                           sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), sum(b6), sum(b7),
                           sum(b8), sum(b9), sum(b10), sum(b11), sum(b12), sum(b13), sum(b14), sum(b15),
@@ -181,7 +237,8 @@ BEGIN
                           sum(b112), sum(b113), sum(b114), sum(b115), sum(b116), sum(b117), sum(b118), sum(b119),
                           sum(b120), sum(b121), sum(b122), sum(b123), sum(b124), sum(b125), sum(b126), sum(b127)
                      ]::bigint[]) AS q
-              FROM (SELECT url, probe, probes, successes, last_checked_at,
+              FROM (SELECT url, probe, probes, successes, last_checked_at, inconclusive,
+                           websentry_measured_us(covered_us, t.span) AS measured_us, websentry_down_us(covered_us, down_us, t.span) AS down_us,
                       b0, b1, b2, b3, b4, b5, b6, b7,
                       b8, b9, b10, b11, b12, b13, b14, b15,
                       b16, b17, b18, b19, b20, b21, b22, b23,
@@ -198,10 +255,12 @@ BEGIN
                       b104, b105, b106, b107, b108, b109, b110, b111,
                       b112, b113, b114, b115, b116, b117, b118, b119,
                       b120, b121, b122, b123, b124, b125, b126, b127
-                    FROM rollup_daily
+                    FROM rollup_daily,
+                         LATERAL (SELECT websentry_span_us(day::timestamp AT TIME ZONE 'UTC', interval '1 day') AS span) t
                     WHERE url = site AND day >= (day_lo AT TIME ZONE 'UTC')::date AND day < (day_hi AT TIME ZONE 'UTC')::date
                     UNION ALL
-                    SELECT url, probe, probes, successes, last_checked_at,
+                    SELECT url, probe, probes, successes, last_checked_at, inconclusive,
+                           websentry_measured_us(covered_us, t.span) AS measured_us, websentry_down_us(covered_us, down_us, t.span) AS down_us,
                       b0, b1, b2, b3, b4, b5, b6, b7,
                       b8, b9, b10, b11, b12, b13, b14, b15,
                       b16, b17, b18, b19, b20, b21, b22, b23,
@@ -218,9 +277,10 @@ BEGIN
                       b104, b105, b106, b107, b108, b109, b110, b111,
                       b112, b113, b114, b115, b116, b117, b118, b119,
                       b120, b121, b122, b123, b124, b125, b126, b127
-                    FROM rollup_hourly
+                    FROM rollup_hourly, LATERAL (SELECT websentry_span_us(hour, interval '1 hour') AS span) t
                     WHERE url = site AND ((hour >= lo AND hour < day_lo) OR (hour >= day_hi AND hour < hi))) p
-              GROUP BY p.url, p.probe) s;
+              GROUP BY p.url, p.probe) s,
+             websentry_window_measured(lo, hi, s.measured_us, s.down_us) m;
 END $$;
 COMMENT ON FUNCTION websentry_site_summary_one(timestamptz, timestamptz, text) IS
     'Helper of site_summary: the answer for one site.';
@@ -236,7 +296,9 @@ COMMENT ON FUNCTION websentry_site_summary_one(timestamptz, timestamptz, text) I
 CREATE OR REPLACE FUNCTION websentry_site_summary_all(window_start timestamptz, window_end timestamptz)
     RETURNS TABLE (url text, probe text, probes bigint, successes bigint, uptime double precision,
                    p50_ms double precision, p95_ms double precision, p99_ms double precision,
-                   last_checked_at timestamptz)
+                   last_checked_at timestamptz, inconclusive bigint, coverage double precision,
+                   measured_s double precision, unknown_s double precision, down_s double precision,
+                   measured_uptime double precision)
     LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
 #variable_conflict use_column
 DECLARE
@@ -251,7 +313,8 @@ BEGIN
     END IF;
     RETURN QUERY
         WITH parts AS (
-            SELECT url, probe, probes, successes, last_checked_at,
+            SELECT url, probe, probes, successes, last_checked_at, inconclusive,
+                   websentry_measured_us(covered_us, t.span) AS measured_us, websentry_down_us(covered_us, down_us, t.span) AS down_us,
                 b0, b1, b2, b3, b4, b5, b6, b7,
                 b8, b9, b10, b11, b12, b13, b14, b15,
                 b16, b17, b18, b19, b20, b21, b22, b23,
@@ -268,10 +331,12 @@ BEGIN
                 b104, b105, b106, b107, b108, b109, b110, b111,
                 b112, b113, b114, b115, b116, b117, b118, b119,
                 b120, b121, b122, b123, b124, b125, b126, b127
-            FROM rollup_daily
+            FROM rollup_daily,
+                 LATERAL (SELECT websentry_span_us(day::timestamp AT TIME ZONE 'UTC', interval '1 day') AS span) t
             WHERE day >= (day_lo AT TIME ZONE 'UTC')::date AND day < (day_hi AT TIME ZONE 'UTC')::date
             UNION ALL
-            SELECT url, probe, probes, successes, last_checked_at,
+            SELECT url, probe, probes, successes, last_checked_at, inconclusive,
+                   websentry_measured_us(covered_us, t.span) AS measured_us, websentry_down_us(covered_us, down_us, t.span) AS down_us,
                 b0, b1, b2, b3, b4, b5, b6, b7,
                 b8, b9, b10, b11, b12, b13, b14, b15,
                 b16, b17, b18, b19, b20, b21, b22, b23,
@@ -288,11 +353,12 @@ BEGIN
                 b104, b105, b106, b107, b108, b109, b110, b111,
                 b112, b113, b114, b115, b116, b117, b118, b119,
                 b120, b121, b122, b123, b124, b125, b126, b127
-            FROM rollup_hourly
+            FROM rollup_hourly, LATERAL (SELECT websentry_span_us(hour, interval '1 hour') AS span) t
             WHERE (hour >= lo AND hour < day_lo) OR (hour >= day_hi AND hour < hi)
         ), sums AS (
             SELECT url, probe, sum(probes)::bigint AS probes, sum(successes)::bigint AS successes,
-                   max(last_checked_at) AS last_checked_at,
+                   max(last_checked_at) AS last_checked_at, sum(inconclusive)::bigint AS inconclusive,
+                   sum(measured_us) AS measured_us, sum(down_us) AS down_us,
                 coalesce(sum(b0), 0)::bigint AS z0, coalesce(sum(b1), 0)::bigint AS z1, coalesce(sum(b2), 0)::bigint AS z2, coalesce(sum(b3), 0)::bigint AS z3,
                 coalesce(sum(b4), 0)::bigint AS z4, coalesce(sum(b5), 0)::bigint AS z5, coalesce(sum(b6), 0)::bigint AS z6, coalesce(sum(b7), 0)::bigint AS z7,
                 coalesce(sum(b8), 0)::bigint AS z8, coalesce(sum(b9), 0)::bigint AS z9, coalesce(sum(b10), 0)::bigint AS z10, coalesce(sum(b11), 0)::bigint AS z11,
@@ -365,7 +431,7 @@ BEGIN
                 g0 + g1 + g2 + g3 + g4 + g5 + g6 + g7 + g8 + g9 + g10 + g11 + g12 + g13 + g14 AS e15
             FROM groups OFFSET 0
         ), cumulative AS (
-            SELECT url, probe, probes, successes, last_checked_at, ARRAY[
+            SELECT url, probe, probes, successes, last_checked_at, inconclusive, measured_us, down_us, ARRAY[
                 e0 + z0,
                 e0 + z0 + z1,
                 e0 + z0 + z1 + z2,
@@ -497,12 +563,13 @@ BEGIN
             ] AS c
             FROM befores OFFSET 0
         )
-        SELECT c.url, c.probe, c.probes, c.successes, c.successes::double precision / c.probes,
+        SELECT c.url, c.probe, c.probes, c.successes, c.successes::double precision / nullif(c.probes, 0),
                CASE WHEN c.c[128] > 0 THEN websentry_bucket_ms(width_bucket(greatest(1, ceil(0.50 * c.c[128]))::bigint - 1, c.c)) END,
                CASE WHEN c.c[128] > 0 THEN websentry_bucket_ms(width_bucket(greatest(1, ceil(0.95 * c.c[128]))::bigint - 1, c.c)) END,
                CASE WHEN c.c[128] > 0 THEN websentry_bucket_ms(width_bucket(greatest(1, ceil(0.99 * c.c[128]))::bigint - 1, c.c)) END,
-               c.last_checked_at
-        FROM cumulative c;
+               c.last_checked_at, c.inconclusive,
+               m.coverage, m.measured_s, m.unknown_s, m.down_s, m.measured_uptime
+        FROM cumulative c, websentry_window_measured(lo, hi, c.measured_us, c.down_us) m;
 END $$;
 COMMENT ON FUNCTION websentry_site_summary_all(timestamptz, timestamptz) IS
     'Helper of site_summary: the answer for every site.';
@@ -512,7 +579,9 @@ COMMENT ON FUNCTION websentry_site_summary_all(timestamptz, timestamptz) IS
 CREATE OR REPLACE FUNCTION site_summary(window_start timestamptz, window_end timestamptz, url text DEFAULT NULL)
     RETURNS TABLE (url text, probe text, probes bigint, successes bigint, uptime double precision,
                    p50_ms double precision, p95_ms double precision, p99_ms double precision,
-                   last_checked_at timestamptz)
+                   last_checked_at timestamptz, inconclusive bigint, coverage double precision,
+                   measured_s double precision, unknown_s double precision, down_s double precision,
+                   measured_uptime double precision)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp SET work_mem = '64MB' AS $$
     SELECT * FROM websentry_site_summary_one(window_start, window_end, site_summary.url) WHERE site_summary.url IS NOT NULL
     UNION ALL
@@ -520,7 +589,125 @@ CREATE OR REPLACE FUNCTION site_summary(window_start timestamptz, window_end tim
     ORDER BY 1, 2
 $$;
 COMMENT ON FUNCTION site_summary(timestamptz, timestamptz, text) IS
-    'Uptime and latency of each (url, probe) over [window_start, window_end), or of one url, from the rollups, taken in whole UTC hours (start rounded down, end up). uptime = successes / probes (a success is a report whose error is null); p50_ms, p95_ms, p99_ms are of successful probes, within 4.88 % (bucket midpoints); last_checked_at is the newest report. Sites without a report in the window are absent. Example: SELECT * FROM site_summary(now() - interval ''7 days'', now());';
+    'Uptime and latency of each (url, probe) over [window_start, window_end), or of one url, from the rollups, taken in whole UTC hours (start rounded down, end up). By probes: uptime = successes / probes (a success is a report whose error is null), inconclusive = failures while the round''s canaries failed too. By time, from reports that state their cadence (each stands for interval_s from its checked_at): measured_s, down_s, unknown_s = the window (up to now) less the measured time, coverage = measured / window, measured_uptime = 1 - down / measured; NULLs when no report in the window stated a cadence. p50_ms, p95_ms, p99_ms are of successful probes, within 4.88 % (bucket midpoints); last_checked_at is the newest report. Sites without a row in the window are absent. Example: SELECT url, coverage, measured_uptime FROM site_summary(now() - interval ''7 days'', now());';
+
+-- ------------------------------------------------------------------------------------------------
+-- site_timeline: the same answers per hour or per UTC day over a window, bucket by bucket, for the
+-- series a chart or a 90-day bar needs. A bucket that no row reaches (nobody measured, nothing
+-- probed) is there too, with no probe and all of its time unknown; buckets that have not started are
+-- left out.
+
+-- The window in whole buckets of `step` ('hour' or 'day', UTC): [lo, hi), and the bucket's width.
+-- Refuses another step, and a series of more than 10,000 buckets per site (hours: 416 days).
+CREATE OR REPLACE FUNCTION websentry_timeline_bounds(window_start timestamptz, window_end timestamptz, step text,
+                                                     OUT lo timestamptz, OUT hi timestamptz, OUT width interval)
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    buckets double precision;
+BEGIN
+    IF step IS DISTINCT FROM 'hour' AND step IS DISTINCT FROM 'day' THEN
+        RAISE EXCEPTION 'site_timeline: step must be ''hour'' or ''day'', not %', coalesce(quote_literal(step), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT b.lo, b.hi INTO lo, hi FROM websentry_summary_bounds(window_start, window_end) b;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    width := CASE step WHEN 'hour' THEN interval '1 hour' ELSE interval '1 day' END;
+    IF step = 'day' THEN
+        lo := date_trunc('day', lo AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+        hi := date_trunc('day', (hi AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond') AT TIME ZONE 'UTC';
+    END IF;
+    buckets := extract(epoch FROM hi - lo) / extract(epoch FROM width);
+    IF buckets > 10000 THEN
+        RAISE EXCEPTION 'site_timeline: % buckets of one %, at most 10000 per site: a shorter window, or step ''day''',
+            buckets, step USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+END $$;
+COMMENT ON FUNCTION websentry_timeline_bounds(timestamptz, timestamptz, text) IS
+    'Helper of site_timeline: the window in whole buckets of step, and the width of one; refuses a step other than hour or day, and more than 10,000 buckets.';
+
+CREATE OR REPLACE FUNCTION site_timeline(window_start timestamptz, window_end timestamptz, step text DEFAULT 'hour',
+                                         url text DEFAULT NULL)
+    RETURNS TABLE (url text, probe text, bucket_start timestamptz, bucket_end timestamptz, probes bigint,
+                   successes bigint, uptime double precision, p50_ms double precision, p95_ms double precision,
+                   p99_ms double precision, last_checked_at timestamptz, inconclusive bigint,
+                   coverage double precision, measured_s double precision, unknown_s double precision,
+                   down_s double precision, measured_uptime double precision)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp SET work_mem = '64MB' AS $$
+    WITH bounds AS (
+        SELECT * FROM websentry_timeline_bounds(window_start, window_end, step)
+    ), found AS (
+        SELECT h.url, h.probe, h.hour AS at, h.probes, h.successes, h.last_checked_at, h.inconclusive,
+               h.covered_us, h.down_us, ARRAY[
+               h.b0, h.b1, h.b2, h.b3, h.b4, h.b5, h.b6, h.b7,
+               h.b8, h.b9, h.b10, h.b11, h.b12, h.b13, h.b14, h.b15,
+               h.b16, h.b17, h.b18, h.b19, h.b20, h.b21, h.b22, h.b23,
+               h.b24, h.b25, h.b26, h.b27, h.b28, h.b29, h.b30, h.b31,
+               h.b32, h.b33, h.b34, h.b35, h.b36, h.b37, h.b38, h.b39,
+               h.b40, h.b41, h.b42, h.b43, h.b44, h.b45, h.b46, h.b47,
+               h.b48, h.b49, h.b50, h.b51, h.b52, h.b53, h.b54, h.b55,
+               h.b56, h.b57, h.b58, h.b59, h.b60, h.b61, h.b62, h.b63,
+               h.b64, h.b65, h.b66, h.b67, h.b68, h.b69, h.b70, h.b71,
+               h.b72, h.b73, h.b74, h.b75, h.b76, h.b77, h.b78, h.b79,
+               h.b80, h.b81, h.b82, h.b83, h.b84, h.b85, h.b86, h.b87,
+               h.b88, h.b89, h.b90, h.b91, h.b92, h.b93, h.b94, h.b95,
+               h.b96, h.b97, h.b98, h.b99, h.b100, h.b101, h.b102, h.b103,
+               h.b104, h.b105, h.b106, h.b107, h.b108, h.b109, h.b110, h.b111,
+               h.b112, h.b113, h.b114, h.b115, h.b116, h.b117, h.b118, h.b119,
+               h.b120, h.b121, h.b122, h.b123, h.b124, h.b125, h.b126, h.b127
+               ]::bigint[] AS histogram
+        FROM rollup_hourly h, bounds b
+        WHERE step = 'hour' AND h.hour >= b.lo AND h.hour < b.hi
+          AND (site_timeline.url IS NULL OR h.url = site_timeline.url)
+        UNION ALL
+        SELECT d.url, d.probe, d.day::timestamp AT TIME ZONE 'UTC', d.probes, d.successes, d.last_checked_at,
+               d.inconclusive, d.covered_us, d.down_us, ARRAY[
+               d.b0, d.b1, d.b2, d.b3, d.b4, d.b5, d.b6, d.b7,
+               d.b8, d.b9, d.b10, d.b11, d.b12, d.b13, d.b14, d.b15,
+               d.b16, d.b17, d.b18, d.b19, d.b20, d.b21, d.b22, d.b23,
+               d.b24, d.b25, d.b26, d.b27, d.b28, d.b29, d.b30, d.b31,
+               d.b32, d.b33, d.b34, d.b35, d.b36, d.b37, d.b38, d.b39,
+               d.b40, d.b41, d.b42, d.b43, d.b44, d.b45, d.b46, d.b47,
+               d.b48, d.b49, d.b50, d.b51, d.b52, d.b53, d.b54, d.b55,
+               d.b56, d.b57, d.b58, d.b59, d.b60, d.b61, d.b62, d.b63,
+               d.b64, d.b65, d.b66, d.b67, d.b68, d.b69, d.b70, d.b71,
+               d.b72, d.b73, d.b74, d.b75, d.b76, d.b77, d.b78, d.b79,
+               d.b80, d.b81, d.b82, d.b83, d.b84, d.b85, d.b86, d.b87,
+               d.b88, d.b89, d.b90, d.b91, d.b92, d.b93, d.b94, d.b95,
+               d.b96, d.b97, d.b98, d.b99, d.b100, d.b101, d.b102, d.b103,
+               d.b104, d.b105, d.b106, d.b107, d.b108, d.b109, d.b110, d.b111,
+               d.b112, d.b113, d.b114, d.b115, d.b116, d.b117, d.b118, d.b119,
+               d.b120, d.b121, d.b122, d.b123, d.b124, d.b125, d.b126, d.b127
+               ]::bigint[]
+        FROM rollup_daily d, bounds b
+        WHERE step = 'day' AND d.day >= (b.lo AT TIME ZONE 'UTC')::date AND d.day < (b.hi AT TIME ZONE 'UTC')::date
+          AND (site_timeline.url IS NULL OR d.url = site_timeline.url)
+    ), sites AS (
+        SELECT DISTINCT f.url, f.probe FROM found f
+    ), series AS (
+        -- UTC wall-clock steps, whatever the session's time zone.
+        SELECT s.url, s.probe, g.at AT TIME ZONE 'UTC' AS at, b.width
+        FROM sites s, bounds b,
+             generate_series(b.lo AT TIME ZONE 'UTC', (b.hi AT TIME ZONE 'UTC') - b.width, b.width) AS g(at)
+        WHERE g.at AT TIME ZONE 'UTC' < now()
+    )
+    SELECT x.url, x.probe, x.at, x.at + x.width, coalesce(f.probes, 0)::bigint, coalesce(f.successes, 0)::bigint,
+           f.successes::double precision / nullif(f.probes, 0), q.p[1], q.p[2], q.p[3], f.last_checked_at,
+           coalesce(f.inconclusive, 0)::bigint, m.coverage, m.measured_s, m.unknown_s, m.down_s, m.measured_uptime
+    FROM series x
+    LEFT JOIN found f ON (f.url, f.probe, f.at) = (x.url, x.probe, x.at)
+    CROSS JOIN LATERAL (SELECT websentry_span_us(x.at, x.width) AS span) t
+    -- A bucket no report reached is measured for none of its time.
+    CROSS JOIN LATERAL websentry_window_measured(
+        x.at, x.at + x.width,
+        CASE WHEN f.url IS NULL THEN 0 ELSE websentry_measured_us(f.covered_us, t.span) END,
+        CASE WHEN f.url IS NULL THEN 0 ELSE websentry_down_us(f.covered_us, f.down_us, t.span) END) m
+    CROSS JOIN LATERAL (SELECT CASE WHEN f.successes > 0 THEN websentry_percentiles(f.histogram) END AS p) q
+    ORDER BY 1, 2, 3
+$$;
+COMMENT ON FUNCTION site_timeline(timestamptz, timestamptz, text, text) IS
+    'site_summary per bucket: for each (url, probe), or one url, with a row in [window_start, window_end), one row per hour (step ''hour'') or UTC day (step ''day'') of the window that has started, with the same columns as site_summary plus bucket_start and bucket_end. A bucket no report reached has 0 probes and coverage 0 (all of it unknown); a bucket whose reports stated no cadence has coverage NULL. At most 10,000 buckets per site. Example, a 90-day bar: SELECT bucket_start, coverage, measured_uptime FROM site_timeline(now() - interval ''90 days'', now(), ''day'', ''https://example.com/'');';
 
 -- ------------------------------------------------------------------------------------------------
 -- The latest state of each site.
@@ -551,6 +738,11 @@ COMMENT ON VIEW certificates_expiring IS
 REVOKE EXECUTE ON FUNCTION
     websentry_rfc3339(timestamptz, smallint), report_document(reports), websentry_bucket(double precision),
     websentry_bucket_ms(integer), websentry_percentiles(bigint[]),
+    websentry_span_us(timestamptz, interval), websentry_down_us(bigint, bigint, double precision),
+    websentry_measured_us(bigint, double precision),
+    websentry_window_measured(timestamptz, timestamptz, double precision, double precision),
+    websentry_timeline_bounds(timestamptz, timestamptz, text),
+    site_timeline(timestamptz, timestamptz, text, text),
     websentry_summary_bounds(timestamptz, timestamptz), websentry_site_summary_one(timestamptz, timestamptz, text),
     websentry_site_summary_all(timestamptz, timestamptz),
     site_summary(timestamptz, timestamptz, text)

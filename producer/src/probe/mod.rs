@@ -55,6 +55,9 @@ pub struct ProbeSettings {
     pub max_redirects: u32,
     /// Written into each report's `probe` field.
     pub probe_name: String,
+    /// The cadence sites are probed on, in seconds, written into each report's `interval_s`;
+    /// `None` when this run does not know its schedule.
+    pub interval_s: Option<u32>,
 }
 
 /// Probes sites; cheap to share between tasks.
@@ -184,6 +187,8 @@ impl Prober {
             redirects: progress.redirects,
             body_bytes,
             tls_expires_at: progress.tls_expires_at,
+            interval_s: self.settings.interval_s,
+            inconclusive: false,
         }
     }
 
@@ -336,8 +341,13 @@ mod tests {
     };
 
     fn prober(body_limit: usize) -> Prober {
-        let settings =
-            ProbeSettings { timeout: Duration::from_secs(5), body_limit, max_redirects: 3, probe_name: "test".into() };
+        let settings = ProbeSettings {
+            timeout: Duration::from_secs(5),
+            body_limit,
+            max_redirects: 3,
+            probe_name: "test".into(),
+            interval_s: None,
+        };
         Prober::new(RootCertStore::empty(), settings)
     }
 

@@ -6,12 +6,13 @@ use std::{fmt, ops::RangeInclusive, str::FromStr, time::Duration};
 
 use crate::settings::{Setting, SettingError};
 
-/// A whole number in a range, with a default.
+/// A whole number in a range, with a default unless the setting is optional.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Whole<T> {
     pub min: T,
     pub max: T,
-    pub default: T,
+    /// `None` for an optional setting (no default: unset means "none").
+    pub default: Option<T>,
     /// Said after the range in `--help` and errors (`" seconds"`), or `""`.
     pub unit: &'static str,
 }
@@ -19,7 +20,7 @@ pub struct Whole<T> {
 impl<T: Copy + PartialOrd + FromStr + fmt::Display> Whole<T> {
     /// A count, a size or any number without a unit.
     pub const fn new(min: T, max: T, default: T) -> Self {
-        Self { min, max, default, unit: "" }
+        Self { min, max, default: Some(default), unit: "" }
     }
 
     pub fn range(&self) -> RangeInclusive<T> {
@@ -35,9 +36,10 @@ impl<T: Copy + PartialOrd + FromStr + fmt::Display> Whole<T> {
         }
     }
 
-    /// The default as clap shows and parses it.
+    /// The default as clap shows and parses it (empty for an optional setting, which clap is not
+    /// given a default for).
     pub fn default_text(&self) -> String {
-        self.default.to_string()
+        self.default.map(|d| d.to_string()).unwrap_or_default()
     }
 
     /// Checks `text` for `setting`.
@@ -52,7 +54,12 @@ impl<T: Copy + PartialOrd + FromStr + fmt::Display> Whole<T> {
 impl Whole<u64> {
     /// A number of seconds.
     pub const fn seconds(min: u64, max: u64, default: u64) -> Self {
-        Self { min, max, default, unit: " seconds" }
+        Self { min, max, default: Some(default), unit: " seconds" }
+    }
+
+    /// A number of seconds that may be left unset.
+    pub const fn optional_seconds(min: u64, max: u64) -> Self {
+        Self { min, max, default: None, unit: " seconds" }
     }
 
     /// Checks `text` for `setting`, as a duration.

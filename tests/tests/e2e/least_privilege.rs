@@ -322,6 +322,7 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
             "report_document() EXECUTE",
             "report_documents SELECT",
             "site_summary() EXECUTE",
+            "site_timeline() EXECUTE",
             "websentry_rfc3339() EXECUTE"
         ],
         "the reader's grants are exactly those of grants.sql"
@@ -351,6 +352,11 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         up.id.to_string()
     );
     assert_eq!(read("SELECT count(*) FROM log"), "2");
+    assert_eq!(
+        read("SELECT string_agg(DISTINCT url, ' ') FROM site_timeline(now() - interval '2 hours', now(), 'hour')"),
+        "https://down.test/ https://up.test/",
+        "site_timeline, all sites"
+    );
     assert_eq!(read("SELECT count(*) FROM certificates_expiring WHERE days_left < 30"), "0");
 
     for statement in [

@@ -17,6 +17,7 @@ mod consumer_daemon;
 mod daemon;
 mod in_process;
 mod least_privilege;
+mod measured_time;
 mod partitioner;
 mod pipeline;
 mod poison_records;

@@ -51,6 +51,19 @@ fn daemon(stack: &Stack, topic: &str, db: &TestDatabase) -> Running {
     stack.consumer_daemon(topic, db).env("WEBSENTRY_BATCH_MAX", "500").spawn()
 }
 
+/// The `i`-th report of a feed: most state a cadence of a minute, some none; some failed, some of
+/// those inconclusive; so that measured and down time are counted through the faults too.
+fn fed_report(i: usize) -> websentry_shared::report::Report {
+    let mut report = sample_report(&format!("http://site-{}.test/", i % 101));
+    report.interval_s = (i % 7 != 0).then_some(60);
+    if i % 5 == 0 {
+        let kind = websentry_shared::report::ErrorKind::Connect;
+        report.error = Some(websentry_shared::report::ProbeError { kind, message: "refused".into() });
+        report.inconclusive = i % 10 == 0;
+    }
+    report
+}
+
 /// Writes [`REPORTS`] reports in small requests over a while, retrying a request that failed (a
 /// retried request may be written twice: the ids make the archive keep one). Returns the ids.
 fn feed(stack: &'static Stack, topic: String) -> JoinHandle<Vec<uuid::Uuid>> {
@@ -59,7 +72,7 @@ fn feed(stack: &'static Stack, topic: String) -> JoinHandle<Vec<uuid::Uuid>> {
         let mut ids = Vec::with_capacity(REPORTS);
         let mut batches: BTreeMap<usize, Vec<Record>> = BTreeMap::new();
         for i in 0..REPORTS {
-            let report = sample_report(&format!("http://site-{}.test/", i % 101));
+            let report = fed_report(i);
             ids.push(report.id);
             let record = Record {
                 key: Some(report.url.clone().into_bytes()),
@@ -139,6 +152,7 @@ fn reports_survive_consumer_kills_a_broker_restart_and_a_database_restart() {
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     assert_exactly(&db, produced);
     db.assert_rollups_match_raw();
+    assert_time_was_measured(&db);
     let stored: i64 = db.count("SELECT sum(next_offset)::bigint FROM consumer_offsets");
     assert!(stored >= REPORTS as i64, "the offsets cover every record: {stored}");
 }
@@ -169,6 +183,14 @@ fn reports_survive_one_of_two_replicas_being_killed_mid_run() {
     assert!(output.stderr.contains("partition claimed"), "{}", output.stderr);
     assert_exactly(&db, produced);
     db.assert_rollups_match_raw();
+    assert_time_was_measured(&db);
+}
+
+/// The rollups hold measured and down time: what the exactness check above covers is not empty.
+fn assert_time_was_measured(db: &TestDatabase) {
+    let hours =
+        db.count("SELECT count(*) FROM rollup_hourly WHERE covered_us > 0 AND down_us > 0 AND inconclusive > 0");
+    assert!(hours > 0, "no hour measured time, down time and inconclusive probes");
 }
 
 fn stack_command(verb: &str, service: &str) {
