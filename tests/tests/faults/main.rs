@@ -55,11 +55,11 @@ fn daemon(stack: &Stack, topic: &str, db: &TestDatabase) -> Running {
 /// those inconclusive; so that measured and down time are counted through the faults too.
 fn fed_report(i: usize) -> websentry_shared::report::Report {
     let mut report = sample_report(&format!("http://site-{}.test/", i % 101));
-    report.interval_s = (i % 7 != 0).then_some(60);
-    if i % 5 == 0 {
+    report.interval_s = (!i.is_multiple_of(7)).then_some(60);
+    if i.is_multiple_of(5) {
         let kind = websentry_shared::report::ErrorKind::Connect;
         report.error = Some(websentry_shared::report::ProbeError { kind, message: "refused".into() });
-        report.inconclusive = i % 10 == 0;
+        report.inconclusive = i.is_multiple_of(10);
     }
     report
 }
