@@ -81,6 +81,31 @@ def one(kind, name):
 def env_of(container):
     return {e["name"]: e.get("value") for e in container.get("env", [])}
 
+def cron_period(schedule):
+    """The period in seconds of a cron schedule that repeats evenly, or None: "*/N * * * *",
+    "* * * * *", "M1,M2,… * * * *" evenly spaced, "M * * * *", "M */N * * *", "M H * * *"."""
+    fields = schedule.split()
+    if len(fields) != 5 or fields[2:] != ["*", "*", "*"]:
+        return None
+    minute, hour = fields[0], fields[1]
+    def spacing(text, whole):
+        if text == "*": return 1
+        if text.startswith("*/") and text[2:].isdigit() and int(text[2:]) and whole % int(text[2:]) == 0:
+            return int(text[2:])
+        values = text.split(",")
+        if all(v.isdigit() and int(v) < whole for v in values):
+            points = sorted(int(v) for v in values)
+            gaps = {(b - a) % whole or whole for a, b in zip(points, points[1:] + points[:1])}
+            return gaps.pop() if len(gaps) == 1 else None
+        return None
+    if hour == "*":
+        step = spacing(minute, 60)
+        return step * 60 if step else None
+    if not minute.isdigit():
+        return None
+    step = spacing(hour, 24)
+    return step * 3600 if step else None
+
 cron = one("CronJob", "websentry-producer")
 if cron:
     s, job = cron["spec"], cron["spec"]["jobTemplate"]["spec"]
@@ -94,6 +119,15 @@ if cron:
     mounts = [m["mountPath"] for m in c.get("volumeMounts", [])]
     if not sites or not any(sites.startswith(m.rstrip("/") + "/") for m in mounts):
         problem("CronJob", "WEBSENTRY_SITES_FILE is not in a mounted volume")
+    # The reports state the cadence they are scheduled on: it must be the schedule's period.
+    period = cron_period(s.get("schedule", ""))
+    cadence = env_of(c).get("WEBSENTRY_CADENCE")
+    if period is None:
+        problem("CronJob", f"cannot tell the period of schedule {s.get('schedule')!r}: keep it regular")
+    elif cadence != str(period):
+        problem("CronJob", f"WEBSENTRY_CADENCE is {cadence!r}, the schedule {s.get('schedule')!r} runs every {period} s")
+    if period is not None and job.get("activeDeadlineSeconds", period) >= period:
+        problem("CronJob", "activeDeadlineSeconds is not shorter than the schedule's period")
 deploy = one("Deployment", "websentry-consumer")
 if deploy:
     pod = deploy["spec"]["template"]["spec"]
@@ -206,3 +240,4 @@ for name in sorted(pending):
 for p in problems: print(f"  FAIL {p}")
 print(f"  {pods} pod specs and {len(policies)} network policies checked: {'hardened and complete' if not problems else f'{len(problems)} problems'}")
 sys.exit(1 if problems else 0)
+
