@@ -595,7 +595,8 @@ COMMENT ON FUNCTION site_summary(timestamptz, timestamptz, text) IS
 -- site_timeline: the same answers per hour or per UTC day over a window, bucket by bucket, for the
 -- series a chart or a 90-day bar needs. A bucket that no row reaches (nobody measured, nothing
 -- probed) is there too, with no probe and all of its time unknown; buckets that have not started are
--- left out.
+-- left out. Without percentiles: those cost a histogram walk per bucket, too much for a year of
+-- thousands of sites (site_summary gives them per window).
 
 -- The window in whole buckets of `step` ('hour' or 'day', UTC): [lo, hi), and the bucket's width.
 -- Refuses another step, and a series of more than 10,000 buckets per site (hours: 416 days).
@@ -630,8 +631,7 @@ COMMENT ON FUNCTION websentry_timeline_bounds(timestamptz, timestamptz, text) IS
 CREATE OR REPLACE FUNCTION site_timeline(window_start timestamptz, window_end timestamptz, step text DEFAULT 'hour',
                                          url text DEFAULT NULL)
     RETURNS TABLE (url text, probe text, bucket_start timestamptz, bucket_end timestamptz, probes bigint,
-                   successes bigint, uptime double precision, p50_ms double precision, p95_ms double precision,
-                   p99_ms double precision, last_checked_at timestamptz, inconclusive bigint,
+                   successes bigint, uptime double precision, last_checked_at timestamptz, inconclusive bigint,
                    coverage double precision, measured_s double precision, unknown_s double precision,
                    down_s double precision, measured_uptime double precision)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp SET work_mem = '64MB' AS $$
@@ -639,47 +639,13 @@ CREATE OR REPLACE FUNCTION site_timeline(window_start timestamptz, window_end ti
         SELECT * FROM websentry_timeline_bounds(window_start, window_end, step)
     ), found AS (
         SELECT h.url, h.probe, h.hour AS at, h.probes, h.successes, h.last_checked_at, h.inconclusive,
-               h.covered_us, h.down_us, ARRAY[
-               h.b0, h.b1, h.b2, h.b3, h.b4, h.b5, h.b6, h.b7,
-               h.b8, h.b9, h.b10, h.b11, h.b12, h.b13, h.b14, h.b15,
-               h.b16, h.b17, h.b18, h.b19, h.b20, h.b21, h.b22, h.b23,
-               h.b24, h.b25, h.b26, h.b27, h.b28, h.b29, h.b30, h.b31,
-               h.b32, h.b33, h.b34, h.b35, h.b36, h.b37, h.b38, h.b39,
-               h.b40, h.b41, h.b42, h.b43, h.b44, h.b45, h.b46, h.b47,
-               h.b48, h.b49, h.b50, h.b51, h.b52, h.b53, h.b54, h.b55,
-               h.b56, h.b57, h.b58, h.b59, h.b60, h.b61, h.b62, h.b63,
-               h.b64, h.b65, h.b66, h.b67, h.b68, h.b69, h.b70, h.b71,
-               h.b72, h.b73, h.b74, h.b75, h.b76, h.b77, h.b78, h.b79,
-               h.b80, h.b81, h.b82, h.b83, h.b84, h.b85, h.b86, h.b87,
-               h.b88, h.b89, h.b90, h.b91, h.b92, h.b93, h.b94, h.b95,
-               h.b96, h.b97, h.b98, h.b99, h.b100, h.b101, h.b102, h.b103,
-               h.b104, h.b105, h.b106, h.b107, h.b108, h.b109, h.b110, h.b111,
-               h.b112, h.b113, h.b114, h.b115, h.b116, h.b117, h.b118, h.b119,
-               h.b120, h.b121, h.b122, h.b123, h.b124, h.b125, h.b126, h.b127
-               ]::bigint[] AS histogram
+               h.covered_us, h.down_us
         FROM rollup_hourly h, bounds b
         WHERE step = 'hour' AND h.hour >= b.lo AND h.hour < b.hi
           AND (site_timeline.url IS NULL OR h.url = site_timeline.url)
         UNION ALL
         SELECT d.url, d.probe, d.day::timestamp AT TIME ZONE 'UTC', d.probes, d.successes, d.last_checked_at,
-               d.inconclusive, d.covered_us, d.down_us, ARRAY[
-               d.b0, d.b1, d.b2, d.b3, d.b4, d.b5, d.b6, d.b7,
-               d.b8, d.b9, d.b10, d.b11, d.b12, d.b13, d.b14, d.b15,
-               d.b16, d.b17, d.b18, d.b19, d.b20, d.b21, d.b22, d.b23,
-               d.b24, d.b25, d.b26, d.b27, d.b28, d.b29, d.b30, d.b31,
-               d.b32, d.b33, d.b34, d.b35, d.b36, d.b37, d.b38, d.b39,
-               d.b40, d.b41, d.b42, d.b43, d.b44, d.b45, d.b46, d.b47,
-               d.b48, d.b49, d.b50, d.b51, d.b52, d.b53, d.b54, d.b55,
-               d.b56, d.b57, d.b58, d.b59, d.b60, d.b61, d.b62, d.b63,
-               d.b64, d.b65, d.b66, d.b67, d.b68, d.b69, d.b70, d.b71,
-               d.b72, d.b73, d.b74, d.b75, d.b76, d.b77, d.b78, d.b79,
-               d.b80, d.b81, d.b82, d.b83, d.b84, d.b85, d.b86, d.b87,
-               d.b88, d.b89, d.b90, d.b91, d.b92, d.b93, d.b94, d.b95,
-               d.b96, d.b97, d.b98, d.b99, d.b100, d.b101, d.b102, d.b103,
-               d.b104, d.b105, d.b106, d.b107, d.b108, d.b109, d.b110, d.b111,
-               d.b112, d.b113, d.b114, d.b115, d.b116, d.b117, d.b118, d.b119,
-               d.b120, d.b121, d.b122, d.b123, d.b124, d.b125, d.b126, d.b127
-               ]::bigint[]
+               d.inconclusive, d.covered_us, d.down_us
         FROM rollup_daily d, bounds b
         WHERE step = 'day' AND d.day >= (b.lo AT TIME ZONE 'UTC')::date AND d.day < (b.hi AT TIME ZONE 'UTC')::date
           AND (site_timeline.url IS NULL OR d.url = site_timeline.url)
@@ -693,8 +659,8 @@ CREATE OR REPLACE FUNCTION site_timeline(window_start timestamptz, window_end ti
         WHERE g.at AT TIME ZONE 'UTC' < now()
     )
     SELECT x.url, x.probe, x.at, x.at + x.width, coalesce(f.probes, 0)::bigint, coalesce(f.successes, 0)::bigint,
-           f.successes::double precision / nullif(f.probes, 0), q.p[1], q.p[2], q.p[3], f.last_checked_at,
-           coalesce(f.inconclusive, 0)::bigint, m.coverage, m.measured_s, m.unknown_s, m.down_s, m.measured_uptime
+           f.successes::double precision / nullif(f.probes, 0), f.last_checked_at, coalesce(f.inconclusive, 0)::bigint,
+           m.coverage, m.measured_s, m.unknown_s, m.down_s, m.measured_uptime
     FROM series x
     LEFT JOIN found f ON (f.url, f.probe, f.at) = (x.url, x.probe, x.at)
     CROSS JOIN LATERAL (SELECT websentry_span_us(x.at, x.width) AS span) t
@@ -703,11 +669,10 @@ CREATE OR REPLACE FUNCTION site_timeline(window_start timestamptz, window_end ti
         x.at, x.at + x.width,
         CASE WHEN f.url IS NULL THEN 0 ELSE websentry_measured_us(f.covered_us, t.span) END,
         CASE WHEN f.url IS NULL THEN 0 ELSE websentry_down_us(f.covered_us, f.down_us, t.span) END) m
-    CROSS JOIN LATERAL (SELECT CASE WHEN f.successes > 0 THEN websentry_percentiles(f.histogram) END AS p) q
     ORDER BY 1, 2, 3
 $$;
 COMMENT ON FUNCTION site_timeline(timestamptz, timestamptz, text, text) IS
-    'site_summary per bucket: for each (url, probe), or one url, with a row in [window_start, window_end), one row per hour (step ''hour'') or UTC day (step ''day'') of the window that has started, with the same columns as site_summary plus bucket_start and bucket_end. A bucket no report reached has 0 probes and coverage 0 (all of it unknown); a bucket whose reports stated no cadence has coverage NULL. At most 10,000 buckets per site. Example, a 90-day bar: SELECT bucket_start, coverage, measured_uptime FROM site_timeline(now() - interval ''90 days'', now(), ''day'', ''https://example.com/'');';
+    'site_summary per bucket, without percentiles: for each (url, probe), or one url, with a row in [window_start, window_end), one row per hour (step ''hour'') or UTC day (step ''day'') of the window that has started, with bucket_start and bucket_end. A bucket no report reached has 0 probes and coverage 0 (all of it unknown); a bucket whose reports stated no cadence has coverage NULL. At most 10,000 buckets per site. Example, a 90-day bar: SELECT bucket_start, coverage, measured_uptime FROM site_timeline(now() - interval ''90 days'', now(), ''day'', ''https://example.com/'');';
 
 -- ------------------------------------------------------------------------------------------------
 -- The latest state of each site.
