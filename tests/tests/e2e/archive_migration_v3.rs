@@ -225,7 +225,7 @@ fn migrating_a_version_3_archive_keeps_every_row_document_and_log_line() {
 
     let applied = schema::migrate(&mut client).expect("migrating from version 3");
 
-    assert_eq!(applied, 2, "migrations 4 and 5 were missing");
+    assert_eq!(applied, schema::latest_version() as usize - 3, "every migration after version 3 was missing");
     assert_eq!(rows_before, 333);
     assert_eq!(db.count("SELECT count(*) FROM reports"), rows_before, "every row is kept");
     // The rebuild is checked where it needs more than the columns, not only where it is easy.
