@@ -113,9 +113,9 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
     let mut upkept = Upkept::default();
     let last = today.checked_add(Duration::days(DAYS_AHEAD)).unwrap_or(today);
     let raw_first = retention.raw_first_day(today);
-    // Each call creates the days from today to `last` that are missing and at most one late day:
-    // one transaction each, so that locks are held for one day's work and a restart of the
-    // database loses at most that.
+    // Each call creates the days from today to `last` that are missing and at most one late day,
+    // in a transaction of its own: locks are held for a few days' work at most (one day's after
+    // the first call), and a restart of the database loses at most that.
     while upkept.created.len() < MAX_DAYS_PER_TURN {
         let created = in_transaction(client, |tx| {
             tx.query("SELECT websentry_create_partitions($1, $2, $3)", &[&today, &last, &raw_first])
