@@ -86,8 +86,16 @@ impl Archiver {
                     "archive upkeep done"
                 );
                 metrics.set_default_rows(done.waiting);
+                if done.creation_cut_short {
+                    tracing::info!(created = done.created.len(), "more day partitions may be due: created next turn");
+                }
                 if done.waiting > 0 {
-                    tracing::warn!(reports = done.waiting, "reports wait in the default partition: dated past the days created ahead (a producer's clock?), each day created scans them");
+                    tracing::warn!(
+                        reports = done.waiting,
+                        late_days = upkeep::LATE_DAYS,
+                        days_ahead = upkeep::DAYS_AHEAD,
+                        "reports wait in the default partition: dated too far from today for a day partition (a producer's clock?) or not moved yet; each day created scans them"
+                    );
                 }
                 if !done.postponed.is_empty() {
                     tracing::warn!(days = ?done.postponed, "old days not dropped yet: their locks were busy, trying again next turn");

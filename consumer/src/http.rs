@@ -2,55 +2,112 @@
 //! Prometheus. Three fixed GET routes do not justify an HTTP server crate: this is a small HTTP/1.1
 //! responder (one request per connection, `Connection: close`) on the consumer's Tokio runtime. It
 //! never touches the database, which lives on its own thread.
+//!
+//! Slow clients cannot starve the kubelet's probes: connections are accepted as they come, at most
+//! [`MAX_CONNECTIONS`] are open, and at the cap the oldest one whose request head is still
+//! incomplete is closed to make room (see [`slots`]). (An HTTP server crate would not do this for
+//! us: hyper bounds the time to read a head, not the connections that are reading one, and
+//! accepting is left to the caller.)
+
+mod slots;
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    sync::Semaphore,
+    time::Instant,
 };
 use websentry_shared::shutdown::Shutdown;
 
 use crate::metrics::Metrics;
+use slots::{NoRoom, Slot, Slots};
 
 /// A request head larger than this is refused with 431: the routes take no headers we need.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// A request line longer than this is refused with 414.
 const MAX_REQUEST_LINE_BYTES: usize = 2 * 1024;
-/// Connections served at once at most; a further one waits to be accepted (mini-redis's
-/// `limit_connections`), so a flood of idle connections costs bounded memory and file descriptors.
-pub const MAX_CONNECTIONS: usize = 64;
+/// Connections open at once at most: below the usual limit of 1,024 file descriptors, with room
+/// for the rest of the process. The daemon's memory grew by about 6 MiB with all of them taken by
+/// slow clients (tests/tests/e2e/http_slow_clients.rs).
+pub const MAX_CONNECTIONS: usize = 512;
 /// A client that does not send its request head within this time is dropped.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// A client that does not take its answer within this time is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often at most the endpoint logs that it closes slow connections.
+const SHED_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// Answers requests until `shutdown`, [`MAX_CONNECTIONS`] at a time.
+/// Answers requests until `shutdown`, with at most [`MAX_CONNECTIONS`] open.
 pub async fn serve_until_stopped(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Shutdown) {
     serve_at_most(listener, metrics, shutdown, MAX_CONNECTIONS).await;
 }
 
 async fn serve_at_most(listener: TcpListener, metrics: Arc<Metrics>, mut shutdown: Shutdown, connections: usize) {
-    let permits = Arc::new(Semaphore::new(connections));
+    let slots = Slots::new(connections, Arc::clone(&metrics));
+    let mut shed_log = ShedLog::default();
     loop {
-        let permit = tokio::select! {
+        let accepted = tokio::select! {
             () = shutdown.requested() => return,
-            permit = Arc::clone(&permits).acquire_owned() => permit.expect("the semaphore is never closed"),
+            accepted = listener.accept() => accepted,
         };
-        tokio::select! {
-            () = shutdown.requested() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let metrics = Arc::clone(&metrics);
-                    tokio::spawn(async move {
-                        answer(stream, &metrics).await;
-                        drop(permit);
-                    });
-                }
-                Err(err) => {
-                    tracing::warn!(cause = %err, "http accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors (EMFILE, ENFILE): a slow client gives one back.
+            Err(err) if matches!(err.raw_os_error(), Some(23 | 24)) && slots.shed_oldest_waiting() => {
+                shed_log.shed(connections);
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Err(err) => {
+                tracing::warn!(cause = %err, "http accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some((slot, shed)) = admit(&slots).await else { continue };
+        if shed {
+            shed_log.shed(connections);
+        }
+        let id = slot.id();
+        let task = tokio::spawn(answer(stream, slot, Arc::clone(&metrics)));
+        slots.started(id, task.abort_handle());
+    }
+}
+
+/// A slot for a new connection, and whether a slow one was closed for it; `None` when every slot
+/// holds an answer on its way (the new connection is then closed). When no connection may give way
+/// yet (new ones within their grace), waits until one may, polling for one that starts waiting.
+async fn admit(slots: &Arc<Slots>) -> Option<(Slot, bool)> {
+    loop {
+        match slots.admit(Instant::now()) {
+            Ok(admitted) => return Some(admitted),
+            Err(NoRoom::Full) => return None,
+            Err(NoRoom::NotYet(until)) => {
+                tokio::time::sleep_until(until.min(Instant::now() + Duration::from_millis(5))).await;
+            }
+        }
+    }
+}
+
+/// Logs that slow connections are closed: once, then at most every [`SHED_LOG_EVERY`] with how
+/// many since, so that a flood does not flood the log too.
+#[derive(Debug, Default)]
+struct ShedLog {
+    logged: Option<Instant>,
+    since: u64,
+}
+
+impl ShedLog {
+    fn shed(&mut self, cap: usize) {
+        self.since += 1;
+        if self.logged.is_none_or(|at| at.elapsed() >= SHED_LOG_EVERY) {
+            tracing::warn!(
+                closed = self.since,
+                cap,
+                "http connections at the cap: closing the oldest whose request head is incomplete (slow clients?)"
+            );
+            (self.logged, self.since) = (Some(Instant::now()), 0);
         }
     }
 }
@@ -63,11 +120,13 @@ enum Head {
     TooLarge,
 }
 
-async fn answer(mut stream: TcpStream, metrics: &Metrics) {
+/// Reads a request head and answers it; `slot` is freed when this ends (or the task is aborted).
+async fn answer(mut stream: TcpStream, slot: Slot, metrics: Arc<Metrics>) {
     const TEXT: &str = "text/plain; charset=utf-8";
-    let (head, (status, content_type, body)) = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
+    let head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &slot)).await;
+    let (head, (status, content_type, body)) = match head {
         Ok(Some(Head::Complete(head))) => {
-            let answer = route(&head, metrics);
+            let answer = route(&head, &metrics);
             (head, answer)
         }
         Ok(Some(Head::LineTooLong)) => (String::new(), ("414 URI Too Long", TEXT, "request line too long\n".into())),
@@ -76,6 +135,7 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) {
         }
         Ok(None) | Err(_) => return,
     };
+    slot.head_complete();
     let allow = if status.starts_with("405") { "Allow: GET, HEAD\r\n" } else { "" };
     let mut response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
@@ -85,8 +145,13 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) {
     if !head.starts_with("HEAD ") {
         response.push_str(&body);
     }
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
+    let write = async {
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    };
+    if tokio::time::timeout(WRITE_TIMEOUT, write).await.is_err() {
+        return;
+    }
     if head.is_empty() {
         // The rest of an oversized request is still coming: read it away for a moment, so that
         // closing with unread bytes does not reset the connection before the client reads the answer.
@@ -96,25 +161,34 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) {
     }
 }
 
-/// Reads up to the blank line ending the request head; `None` if the client stops first.
-async fn read_head(stream: &mut TcpStream) -> Option<Head> {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).await.ok()?;
-        if n == 0 {
+/// Reads up to the blank line ending the request head; `None` if the client stops first. Reads
+/// straight into the head, which starts small: a probe's head is a hundred bytes or so. Once part
+/// of a head is read and more must come, `slot` is told: the connection then gives way to
+/// newcomers at the cap.
+async fn read_head(stream: &mut TcpStream, slot: &Slot) -> Option<Head> {
+    let mut head = Vec::with_capacity(256);
+    let (mut searched, mut line_end): (usize, Option<usize>) = (0, None);
+    loop {
+        if stream.read_buf(&mut head).await.ok()? == 0 {
             return None;
         }
-        head.extend_from_slice(&buf[..n]);
-        let line_end = head.windows(2).position(|w| w == b"\r\n");
+        // Only the new bytes (and the few before them) can end the line or the head: a head
+        // trickled a byte at a time costs no more to read than one sent at once.
+        let from = searched.saturating_sub(3);
+        let ends = head[from..].windows(4).any(|w| w == b"\r\n\r\n");
+        line_end = line_end.or_else(|| head[from..].windows(2).position(|w| w == b"\r\n").map(|at| from + at));
+        searched = head.len();
         if line_end.unwrap_or(head.len()) > MAX_REQUEST_LINE_BYTES {
             return Some(Head::LineTooLong);
         }
         if head.len() > MAX_HEAD_BYTES {
             return Some(Head::TooLarge);
         }
+        if ends {
+            return Some(Head::Complete(String::from_utf8_lossy(&head).into_owned()));
+        }
+        slot.head_waiting();
     }
-    Some(Head::Complete(String::from_utf8_lossy(&head).into_owned()))
 }
 
 /// Status line, content type and body for a request head.
@@ -154,13 +228,24 @@ mod tests {
         assert_eq!(route("POST /healthz HTTP/1.1\r\n\r\n", &metrics).0, "405 Method Not Allowed");
     }
 
-    /// A server on a free port, `connections` at a time; its address and its stop switch.
+    /// A server on a free port with at most `connections` open; its address and its stop switch.
     async fn server(connections: usize) -> (std::net::SocketAddr, ShutdownTrigger) {
+        let (address, trigger, _) = server_with_metrics(connections).await;
+        (address, trigger)
+    }
+
+    async fn server_with_metrics(connections: usize) -> (std::net::SocketAddr, ShutdownTrigger, Arc<Metrics>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding");
         let address = listener.local_addr().expect("address");
         let (trigger, shutdown) = Shutdown::manual();
-        tokio::spawn(serve_at_most(listener, Arc::new(Metrics::default()), shutdown, connections));
-        (address, trigger)
+        let metrics = Arc::new(Metrics::default());
+        tokio::spawn(serve_at_most(listener, Arc::clone(&metrics), shutdown, connections));
+        (address, trigger, metrics)
+    }
+
+    /// The value of a sample of the exposition.
+    fn sample(metrics: &Metrics, name: &str) -> Option<u64> {
+        metrics.render().lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
     }
 
     /// Sends `request` and reads the whole answer (the server closes the connection).
@@ -194,20 +279,76 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn connections_over_the_cap_wait_for_a_free_one() {
-        let (address, shutdown) = server(2).await;
-        let idle: Vec<TcpStream> = futures::future::join_all((0..2).map(|_| TcpStream::connect(address)))
+    async fn at_the_cap_the_oldest_slow_client_gives_way_to_a_probe() {
+        let (address, shutdown, metrics) = server_with_metrics(2).await;
+        let mut slow = Vec::new();
+        for _ in 0..2 {
+            let mut stream = TcpStream::connect(address).await.expect("connecting");
+            stream.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ").await.expect("a head begun");
+            slow.push(stream);
+        }
+        let open = async {
+            while sample(&metrics, "websentry_http_connections") != Some(2) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), open).await.expect("both slow clients have a slot");
+
+        let answer = tokio::time::timeout(Duration::from_secs(1), exchange(address, b"GET /healthz HTTP/1.1\r\n\r\n"))
             .await
-            .into_iter()
-            .map(|s| s.expect("connecting"))
-            .collect();
-        let third = exchange(address, b"GET /healthz HTTP/1.1\r\n\r\n");
-        tokio::pin!(third);
-        let early = tokio::time::timeout(Duration::from_millis(500), &mut third).await;
-        assert!(early.is_err(), "a third connection is not served while two are open: {early:?}");
-        drop(idle);
-        let answer = tokio::time::timeout(Duration::from_secs(5), third).await.expect("served once one closed");
+            .expect("answered within a second at the cap");
+
         assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer:?}");
+        let mut byte = [0u8; 1];
+        let first = tokio::time::timeout(Duration::from_secs(1), slow[0].read(&mut byte)).await;
+        assert!(matches!(first, Ok(Ok(0) | Err(_))), "the oldest slow client was closed: {first:?}");
+        let second = tokio::time::timeout(Duration::from_millis(300), slow[1].read(&mut byte)).await;
+        assert!(second.is_err(), "the newer slow client keeps its slot: {second:?}");
+        assert_eq!(sample(&metrics, "websentry_http_connections_shed_total"), Some(1));
+        shutdown.trigger();
+    }
+
+    /// One slow client, until the test ends: a head a byte every 100 ms, connecting again when
+    /// the server closes it.
+    async fn trickle(address: std::net::SocketAddr) {
+        let mut buf = [0u8; 64];
+        loop {
+            let Ok(mut stream) = TcpStream::connect(address).await else { continue };
+            if stream.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ").await.is_err() {
+                continue;
+            }
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => if stream.write_all(b"x").await.is_err() { break },
+                    read = stream.read(&mut buf) => if !matches!(read, Ok(1..)) { break },
+                }
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn probes_are_answered_within_a_second_while_five_times_more_slow_clients_than_slots_trickle() {
+        let (address, shutdown, metrics) = server_with_metrics(8).await;
+        let flood: Vec<_> = (0..40).map(|_| tokio::spawn(trickle(address))).collect();
+        let full = async {
+            while sample(&metrics, "websentry_http_connections_shed_total").unwrap_or(0) < 40 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), full).await.expect("the slow clients fill every slot");
+
+        for n in 0..20 {
+            let probe = exchange(address, b"GET /healthz HTTP/1.1\r\nUser-Agent: kube-probe\r\n\r\n");
+            let answer = tokio::time::timeout(Duration::from_secs(1), probe).await;
+            assert!(
+                answer.as_ref().is_ok_and(|a| a.starts_with("HTTP/1.1 200 OK")),
+                "probe {n} within a second: {answer:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(sample(&metrics, "websentry_http_connections").is_some_and(|open| open <= 8), "{}", metrics.render());
+        flood.iter().for_each(tokio::task::JoinHandle::abort);
         shutdown.trigger();
     }
 }

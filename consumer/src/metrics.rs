@@ -31,6 +31,10 @@ pub struct Metrics {
     upkeep_failures: AtomicU64,
     /// Reports in the default partition at the last upkeep.
     default_rows: AtomicU64,
+    /// Connections open to the HTTP endpoint.
+    http_connections: AtomicU64,
+    /// HTTP connections closed at the cap before their request head was complete.
+    http_shed: AtomicU64,
     /// Whether the last Kafka request succeeded.
     kafka_connected: AtomicBool,
     /// Whether the last database statement succeeded.
@@ -85,6 +89,16 @@ impl Metrics {
     /// Reports found in the default partition by the last upkeep.
     pub fn set_default_rows(&self, rows: i64) {
         self.default_rows.store(u64::try_from(rows).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Connections open to the HTTP endpoint now.
+    pub fn set_http_connections(&self, open: usize) {
+        self.http_connections.store(open as u64, Ordering::Relaxed);
+    }
+
+    /// Counts an HTTP connection closed to make room for a new one.
+    pub fn count_http_shed(&self) {
+        self.http_shed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn set_connected(&self, kafka: bool, database: bool) {
@@ -154,6 +168,11 @@ impl Metrics {
             ("websentry_archive_days_created_total", "Day partitions created by this process.", &self.days_created),
             ("websentry_archive_days_dropped_total", "Day partitions dropped by retention.", &self.days_dropped),
             ("websentry_archive_upkeep_failures_total", "Upkeep turns that failed.", &self.upkeep_failures),
+            (
+                "websentry_http_connections_shed_total",
+                "HTTP connections closed before their request head was complete, to make room for new ones at the cap.",
+                &self.http_shed,
+            ),
         ] {
             counter(&mut out, name, help, value.load(Ordering::Relaxed));
         }
@@ -161,6 +180,11 @@ impl Metrics {
             out,
             "# HELP websentry_archive_default_partition_rows Reports waiting in the default partition at the last upkeep.\n# TYPE websentry_archive_default_partition_rows gauge\nwebsentry_archive_default_partition_rows {}",
             self.default_rows.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP websentry_http_connections Connections open to the HTTP endpoint.\n# TYPE websentry_http_connections gauge\nwebsentry_http_connections {}",
+            self.http_connections.load(Ordering::Relaxed)
         );
         let up = |b: &AtomicBool| u8::from(b.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP websentry_connected Whether the consumer is connected to the service.\n# TYPE websentry_connected gauge");
@@ -227,6 +251,8 @@ mod tests {
         metrics.record_upkeep(3, 1, true);
         metrics.record_upkeep(0, 0, false);
         metrics.set_default_rows(4);
+        metrics.set_http_connections(3);
+        metrics.count_http_shed();
         let text = metrics.render();
         for line in [
             "websentry_reports_archived_total 15",
@@ -242,6 +268,8 @@ mod tests {
             "websentry_archive_days_dropped_total 1",
             "websentry_archive_upkeep_failures_total 1",
             "websentry_archive_default_partition_rows 4",
+            "websentry_http_connections 3",
+            "websentry_http_connections_shed_total 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -10,6 +10,9 @@
 //!   long URLs stay apart; the document keeps the whole value.
 //! - A time whose offset puts it past year 9999 in UTC (`9999-12-31T23:59:59-23:59`) makes the
 //!   record rejected; other times are stored in UTC.
+//! - A duration (`response_ms`, each of `timings_ms`) that is negative or not finite makes the
+//!   record rejected: it is no measurement, and kept as it came it would count below every real
+//!   one in the rollups' latency histograms and sums.
 //! - A stated cadence (`interval_s`) outside 1 s to a day, and a report marked `inconclusive`
 //!   without an error, make the record rejected: the producer writes neither, and the coverage of
 //!   the archive must not rest on them.
@@ -47,11 +50,13 @@ pub struct Normalised {
 /// Makes a decoded report and its document storable, or says why the record cannot be.
 ///
 /// # Errors
-/// The rejection reason: the `url` holds a NUL character.
+/// The rejection reason: the `url` holds a NUL character, a time has no UTC time before year
+/// 10000, or a duration is negative or not finite.
 pub fn make_storable(report: &mut Report, document: &mut Value) -> Result<Normalised, String> {
     if report.url.contains('\0') {
         return Err("url contains a NUL character".into());
     }
+    check_durations(report)?;
     // RFC 3339 allows offsets that put a time past year 9999 in UTC, where the database driver's
     // conversion would panic: times are stored in UTC, so convert here and refuse what has none.
     report.checked_at = in_utc(report.checked_at).ok_or("checked_at has no UTC time before year 10000")?;
@@ -84,6 +89,29 @@ pub fn make_storable(report: &mut Report, document: &mut Value) -> Result<Normal
         }
     }
     Ok(changes)
+}
+
+/// Refuses a duration that is not a measurement: negative (a clock stepped back during the probe, or
+/// a writer's bug) or not finite (JSON has no such number, but a report may come from elsewhere).
+fn check_durations(report: &Report) -> Result<(), String> {
+    let timings = report.timings_ms;
+    let durations = [
+        ("response_ms", Some(report.response_ms)),
+        ("timings_ms.dns", timings.dns),
+        ("timings_ms.connect", timings.connect),
+        ("timings_ms.tls", timings.tls),
+        ("timings_ms.ttfb", timings.ttfb),
+        ("timings_ms.transfer", timings.transfer),
+    ];
+    for (name, value) in durations {
+        match value {
+            Some(ms) if !ms.is_finite() => return Err(format!("{name} is not a finite number of milliseconds")),
+            // -0 is zero.
+            Some(ms) if ms < 0.0 => return Err(format!("{name} is negative ({ms} ms): not a duration")),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn in_utc(time: OffsetDateTime) -> Option<OffsetDateTime> {
@@ -145,6 +173,7 @@ fn shortened(text: &str, limit: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use websentry_shared::report::Timings;
 
     fn decoded(json: &str) -> (Report, Value) {
         Report::decode_document(json.as_bytes()).expect("a report")
@@ -242,6 +271,34 @@ mod tests {
             at("2026-11-29T10:00:00Z").replace(r#""url""#, r#""tls_expires_at":"9999-12-31T23:00:00-05:00","url""#);
         let (mut report, mut document) = decoded(&expiring);
         assert!(make_storable(&mut report, &mut document).expect_err("rejected").contains("tls_expires_at"));
+    }
+
+    #[test]
+    fn a_negative_or_non_finite_duration_is_rejected_naming_it_and_zero_is_kept() {
+        let (report, document) = decoded(&format!(r#"{{{BASE},"url":"http://a/"}}"#));
+        type Case = (&'static str, fn(&mut Report), Option<&'static str>);
+        let cases: [Case; 8] = [
+            ("negative response", |r| r.response_ms = -1.5, Some("response_ms is negative")),
+            ("infinite response", |r| r.response_ms = f64::INFINITY, Some("response_ms is not a finite")),
+            ("NaN response", |r| r.response_ms = f64::NAN, Some("response_ms is not a finite")),
+            ("negative dns", |r| r.timings_ms.dns = Some(-0.001), Some("timings_ms.dns is negative")),
+            ("negative transfer", |r| r.timings_ms.transfer = Some(-3.0), Some("timings_ms.transfer is negative")),
+            ("zero", |r| r.response_ms = 0.0, None),
+            ("minus zero", |r| r.response_ms = -0.0, None),
+            ("no timings", |r| r.timings_ms = Timings::default(), None),
+        ];
+        for (name, change, refused) in cases {
+            let mut changed = report.clone();
+            change(&mut changed);
+            let outcome = make_storable(&mut changed, &mut document.clone());
+            match refused {
+                Some(fragment) => {
+                    let reason = outcome.expect_err(name);
+                    assert!(reason.contains(fragment), "case {name}: {reason:?} lacks {fragment:?}");
+                }
+                None => assert!(outcome.is_ok(), "case {name}: {outcome:?}"),
+            }
+        }
     }
 
     #[test]

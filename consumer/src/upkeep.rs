@@ -1,10 +1,17 @@
-//! Upkeep of the archive, at start and every hour: day partitions created ahead (and for days whose
-//! reports wait in the default partition), raw retention by dropping whole days, rollup retention.
+//! Upkeep of the archive, at start and every hour: day partitions created ahead (and for recent
+//! days whose reports wait in the default partition), raw retention by dropping whole days, rollup
+//! retention.
 //!
 //! One replica at a time: the replica that gets the upkeep lock does it, the others skip their
-//! turn. The work itself is done by functions of the schema owner (migration 4), so that a consumer
-//! that owns nothing can do it. A drop waits at most [`LOCK_WAIT`] for its locks (it needs the
-//! archive to itself for a moment) and is tried again at the next turn rather than stall archiving.
+//! turn. The work itself is done by functions of the schema owner (migrations 4 and 6), so that a
+//! consumer that owns nothing can do it. Each change is a transaction of its own whose locks wait
+//! at most [`LOCK_WAIT`], tried again at the next turn rather than stall archiving.
+//!
+//! The partition set stays bounded whatever the reports' clocks say: a turn creates at most
+//! [`MAX_DAYS_PER_TURN`] partitions, one transaction per call of the partition function, and only
+//! for days from [`LATE_DAYS`] before today to [`DAYS_AHEAD`] after it. Reports of days further
+//! away wait in the default partition (counted, and warned about), where they cost a few rows, not
+//! a partition that every query over the archive plans for.
 
 use anyhow::Context;
 use postgres::{error::SqlState, Client};
@@ -12,6 +19,14 @@ use time::{Date, Duration, OffsetDateTime, Time};
 
 /// Days created ahead of today (UTC), so that midnight never finds its day missing.
 pub const DAYS_AHEAD: i64 = 2;
+
+/// Days before today (UTC) whose late reports get their day partition; reports of older days stay
+/// in the default partition. Fixed in the partition function (migration 6).
+pub const LATE_DAYS: i64 = 31;
+
+/// Partitions created in one turn at most: today and the days ahead, then late days, newest first.
+/// A backlog of late days is worked off over the next turns.
+pub const MAX_DAYS_PER_TURN: usize = 8;
 
 /// How long a partition change waits for its locks before giving up until the next turn.
 const LOCK_WAIT: &str = "5s";
@@ -64,6 +79,9 @@ pub struct Upkept {
     /// Another replica was doing it.
     pub skipped: bool,
     pub created: Vec<Date>,
+    /// The turn created [`MAX_DAYS_PER_TURN`] partitions, or a creation waited too long for its
+    /// locks: there may be more to create next turn.
+    pub creation_cut_short: bool,
     pub dropped: Vec<Date>,
     /// Days whose drop waited too long for its locks: tried again next turn.
     pub postponed: Vec<Date>,
@@ -95,11 +113,24 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
     let mut upkept = Upkept::default();
     let last = today.checked_add(Duration::days(DAYS_AHEAD)).unwrap_or(today);
     let raw_first = retention.raw_first_day(today);
-    let created = in_transaction(client, |tx| {
-        tx.query("SELECT websentry_create_partitions($1, $2, $3)", &[&today, &last, &raw_first])
-    })
-    .context("creating day partitions")?;
-    upkept.created = created.iter().map(|row| row.get(0)).collect();
+    // Each call creates the days from today to `last` that are missing and at most one late day,
+    // in a transaction of its own: locks are held for a few days' work at most (one day's after
+    // the first call), and a restart of the database loses at most that.
+    while upkept.created.len() < MAX_DAYS_PER_TURN {
+        let created = in_transaction(client, |tx| {
+            tx.query("SELECT websentry_create_partitions($1, $2, $3)", &[&today, &last, &raw_first])
+        });
+        match created {
+            Ok(rows) if rows.is_empty() => break,
+            Ok(rows) => upkept.created.extend(rows.iter().map(|row| row.get::<_, Date>(0))),
+            Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                upkept.creation_cut_short = true;
+                break;
+            }
+            Err(err) => return Err(anyhow::Error::new(err).context("creating day partitions")),
+        }
+    }
+    upkept.creation_cut_short |= upkept.created.len() >= MAX_DAYS_PER_TURN;
     if let Some(first) = raw_first {
         let days: Vec<Date> = client
             .query("SELECT websentry_report_days()", &[])

@@ -126,23 +126,28 @@ COMMENT ON FUNCTION websentry_percentiles(bigint[]) IS
 -- site_summary picks one.
 
 -- The window in whole hours: [lo, hi), and the whole UTC days inside it, [day_lo, day_hi) (empty,
--- at hi, when there is none). No row when the window is empty or a bound is NULL.
+-- at hi, when there is none). No row when the window is empty or a bound is NULL. A bound from
+-- year 10000 on stands for infinity: no report is dated there (the consumer refuses a time past
+-- year 9999), and rounding a bound near PostgreSQL's last time up to its hour or day would leave
+-- the range timestamptz holds ("timestamp out of range").
 CREATE OR REPLACE FUNCTION websentry_summary_bounds(window_start timestamptz, window_end timestamptz)
     RETURNS TABLE (lo timestamptz, hi timestamptz, day_lo timestamptz, day_hi timestamptz)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT h.lo, h.hi,
            CASE WHEN d.day_lo < d.day_hi THEN d.day_lo ELSE h.hi END,
            CASE WHEN d.day_lo < d.day_hi THEN d.day_hi ELSE h.hi END
-    FROM (SELECT date_trunc('hour', window_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS lo,
-                 date_trunc('hour', (window_end AT TIME ZONE 'UTC') + interval '1 hour' - interval '1 microsecond')
-                     AT TIME ZONE 'UTC' AS hi) h,
+    FROM (SELECT CASE WHEN window_start >= '10000-01-01 00:00:00+00' THEN 'infinity' ELSE window_start END AS s,
+                 CASE WHEN window_end >= '10000-01-01 00:00:00+00' THEN 'infinity' ELSE window_end END AS e) w,
+         LATERAL (SELECT date_trunc('hour', w.s AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS lo,
+                         date_trunc('hour', (w.e AT TIME ZONE 'UTC') + interval '1 hour' - interval '1 microsecond')
+                             AT TIME ZONE 'UTC' AS hi) h,
          LATERAL (SELECT date_trunc('day', (h.lo AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond')
                              AT TIME ZONE 'UTC' AS day_lo,
                          date_trunc('day', h.hi AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day_hi) d
     WHERE h.lo < h.hi
 $$;
 COMMENT ON FUNCTION websentry_summary_bounds(timestamptz, timestamptz) IS
-    'Helper of site_summary: the window in whole UTC hours [lo, hi) and the whole UTC days inside it [day_lo, day_hi); no row for an empty window.';
+    'Helper of site_summary: the window in whole UTC hours [lo, hi) and the whole UTC days inside it [day_lo, day_hi); no row for an empty window or a NULL bound; a bound from year 10000 on is infinity.';
 
 -- Measured time. A report that states its cadence measures its slot, [checked_at, checked_at +
 -- interval_s); the rollups hold, per bucket, the microseconds measured (covered_us, NULL while no
@@ -188,7 +193,9 @@ CREATE OR REPLACE FUNCTION websentry_window_measured(lo timestamptz, hi timestam
            (w.us - measured_us) / 1e6,
            CASE WHEN measured_us IS NOT NULL THEN coalesce(down_us, 0) / 1e6 END,
            CASE WHEN measured_us > 0 THEN 1 - coalesce(down_us, 0) / measured_us END
-    FROM (SELECT greatest(0, extract(epoch FROM least(hi, now()) - lo) * 1e6)::double precision AS us) w
+    -- An open start (-infinity) has no length: coverage and unknown time are then NULL.
+    FROM (SELECT CASE WHEN isfinite(lo) THEN greatest(0, extract(epoch FROM least(hi, now()) - lo) * 1e6)::double precision END
+                     AS us) w
 $$;
 COMMENT ON FUNCTION websentry_window_measured(timestamptz, timestamptz, double precision, double precision) IS
     'Helper: coverage, measured, unknown and down seconds, and the uptime over the measured time, of a window [lo, hi) whose buckets measured measured_us and down_us.';
@@ -589,7 +596,7 @@ CREATE OR REPLACE FUNCTION site_summary(window_start timestamptz, window_end tim
     ORDER BY 1, 2
 $$;
 COMMENT ON FUNCTION site_summary(timestamptz, timestamptz, text) IS
-    'Uptime and latency of each (url, probe) over [window_start, window_end), or of one url, from the rollups, taken in whole UTC hours (start rounded down, end up). By probes: uptime = successes / probes (a success is a report whose error is null), inconclusive = failures while the round''s canaries failed too. By time, from reports that state their cadence (each stands for interval_s from its checked_at): measured_s, down_s, unknown_s = the window (up to now) less the measured time, coverage = measured / window, measured_uptime = 1 - down / measured; NULLs when no report in the window stated a cadence. p50_ms, p95_ms, p99_ms are of successful probes, within 4.88 % (bucket midpoints); last_checked_at is the newest report. Sites without a row in the window are absent. Example: SELECT url, coverage, measured_uptime FROM site_summary(now() - interval ''7 days'', now());';
+    'Uptime and latency of each (url, probe) over [window_start, window_end), or of one url, from the rollups, taken in whole UTC hours (start rounded down, end up). By probes: uptime = successes / probes (a success is a report whose error is null), inconclusive = failures while the round''s canaries failed too. By time, from reports that state their cadence (each stands for interval_s from its checked_at): measured_s, down_s, unknown_s = the window (up to now) less the measured time, coverage = measured / window, measured_uptime = 1 - down / measured; NULLs when no report in the window stated a cadence. p50_ms, p95_ms, p99_ms are of successful probes, within 4.88 % (bucket midpoints); last_checked_at is the newest report. Sites without a row in the window are absent; an empty or reversed window, or a NULL bound, gives no row; -infinity and infinity are open ends, and a bound from year 10000 on is infinity. Example: SELECT url, coverage, measured_uptime FROM site_summary(now() - interval ''7 days'', now());';
 
 -- ------------------------------------------------------------------------------------------------
 -- site_timeline: the same answers per hour or per UTC day over a window, bucket by bucket, for the

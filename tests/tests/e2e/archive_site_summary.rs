@@ -199,3 +199,63 @@ fn site_summary_answers_from_the_rollups_what_exact_sql_over_the_raw_rows_answer
     assert!(!exact_expiring.is_empty(), "some sites show a certificate");
     assert_eq!(expiring, exact_expiring, "certificates_expiring: the latest certificate of each https site");
 }
+
+#[test]
+fn site_summary_answers_windows_at_the_edges_of_time_and_empty_ones_without_an_error() {
+    let db = Stack::get().create_database().migrated();
+    let now = OffsetDateTime::now_utc();
+    // The earliest and latest times a report may hold (RFC 3339 years 0000-9999, UTC), and now.
+    let at = |url: &str, checked_at: OffsetDateTime| {
+        let mut report = sample_report(url);
+        report.checked_at = checked_at;
+        report.to_json()
+    };
+    let first = time::macros::datetime!(0000-01-01 00:30 UTC);
+    let last = time::macros::datetime!(9999-12-31 23:30 UTC);
+    archive(&db, &[at("http://first.test/", first), at("http://now.test/", now), at("http://last.test/", last)]);
+    let mut client = db.client();
+    const MIN: &str = "'4714-11-24 00:00:00+00 BC'::timestamptz";
+    const MAX: &str = "'294276-12-31 23:59:59.999999+00'::timestamptz";
+    let all = ["http://first.test/", "http://now.test/", "http://last.test/"];
+    let cases: [(&str, &str, &str, &[&str]); 17] = [
+        ("everything", "'-infinity'", "'infinity'", &all),
+        ("the earliest to the latest time PostgreSQL holds", MIN, MAX, &all),
+        ("from an hour ago to the latest time", "now() - interval '1 hour'", MAX, &all[1..]),
+        ("the last hour of time", "'294276-12-31 23:00+00'", "'infinity'", &[]),
+        ("the latest time, empty", MAX, MAX, &[]),
+        ("the last hour of a report's years", "'9999-12-31 23:00+00'", "'10000-01-01 00:00+00'", &all[2..]),
+        ("past the last report's years", "'10000-01-01 00:00+00'", MAX, &[]),
+        ("the earliest time, empty", MIN, MIN, &[]),
+        ("from the earliest time to year 1", MIN, "'0001-01-01 00:00+00'", &all[..1]),
+        ("reversed infinities", "'infinity'", "'-infinity'", &[]),
+        ("reversed", "now() + interval '1 hour'", "now() - interval '1 hour'", &[]),
+        ("infinity twice", "'infinity'", "'infinity'", &[]),
+        ("minus infinity twice", "'-infinity'", "'-infinity'", &[]),
+        ("no start", "NULL", "now()", &[]),
+        ("no end", "now()", "NULL", &[]),
+        ("no window", "NULL", "NULL", &[]),
+        ("minus infinity to the latest time", "'-infinity'", MAX, &all),
+    ];
+    for (name, start, end, expected) in cases {
+        let mut expected: Vec<&str> = expected.to_vec();
+        expected.sort_unstable();
+        let sql = format!("SELECT url FROM site_summary({start}, {end}) ORDER BY url");
+        let urls: Vec<String> = match client.query(&sql, &[]) {
+            Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
+            Err(err) => panic!("window {name}: {sql}: {err:?}"),
+        };
+        assert_eq!(urls, expected, "window {name}: all sites");
+        for url in all {
+            let sql = format!("SELECT url FROM site_summary({start}, {end}, '{url}')");
+            let urls: Vec<String> = match client.query(&sql, &[]) {
+                Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
+                Err(err) => panic!("window {name}, one site: {sql}: {err:?}"),
+            };
+            assert_eq!(
+                urls,
+                expected.iter().filter(|u| **u == url).copied().collect::<Vec<_>>(),
+                "window {name}: {url}"
+            );
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! and `cargo test -p websentry-tests --test e2e -- pipeline::` one file's; the harness builds the
 //! binaries they start first (see `websentry_tests::binary`). `scripts/test` runs everything.
 
+mod archive_far_days;
 mod archive_late_reports;
 mod archive_migration_v3;
 mod archive_properties;
@@ -15,6 +16,7 @@ mod bad_configuration;
 mod concurrent_writers;
 mod consumer_daemon;
 mod daemon;
+mod http_slow_clients;
 mod in_process;
 mod least_privilege;
 mod measured_time;

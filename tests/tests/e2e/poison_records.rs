@@ -168,6 +168,26 @@ fn untrusted_values() -> Vec<(&'static str, String, Kept)> {
         ("number jsonb cannot hold", report_json("http://huge/", r#""extra":1e999999"#), Kept::Rejected("number out of range")),
         ("lone surrogate", report_json("http://surrogate/", r#""extra":"\ud800""#), Kept::Rejected("not a JSON report")),
         (
+            "negative response_ms",
+            report_json("http://negative/", "").replace(r#""response_ms":3.0"#, r#""response_ms":-250.5"#),
+            Kept::Rejected("response_ms is negative"),
+        ),
+        (
+            "negative timing",
+            report_json("http://negative-timing/", r#""timings_ms":{"dns":1.0,"connect":-2.0}"#),
+            Kept::Rejected("timings_ms.connect is negative"),
+        ),
+        (
+            "negative response_ms in a Python tool record",
+            r#"{"url":"http://negative-legacy/","code":200,"response_ms":-1,"regexp_match":null}"#.to_owned(),
+            Kept::Rejected("response_ms is negative"),
+        ),
+        (
+            "response_ms out of range",
+            report_json("http://infinite/", "").replace(r#""response_ms":3.0"#, r#""response_ms":1e999"#),
+            Kept::Rejected("number out of range"),
+        ),
+        (
             "URL over the index limit",
             report_json(&long_url, ""),
             Kept::Archived(

@@ -1,4 +1,4 @@
--- Websentry archive, schema version 6: measured time. A report may state its cadence (`interval_s`:
+-- Websentry archive, schema version 7: measured time. A report may state its cadence (`interval_s`:
 -- it stands for that much time from its `checked_at`) and that its failure was inconclusive (the
 -- round's canaries failed too); the rollups keep, beside the counts, the microseconds each bucket
 -- was measured and measured down. Rows written before this version stated nothing: their time is
