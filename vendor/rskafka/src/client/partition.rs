@@ -11,9 +11,10 @@ use crate::{
         messages::{
             DeleteRecordsRequest, DeleteRecordsResponse, DeleteRequestPartition,
             DeleteRequestTopic, DeleteResponsePartition, FetchRequest, FetchRequestPartition,
-            FetchRequestTopic, FetchResponse, FetchResponsePartition, IsolationLevel,
-            ListOffsetsRequest, ListOffsetsRequestPartition, ListOffsetsRequestTopic,
-            ListOffsetsResponse, ListOffsetsResponsePartition, NORMAL_CONSUMER, ProduceRequest,
+            FetchRequestTopic, FetchResponse, FetchResponseAbortedTransaction,
+            FetchResponsePartition, IsolationLevel, ListOffsetsRequest,
+            ListOffsetsRequestPartition, ListOffsetsRequestTopic, ListOffsetsResponse,
+            ListOffsetsResponsePartition, NORMAL_CONSUMER, ProduceRequest,
             ProduceRequestPartitionData, ProduceRequestTopicData, ProduceResponse,
         },
         primitives::*,
@@ -25,6 +26,7 @@ use crate::{
 };
 use chrono::{DateTime, LocalResult, TimeZone, Utc};
 use std::{
+    collections::{HashSet, VecDeque},
     ops::{ControlFlow, Deref, Range},
     sync::Arc,
 };
@@ -99,6 +101,28 @@ pub enum OffsetAt {
     /// semi-defined, unintuitive (even within Apache Kafka) and inconsistent between Apache Kafka and Redpanda. Mostly it
     /// offers timestamp based querying with millisecond precision.
     Timestamp(DateTime<Utc>),
+}
+
+/// What [`PartitionClient::fetch_records_with_positions`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchedRecords {
+    /// The records a `READ_COMMITTED` consumer sees: neither control records (transaction markers)
+    /// nor records of aborted transactions.
+    pub records: Vec<RecordAndOffset>,
+
+    /// Where the next fetch starts: after the last record batch of the response, including control
+    /// batches and batches of aborted transactions, which hold no record to resume after. The
+    /// requested offset when the response held no whole batch.
+    pub next_offset: i64,
+
+    /// The partition's high watermark.
+    pub high_watermark: i64,
+
+    /// The partition's last stable offset: a `READ_COMMITTED` fetch returns nothing at or past it
+    /// (records of transactions still open, and whatever follows them). `None` when the broker did
+    /// not say.
+    pub last_stable_offset: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -241,6 +265,29 @@ impl PartitionClient {
         bytes: Range<i32>,
         max_wait_ms: i32,
     ) -> Result<(Vec<RecordAndOffset>, i64)> {
+        let fetched = self
+            .fetch_records_with_positions(offset, bytes, max_wait_ms)
+            .await?;
+
+        Ok((fetched.records, fetched.high_watermark))
+    }
+
+    /// Like [`fetch_records`](Self::fetch_records), and also says where to fetch next and the
+    /// partition's last stable offset.
+    ///
+    /// A partition that transactional producers write to holds control batches (transaction markers)
+    /// and may hold batches of aborted transactions: neither yields a record, so the offset after the
+    /// last record returned is not where the next fetch should start; [`FetchedRecords::next_offset`]
+    /// is.
+    ///
+    /// # Error Handling
+    /// As [`fetch_records`](Self::fetch_records).
+    pub async fn fetch_records_with_positions(
+        &self,
+        offset: i64,
+        bytes: Range<i32>,
+        max_wait_ms: i32,
+    ) -> Result<FetchedRecords> {
         let request = &build_fetch_request(offset, bytes, max_wait_ms, self.partition, &self.topic);
 
         let partition = maybe_retry(
@@ -264,9 +311,15 @@ impl PartitionClient {
         )
         .await?;
 
-        let records = extract_records(partition.records.0, offset)?;
+        let (records, next_offset) =
+            extract_records(partition.records.0, offset, partition.aborted_transactions)?;
 
-        Ok((records, partition.high_watermark.0))
+        Ok(FetchedRecords {
+            records,
+            next_offset,
+            high_watermark: partition.high_watermark.0,
+            last_stable_offset: partition.last_stable_offset.map(|o| o.0),
+        })
     }
 
     /// Get offset for this partition.
@@ -833,13 +886,32 @@ fn process_fetch_response(
     Ok(response_partition)
 }
 
+/// The records of a fetch response that a `READ_COMMITTED` consumer sees, and the offset after the
+/// last batch of the response (`request_offset` when it held none).
 fn extract_records(
     partition_records: Vec<RecordBatch>,
     request_offset: i64,
-) -> Result<Vec<RecordAndOffset>> {
+    aborted_transactions: Vec<FetchResponseAbortedTransaction>,
+) -> Result<(Vec<RecordAndOffset>, i64)> {
     let mut records = vec![];
+    let mut next_offset = request_offset;
+    let mut aborted = AbortedTransactions::new(aborted_transactions);
 
     for batch in partition_records {
+        let last_offset = batch
+            .base_offset
+            .checked_add(i64::from(batch.last_offset_delta))
+            .filter(|last| *last < i64::MAX)
+            .ok_or_else(|| {
+                Error::InvalidResponse(format!(
+                    "Record batch offset overflow (base_offset={}, last_offset_delta={})",
+                    batch.base_offset, batch.last_offset_delta
+                ))
+            })?;
+        next_offset = next_offset.max(last_offset + 1);
+        if aborted.skips(&batch, last_offset) {
+            continue;
+        }
         match batch.records {
             ControlBatchOrRecords::ControlBatch(_) => {
                 // ignore
@@ -897,7 +969,56 @@ fn extract_records(
         }
     }
 
-    Ok(records)
+    Ok((records, next_offset))
+}
+
+/// Which batches of a fetch response belong to aborted transactions, as Kafka's Java consumer
+/// decides it: the response lists each aborted transaction of the fetched range by producer id and
+/// first offset; from that offset on, that producer's transactional batches are skipped, up to its
+/// ABORT marker.
+#[derive(Debug)]
+struct AbortedTransactions {
+    /// Aborted transactions not yet reached, by first offset.
+    pending: VecDeque<(i64, i64)>,
+    /// Producers whose aborted transaction has begun and whose ABORT marker has not come yet.
+    open: HashSet<i64>,
+}
+
+impl AbortedTransactions {
+    fn new(listed: Vec<FetchResponseAbortedTransaction>) -> Self {
+        let mut pending: Vec<(i64, i64)> = listed
+            .into_iter()
+            .map(|t| (t.first_offset.0, t.producer_id.0))
+            .collect();
+        pending.sort_unstable();
+        Self {
+            pending: pending.into(),
+            open: HashSet::new(),
+        }
+    }
+
+    /// Whether `batch` (ending at `last_offset`) is to be skipped: a transactional batch of a
+    /// producer inside an aborted transaction. The producer's ABORT marker ends that transaction.
+    fn skips(&mut self, batch: &RecordBatch, last_offset: i64) -> bool {
+        // Batches of non-transactional, non-idempotent producers have no producer id (-1).
+        if batch.producer_id < 0 {
+            return false;
+        }
+        while let Some(&(first_offset, producer_id)) = self.pending.front() {
+            if first_offset > last_offset {
+                break;
+            }
+            self.open.insert(producer_id);
+            self.pending.pop_front();
+        }
+        match batch.records {
+            ControlBatchOrRecords::ControlBatch(ControlBatchRecord::Abort) => {
+                self.open.remove(&batch.producer_id);
+                false
+            }
+            _ => batch.is_transactional && self.open.contains(&batch.producer_id),
+        }
+    }
 }
 
 fn build_list_offsets_request(partition: i32, topic: &str, at: OffsetAt) -> ListOffsetsRequest {
@@ -1045,5 +1166,185 @@ fn process_delete_records_response(
             is_virtual: false,
         }),
         None => Ok(response_partition),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::protocol::traits::ReadType;
+
+    /// A whole log segment as Kafka 4.1.1's broker wrote it, for one partition that Kafka's Java
+    /// producer wrote with a transactional id (producer id 1013): "v1" and "v2" at offsets 0 and 1,
+    /// a COMMIT marker at 2; "v3" at 3 and an ABORT marker at 4; "v4" at 5 and a COMMIT marker at 6.
+    const KAFKA_SEGMENT: &str = concat!(
+        "00000000000000000000003b0000000002e7c21e90001000000000000001a241f53e36000001a241f53e360000000000",
+        "0003f50000000000000000000112000000026b0476310000000000000000010000003b00000000023836564600100000",
+        "0000000001a241f53f4a000001a241f53f4a00000000000003f50000000000010000000112000000026b047632000000",
+        "00000000000200000042000000000244bb9130003000000000000001a241f53fa4000001a241f53fa400000000000003",
+        "f50001ffffffff000000012000000008000000010c0000000000000000000000000000030000003b000000000221d79c",
+        "d3001000000000000001a241f53f9c000001a241f53f9c00000000000003f50001000000000000000112000000026b04",
+        "7633000000000000000004000000420000000002fcdf6200003000000000000001a241f53ff3000001a241f53ff30000",
+        "0000000003f50002ffffffff000000012000000008000000000c0000000000000000000000000000050000003b000000",
+        "00021997bb74001000000000000001a241f5400c000001a241f5400c00000000000003f5000200000000000000011200",
+        "0000026b047634000000000000000006000000420000000002ccd6a8c6003000000000000001a241f54030000001a241",
+        "f5403000000000000003f50003ffffffff000000012000000008000000010c00000000000000",
+    );
+
+    fn kafka_batches() -> Vec<RecordBatch> {
+        let bytes: Vec<u8> = (0..KAFKA_SEGMENT.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&KAFKA_SEGMENT[i..i + 2], 16).unwrap())
+            .collect();
+        let len = bytes.len() as u64;
+        let mut cursor = Cursor::new(bytes);
+        let mut batches = vec![];
+        while cursor.position() < len {
+            batches.push(RecordBatch::read(&mut cursor).unwrap());
+        }
+        batches
+    }
+
+    fn aborted(listed: &[(i64, i64)]) -> Vec<FetchResponseAbortedTransaction> {
+        listed
+            .iter()
+            .map(
+                |&(producer_id, first_offset)| FetchResponseAbortedTransaction {
+                    producer_id: Int64(producer_id),
+                    first_offset: Int64(first_offset),
+                },
+            )
+            .collect()
+    }
+
+    /// A batch of `count` records from `base_offset`, each valued with its offset.
+    fn batch(base_offset: i64, count: i32, producer_id: i64, transactional: bool) -> RecordBatch {
+        RecordBatch {
+            base_offset,
+            partition_leader_epoch: 0,
+            last_offset_delta: count - 1,
+            first_timestamp: 0,
+            max_timestamp: 0,
+            producer_id,
+            producer_epoch: 0,
+            base_sequence: 0,
+            records: ControlBatchOrRecords::Records(
+                (0..count)
+                    .map(|delta| ProtocolRecord {
+                        timestamp_delta: 0,
+                        offset_delta: delta,
+                        key: None,
+                        value: Some((base_offset + i64::from(delta)).to_string().into_bytes()),
+                        headers: vec![],
+                    })
+                    .collect(),
+            ),
+            compression: RecordBatchCompression::NoCompression,
+            is_transactional: transactional,
+            timestamp_type: RecordBatchTimestampType::CreateTime,
+        }
+    }
+
+    fn marker(offset: i64, producer_id: i64, marker: ControlBatchRecord) -> RecordBatch {
+        RecordBatch {
+            records: ControlBatchOrRecords::ControlBatch(marker),
+            ..batch(offset, 1, producer_id, true)
+        }
+    }
+
+    fn values(records: &[RecordAndOffset]) -> Vec<String> {
+        records
+            .iter()
+            .map(|r| String::from_utf8(r.record.value.clone().unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn markers_written_by_kafka_are_read_from_the_control_records_key() {
+        let markers: Vec<_> = kafka_batches()
+            .into_iter()
+            .filter_map(|batch| match batch.records {
+                ControlBatchOrRecords::ControlBatch(marker) => Some((batch.base_offset, marker)),
+                ControlBatchOrRecords::Records(_) => None,
+            })
+            .collect();
+
+        assert_eq!(
+            markers,
+            [
+                (2, ControlBatchRecord::Commit),
+                (4, ControlBatchRecord::Abort),
+                (6, ControlBatchRecord::Commit)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_transactional_log_yields_its_committed_records_and_resumes_past_its_last_marker() {
+        let (records, next_offset) =
+            extract_records(kafka_batches(), 0, aborted(&[(1013, 3)])).unwrap();
+
+        assert_eq!(values(&records), ["v1", "v2", "v4"]);
+        assert_eq!(
+            records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            [0, 1, 5]
+        );
+        assert_eq!(next_offset, 7, "past the last COMMIT marker");
+    }
+
+    #[test]
+    fn a_fetch_of_markers_alone_resumes_past_them() {
+        let batches: Vec<_> = kafka_batches()
+            .into_iter()
+            .filter(|b| b.base_offset >= 6)
+            .collect();
+
+        let (records, next_offset) = extract_records(batches, 6, vec![]).unwrap();
+
+        assert!(records.is_empty());
+        assert_eq!(next_offset, 7);
+    }
+
+    #[test]
+    fn only_the_aborted_producers_transactional_batches_are_skipped_up_to_its_abort_marker() {
+        // Producer 1 commits 0..2 and aborts 3..5; producer 2 commits 4..6 meanwhile; a
+        // non-transactional producer (no id) writes at 5; producer 1's next transaction (8) commits.
+        let batches = vec![
+            batch(0, 2, 1, true),
+            marker(2, 1, ControlBatchRecord::Commit),
+            batch(3, 1, 1, true),
+            batch(4, 1, 2, true),
+            batch(5, 1, -1, false),
+            batch(6, 1, 1, true),
+            marker(7, 1, ControlBatchRecord::Abort),
+            batch(8, 2, 1, true),
+            marker(10, 2, ControlBatchRecord::Commit),
+            marker(11, 1, ControlBatchRecord::Commit),
+        ];
+
+        let (records, next_offset) = extract_records(batches, 0, aborted(&[(1, 3)])).unwrap();
+
+        assert_eq!(values(&records), ["0", "1", "4", "5", "8", "9"]);
+        assert_eq!(next_offset, 12);
+    }
+
+    #[test]
+    fn a_fetch_from_inside_a_batch_resumes_after_it_and_one_without_whole_batches_where_it_was() {
+        let (records, next_offset) =
+            extract_records(vec![batch(10, 5, -1, false)], 12, vec![]).unwrap();
+        assert_eq!(values(&records), ["12", "13", "14"]);
+        assert_eq!(next_offset, 15);
+
+        let (records, next_offset) = extract_records(vec![], 12, vec![]).unwrap();
+        assert!(records.is_empty());
+        assert_eq!(next_offset, 12, "nothing whole came back");
+    }
+
+    #[test]
+    fn a_batch_whose_offsets_overflow_is_an_invalid_response() {
+        let err = extract_records(vec![batch(i64::MAX, 1, -1, false)], 0, vec![]).unwrap_err();
+        assert!(matches!(err, Error::InvalidResponse(_)), "{err}");
     }
 }
