@@ -10,7 +10,7 @@ use std::{
 use rskafka::{
     client::{
         error::{Error as RsError, ProtocolError},
-        partition::{OffsetAt, PartitionClient, UnknownTopicHandling},
+        partition::{FetchedRecords, OffsetAt, PartitionClient, UnknownTopicHandling},
         Client,
     },
     record::RecordAndOffset,
@@ -30,10 +30,44 @@ const MAX_GROWN_FETCH_BYTES: i32 = 64 * 1024 * 1024;
 /// What a fetch found.
 #[derive(Debug)]
 pub enum Fetched {
-    /// Records from the requested offset on (possibly none), and the partition's high watermark.
-    Records(Vec<RecordAndOffset>, i64),
+    /// Records from the requested offset on (possibly none).
+    Records(Records),
     /// The offset is no longer (or not yet) in the log, e.g. removed by retention.
     OutOfRange,
+}
+
+/// The records of one fetch and where the partition stands.
+#[derive(Debug, Default)]
+pub struct Records {
+    /// What a read-committed reader sees: no transaction markers, no records of aborted
+    /// transactions.
+    pub records: Vec<RecordAndOffset>,
+    /// Where to read next: past the last record batch fetched, transaction markers and aborted
+    /// transactions included (they hold no record to resume after); the requested offset when
+    /// nothing whole came back.
+    pub next_offset: i64,
+    /// The partition's high watermark, for the lag.
+    pub high_watermark: i64,
+}
+
+impl From<FetchedRecords> for Records {
+    fn from(fetched: FetchedRecords) -> Self {
+        let FetchedRecords { records, next_offset, high_watermark, .. } = fetched;
+        Self { records, next_offset, high_watermark }
+    }
+}
+
+/// Whether a fetch from `offset` met a record batch larger than the byte bound rather than the end
+/// of what is readable: nothing whole came back (`next_offset` is still `offset`) although records
+/// are readable there. Readable means below the last stable offset (where a read-committed fetch
+/// stops while a transaction is open: its records, and whatever follows them, are not readable yet
+/// however large the bound), or below the high watermark when the broker gives none.
+fn cut_short(offset: i64, fetched: &FetchedRecords) -> bool {
+    nothing_whole_below(offset, fetched.next_offset, fetched.last_stable_offset.unwrap_or(fetched.high_watermark))
+}
+
+fn nothing_whole_below(offset: i64, next_offset: i64, readable_end: i64) -> bool {
+    next_offset == offset && readable_end > offset
 }
 
 /// Clients for the partitions of the topic, by partition id; partitions added to the topic while
@@ -123,7 +157,9 @@ impl Source {
             .map_err(|source| request("reading the earliest offset", &self.topic, source))
     }
 
-    /// The offset after the last record of partition `id` now (its high watermark).
+    /// The offset up to which partition `id` is readable now: its last stable offset (rskafka lists
+    /// offsets read-committed), which is the high watermark unless a transaction is open, whose
+    /// records and whatever follows them are not readable before it ends.
     ///
     /// # Errors
     /// The request failed past the retry deadline.
@@ -131,7 +167,7 @@ impl Source {
         self.partition(id)
             .get_offset(OffsetAt::Latest)
             .await
-            .map_err(|source| request("reading the high watermark", &self.topic, source))
+            .map_err(|source| request("reading the last stable offset", &self.topic, source))
     }
 
     /// Fetches from `offset` of partition `id`, waiting up to `max_wait_ms` for records to come,
@@ -143,16 +179,14 @@ impl Source {
         let mut max_bytes = (self.max_bytes / i32::try_from(share.max(1)).unwrap_or(i32::MAX)).max(MIN_FETCH_BYTES);
         let partition = self.partition(id);
         loop {
-            match partition.fetch_records(offset, 1..max_bytes, max_wait_ms).await {
-                // Nothing readable below the high watermark: the next record batch may be larger
-                // than the bound (the broker then sends a part of it, which is dropped). Ask for
-                // more, up to a limit, rather than mistake it for the end.
-                Ok((records, high_watermark))
-                    if records.is_empty() && high_watermark > offset && max_bytes < MAX_GROWN_FETCH_BYTES =>
-                {
+            match partition.fetch_records_with_positions(offset, 1..max_bytes, max_wait_ms).await {
+                // Nothing whole came back below the readable end: the next record batch may be
+                // larger than the bound (the broker then sends a part of it, which is dropped). Ask
+                // for more, up to a limit, rather than mistake it for the end.
+                Ok(fetched) if cut_short(offset, &fetched) && max_bytes < MAX_GROWN_FETCH_BYTES => {
                     max_bytes = max_bytes.saturating_mul(2).min(MAX_GROWN_FETCH_BYTES);
                 }
-                Ok((records, high_watermark)) => return Ok(Fetched::Records(records, high_watermark)),
+                Ok(fetched) => return Ok(Fetched::Records(fetched.into())),
                 Err(RsError::ServerError { protocol_error: ProtocolError::OffsetOutOfRange, .. }) => {
                     return Ok(Fetched::OutOfRange)
                 }
@@ -164,4 +198,22 @@ impl Source {
 
 fn request(action: &'static str, topic: &str, source: RsError) -> KafkaError {
     KafkaError::Request { action, topic: topic.to_owned(), source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fetch_grows_only_when_a_batch_larger_than_its_bound_is_readable() {
+        // (case, next offset after a fetch from 10, readable end, whether to grow)
+        let cases = [
+            ("nothing whole came back below the readable end", 10, 20, true),
+            ("records, markers or aborted batches came back", 12, 20, false),
+            ("at the readable end: a transaction still open, or the end of the log", 10, 10, false),
+        ];
+        for (case, next_offset, readable_end, grow) in cases {
+            assert_eq!(nothing_whole_below(10, next_offset, readable_end), grow, "{case}");
+        }
+    }
 }

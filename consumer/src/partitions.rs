@@ -3,8 +3,11 @@
 //! claim, release and fetch next, and tells it what was fetched and committed; it does no I/O, so
 //! the rules are tested here without a broker.
 
-/// Empty fetches in a row below the start watermark after which a one-off run stops waiting for a
-/// partition (the gap is made of transaction markers or compacted records).
+/// Fetches in a row that move nothing forward below the start watermark, after which a one-off run
+/// stops waiting for a partition. A fetch moves past records, transaction markers, aborted
+/// transactions and compacted gaps alike, and the start watermark is the last stable offset (see
+/// `Source::latest`), so a run ends by reaching it; this guards against a broker that sends nothing
+/// below the watermark it gave.
 pub const EMPTY_FETCHES_BEFORE_GIVING_UP: u32 = 3;
 
 /// Reading state of one partition.
@@ -18,9 +21,10 @@ pub struct Partition {
     pub offset: i64,
     /// The offset stored in the database (`None` before the first commit).
     pub stored: Option<i64>,
-    /// One-off runs stop at the high watermark seen when they claimed the partition.
+    /// One-off runs stop at the partition's readable end when they claimed it: its last stable
+    /// offset (the high watermark, unless a transaction is open; see `fetch`).
     pub target: Option<i64>,
-    /// Empty fetches in a row.
+    /// Fetches in a row that moved nothing forward.
     pub empty_fetches: u32,
 }
 
@@ -135,11 +139,12 @@ impl PartitionTable {
         Some(self.partitions[found].id)
     }
 
-    /// A fetch came back with `records` records; true when a one-off run just gave up on the
-    /// partition (nothing readable below its target).
-    pub fn fetched(&mut self, id: i32, records: usize) -> bool {
+    /// A fetch came back, having `progressed` past the partition's offset (records, or only
+    /// transaction markers and aborted transactions) or not; true when a one-off run just gave up on
+    /// the partition (nothing readable below its target).
+    pub fn fetched(&mut self, id: i32, progressed: bool) -> bool {
         let partition = self.get_mut(id);
-        partition.empty_fetches = if records == 0 { partition.empty_fetches + 1 } else { 0 };
+        partition.empty_fetches = if progressed { 0 } else { partition.empty_fetches + 1 };
         partition.target.is_some() && partition.empty_fetches == EMPTY_FETCHES_BEFORE_GIVING_UP
     }
 
@@ -207,9 +212,11 @@ mod tests {
         table.open(1, 0, None, Some(3));
         table.committed(0, 8);
         assert_eq!(table.active(), [1], "partition 0 reached its target");
-        assert!(!table.fetched(1, 0));
-        assert!(!table.fetched(1, 0));
-        assert!(table.fetched(1, 0), "the third empty fetch gives up");
+        assert!(!table.fetched(1, false));
+        assert!(!table.fetched(1, true), "markers alone move the partition forward");
+        assert!(!table.fetched(1, false));
+        assert!(!table.fetched(1, false));
+        assert!(table.fetched(1, false), "the third fetch in a row that moved nothing gives up");
         assert!(table.active().is_empty());
     }
 

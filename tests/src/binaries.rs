@@ -86,7 +86,7 @@ fn set_for_this_test(name: &str) -> bool {
 
 /// The target folder and the profile's folder of the running test binary:
 /// `<target>/<profile>/deps/e2e-<hash>` (benches and unit tests alike).
-fn layout() -> Result<(PathBuf, PathBuf), String> {
+pub(crate) fn layout() -> Result<(PathBuf, PathBuf), String> {
     let exe = std::env::current_exe().map_err(|err| format!("the test binary's path: {err}"))?;
     let deps = exe.parent().filter(|folder| folder.ends_with("deps"));
     let profile_folder =

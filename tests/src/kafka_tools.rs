@@ -3,6 +3,7 @@
 
 use std::{
     io::Write,
+    path::Path,
     process::{Command, Stdio},
 };
 
@@ -29,18 +30,53 @@ impl Stack {
         self.kafka_tool("org.apache.kafka.tools.TopicCommand", &args, "");
     }
 
+    /// Writes `count` records to `topic` with Kafka's ProducerPerformance over about a second
+    /// (throttled: unthrottled, a few transactions would hold them all), in transactions of
+    /// `transaction_ms` milliseconds each, under the transactional id `transactional_id`: what Kafka
+    /// Streams, Connect, MirrorMaker 2 and Flink write. The values are the counters `0` to
+    /// `count - 1` as text (`--payload-monotonic`), the keys null, spread over the partitions by the
+    /// Java client's default partitioner.
+    pub fn produce_with_producer_performance(
+        &self,
+        topic: &str,
+        count: u32,
+        transactional_id: &str,
+        transaction_ms: u32,
+    ) {
+        let (count, transaction_ms) = (count.to_string(), transaction_ms.to_string());
+        let bootstrap = format!("bootstrap.servers={}", self.var("WEBSENTRY_STACK_KAFKA_PLAINTEXT"));
+        let args = [
+            "--topic",
+            topic,
+            "--num-records",
+            &count,
+            "--throughput",
+            &count,
+            "--payload-monotonic",
+            "--transactional-id",
+            transactional_id,
+            "--transaction-duration-ms",
+            &transaction_ms,
+            "--producer-props",
+            &bootstrap,
+            "acks=all",
+        ];
+        self.run_java("org.apache.kafka.tools.ProducerPerformance", &args, "");
+    }
+
     /// Runs one of Kafka's Java tools (`class`) against the broker's plaintext listener, `input` on
     /// its standard input; panics with its output when it fails.
     fn kafka_tool(&self, class: &str, args: &[&str], input: &str) {
-        let mut java = Command::new("java")
-            .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
-            .arg(format!(
-                "-Dlog4j2.configurationFile={}/kafka/tools-log4j2.properties",
-                self.var("WEBSENTRY_STACK_DIR")
-            ))
-            .args(["-cp", &format!("{}/*", self.var("WEBSENTRY_STACK_KAFKA_LIBS"))])
+        let bootstrap = ["--bootstrap-server", self.var("WEBSENTRY_STACK_KAFKA_PLAINTEXT")];
+        self.run_java(class, &[&bootstrap[..], args].concat(), input);
+    }
+
+    /// Runs the Java class `class` with the broker's jars, `input` on its standard input; panics
+    /// with its output when it fails.
+    fn run_java(&self, class: &str, args: &[&str], input: &str) {
+        let mut java = self
+            .java(&[])
             .arg(class)
-            .args(["--bootstrap-server", self.var("WEBSENTRY_STACK_KAFKA_PLAINTEXT")])
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -50,5 +86,23 @@ impl Stack {
         java.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("writing to the tool");
         let output = java.wait_with_output().expect("tool output");
         assert!(output.status.success(), "{class} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    /// `java` with the broker's jars and `extra` folders on its class path, a small heap and quiet
+    /// logs (warnings and errors, on stderr).
+    pub(crate) fn java(&self, extra: &[&Path]) -> Command {
+        let mut class_path = format!("{}/*", self.var("WEBSENTRY_STACK_KAFKA_LIBS"));
+        for folder in extra {
+            class_path.push(':');
+            class_path.push_str(&folder.to_string_lossy());
+        }
+        let mut java = Command::new("java");
+        java.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+            .arg(format!(
+                "-Dlog4j2.configurationFile={}/kafka/tools-log4j2.properties",
+                self.var("WEBSENTRY_STACK_DIR")
+            ))
+            .args(["-cp", &class_path]);
+        java
     }
 }

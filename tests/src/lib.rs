@@ -5,7 +5,9 @@
 //!   process's environment, so unit tests never see them); fresh topics and databases per test.
 //! - [`SiteServer`]: a local HTTP server with pages of known status and body.
 //! - [`hostile`]: servers that misbehave the ways real websites do, and TLS sites for tests.
-//! - [`Stack::produce_with_console_producer`]: records written by Kafka's own Java client.
+//! - [`Stack::produce_with_console_producer`]: records written by Kafka's own Java client;
+//!   [`Stack::transactional_writer`] and [`Stack::produce_with_producer_performance`]: records
+//!   written by its transactional producer, committed, aborted or left open.
 //! - [`Scratch`]: a test's own folder of files, removed when dropped.
 //! - [`binary`]: the workspace's binaries, built once per test process from the current source.
 //! - [`Run`]: a binary of the workspace run with exactly the environment a test gives it;
@@ -30,6 +32,7 @@ mod scratch;
 mod seed;
 mod sites;
 mod stack;
+mod transactions;
 mod wait;
 
 pub use archive::{day_partition, midnight, KEEP_EVERYTHING};
@@ -40,4 +43,5 @@ pub use scratch::Scratch;
 pub use seed::seeded_rng;
 pub use sites::{unreachable_url, SiteServer};
 pub use stack::{repo_root, Stack, TestDatabase};
+pub use transactions::TransactionalWriter;
 pub use wait::{consistently, eventually, eventually_ok};

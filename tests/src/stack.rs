@@ -4,7 +4,10 @@ use std::{collections::BTreeMap, path::PathBuf, process::Command, sync::OnceLock
 
 use anyhow::{bail, Context};
 use rskafka::{
-    client::{partition::UnknownTopicHandling, Client},
+    client::{
+        partition::{OffsetAt, UnknownTopicHandling},
+        Client,
+    },
     record::Record,
 };
 use websentry_consumer::database::{DatabaseArgs, DatabaseSettings};
@@ -169,6 +172,17 @@ impl Stack {
                 .collect();
             partition.produce(records, Default::default()).await.expect("producing raw records");
         });
+    }
+
+    /// The offset up to which `partition` of `topic` is readable now: its last stable offset, the
+    /// end of the log when no transaction is open.
+    pub fn readable_end(&self, topic: &str, partition: i32) -> i64 {
+        block_on(async {
+            let client = self.kafka_client(topic).await;
+            let partition =
+                client.partition_client(topic, partition, UnknownTopicHandling::Retry).await.expect("partition client");
+            partition.get_offset(OffsetAt::Latest).await.expect("listing the latest offset")
+        })
     }
 
     /// Every record value of `topic`, partition by partition.

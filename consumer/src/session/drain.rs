@@ -1,6 +1,8 @@
-//! One-off runs: read every held partition up to the high watermark seen when it was claimed, in
-//! turn, one fetch at a time (memory stays at about two fetches), the next fetch running on the
-//! runtime while this thread writes the current one.
+//! One-off runs: read every held partition up to its readable end when it was claimed (its last
+//! stable offset: the high watermark, unless a transaction is open), in turn, one fetch at a time
+//! (memory stays at about two fetches), the next fetch running on the runtime while this thread
+//! writes the current one. Records of a transaction still open when the run started are left to
+//! the next run, which finds them committed or aborted.
 
 use std::{sync::Arc, time::Duration};
 
@@ -76,10 +78,11 @@ fn is_stale(fetched_from: i64, reading_from: i64, active: bool) -> bool {
 }
 
 /// Where the partition will be read from once `result`, fetched from `offset`, is written: past
-/// its last record; where it was when nothing came back.
+/// the last record batch fetched (transaction markers and aborted transactions included); where it
+/// was when nothing came back.
 fn offset_after(offset: i64, result: &Result<Fetched, KafkaError>) -> i64 {
     match result {
-        Ok(Fetched::Records(records, _)) => records.last().map_or(offset, |r| r.offset + 1),
+        Ok(Fetched::Records(fetched)) => fetched.next_offset.max(offset),
         _ => offset,
     }
 }
@@ -89,8 +92,9 @@ mod tests {
     use rskafka::record::{Record, RecordAndOffset};
 
     use super::*;
+    use crate::fetch::Records;
 
-    fn records(offsets: &[i64]) -> Fetched {
+    fn records(offsets: &[i64], next_offset: i64) -> Fetched {
         let record = Record {
             key: None,
             value: None,
@@ -98,13 +102,15 @@ mod tests {
             timestamp: rskafka::chrono::DateTime::UNIX_EPOCH,
         };
         let records = offsets.iter().map(|&offset| RecordAndOffset { record: record.clone(), offset }).collect();
-        Fetched::Records(records, 100)
+        Fetched::Records(Records { records, next_offset, high_watermark: 100 })
     }
 
     #[test]
-    fn the_next_fetch_of_a_partition_starts_past_the_records_being_written() {
-        assert_eq!(offset_after(10, &Ok(records(&[10, 11, 14]))), 15, "past the last one, gaps included");
-        assert_eq!(offset_after(10, &Ok(records(&[]))), 10, "nothing came: where it was");
+    fn the_next_fetch_of_a_partition_starts_past_the_batches_being_written() {
+        assert_eq!(offset_after(10, &Ok(records(&[10, 11, 14], 15))), 15, "past the last one, gaps included");
+        assert_eq!(offset_after(10, &Ok(records(&[10, 11], 13))), 13, "past a transaction marker after them");
+        assert_eq!(offset_after(10, &Ok(records(&[], 14))), 14, "past markers and aborted records alone");
+        assert_eq!(offset_after(10, &Ok(records(&[], 10))), 10, "nothing came: where it was");
         assert_eq!(offset_after(10, &Ok(Fetched::OutOfRange)), 10, "out of range: where it was");
     }
 

@@ -1,16 +1,17 @@
 //! What a fetch brings is written: records in batches of at most `WEBSENTRY_BATCH_MAX`, each with
 //! the partition's next offset in one transaction (see `archive`), counted in the metrics and
-//! logged; a fetch past the end of the log is told apart from a topic created again.
+//! logged; the last one also moves the offset past what the fetch read without a record
+//! (transaction markers, aborted transactions). A fetch past the end of the log is told apart from
+//! a topic created again.
 
 use std::time::{Duration, Instant};
 
-use rskafka::record::RecordAndOffset;
 use websentry_shared::kafka::KafkaError;
 
 use crate::{
     archive::Committed,
     batch::{Batch, Origin},
-    fetch::Fetched,
+    fetch::{Fetched, Records},
     session::{
         claims::refresh_topic,
         outcome::{on, Flow, Interrupted, Service},
@@ -30,31 +31,29 @@ pub fn handle(session: &mut Session<'_>, id: i32, result: Result<Fetched, KafkaE
             Flow::TopicChanged => Ok(Flow::TopicChanged),
             Flow::CarryOn => skip_to_earliest(session, id).map(|()| Flow::CarryOn),
         },
-        Fetched::Records(records, high_watermark) => {
-            write(session, id, records, high_watermark).map(|()| Flow::CarryOn)
-        }
+        Fetched::Records(fetched) => write(session, id, fetched).map(|()| Flow::CarryOn),
     }
 }
 
-/// Writes fetched records in batches of at most `batch_max`, each in its own transaction. Stops
-/// between batches on shutdown: the rest is fetched again by the next run.
-fn write(
-    session: &mut Session<'_>,
-    id: i32,
-    mut records: Vec<RecordAndOffset>,
-    high_watermark: i64,
-) -> Result<(), Interrupted> {
+/// Writes fetched records in batches of at most `batch_max`, each in its own transaction; the last
+/// one (possibly without a record) stores the offset past everything fetched. Stops between batches
+/// on shutdown: the rest is fetched again by the next run.
+fn write(session: &mut Session<'_>, id: i32, fetched: Records) -> Result<(), Interrupted> {
+    let Records { mut records, next_offset, high_watermark } = fetched;
     let (config, topic) = (session.config, session.topic().to_owned());
     let at = Origin { group: &config.group, topic: &topic, topic_id: session.topic_id, partition: id };
-    if session.table.fetched(id, records.len()) {
+    if session.table.fetched(id, next_offset > session.offset(id)) {
         let p = session.table.get(id);
         tracing::warn!(partition = id, offset = ?p.map(|p| p.offset), target = ?p.and_then(|p| p.target), "nothing readable below the start watermark, leaving the partition");
     }
-    while !records.is_empty() {
+    while !records.is_empty() || session.offset(id) < next_offset {
         let rest = records.split_off(records.len().min(config.batch_max));
         let from = session.offset(id);
         let stored = session.table.get(id).and_then(|p| p.stored);
-        let batch = Batch::from_records(at, from, std::mem::replace(&mut records, rest));
+        let mut batch = Batch::from_records(at, from, std::mem::replace(&mut records, rest));
+        if records.is_empty() {
+            batch.next_offset = batch.next_offset.max(next_offset);
+        }
         let started = Instant::now();
         let outcome = session.archiver.commit(at, stored.unwrap_or(-1), &batch).map_err(on(Service::Database))?;
         match outcome {

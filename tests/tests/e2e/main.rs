@@ -32,3 +32,4 @@ mod secret_headers;
 mod sql_interface;
 mod topic_changes;
 mod topic_metadata;
+mod transactions;
