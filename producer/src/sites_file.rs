@@ -29,6 +29,7 @@ use std::{
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use toml::Spanned;
+use websentry_shared::settings::regular_file;
 
 use crate::{
     matcher::Matcher,
@@ -104,6 +105,7 @@ struct ValueFile {
 /// # Errors
 /// A text naming the file, the line and the problem; never a header's value.
 pub fn load(path: &Path, default_matcher: Option<&Matcher>) -> Result<Vec<FileSite>, String> {
+    regular_file(path)?;
     let text = std::fs::read_to_string(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
     let folder = path.parent().unwrap_or(Path::new(""));
     parse(&text, default_matcher, folder).map_err(|err| format!("{}{err}", path.display()))
@@ -216,11 +218,9 @@ fn header_map(
 /// value; the text names the path, never the content.
 fn read_value(path: &Path) -> Result<HeaderValue, String> {
     let shown = path.display();
+    // Before opening it: opening a FIFO waits for a writer.
+    regular_file(path)?;
     let file = std::fs::File::open(path).map_err(|err| format!("cannot read {shown}: {err}"))?;
-    let metadata = file.metadata().map_err(|err| format!("cannot read {shown}: {err}"))?;
-    if !metadata.is_file() {
-        return Err(format!("{shown} is not a regular file"));
-    }
     let mut bytes = Vec::new();
     file.take(HEADER_FILE_LIMIT + 1).read_to_end(&mut bytes).map_err(|err| format!("cannot read {shown}: {err}"))?;
     if bytes.len() as u64 > HEADER_FILE_LIMIT {
@@ -444,7 +444,14 @@ url = "http://plain.example/"
         )
         .map(|_| ())
         .unwrap_err();
-        assert!(err.contains("/dev/zero is not a regular file"), "{err}");
+        assert!(err.contains("/dev/zero is not a regular file: it is a character device"), "{err}");
+        let fifo = folder.0.path().join("fifo-token");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+        let text =
+            format!("[[site]]\nurl = \"https://ok/\"\nheaders = {{ X = {{ file = \"{}\" }} }}\n", fifo.display());
+        // Opening it would wait for a writer: a failing test would hang here.
+        let err = parse(&text, None, folder.0.path()).map(|_| ()).unwrap_err();
+        assert!(err.ends_with("fifo-token is not a regular file: it is a FIFO (named pipe)"), "{err}");
         let err = parse("[[site]]\nurl = \"https://ok/\"\nheaders = { X = { file = \"\" } }\n", None, folder.0.path())
             .map(|_| ())
             .unwrap_err();
