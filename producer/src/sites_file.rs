@@ -122,6 +122,8 @@ fn parse(text: &str, default_matcher: Option<&Matcher>, folder: &Path) -> Result
     })?;
     let mut sites: Vec<FileSite> = Vec::with_capacity(file.site.len());
     let mut lines: HashMap<String, usize> = HashMap::new();
+    // Each pattern compiled once, however many sites share it.
+    let mut compiled: HashMap<String, Matcher> = HashMap::new();
     for entry in file.site {
         let line = lines_of.at(entry.url.span().start);
         let url = SiteUrl::parse(entry.url.get_ref()).map_err(|e| at(entry.url.span(), e))?;
@@ -133,10 +135,14 @@ fn parse(text: &str, default_matcher: Option<&Matcher>, folder: &Path) -> Result
         }
         let matcher = match &entry.regexp {
             Some(pattern) if pattern.get_ref().is_empty() => None,
-            Some(pattern) => Some(
-                Matcher::parse(pattern.get_ref())
-                    .map_err(|e| at(pattern.span(), format!("regexp does not compile: {e}")))?,
-            ),
+            Some(pattern) => Some(match compiled.get(pattern.get_ref()) {
+                Some(matcher) => matcher.clone(),
+                None => {
+                    let matcher =
+                        Matcher::parse(pattern.get_ref()).map_err(|e| at(pattern.span(), format!("regexp {e}")))?;
+                    compiled.entry(pattern.get_ref().clone()).or_insert(matcher).clone()
+                }
+            }),
             None => default_matcher.cloned(),
         };
         let mut site = Site::simple(url, matcher);
@@ -254,6 +260,7 @@ impl LineNumbers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matcher::MAX_PATTERN_BYTES;
 
     #[test]
     fn line_numbers_count_the_newlines_before_an_offset() {
@@ -346,6 +353,17 @@ url = "http://plain.example/"
             let err = parse_text(text).expect_err(text);
             assert!(err.starts_with(&format!(" line {line}: ")), "{text:?}: {err}");
             assert!(err.contains(fragment), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_regexp_too_long_or_compiling_too_large_is_refused_with_its_line() {
+        for (pattern, fragment) in [
+            ("a".repeat(MAX_PATTERN_BYTES + 1), "regexp is 4097 bytes long; a pattern may have at most 4096"),
+            (r"\\w{1000}".to_owned(), "regexp compiles to more than 1048576 bytes"),
+        ] {
+            let err = parse_text(&format!("[[site]]\nurl = \"https://ok/\"\n\nregexp = \"{pattern}\"\n")).unwrap_err();
+            assert!(err.starts_with(&format!(" line 4: {fragment}")), "{err}");
         }
     }
 
