@@ -57,10 +57,13 @@ pub enum Engine {
     Backtracking,
 }
 
-/// A compiled pattern; cheap to clone (a clone searches with scratch memory of its own).
+/// A compiled pattern; cheap to clone (a clone searches with scratch memory of its own, and shares
+/// what was learned of its cost).
 #[derive(Debug, Clone)]
 pub struct Matcher {
     compiled: Compiled,
+    /// A search of it took long: see [`Matcher::mark_costly`].
+    costly: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Clone)]
@@ -128,7 +131,7 @@ impl Matcher {
             .dfa_size_limit(SEARCH_CACHE_LIMIT)
             .build();
         match linear {
-            Ok(regex) => Ok(Self { compiled: Compiled::Linear(regex) }),
+            Ok(regex) => Ok(Self::of(Compiled::Linear(regex))),
             Err(regex::Error::CompiledTooBig(_)) => Err(PatternError::TooLarge),
             // A syntax the `regex` crate does not have (look-around, back-references, `\K`…).
             Err(_) => Self::backtracking(pattern),
@@ -145,10 +148,25 @@ impl Matcher {
             .max_prog_size(MAX_PROGRAM)
             .build();
         match built {
-            Ok(regex) => Ok(Self { compiled: Compiled::Backtracking(regex) }),
+            Ok(regex) => Ok(Self::of(Compiled::Backtracking(regex))),
             Err(fancy_regex::Error::CompileError(err)) if is_too_large(&err) => Err(PatternError::TooLarge),
             Err(err) => Err(PatternError::Invalid(err.to_string().replace('\n', " "))),
         }
+    }
+
+    fn of(compiled: Compiled) -> Self {
+        Self { compiled, costly: Arc::default() }
+    }
+
+    /// Whether a search of this pattern (by any of its clones) was found to take long.
+    pub fn is_costly(&self) -> bool {
+        self.costly.load(Ordering::Relaxed)
+    }
+
+    /// Remembers that a search of this pattern took long, for all its clones; `true` the first
+    /// time.
+    pub fn mark_costly(&self) -> bool {
+        !self.costly.swap(true, Ordering::Relaxed)
     }
 
     /// The engine that runs this pattern.

@@ -13,7 +13,8 @@
 //!
 //! Body memory stays under `budget + concurrency × (FREE_BYTES + one chunk read ahead, at most
 //! 64 KiB)`, plus the lossy copies of at most [`LOSSY_AT_ONCE`] bodies over [`FREE_BYTES`] that are
-//! not UTF-8 (each up to 3 × its size).
+//! not UTF-8 (each up to 3 × its size), plus the text of each backtracking search (see
+//! [`Body::text_within`] and `probe::search`).
 
 use std::{borrow::Cow, sync::Arc, time::Duration};
 

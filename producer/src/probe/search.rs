@@ -1,9 +1,11 @@
 //! The probe's pattern search, under the probe's deadline: where it runs, and for how long.
 //!
-//! - **Linear patterns** (the `regex` crate) take time linear in the body. A body up to
-//!   [`SEARCH_HERE_BYTES`] is searched right on the probe's I/O thread, which costs less than a hop
-//!   to another thread: at most a few milliseconds with the costliest pattern the size limit lets
-//!   through, microseconds for usual ones. Larger bodies go to the blocking pool.
+//! - **Linear patterns** (the `regex` crate) take time linear in the body, but with a factor that
+//!   the pattern decides: microseconds for 16 KiB with usual patterns, tens of milliseconds with
+//!   some the size limit lets through (`(?s).*(.{400})`). A body up to [`SEARCH_HERE_BYTES`] is
+//!   searched right on the probe's I/O thread, which costs less than a hop to another thread (about
+//!   30 µs of CPU), until one search of the pattern takes longer than [`HERE_BUDGET`]: from then on
+//!   that pattern is searched on the blocking pool, like larger bodies.
 //! - **Backtracking patterns** (look-around, back-references) never run on an I/O thread. One
 //!   search runs on the blocking pool over the body's first
 //!   [`BACKTRACKING_INPUT_BYTES`](crate::matcher::BACKTRACKING_INPUT_BYTES), holding one of the
@@ -36,6 +38,10 @@ pub const SEARCH_MARGIN: Duration = Duration::from_millis(250);
 
 /// Bodies up to this size are searched by the linear engine on the probe's own thread.
 pub const SEARCH_HERE_BYTES: usize = FREE_BYTES;
+
+/// A search on the probe's own thread that takes longer than this sends its pattern to the
+/// blocking pool for good.
+pub const HERE_BUDGET: Duration = Duration::from_millis(1);
 
 /// The backtracking searches that may run at once; cheap to clone.
 #[derive(Debug, Clone)]
@@ -86,12 +92,28 @@ impl Search<'_> {
     /// patterns) found no match in the part of a larger body that it searches.
     pub async fn run(&self, body: Body) -> Result<Option<String>, ProbeError> {
         match self.matcher.engine() {
-            // Searched with a clone: a search leaves its scratch memory (tens of KiB) in the pool
-            // of the regex it ran on, so the site's own regex would keep it for good, per site.
-            Engine::Linear if body.len() <= SEARCH_HERE_BYTES => body.search(&self.matcher.clone()).map_err(limit),
+            Engine::Linear if body.len() <= SEARCH_HERE_BYTES && !self.matcher.is_costly() => self.here(body),
             Engine::Linear => self.off_thread(body).await,
             Engine::Backtracking => self.backtracking(body).await,
         }
+    }
+
+    /// A linear search of a small body on this thread; one over [`HERE_BUDGET`] marks its pattern
+    /// costly.
+    fn here(&self, body: Body) -> Result<Option<String>, ProbeError> {
+        let started = std::time::Instant::now();
+        // Searched with a clone: a search leaves its scratch memory (tens of KiB) in the pool of the
+        // regex it ran on, so the site's own regex would keep it for good, per site.
+        let found = body.search(&self.matcher.clone());
+        let took = started.elapsed();
+        if took > HERE_BUDGET && self.matcher.mark_costly() {
+            let took_ms = took.as_secs_f64() * 1000.0;
+            tracing::info!(
+                took_ms,
+                "a pattern search took long: that pattern is searched off the I/O threads from now on"
+            );
+        }
+        found.map_err(limit)
     }
 
     /// A linear search of a large body, on the blocking pool. The body and its share of the
@@ -254,6 +276,21 @@ mod tests {
         assert_eq!(error.kind, ErrorKind::RegexLimit);
         let expected = format!("no match in the first 262144 of {} body bytes", BACKTRACKING_INPUT_BYTES + 5);
         assert!(error.message.starts_with(&expected), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn a_pattern_whose_search_took_long_here_is_searched_off_thread_from_then_on() {
+        // Tens of milliseconds for 16 KiB (release build): capturing over a long match.
+        let costly = Matcher::parse(r"(?s).*(.{400})").unwrap();
+        let (slots, budget) = (SearchSlots::new(1), BodyBudget::new(BODY_BUDGET, 1 << 20));
+        let page = vec![b'.'; SEARCH_HERE_BYTES];
+        assert!(!costly.is_costly());
+
+        let found = search(&costly, &slots, &budget, Duration::from_secs(5)).run(Body::holding(&page)).await;
+
+        assert_eq!(found.unwrap().map(|m| m.len()), Some(400));
+        assert!(costly.is_costly(), "marked by its first search");
+        assert!(costly.clone().is_costly(), "for every clone");
     }
 
     #[tokio::test]
