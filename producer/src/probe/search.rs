@@ -7,10 +7,10 @@
 //!   30 µs of CPU), until one search of the pattern takes longer than [`HERE_BUDGET`]: from then on
 //!   that pattern is searched on the blocking pool, like larger bodies.
 //! - **Backtracking patterns** (look-around, back-references) never run on an I/O thread. One
-//!   search runs on the blocking pool over the body's first
-//!   [`BACKTRACKING_INPUT_BYTES`](crate::matcher::BACKTRACKING_INPUT_BYTES), holding one of the
-//!   prober's [`SearchSlots`] (one per CPU), so that hostile pages cannot take more threads or CPU
-//!   than that; a probe that finds every slot taken waits for one within its deadline.
+//!   search runs on the blocking pool over the body's first [`BACKTRACKING_INPUT_BYTES`], holding
+//!   one of the prober's [`SearchSlots`] (one per CPU), so that hostile pages cannot take more
+//!   threads or CPU than that; a probe that finds every slot taken waits for one within its
+//!   deadline.
 //!
 //! Every search ends by the probe's deadline, its timeout counted from its start, plus
 //! [`SEARCH_MARGIN`]: a search that has not ended by then makes the report a `regex_limit` saying
