@@ -12,7 +12,8 @@
 //! than [`COMPILED_SIZE_LIMIT`], so that neither a huge pattern nor a small one that expands
 //! (`\w{1000}`) can take the memory of the process.
 
-use regex_syntax::ast::{parse::Parser, visit, Ast, RepetitionKind, Visitor};
+mod stop;
+
 use std::{
     ops::Range,
     panic::{catch_unwind, resume_unwind, AssertUnwindSafe},
@@ -21,6 +22,11 @@ use std::{
         Arc,
     },
 };
+
+use regex_syntax::ast::{parse::Parser, visit, Ast, RepetitionKind, Visitor};
+
+pub use self::stop::StopSignal;
+use self::stop::{Stop, Watched};
 
 /// The longest pattern accepted, in bytes: far beyond any pattern a health check needs.
 pub const MAX_PATTERN_BYTES: usize = 4096;
@@ -95,22 +101,6 @@ pub enum MatchLimit {
     /// Its [`StopSignal`] was given.
     #[error("pattern search stopped")]
     Stopped,
-}
-
-/// Tells a backtracking search to stop; cheap to clone. A linear search does not look at it: it
-/// ends in time linear in its input anyway.
-#[derive(Debug, Clone, Default)]
-pub struct StopSignal(Arc<AtomicBool>);
-
-impl StopSignal {
-    /// Stops the searches that watch this signal, at their next look at the text.
-    pub fn stop(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
-    fn is_given(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
 }
 
 impl Matcher {
@@ -279,65 +269,6 @@ fn bounded(mut text: String) -> String {
         text.push('…');
     }
     text
-}
-
-/// What a stopped search unwinds with.
-struct Stop;
-
-/// The text of a backtracking search, which watches a [`StopSignal`]. fancy-regex has no way to be
-/// cancelled, but it asks its input for the text at every step and before each scan it hands to
-/// the `regex` crate, so the text itself ends a stopped search: it unwinds out of it with
-/// [`resume_unwind`] (which runs no panic hook and prints nothing), and [`Matcher::find`] catches
-/// that. A stop takes effect within one such scan: at most the text's length, linear. This needs
-/// `panic = "unwind"`, which every profile of the workspace keeps.
-struct Watched<'a> {
-    text: &'a str,
-    stop: &'a StopSignal,
-}
-
-impl Watched<'_> {
-    fn go_on(&self) {
-        if self.stop.is_given() {
-            resume_unwind(Box::new(Stop));
-        }
-    }
-}
-
-impl fancy_regex::Input for Watched<'_> {
-    type Match<'t>
-        = Range<usize>
-    where
-        Self: 't;
-
-    fn len(&self) -> usize {
-        self.go_on();
-        self.text.len()
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        self.go_on();
-        self.text.as_bytes()
-    }
-
-    fn is_char_boundary(&self, ix: usize) -> bool {
-        self.text.is_char_boundary(ix)
-    }
-
-    fn is_ascii(&self) -> bool {
-        self.text.is_ascii()
-    }
-
-    fn prev_codepoint_ix(&self, i: usize) -> usize {
-        fancy_regex::Input::prev_codepoint_ix(self.text, i)
-    }
-
-    fn make_match(&self, start: usize, end: usize) -> Range<usize> {
-        start..end
-    }
-
-    fn advance_position(&self, i: usize) -> usize {
-        fancy_regex::Input::advance_position(self.text, i)
-    }
 }
 
 #[cfg(test)]
