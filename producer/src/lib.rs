@@ -8,7 +8,7 @@
 //! 2. [`schedule`] runs one round, or rounds at a fixed rate until a shutdown ([`run`], what `main`
 //!    calls), at most `concurrency` probes at a time.
 //! 3. Each site gets one [`probe`]: resolve, connect, TLS, HTTP exchange, body (under the round's
-//!    memory budget, [`probe::body`]), pattern, all under one deadline. A probe never fails: a site
+//!    memory budget, [`probe::body`]), pattern ([`probe::search`]), all under one deadline. A probe never fails: a site
 //!    that is down is a report with an `error`. [`certificate`] reads the leaf certificate's
 //!    expiry; [`credentials`] turns a URL's userinfo into Basic authentication and keeps the
 //!    password out of what is shown.

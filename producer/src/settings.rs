@@ -147,10 +147,9 @@ impl TryFrom<&Args> for Config {
     fn try_from(args: &Args) -> Result<Self, SettingError> {
         let log = LogSettings::try_from(&args.log)?;
         let matcher = match args.regexp.as_deref().filter(|p| !p.is_empty()) {
-            Some(pattern) => Some(
-                Matcher::parse(pattern)
-                    .map_err(|err| Args::setting("regexp").error(format!("does not compile: {err}")))?,
-            ),
+            Some(pattern) => {
+                Some(Matcher::parse(pattern).map_err(|err| Args::setting("regexp").error(err.to_string()))?)
+            }
             None => None,
         };
         let (sites_setting, file_setting) = (Args::setting("sites"), Args::setting("sites_file"));

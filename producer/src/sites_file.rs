@@ -29,6 +29,7 @@ use std::{
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use toml::Spanned;
+use websentry_shared::settings::regular_file;
 
 use crate::{
     matcher::Matcher,
@@ -104,6 +105,7 @@ struct ValueFile {
 /// # Errors
 /// A text naming the file, the line and the problem; never a header's value.
 pub fn load(path: &Path, default_matcher: Option<&Matcher>) -> Result<Vec<FileSite>, String> {
+    regular_file(path)?;
     let text = std::fs::read_to_string(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
     let folder = path.parent().unwrap_or(Path::new(""));
     parse(&text, default_matcher, folder).map_err(|err| format!("{}{err}", path.display()))
@@ -120,6 +122,8 @@ fn parse(text: &str, default_matcher: Option<&Matcher>, folder: &Path) -> Result
     })?;
     let mut sites: Vec<FileSite> = Vec::with_capacity(file.site.len());
     let mut lines: HashMap<String, usize> = HashMap::new();
+    // Each pattern compiled once, however many sites share it.
+    let mut compiled: HashMap<String, Matcher> = HashMap::new();
     for entry in file.site {
         let line = lines_of.at(entry.url.span().start);
         let url = SiteUrl::parse(entry.url.get_ref()).map_err(|e| at(entry.url.span(), e))?;
@@ -131,10 +135,14 @@ fn parse(text: &str, default_matcher: Option<&Matcher>, folder: &Path) -> Result
         }
         let matcher = match &entry.regexp {
             Some(pattern) if pattern.get_ref().is_empty() => None,
-            Some(pattern) => Some(
-                Matcher::parse(pattern.get_ref())
-                    .map_err(|e| at(pattern.span(), format!("regexp does not compile: {e}")))?,
-            ),
+            Some(pattern) => Some(match compiled.get(pattern.get_ref()) {
+                Some(matcher) => matcher.clone(),
+                None => {
+                    let matcher =
+                        Matcher::parse(pattern.get_ref()).map_err(|e| at(pattern.span(), format!("regexp {e}")))?;
+                    compiled.entry(pattern.get_ref().clone()).or_insert(matcher).clone()
+                }
+            }),
             None => default_matcher.cloned(),
         };
         let mut site = Site::simple(url, matcher);
@@ -216,11 +224,9 @@ fn header_map(
 /// value; the text names the path, never the content.
 fn read_value(path: &Path) -> Result<HeaderValue, String> {
     let shown = path.display();
+    // Before opening it: opening a FIFO waits for a writer.
+    regular_file(path)?;
     let file = std::fs::File::open(path).map_err(|err| format!("cannot read {shown}: {err}"))?;
-    let metadata = file.metadata().map_err(|err| format!("cannot read {shown}: {err}"))?;
-    if !metadata.is_file() {
-        return Err(format!("{shown} is not a regular file"));
-    }
     let mut bytes = Vec::new();
     file.take(HEADER_FILE_LIMIT + 1).read_to_end(&mut bytes).map_err(|err| format!("cannot read {shown}: {err}"))?;
     if bytes.len() as u64 > HEADER_FILE_LIMIT {
@@ -254,6 +260,7 @@ impl LineNumbers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matcher::MAX_PATTERN_BYTES;
 
     #[test]
     fn line_numbers_count_the_newlines_before_an_offset() {
@@ -346,6 +353,17 @@ url = "http://plain.example/"
             let err = parse_text(text).expect_err(text);
             assert!(err.starts_with(&format!(" line {line}: ")), "{text:?}: {err}");
             assert!(err.contains(fragment), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_regexp_too_long_or_compiling_too_large_is_refused_with_its_line() {
+        for (pattern, fragment) in [
+            ("a".repeat(MAX_PATTERN_BYTES + 1), "regexp is 4097 bytes long; a pattern may have at most 4096"),
+            (r"\\w{1000}".to_owned(), "regexp compiles to more than 1048576 bytes"),
+        ] {
+            let err = parse_text(&format!("[[site]]\nurl = \"https://ok/\"\n\nregexp = \"{pattern}\"\n")).unwrap_err();
+            assert!(err.starts_with(&format!(" line 4: {fragment}")), "{err}");
         }
     }
 
@@ -444,7 +462,14 @@ url = "http://plain.example/"
         )
         .map(|_| ())
         .unwrap_err();
-        assert!(err.contains("/dev/zero is not a regular file"), "{err}");
+        assert!(err.contains("/dev/zero is not a regular file: it is a character device"), "{err}");
+        let fifo = folder.0.path().join("fifo-token");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+        let text =
+            format!("[[site]]\nurl = \"https://ok/\"\nheaders = {{ X = {{ file = \"{}\" }} }}\n", fifo.display());
+        // Opening it would wait for a writer: a failing test would hang here.
+        let err = parse(&text, None, folder.0.path()).map(|_| ()).unwrap_err();
+        assert!(err.ends_with("fifo-token is not a regular file: it is a FIFO (named pipe)"), "{err}");
         let err = parse("[[site]]\nurl = \"https://ok/\"\nheaders = { X = { file = \"\" } }\n", None, folder.0.path())
             .map(|_| ())
             .unwrap_err();

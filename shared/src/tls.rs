@@ -12,7 +12,7 @@ use rustls::{
     ClientConfig, ConfigBuilder, RootCertStore,
 };
 
-use crate::settings::{Setting, SettingError};
+use crate::settings::{regular_file, Setting, SettingError};
 
 /// The crypto provider used everywhere: ring, so that a static musl build links no C library but
 /// ring's own code.
@@ -31,8 +31,10 @@ pub fn builder_trusting(roots: RootCertStore) -> ConfigBuilder<ClientConfig, Wan
 /// Reads every certificate of a PEM file named by `setting`.
 ///
 /// # Errors
-/// The file cannot be read, is not PEM, or holds no certificate.
+/// The file is not a regular file (see [`regular_file`]), cannot be read, is not PEM, or holds no
+/// certificate.
 pub fn certificates(path: &Path, setting: &Setting) -> Result<Vec<CertificateDer<'static>>, SettingError> {
+    regular_file(path).map_err(|problem| setting.error(problem))?;
     let iter = CertificateDer::pem_file_iter(path)
         .map_err(|err| setting.error(format!("cannot read {}: {err}", path.display())))?;
     let certs = iter
@@ -61,9 +63,10 @@ pub fn root_store(path: &Path, setting: &Setting) -> Result<RootCertStore, Setti
 /// Reads the private key (PKCS#8, PKCS#1 or SEC1 PEM) of the file named by `setting`.
 ///
 /// # Errors
-/// The file cannot be read or holds no private key. The message never quotes the file.
+/// The file is not a regular file, cannot be read or holds no private key. The message never quotes
+/// the file.
 pub fn private_key(path: &Path, setting: &Setting) -> Result<PrivateKeyDer<'static>, SettingError> {
-    std::fs::metadata(path).map_err(|err| setting.error(format!("cannot read {}: {err}", path.display())))?;
+    regular_file(path).map_err(|problem| setting.error(problem))?;
     PrivateKeyDer::from_pem_file(path).map_err(|err| {
         let why = match err {
             rustls::pki_types::pem::Error::NoItemsFound => "no PEM private key found".to_owned(),
@@ -142,6 +145,19 @@ mod tests {
         let err = private_key(path.path(), &s()).unwrap_err().to_string();
         assert!(err.contains("not a valid PEM private key"), "{err}");
         assert!(!err.contains("c2VjcmV0"), "the key material leaked: {err}");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_before_it_is_opened() {
+        let folder = tempfile::tempdir().unwrap();
+        let fifo = folder.path().join("ca.pem");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+        // Opening it would wait for a writer: a failing test would hang here.
+        let refused = [root_store(&fifo, &s()).map(|_| ()), private_key(&fifo, &s()).map(|_| ())];
+        for err in refused {
+            let err = err.unwrap_err().to_string();
+            assert!(err.ends_with("is not a regular file: it is a FIFO (named pipe)"), "{err}");
+        }
     }
 
     #[test]

@@ -66,6 +66,13 @@ impl Run {
         vars.into_iter().fold(self, |run, (name, value)| run.env(name, value))
     }
 
+    /// How long [`Run::output`] lets it run before killing it and failing the test (120 s unless
+    /// set).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = limit;
+        self
+    }
+
     pub fn without_env(mut self, name: &str) -> Self {
         self.env.retain(|(n, _)| n != name);
         self

@@ -22,6 +22,15 @@ impl Scratch {
         path.display().to_string()
     }
 
+    /// Makes the FIFO (named pipe) `name` in the folder; returns its path as text. Nothing writes
+    /// to it: opening it for reading waits forever.
+    pub fn fifo(&self, name: &str) -> String {
+        let path = self.0.join(name);
+        let made = std::process::Command::new("mkfifo").arg(&path).status().expect("running mkfifo");
+        assert!(made.success(), "mkfifo {}", path.display());
+        path.display().to_string()
+    }
+
     pub fn path(&self) -> &Path {
         &self.0
     }

@@ -13,7 +13,8 @@
 //!
 //! Body memory stays under `budget + concurrency × (FREE_BYTES + one chunk read ahead, at most
 //! 64 KiB)`, plus the lossy copies of at most [`LOSSY_AT_ONCE`] bodies over [`FREE_BYTES`] that are
-//! not UTF-8 (each up to 3 × its size).
+//! not UTF-8 (each up to 3 × its size), plus the text of each backtracking search (see
+//! [`Body::text_within`] and `probe::search`).
 
 use std::{borrow::Cow, sync::Arc, time::Duration};
 
@@ -222,6 +223,31 @@ impl Body {
         matcher.find(&text)
     }
 
+    /// Its first `limit` bytes (fewer if the cut would split a character) as text, invalid
+    /// sequences replaced by U+FFFD; and whether bytes were left out. The body, and the budget it
+    /// holds, are released: the text is at most `3 × limit` bytes.
+    pub fn text_within(self, limit: usize) -> (String, bool) {
+        let mut cut = self.bytes.len().min(limit);
+        // A character is at most 4 bytes: step back over at most 3 continuation bytes.
+        for _ in 0..3 {
+            if cut == 0 || cut == self.bytes.len() || self.bytes[cut] & 0xC0 != 0x80 {
+                break;
+            }
+            cut -= 1;
+        }
+        (String::from_utf8_lossy(&self.bytes[..cut]).into_owned(), cut < self.bytes.len())
+    }
+
+    /// A body that was read as `bytes`, kept for a pattern.
+    #[cfg(test)]
+    pub(crate) fn holding(bytes: &[u8]) -> Self {
+        let mut body = Self::new(true);
+        body.bytes = bytes.to_vec();
+        body.len = bytes.len();
+        body.validate();
+        body
+    }
+
     /// Waits for a turn to make a lossy copy when this body needs a large one; `None` when it does
     /// not need one (it is UTF-8, or small enough to count as the probe's own).
     pub async fn lossy_turn(&self, budget: &BodyBudget) -> Option<OwnedSemaphorePermit> {
@@ -280,6 +306,22 @@ mod tests {
         let Ok(response) = transport::send(tcp, false, request).await else { panic!("no answer from {url}") };
         let announced = response.headers().get(header::CONTENT_LENGTH).map(|n| n.to_str().unwrap().parse().unwrap());
         (announced, response.into_body())
+    }
+
+    #[test]
+    fn a_text_within_a_limit_never_splits_a_character_and_says_what_it_left_out() {
+        // (case, bytes, limit, text, bytes left out)
+        let cases: [(&str, &[u8], usize, &str, bool); 6] = [
+            ("shorter than the limit", b"abc", 10, "abc", false),
+            ("at the limit", b"abc", 3, "abc", false),
+            ("cut", b"abcdef", 4, "abcd", true),
+            ("cut inside a character", "aé€".as_bytes(), 4, "aé", true),
+            ("cut inside a 4-byte character", "a😀".as_bytes(), 4, "a", true),
+            ("not UTF-8", b"\xff\xfeab", 3, "\u{FFFD}\u{FFFD}a", true),
+        ];
+        for (case, bytes, limit, text, left_out) in cases {
+            assert_eq!(Body::holding(bytes).text_within(limit), (text.to_owned(), left_out), "{case}");
+        }
     }
 
     #[test]

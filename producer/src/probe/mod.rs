@@ -7,7 +7,8 @@
 //! This file is the orchestration: the deadline, the redirects, each phase timed into the report,
 //! the status and pattern checks, the report itself. The steps are the other files: `transport`
 //! (resolve, connect, TLS, one HTTP/1.1 or HTTP/2 exchange with hyper), [`body`] (the body under the
-//! body limit and the round's memory budget) and `errors` (how a failed step is worded).
+//! body limit and the round's memory budget), [`search`] (the pattern search under the deadline)
+//! and `errors` (how a failed step is worded).
 //!
 //! The site's headers and the credentials of its URL go only to the site's origin (scheme, host and
 //! port): a redirect to another origin drops them for the rest of the probe, even if a later
@@ -16,6 +17,7 @@
 
 pub mod body;
 mod errors;
+pub mod search;
 #[cfg(test)]
 mod test_server;
 mod transport;
@@ -34,13 +36,11 @@ use uuid::Uuid;
 use websentry_shared::report::{ErrorKind, ProbeError, Report, Timings, SCHEMA_VERSION};
 
 use self::{
-    body::{Body, BodyBudget, BODY_BUDGET, FREE_BYTES},
+    body::{Body, BodyBudget, BODY_BUDGET},
     errors::failure,
+    search::{Search, SearchSlots, SEARCH_MARGIN},
 };
 use crate::{certificate::not_after, credentials::without_userinfo, site::Site};
-
-/// Bodies up to this size are searched on the probe's own thread, larger ones on the blocking pool.
-const SEARCH_HERE_BYTES: usize = FREE_BYTES;
 
 const USER_AGENT: &str = concat!("websentry/", env!("CARGO_PKG_VERSION"));
 
@@ -65,11 +65,16 @@ pub struct Prober {
     tls: TlsConnector,
     settings: ProbeSettings,
     budget: BodyBudget,
+    slots: SearchSlots,
 }
 
 impl std::fmt::Debug for Prober {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prober").field("settings", &self.settings).field("budget", &self.budget).finish_non_exhaustive()
+        f.debug_struct("Prober")
+            .field("settings", &self.settings)
+            .field("budget", &self.budget)
+            .field("slots", &self.slots)
+            .finish_non_exhaustive()
     }
 }
 
@@ -93,10 +98,11 @@ fn ms(elapsed: Duration) -> f64 {
 
 impl Prober {
     /// A prober that trusts `roots` for `https` sites, its probes sharing a body budget of
-    /// [`BODY_BUDGET`] (or the body limit, if larger).
+    /// [`BODY_BUDGET`] (or the body limit, if larger) and a search slot per CPU for backtracking
+    /// patterns.
     pub fn new(roots: RootCertStore, settings: ProbeSettings) -> Self {
         let budget = BodyBudget::new(BODY_BUDGET, settings.body_limit);
-        Self { tls: transport::tls_connector(roots), settings, budget }
+        Self { tls: transport::tls_connector(roots), settings, budget, slots: SearchSlots::per_cpu() }
     }
 
     /// The same prober with a body budget of `bytes` (or the body limit, if larger).
@@ -140,31 +146,12 @@ impl Prober {
         let body = std::mem::take(&mut progress.body);
         let body_bytes = answered.then_some(body.len() as u64);
         if let (Some(matcher), true) = (&site.matcher, answered) {
-            let found = if body.len() <= SEARCH_HERE_BYTES {
-                // Most pages: searched right here, which costs less than a hop to another thread;
-                // the backtrack limit bounds the time all the same. Searched with a clone, as on
-                // the blocking pool: a search leaves its scratch memory (tens of KiB) in the pool of
-                // the regex it ran on, so the site's own regex would keep it for good, per site.
-                Ok(body.search(&matcher.clone()))
-            } else {
-                // A body of a megabyte can take a while to search: keep it off the I/O threads.
-                // The body and its share of the budget are released when the search ends.
-                let turn = body.lossy_turn(&self.budget).await;
-                let matcher = matcher.clone();
-                tokio::task::spawn_blocking(move || {
-                    let found = body.search(&matcher);
-                    drop(turn);
-                    found
-                })
-                .await
-            };
-            match found {
-                Ok(Ok(found)) => regexp_match = found,
-                Ok(Err(limit)) => {
-                    error.get_or_insert(failure(ErrorKind::RegexLimit, limit.to_string()));
-                }
-                Err(join) => {
-                    error.get_or_insert(failure(ErrorKind::RegexLimit, format!("pattern search failed: {join}")));
+            let deadline = started + timeout + SEARCH_MARGIN;
+            let search = Search { matcher, budget: &self.budget, slots: &self.slots, timeout, deadline };
+            match search.run(body).await {
+                Ok(found) => regexp_match = found,
+                Err(limit) => {
+                    error.get_or_insert(limit);
                 }
             }
         }
@@ -334,7 +321,7 @@ fn redirect_target(url: &Url, status: StatusCode, headers: &HeaderMap) -> Result
 mod tests {
     use std::sync::Arc;
 
-    use super::{test_server::serve, *};
+    use super::{body::FREE_BYTES, test_server::serve, *};
     use crate::{
         matcher::Matcher,
         site::{SiteUrl, StatusSet},

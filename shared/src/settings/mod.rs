@@ -11,7 +11,14 @@
 pub mod docs;
 mod whole;
 
-use std::{ffi::OsStr, fmt, ops::RangeInclusive, path::PathBuf, str::FromStr, time::Duration};
+use std::{
+    ffi::OsStr,
+    fmt,
+    ops::RangeInclusive,
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
 
 pub use whole::Whole;
 
@@ -91,12 +98,13 @@ impl Setting {
         }
     }
 
-    /// A path to a file that exists and can be read now.
+    /// A path to a regular file that exists and can be read now. What it names is checked before
+    /// it is opened (see [`regular_file`]).
     pub fn readable_file(&self, value: Option<&OsStr>) -> Result<PathBuf, SettingError> {
         let path = self.required(self.path(value)?)?;
+        regular_file(&path).map_err(|problem| self.error(problem))?;
         match std::fs::File::open(&path) {
-            Ok(_) if path.is_file() => Ok(path),
-            Ok(_) => Err(self.error(format!("{} is not a regular file", path.display()))),
+            Ok(_) => Ok(path),
             Err(err) => Err(self.error(format!("cannot read {}: {err}", path.display()))),
         }
     }
@@ -149,6 +157,35 @@ impl Setting {
             _ => Err(self.error(format!("{} is not a yes/no value (use true or false)", quoted(value)))),
         }
     }
+}
+
+/// Checks, from its metadata alone, that `path` names a regular file (a symbolic link is followed,
+/// as a mounted Kubernetes Secret's files are links). Opening a FIFO for reading waits for a writer,
+/// forever at start; a socket, a device or a folder is never a file of settings either. So they are
+/// refused before anything opens them.
+///
+/// # Errors
+/// The path cannot be looked at, or names something else than a regular file; the message names
+/// the path and what it is, never its content.
+pub fn regular_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "of an unknown kind"
+    };
+    Err(format!("{} is not a regular file: it is {what}", path.display()))
 }
 
 /// The settings of a clap definition, by argument id: `KafkaArgs::setting("kafka_hosts")`.
@@ -313,5 +350,39 @@ mod tests {
         assert!(err.to_string().contains("/nonexistent/ca.crt"), "{err}");
         let err = s().readable_file(Some(OsStr::new("/"))).unwrap_err();
         assert!(err.to_string().contains("is not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_a_socket_a_device_or_a_folder_is_refused_before_it_is_opened() {
+        let folder = tempfile::tempdir().unwrap();
+        let fifo = folder.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        let socket = folder.path().join("socket");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let file = folder.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let link = folder.path().join("link-to-fifo");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        // (path, what it is said to be; None: taken)
+        let cases = [
+            (fifo.clone(), Some("a FIFO (named pipe)")),
+            (link, Some("a FIFO (named pipe)")),
+            (socket, Some("a socket")),
+            ("/dev/null".into(), Some("a character device")),
+            (folder.path().to_owned(), Some("a folder")),
+            (file.clone(), None),
+        ];
+        for (path, what) in cases {
+            // Opening the FIFO would wait for a writer: the test would hang, not fail.
+            let checked = s().readable_file(Some(path.as_os_str()));
+            match what {
+                Some(what) => {
+                    let expected = format!("WEBSENTRY_X (--x): {} is not a regular file: it is {what}", path.display());
+                    assert_eq!(checked.unwrap_err().to_string(), expected);
+                }
+                None => assert_eq!(checked.unwrap(), path),
+            }
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Bad configuration exits 2 with one line naming the setting, before any network work: no panic,
 //! no value that overflows later, no secret in the message.
 
+use std::time::Duration;
+
 use websentry_tests::{Run, RunOutput, Scratch, Stack, TestDatabase};
 
 /// A topic that does not exist: a bad setting that slipped through fails to publish rather than
@@ -225,6 +227,89 @@ fn a_sites_file_with_a_framing_header_or_an_unusable_header_file_exits_2_without
     let site_timeout = scratch.write("timeout.toml", "[[site]]\nurl = \"http://127.0.0.1:9/\"\ntimeout = 3601\n");
     cases.push(case("a site timeout past an hour", with_sites_file(&site_timeout), SITES_FILE, "1 to 3600 seconds"));
     assert_each_is_refused_on_one_line("websentry-producer", cases, &[SECRET]);
+}
+
+#[test]
+fn a_pattern_too_long_or_compiling_too_large_exits_2_naming_it() {
+    let scratch = Scratch::new();
+    let huge = "a".repeat(1_000_000);
+    let in_file = scratch.write("huge.toml", format!("[[site]]\nurl = \"http://127.0.0.1:9/\"\nregexp = '{huge}'\n"));
+    let cases = vec![
+        case(
+            "a long WEBSENTRY_REGEXP",
+            probing().env("WEBSENTRY_REGEXP", "a".repeat(5000)),
+            REGEXP,
+            "is 5000 bytes long; a pattern may have at most 4096",
+        ),
+        case(
+            "a WEBSENTRY_REGEXP that compiles huge",
+            probing().env("WEBSENTRY_REGEXP", r"\w{1000}"),
+            REGEXP,
+            "compiles to more than 1048576 bytes",
+        ),
+        case(
+            "a long regexp in the sites file",
+            with_sites_file(&in_file),
+            SITES_FILE,
+            "line 3: regexp is 1000000 bytes long; a pattern may have at most 4096",
+        ),
+    ];
+    assert_each_is_refused_on_one_line("websentry-producer", cases, &[]);
+}
+
+#[test]
+fn a_fifo_socket_or_device_given_as_a_file_exits_2_naming_it_instead_of_waiting_on_it() {
+    let stack = Stack::get();
+    let database = stack.create_database();
+    let scratch = Scratch::new();
+    let fifo = scratch.fifo("fifo");
+    let socket = scratch.path().join("socket").display().to_string();
+    let _listening = std::os::unix::net::UnixListener::bind(&socket).expect("a socket");
+    let header_from_fifo = scratch.write(
+        "header-from-fifo.toml",
+        format!("[[site]]\nurl = \"http://127.0.0.1:9/\"\nheaders = {{ Authorization = {{ file = \"{fifo}\" }} }}\n"),
+    );
+    let is_fifo = format!("{fifo} is not a regular file: it is a FIFO (named pipe)");
+    // Before, opening a FIFO waited for a writer: the start hung, silent, until killed.
+    let quick = |run: Run| run.timeout(Duration::from_secs(20));
+    let producer_cases = vec![
+        case("the sites file", quick(probing().env("WEBSENTRY_SITES_FILE", &fifo)), SITES_FILE, &is_fifo),
+        case(
+            "a header value file",
+            quick(with_sites_file(&header_from_fifo)),
+            SITES_FILE,
+            format!("line 3: header 'authorization': {is_fifo}"),
+        ),
+        case("the probe CA", quick(probing().env("WEBSENTRY_PROBE_CAFILE", &fifo)), PROBE_CAFILE, &is_fifo),
+        case("the Kafka CA", quick(publishing(stack).env("WEBSENTRY_KAFKA_CAFILE", &fifo)), KAFKA_CAFILE, &is_fifo),
+        case(
+            "the Kafka certificate",
+            quick(publishing(stack).env("WEBSENTRY_KAFKA_CERTFILE", &fifo)),
+            KAFKA_CERTFILE,
+            &is_fifo,
+        ),
+        case("the Kafka key", quick(publishing(stack).env("WEBSENTRY_KAFKA_KEY", &fifo)), KAFKA_KEY, &is_fifo),
+        case(
+            "a socket as the sites file",
+            quick(probing().env("WEBSENTRY_SITES_FILE", &socket)),
+            SITES_FILE,
+            format!("{socket} is not a regular file: it is a socket"),
+        ),
+        case(
+            "a device as the probe CA",
+            quick(probing().env("WEBSENTRY_PROBE_CAFILE", "/dev/zero")),
+            PROBE_CAFILE,
+            "/dev/zero is not a regular file: it is a character device",
+        ),
+    ];
+    assert_each_is_refused_on_one_line("websentry-producer", producer_cases, &[]);
+    let consumer = || quick(archiving(stack, &database));
+    let consumer_cases = vec![
+        case("the database CA", consumer().env("WEBSENTRY_DATABASE_CAFILE", &fifo), DATABASE_CAFILE, &is_fifo),
+        case("the Kafka CA", consumer().env("WEBSENTRY_KAFKA_CAFILE", &fifo), KAFKA_CAFILE, &is_fifo),
+        case("the Kafka key", consumer().env("WEBSENTRY_KAFKA_KEY", &fifo), KAFKA_KEY, &is_fifo),
+    ];
+    assert_each_is_refused_on_one_line("websentry-consumer", consumer_cases, &[]);
 }
 
 #[test]

@@ -26,6 +26,7 @@ mod poison_records;
 mod probe_credentials;
 mod probe_memory;
 mod probe_outcomes;
+mod probe_patterns;
 mod publishing;
 mod refused_connections;
 mod secret_headers;
