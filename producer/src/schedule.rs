@@ -6,6 +6,10 @@
 //! (or the printer, for a dry run) while the round goes on; a probe that finds the queue full waits,
 //! so a slow Kafka slows the probes instead of filling memory. A daemon keeps what Kafka did not
 //! acknowledge and sends it first with the next round, up to [`MAX_BACKLOG`] reports.
+//!
+//! A round starts with its canaries, when there are some: if every one of them fails too, the
+//! round's failures may be this producer's own (its network, its DNS), so its failed reports are
+//! marked inconclusive — the archive counts their time as unmeasured, not down.
 
 use std::sync::Arc;
 
@@ -29,6 +33,15 @@ use crate::{
 /// oldest are dropped, loudly.
 pub const MAX_BACKLOG: usize = 100_000;
 
+/// Whether a round's failures are the sites' own, as its canaries tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No canary, or one of them answered: a failed probe is the site's failure.
+    Conclusive,
+    /// Every canary failed too: a failed probe is marked inconclusive.
+    Inconclusive,
+}
+
 /// Reports between the probes and the publisher at most; a probe that finds the queue full waits
 /// (Kafka slower than the probes), which bounds memory.
 const REPORT_QUEUE: usize = 1024;
@@ -42,6 +55,7 @@ const REPORT_QUEUE: usize = 1024;
 pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
     let prober = Arc::new(Prober::new(config.roots, config.probe));
     let sites: Arc<[Site]> = config.sites.into();
+    let canaries: Arc<[Site]> = config.canaries.into();
     let publisher = match &config.output {
         Output::Kafka(kafka) => {
             Some(Publisher::connect(kafka).await.context("connecting to Kafka").map_err(Fatal::Runtime)?)
@@ -61,7 +75,8 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
                 _ = ticks.tick() => {}
             }
             let earlier = std::mem::take(&mut backlog);
-            backlog = probe_and_deliver(&prober, &sites, config.concurrency, publisher.as_ref(), earlier).await;
+            let round = Round { prober: &prober, sites: &sites, canaries: &canaries, concurrency: config.concurrency };
+            backlog = round.probe_and_deliver(publisher.as_ref(), earlier).await;
             if backlog.len() > MAX_BACKLOG {
                 let dropped = backlog.len() - MAX_BACKLOG;
                 tracing::error!(dropped, kept = MAX_BACKLOG, "backlog full, dropping the oldest unpublished reports");
@@ -72,7 +87,8 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
             }
         }
     } else {
-        backlog = probe_and_deliver(&prober, &sites, config.concurrency, publisher.as_ref(), Vec::new()).await;
+        let round = Round { prober: &prober, sites: &sites, canaries: &canaries, concurrency: config.concurrency };
+        backlog = round.probe_and_deliver(publisher.as_ref(), Vec::new()).await;
     }
     if !backlog.is_empty() {
         return Err(Fatal::Runtime(anyhow!("{} reports were not acknowledged by Kafka", backlog.len())));
@@ -92,20 +108,21 @@ pub async fn round(prober: &Arc<Prober>, sites: &Arc<[Site]>, concurrency: usize
         }
         reports
     };
-    let (_, reports) = tokio::join!(round_into(prober, sites, concurrency, sender), collect);
+    let (_, reports) = tokio::join!(round_into(prober, sites, concurrency, sender, Verdict::Conclusive), collect);
     reports
 }
 
 /// Probes every site once, at most `concurrency` at a time, handing each report to `reports` as
-/// its probe ends; returns how many probes failed. A probe task is spawned only when a permit is
-/// free, so memory follows the concurrency, not the number of sites.
+/// its probe ends (a failed one marked inconclusive when the `verdict` says so); returns how many
+/// probes failed. A probe task is spawned only when a permit is free, so memory follows the
+/// concurrency, not the number of sites.
 pub async fn round_into(
     prober: &Arc<Prober>,
     sites: &Arc<[Site]>,
     concurrency: usize,
     reports: mpsc::Sender<Report>,
+    verdict: Verdict,
 ) -> usize {
-    tracing::info!(sites = sites.len(), "round started");
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     let mut failed = 0;
@@ -113,9 +130,10 @@ pub async fn round_into(
         let permit = Arc::clone(&permits).acquire_owned().await.expect("the semaphore is never closed");
         let (prober, sites, reports) = (Arc::clone(prober), Arc::clone(sites), reports.clone());
         tasks.spawn(async move {
-            let report = prober.probe(&sites[index]).await;
+            let mut report = prober.probe(&sites[index]).await;
             drop(permit);
             let down = report.error.is_some();
+            report.inconclusive = down && verdict == Verdict::Inconclusive;
             // The receiver outlives the round.
             let _ = reports.send(report).await;
             down
@@ -137,30 +155,59 @@ fn probe_failed(joined: Result<bool, tokio::task::JoinError>) -> bool {
     })
 }
 
-/// Probes a round and publishes each report as its probe ends (or prints it, for a dry run),
-/// after the `earlier` reports that were not acknowledged before; returns those not delivered.
-async fn probe_and_deliver(
-    prober: &Arc<Prober>,
-    sites: &Arc<[Site]>,
+/// One round's work: its sites, its canaries and how many probes run at once.
+struct Round<'a> {
+    prober: &'a Arc<Prober>,
+    sites: &'a Arc<[Site]>,
+    canaries: &'a Arc<[Site]>,
     concurrency: usize,
-    publisher: Option<&Publisher>,
-    earlier: Vec<Report>,
-) -> Vec<Report> {
-    let (sender, receiver) = mpsc::channel(REPORT_QUEUE);
-    let resent = earlier.len();
-    let probing = async move {
-        for report in earlier {
-            let _ = sender.send(report).await;
+}
+
+impl Round<'_> {
+    /// Probes the round (canaries first) and publishes each report as its probe ends (or prints
+    /// it, for a dry run), after the `earlier` reports that were not acknowledged before; returns
+    /// those not delivered.
+    async fn probe_and_deliver(&self, publisher: Option<&Publisher>, earlier: Vec<Report>) -> Vec<Report> {
+        let (sender, receiver) = mpsc::channel(REPORT_QUEUE);
+        let resent = earlier.len();
+        tracing::info!(sites = self.sites.len(), canaries = self.canaries.len(), "round started");
+        let probing = async move {
+            for report in earlier {
+                let _ = sender.send(report).await;
+            }
+            let verdict = self.ask_canaries(&sender).await;
+            round_into(self.prober, self.sites, self.concurrency, sender, verdict).await
+        };
+        let deliver = async {
+            match publisher {
+                Some(publisher) => publisher.publish_until_closed(receiver).await,
+                None => print_until_closed(receiver).await,
+            }
+        };
+        let (failed_probes, unpublished) = tokio::join!(probing, deliver);
+        let probes = self.sites.len() + self.canaries.len();
+        tracing::info!(probes, failed_probes, resent, unpublished = unpublished.len(), "round done");
+        unpublished
+    }
+
+    /// Probes the canaries and hands their reports on; the round is inconclusive when every one of
+    /// them failed (their own failed reports marked so too).
+    async fn ask_canaries(&self, reports: &mpsc::Sender<Report>) -> Verdict {
+        if self.canaries.is_empty() {
+            return Verdict::Conclusive;
         }
-        round_into(prober, sites, concurrency, sender).await
-    };
-    let deliver = async {
-        match publisher {
-            Some(publisher) => publisher.publish_until_closed(receiver).await,
-            None => print_until_closed(receiver).await,
+        let mut answers = round(self.prober, self.canaries, self.concurrency).await;
+        let verdict = match answers.iter().all(|report| report.error.is_some()) {
+            true => Verdict::Inconclusive,
+            false => Verdict::Conclusive,
+        };
+        if verdict == Verdict::Inconclusive {
+            tracing::warn!(canaries = answers.len(), "every canary failed: this round's failures are inconclusive");
         }
-    };
-    let (failed_probes, unpublished) = tokio::join!(probing, deliver);
-    tracing::info!(probes = sites.len(), failed_probes, resent, unpublished = unpublished.len(), "round done");
-    unpublished
+        for mut report in answers.drain(..) {
+            report.inconclusive = report.error.is_some() && verdict == Verdict::Inconclusive;
+            let _ = reports.send(report).await;
+        }
+        verdict
+    }
 }

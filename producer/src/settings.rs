@@ -42,6 +42,13 @@ pub struct Args {
     /// unless the sites file names sites.
     #[arg(long, env = "WEBSENTRY_SITES", value_name = "URLS", hide_env_values = true)]
     pub sites: Option<String>,
+    /// Canaries: URLs separated like --sites, probed at the start of each round (none by default).
+    /// When every canary fails too, the round's failed reports are marked inconclusive: the failure
+    /// may be this producer's own network, so the archive counts that time as unmeasured, not down.
+    /// Their own reports are published like any site's; each URL once across --sites, the sites
+    /// file and the canaries.
+    #[arg(long, env = "WEBSENTRY_CANARIES", value_name = "URLS")]
+    pub canaries: Option<String>,
     /// TOML file of sites with settings of their own (regexp, expect_status, timeout, method,
     /// headers, header values from files); its sites are probed beside those of --sites.
     #[arg(long, env = "WEBSENTRY_SITES_FILE", value_name = "FILE")]
@@ -127,6 +134,8 @@ pub struct Config {
     pub log: LogSettings,
     /// The sites of `WEBSENTRY_SITES`, then those of the sites file.
     pub sites: Vec<Site>,
+    /// Probed first in each round; when all of them fail, the round's failures are inconclusive.
+    pub canaries: Vec<Site>,
     pub probe: ProbeSettings,
     /// The CAs trusted for https sites.
     pub roots: RootCertStore,
@@ -164,6 +173,7 @@ impl TryFrom<&Args> for Config {
         if sites.is_empty() {
             return Err(sites_setting.error(format!("names no site (set it, or {})", file_setting.env)));
         }
+        let canaries = canaries(args, &sites)?;
         let interval = INTERVAL.duration(&Args::setting("interval"), &args.interval)?;
         let interval_s = cadence(args, interval)?;
         let timeout = TIMEOUT.duration(&Args::setting("timeout"), &args.timeout)?;
@@ -179,6 +189,7 @@ impl TryFrom<&Args> for Config {
         Ok(Config {
             log,
             sites,
+            canaries,
             probe: ProbeSettings {
                 timeout,
                 body_limit,
@@ -215,6 +226,28 @@ fn cadence(args: &Args, interval: Duration) -> Result<Option<u32>, SettingError>
     };
     // Within CADENCE and INTERVAL's ranges, a day at most: it fits.
     Ok(seconds.map(|s| u32::try_from(s).unwrap_or(u32::MAX)))
+}
+
+/// The canaries of `WEBSENTRY_CANARIES`: plain sites (no pattern), none of them a site too.
+///
+/// # Errors
+/// A URL that does not parse, or one listed twice or among the sites.
+fn canaries(args: &Args, sites: &[Site]) -> Result<Vec<Site>, SettingError> {
+    let setting = Args::setting("canaries");
+    let listed = site::parse_list(args.canaries.as_deref().unwrap_or_default()).map_err(|e| setting.error(e))?;
+    let mut seen = std::collections::HashSet::new();
+    for url in &listed {
+        if !seen.insert(url.as_str()) {
+            return Err(setting.error(format!("'{}' is listed twice; each URL may appear once", url.as_str())));
+        }
+        if sites.iter().any(|site| site.url.as_str() == url.as_str()) {
+            return Err(setting.error(format!(
+                "'{}' is also a site; each URL may appear once (a canary's reports are published like a site's)",
+                url.as_str()
+            )));
+        }
+    }
+    Ok(listed.into_iter().map(|url| Site::simple(url, None)).collect())
 }
 
 /// The entry number (from 1) of each URL of `WEBSENTRY_SITES`.
@@ -334,6 +367,26 @@ mod tests {
         for cadence in ["0", "86401", "5m", ""] {
             let err = checked(args(&["--cadence", cadence])).expect_err(cadence).to_string();
             assert!(err.starts_with("WEBSENTRY_CADENCE (--cadence): "), "{cadence:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn canaries_are_plain_sites_listed_once_and_never_a_site_too() {
+        let config =
+            checked(args(&["--canaries", "https://canary.example/ https://other.example/"])).expect("canaries");
+        let canaries: Vec<&str> = config.canaries.iter().map(|c| c.url.as_str()).collect();
+        assert_eq!(canaries, ["https://canary.example/", "https://other.example/"]);
+        assert!(config.canaries.iter().all(|c| c.matcher.is_none()), "a canary searches nothing");
+        assert!(checked(args(&[])).expect("no canaries").canaries.is_empty(), "none by default");
+
+        // (case, canaries, the error's end)
+        for (case, canaries, expected) in [
+            ("twice", "https://c.example/,https://c.example/", "'https://c.example/' is listed twice; each URL may appear once"),
+            ("a site too", "https://example.com/", "'https://example.com/' is also a site; each URL may appear once (a canary's reports are published like a site's)"),
+            ("not a URL", "nope", ""),
+        ] {
+            let err = checked(args(&["--canaries", canaries])).expect_err(case).to_string();
+            assert!(err.starts_with("WEBSENTRY_CANARIES (--canaries): ") && err.ends_with(expected), "{case}: {err}");
         }
     }
 

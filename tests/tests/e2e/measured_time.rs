@@ -208,3 +208,66 @@ fn a_daemon_stopped_and_started_again_leaves_its_pause_unmeasured() {
     );
     db.assert_rollups_match_raw();
 }
+
+#[test]
+fn a_round_whose_canaries_all_fail_archives_its_failures_as_inconclusive_time_not_down_time() {
+    let stack = Stack::get();
+    let db = stack.create_database();
+    let topic = stack.create_topic(1);
+    let (site, other) = (websentry_tests::SiteServer::start(), websentry_tests::SiteServer::start());
+    let (up, down) = (site.url("/ok"), websentry_tests::unreachable_url());
+    let round = |canary: &str| {
+        stack
+            .producer(&topic)
+            .env("WEBSENTRY_SITES", format!("{up},{down}"))
+            .env("WEBSENTRY_CANARIES", canary)
+            .env("WEBSENTRY_CADENCE", "60")
+            .success()
+    };
+
+    // A canary that cannot be reached, as when this producer's own network is down; then one that
+    // answers.
+    let unreachable_canary = websentry_tests::unreachable_url();
+    let cut_off = round(&unreachable_canary);
+    round(&other.url("/ok"));
+    stack.consumer(&topic, &db).success();
+
+    assert!(
+        cut_off.stderr.contains("every canary failed: this round's failures are inconclusive"),
+        "{}",
+        cut_off.stderr
+    );
+    let flags = |url: &str| -> Vec<(bool, bool)> {
+        db.client()
+            .query(
+                "SELECT error_kind IS NOT NULL, inconclusive FROM reports WHERE url = $1 ORDER BY checked_at",
+                &[&url],
+            )
+            .expect("the reports")
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    };
+    assert_eq!(flags(&down), [(true, true), (true, false)], "failed, inconclusive while the canary failed");
+    assert_eq!(flags(&up), [(false, false), (false, false)], "a success is never inconclusive");
+    assert_eq!(flags(&unreachable_canary), [(true, true)], "the canary's own report is archived, inconclusive");
+    let (covered, down_us): (i64, i64) = db
+        .client()
+        .query_one("SELECT sum(covered_us)::bigint, sum(down_us)::bigint FROM rollup_hourly WHERE url = $1", &[&down])
+        .map(|row| (row.get(0), row.get(1)))
+        .expect("the down site's rollups");
+    assert_eq!((covered, down_us), (60_000_000, 60_000_000), "one minute measured, down: the second round's only");
+    let now = OffsetDateTime::now_utc();
+    let row = db
+        .client()
+        .query_one(
+            "SELECT probes, inconclusive, measured_s, down_s FROM site_summary($1, $2, $3)",
+            &[&(now - Duration::hours(1)), &(now + Duration::hours(1)), &down],
+        )
+        .expect("the down site's summary");
+    let (probes, inconclusive, measured, down_s): (i64, i64, f64, f64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!((probes, inconclusive), (2, 1));
+    assert!(measured > 0.0 && down_s == measured, "all it measured is down, none of it from the inconclusive round");
+    db.assert_rollups_match_raw();
+}
