@@ -157,6 +157,8 @@ fn decode_legacy(
         tls_expires_at: None,
         interval_s: None,
         inconclusive: false,
+        name: None,
+        group: None,
     };
     Some(Ok((report, document)))
 }

@@ -38,7 +38,7 @@ pub struct Column {
 }
 
 /// Every column the writer fills, in the order the values are sent; `archived_at` takes its default.
-pub static COLUMNS: [Column; 27] = [
+pub static COLUMNS: [Column; 29] = [
     Column { name: "checked_at", ty: Type::TIMESTAMPTZ, value: |r| &r.checked_at },
     Column { name: "id", ty: Type::UUID, value: |r| &r.id },
     Column { name: "response_ms", ty: Type::FLOAT8, value: |r| &r.from.report.response_ms },
@@ -66,6 +66,8 @@ pub static COLUMNS: [Column; 27] = [
     Column { name: "extra", ty: Type::JSONB, value: |r| &r.extra },
     Column { name: "interval_s", ty: Type::INT4, value: |r| &r.interval_s },
     Column { name: "inconclusive", ty: Type::BOOL, value: |r| &r.from.report.inconclusive },
+    Column { name: "site_name", ty: Type::TEXT, value: |r| &r.from.report.name },
+    Column { name: "site_group", ty: Type::TEXT, value: |r| &r.from.report.group },
 ];
 
 /// The names of [`COLUMNS`], comma-separated, for SQL.

@@ -7,7 +7,8 @@
 //!   site's identity, it makes the record rejected.
 //! - An index entry holds at most ~2.7 kB: a `url` or `probe` longer than [`MAX_URL_BYTES`] or
 //!   [`MAX_PROBE_BYTES`] is shortened in its column, with a digest of the whole value so that two
-//!   long URLs stay apart; the document keeps the whole value.
+//!   long URLs stay apart; the document keeps the whole value. A `name` or `group` longer than the
+//!   producer writes (`MAX_LABEL_BYTES`) is shortened the same way, for the pages that show it.
 //! - A time whose offset puts it past year 9999 in UTC (`9999-12-31T23:59:59-23:59`) makes the
 //!   record rejected; other times are stored in UTC.
 //! - A duration (`response_ms`, each of `timings_ms`) that is negative or not finite makes the
@@ -25,7 +26,7 @@
 use serde_json::Value;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
-use websentry_shared::report::{Report, INTERVAL_SECONDS};
+use websentry_shared::report::{Report, INTERVAL_SECONDS, MAX_LABEL_BYTES};
 
 /// Longest `url` kept whole in its indexed column.
 pub const MAX_URL_BYTES: usize = 2000;
@@ -77,12 +78,17 @@ pub fn make_storable(report: &mut Report, document: &mut Value) -> Result<Normal
         report.error.as_mut().map(|e| &mut e.message),
         report.http_version.as_mut(),
         report.final_url.as_mut(),
+        report.name.as_mut(),
+        report.group.as_mut(),
     ];
     for text in texts.into_iter().flatten() {
         changes.nul_replaced += replace_nul(text);
     }
     changes.nul_replaced += replace_nul_in_document(document);
-    for (text, limit) in [(&mut report.url, MAX_URL_BYTES), (&mut report.probe, MAX_PROBE_BYTES)] {
+    let labels = [report.name.as_mut(), report.group.as_mut()].into_iter().flatten().map(|l| (l, MAX_LABEL_BYTES));
+    for (text, limit) in
+        [(&mut report.url, MAX_URL_BYTES), (&mut report.probe, MAX_PROBE_BYTES)].into_iter().chain(labels)
+    {
         if let Some(short) = shortened(text, limit) {
             *text = short;
             changes.shortened += 1;

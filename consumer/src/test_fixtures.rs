@@ -22,5 +22,7 @@ pub fn report() -> Report {
         tls_expires_at: None,
         interval_s: None,
         inconclusive: false,
+        name: None,
+        group: None,
     }
 }

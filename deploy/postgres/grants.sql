@@ -37,7 +37,10 @@
 --
 -- The reader gets the SQL interface (consumer/src/sql/interface.sql) and nothing else:
 --   site_summary,         EXECUTE                 run as the schema owner (SECURITY DEFINER, fixed
---   site_timeline                                 search_path): the reader reads no rollup itself
+--   site_timeline,                                search_path): the reader reads no table itself
+--   site_latency,
+--   site_outages,
+--   site_reports
 --   log, report_documents, SELECT                 views, which read their tables as the owner
 --   latest_reports,
 --   certificates_expiring
@@ -63,7 +66,8 @@ REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"reader";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"reader";
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM :"reader";
 GRANT EXECUTE ON FUNCTION site_summary(timestamptz, timestamptz, text),
-    site_timeline(timestamptz, timestamptz, text, text) TO :"reader";
+    site_timeline(timestamptz, timestamptz, text, text), site_latency(timestamptz, timestamptz, text, text),
+    site_outages(timestamptz, timestamptz, text), site_reports(text, integer) TO :"reader";
 GRANT SELECT ON log, report_documents, latest_reports, certificates_expiring TO :"reader";
 GRANT EXECUTE ON FUNCTION report_document(reports), websentry_rfc3339(timestamptz, smallint) TO :"reader";
 \endif

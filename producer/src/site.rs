@@ -137,6 +137,9 @@ pub struct Site {
     pub expect_status: StatusSet,
     /// This site's probe timeout; `None`: `WEBSENTRY_TIMEOUT`.
     pub timeout: Option<Duration>,
+    /// The display name and group of the sites file, written into each report.
+    pub name: Option<String>,
+    pub group: Option<String>,
 }
 
 impl Site {
@@ -149,6 +152,8 @@ impl Site {
             matcher,
             expect_status: StatusSet::default_expected(),
             timeout: None,
+            name: None,
+            group: None,
         }
     }
 }

@@ -29,7 +29,7 @@ use std::{
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use toml::Spanned;
-use websentry_shared::settings::regular_file;
+use websentry_shared::{report::MAX_LABEL_BYTES, settings::regular_file};
 
 use crate::{
     matcher::Matcher,
@@ -69,6 +69,8 @@ struct Entry {
     timeout: Option<Spanned<u64>>,
     method: Option<Spanned<String>>,
     headers: Option<BTreeMap<String, Spanned<HeaderSource>>>,
+    name: Option<Spanned<String>>,
+    group: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -168,9 +170,27 @@ fn parse(text: &str, default_matcher: Option<&Matcher>, folder: &Path) -> Result
         if let Some(headers) = &entry.headers {
             site.headers = header_map(headers, folder, &at)?;
         }
+        site.name = entry.name.as_ref().map(|name| label("name", name, &at)).transpose()?;
+        site.group = entry.group.as_ref().map(|group| label("group", group, &at)).transpose()?;
         sites.push(FileSite { line, site });
     }
     Ok(sites)
+}
+
+/// A site's `name` or `group`: shown on status pages, so one line of printable text, not empty, at
+/// most [`MAX_LABEL_BYTES`] bytes.
+fn label(key: &str, value: &Spanned<String>, at: &impl Fn(Range<usize>, String) -> String) -> Result<String, String> {
+    let text = value.get_ref().trim();
+    if text.is_empty() {
+        return Err(at(value.span(), format!("{key} is empty")));
+    }
+    if text.len() > MAX_LABEL_BYTES {
+        return Err(at(value.span(), format!("{key} is longer than {MAX_LABEL_BYTES} bytes")));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(at(value.span(), format!("{key} holds a control character")));
+    }
+    Ok(text.to_owned())
 }
 
 impl Status {
@@ -288,6 +308,27 @@ mod tests {
             let path = self.0.path().join(name);
             std::fs::write(&path, content).unwrap();
             path
+        }
+    }
+
+    #[test]
+    fn a_name_and_a_group_are_read_trimmed_and_checked() {
+        let sites = parse_text(
+            "[[site]]\nurl = \"https://a.example/\"\nname = \" Shop \"\ngroup = \"Public\"\n\n[[site]]\nurl = \"https://b.example/\"\n",
+        )
+        .expect("a valid file");
+        assert_eq!((sites[0].name.as_deref(), sites[0].group.as_deref()), (Some("Shop"), Some("Public")));
+        assert_eq!((sites[1].name.as_deref(), sites[1].group.as_deref()), (None, None), "none by default");
+
+        let long = "x".repeat(MAX_LABEL_BYTES + 1);
+        // (case, the entry's line, the error's end)
+        for (case, line, expected) in [
+            ("empty", "name = \"  \"".to_owned(), "name is empty"),
+            ("too long", format!("group = \"{long}\""), "group is longer than 200 bytes"),
+            ("a control character", "name = \"a\\tb\"".to_owned(), "name holds a control character"),
+        ] {
+            let err = parse_text(&format!("[[site]]\nurl = \"https://a.example/\"\n{line}\n")).expect_err(case);
+            assert!(err.ends_with(expected) && err.contains("line 3"), "{case}: {err}");
         }
     }
 

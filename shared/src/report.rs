@@ -65,7 +65,18 @@ pub struct Report {
     /// time. The error is kept. Absent when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub inconclusive: bool,
+    /// The site's display name from the sites file (a status page shows it instead of the URL,
+    /// which may carry a token in its query). Absent when none was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The site's group from the sites file (a status page shows or filters by it). Absent when
+    /// none was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
+
+/// The longest `name` or `group` in bytes that a producer writes (and an archive column keeps).
+pub const MAX_LABEL_BYTES: usize = 200;
 
 /// The periods a report may state: a second to a day.
 pub const INTERVAL_SECONDS: std::ops::RangeInclusive<u32> = 1..=86_400;
@@ -230,6 +241,8 @@ mod tests {
             tls_expires_at: Some(datetime!(2027-01-31 23:59:59 UTC)),
             interval_s: None,
             inconclusive: false,
+            name: None,
+            group: None,
         }
     }
 

@@ -31,6 +31,8 @@ pub fn sample_report(url: &str) -> Report {
         tls_expires_at: None,
         interval_s: None,
         inconclusive: false,
+        name: None,
+        group: None,
     }
 }
 

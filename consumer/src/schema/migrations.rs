@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "checked interface", "0005_checked_interface.sql"),
     migration!(6, "bounded partitions", "0006_bounded_partitions.sql"),
     migration!(7, "measured time", "0007_measured_time.sql"),
+    migration!(8, "site labels", "0008_site_labels.sql"),
 ];
 
 /// The first version that records checksums (and the interface); the checksums of the versions
@@ -180,7 +181,7 @@ mod tests {
     /// The SHA-256 of every migration file that has shipped. A shipped migration is never edited:
     /// a database that applied it would hold a schema this file no longer describes. Put a change in
     /// a new migration and pin its checksum here once it ships.
-    const SHIPPED: [(i32, &str); 7] = [
+    const SHIPPED: [(i32, &str); 8] = [
         (1, "901b42e7f18ee6cc075b575d363816a3152f229ff884df4c47f2204dfaf9ffae"),
         (2, "db36d033357cde546771e46cf2fd7a7fbaf98392f9f4286f9fa05c7b5351fa07"),
         (3, "ba27dea72fc6678efe038c47b6fccc5d7e798aeea07b2acccc28abf9d50b7d7b"),
@@ -188,6 +189,7 @@ mod tests {
         (5, "10ddec7761398996ddf36b7a8c284b3953d9b6a5fd9d098cf7e52d4ec772b474"),
         (6, "a9652e9544a9b6aacbd37f7c824575f932cad3d9c39e1143124d096eaf48c8aa"),
         (7, "8561382780db4a4a8f29fc998705150119d56443846cf24e639f6f60b97507fe"),
+        (8, "9305985eaf55d5d32e98d814ec373f3364f1bda0231226200b994c07a6e07924"),
     ];
 
     #[test]

@@ -47,6 +47,8 @@ CREATE OR REPLACE FUNCTION report_document(r reports) RETURNS jsonb
         -- Written by the producer only when they say something: a cadence, an inconclusive failure.
         || CASE WHEN r.interval_s IS NOT NULL THEN jsonb_build_object('interval_s', r.interval_s) ELSE '{}' END
         || CASE WHEN r.inconclusive THEN jsonb_build_object('inconclusive', true) ELSE '{}' END
+        || CASE WHEN r.site_name IS NOT NULL THEN jsonb_build_object('name', r.site_name) ELSE '{}' END
+        || CASE WHEN r.site_group IS NOT NULL THEN jsonb_build_object('group', r.site_group) ELSE '{}' END
     END || coalesce(r.extra, '{}');
 COMMENT ON FUNCTION report_document(reports) IS
     'The JSON report a row of reports was archived from: rebuilt from its columns, then its extra fields (unknown fields, values the columns do not keep exactly) over them. Equal, key for key, to the document received.';
@@ -682,6 +684,136 @@ COMMENT ON FUNCTION site_timeline(timestamptz, timestamptz, text, text) IS
     'site_summary per bucket, without percentiles: for each (url, probe), or one url, with a row in [window_start, window_end), one row per hour (step ''hour'') or UTC day (step ''day'') of the window that has started, with bucket_start and bucket_end. A bucket no report reached has 0 probes and coverage 0 (all of it unknown); a bucket whose reports stated no cadence has coverage NULL. At most 10,000 buckets per site. Example, a 90-day bar: SELECT bucket_start, coverage, measured_uptime FROM site_timeline(now() - interval ''90 days'', now(), ''day'', ''https://example.com/'');';
 
 -- ------------------------------------------------------------------------------------------------
+-- One site in detail: latency per bucket, its outages, its last reports.
+
+-- p50, p95 and p99 of one site's successful probes per hour or UTC day over a window, for a
+-- latency chart; buckets without a success are left out. One site at a time: each bucket walks its
+-- histogram (at most 10,000 buckets, as site_timeline).
+-- Refuses a missing url, where one site at a time is the rule.
+CREATE OR REPLACE FUNCTION websentry_required_url(url text, caller text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF url IS NULL THEN
+        RAISE EXCEPTION '%: url is required (one site at a time)', caller USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN url;
+END $$;
+COMMENT ON FUNCTION websentry_required_url(text, text) IS
+    'Helper: url, or an error naming caller when it is NULL.';
+
+CREATE OR REPLACE FUNCTION site_latency(window_start timestamptz, window_end timestamptz, step text, url text)
+    RETURNS TABLE (url text, probe text, bucket_start timestamptz, bucket_end timestamptz, successes bigint,
+                   p50_ms double precision, p95_ms double precision, p99_ms double precision)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    WITH bounds AS (
+        SELECT b.*, websentry_required_url(site_latency.url, 'site_latency') AS site
+        FROM websentry_timeline_bounds(window_start, window_end, step) b
+    ), found AS (
+        SELECT h.url, h.probe, h.hour AS at, h.successes, ARRAY[
+               h.b0, h.b1, h.b2, h.b3, h.b4, h.b5, h.b6, h.b7,
+               h.b8, h.b9, h.b10, h.b11, h.b12, h.b13, h.b14, h.b15,
+               h.b16, h.b17, h.b18, h.b19, h.b20, h.b21, h.b22, h.b23,
+               h.b24, h.b25, h.b26, h.b27, h.b28, h.b29, h.b30, h.b31,
+               h.b32, h.b33, h.b34, h.b35, h.b36, h.b37, h.b38, h.b39,
+               h.b40, h.b41, h.b42, h.b43, h.b44, h.b45, h.b46, h.b47,
+               h.b48, h.b49, h.b50, h.b51, h.b52, h.b53, h.b54, h.b55,
+               h.b56, h.b57, h.b58, h.b59, h.b60, h.b61, h.b62, h.b63,
+               h.b64, h.b65, h.b66, h.b67, h.b68, h.b69, h.b70, h.b71,
+               h.b72, h.b73, h.b74, h.b75, h.b76, h.b77, h.b78, h.b79,
+               h.b80, h.b81, h.b82, h.b83, h.b84, h.b85, h.b86, h.b87,
+               h.b88, h.b89, h.b90, h.b91, h.b92, h.b93, h.b94, h.b95,
+               h.b96, h.b97, h.b98, h.b99, h.b100, h.b101, h.b102, h.b103,
+               h.b104, h.b105, h.b106, h.b107, h.b108, h.b109, h.b110, h.b111,
+               h.b112, h.b113, h.b114, h.b115, h.b116, h.b117, h.b118, h.b119,
+               h.b120, h.b121, h.b122, h.b123, h.b124, h.b125, h.b126, h.b127
+               ]::bigint[] AS histogram
+        FROM rollup_hourly h, bounds b
+        WHERE step = 'hour' AND h.url = b.site AND h.hour >= b.lo AND h.hour < b.hi
+        UNION ALL
+        SELECT d.url, d.probe, d.day::timestamp AT TIME ZONE 'UTC', d.successes, ARRAY[
+               d.b0, d.b1, d.b2, d.b3, d.b4, d.b5, d.b6, d.b7,
+               d.b8, d.b9, d.b10, d.b11, d.b12, d.b13, d.b14, d.b15,
+               d.b16, d.b17, d.b18, d.b19, d.b20, d.b21, d.b22, d.b23,
+               d.b24, d.b25, d.b26, d.b27, d.b28, d.b29, d.b30, d.b31,
+               d.b32, d.b33, d.b34, d.b35, d.b36, d.b37, d.b38, d.b39,
+               d.b40, d.b41, d.b42, d.b43, d.b44, d.b45, d.b46, d.b47,
+               d.b48, d.b49, d.b50, d.b51, d.b52, d.b53, d.b54, d.b55,
+               d.b56, d.b57, d.b58, d.b59, d.b60, d.b61, d.b62, d.b63,
+               d.b64, d.b65, d.b66, d.b67, d.b68, d.b69, d.b70, d.b71,
+               d.b72, d.b73, d.b74, d.b75, d.b76, d.b77, d.b78, d.b79,
+               d.b80, d.b81, d.b82, d.b83, d.b84, d.b85, d.b86, d.b87,
+               d.b88, d.b89, d.b90, d.b91, d.b92, d.b93, d.b94, d.b95,
+               d.b96, d.b97, d.b98, d.b99, d.b100, d.b101, d.b102, d.b103,
+               d.b104, d.b105, d.b106, d.b107, d.b108, d.b109, d.b110, d.b111,
+               d.b112, d.b113, d.b114, d.b115, d.b116, d.b117, d.b118, d.b119,
+               d.b120, d.b121, d.b122, d.b123, d.b124, d.b125, d.b126, d.b127
+               ]::bigint[]
+        FROM rollup_daily d, bounds b
+        WHERE step = 'day' AND d.url = b.site
+          AND d.day >= (b.lo AT TIME ZONE 'UTC')::date AND d.day < (b.hi AT TIME ZONE 'UTC')::date
+    )
+    SELECT f.url, f.probe, f.at, f.at + b.width, f.successes::bigint, q.p[1], q.p[2], q.p[3]
+    FROM found f, bounds b, LATERAL (SELECT websentry_percentiles(f.histogram) AS p) q
+    WHERE f.successes > 0
+    ORDER BY 2, 3
+$$;
+COMMENT ON FUNCTION site_latency(timestamptz, timestamptz, text, text) IS
+    'p50_ms, p95_ms and p99_ms of one url''s successful probes per hour (step ''hour'') or UTC day (step ''day'') of [window_start, window_end), per probe, from the rollups (within 4.88 %); buckets without a success are left out. url is required; at most 10,000 buckets. Example: SELECT bucket_start, p50_ms, p95_ms FROM site_latency(now() - interval ''7 days'', now(), ''hour'', ''https://example.com/'');';
+
+-- Outages: runs of failed reports of one site, per probe, from the raw reports (so within the raw
+-- retention). A run starts with a failed report and ends with the next successful one;
+-- inconclusive failures are neither up nor down and neither start nor end a run. An outage still
+-- going has no end; one that began before the window starts at its first failed report in it.
+CREATE OR REPLACE FUNCTION site_outages(window_start timestamptz, window_end timestamptz, url text)
+    RETURNS TABLE (url text, probe text, started_at timestamptz, ended_at timestamptz,
+                   duration_s double precision, failures bigint, error_kinds text[])
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    WITH seen AS (
+        SELECT r.probe, r.checked_at, r.error_kind, r.error_kind IS NOT NULL AS down
+        FROM reports r
+        WHERE r.url = site_outages.url AND r.checked_at >= window_start AND r.checked_at < window_end
+          AND NOT r.inconclusive
+    ), runs AS (
+        -- Each success opens a new run: the failures after it share its number.
+        SELECT s.*, count(*) FILTER (WHERE NOT s.down) OVER (PARTITION BY s.probe ORDER BY s.checked_at) AS run
+        FROM seen s
+    ), outages AS (
+        SELECT probe, run, min(checked_at) AS started_at, count(*) AS failures,
+               array_agg(DISTINCT error_kind ORDER BY error_kind) AS error_kinds
+        FROM runs WHERE down GROUP BY probe, run
+    )
+    SELECT site_outages.url, o.probe, o.started_at, e.ended_at,
+           extract(epoch FROM coalesce(e.ended_at, now()) - o.started_at)::double precision,
+           o.failures, o.error_kinds
+    FROM outages o
+    LEFT JOIN LATERAL (SELECT min(n.checked_at) AS ended_at FROM runs n
+                       WHERE n.probe = o.probe AND n.run = o.run + 1 AND NOT n.down) e ON true
+    ORDER BY o.started_at DESC, o.probe
+$$;
+COMMENT ON FUNCTION site_outages(timestamptz, timestamptz, text) IS
+    'The outages of one url in [window_start, window_end), per probe, newest first: runs of failed reports (inconclusive ones left out), from the first failure to the next success (ended_at NULL while still going; duration_s then up to now), with how many failures and their error kinds. From the raw reports: only within the raw retention.';
+
+-- The last reports of one site, newest first: what a detail page lists.
+CREATE OR REPLACE FUNCTION site_reports(url text, max_reports integer DEFAULT 20)
+    RETURNS TABLE (url text, probe text, checked_at timestamptz, code integer, response_ms double precision,
+                   error_kind text, error_message text, inconclusive boolean, interval_s integer,
+                   http_version text, redirects integer, timing_dns_ms double precision,
+                   timing_connect_ms double precision, timing_tls_ms double precision,
+                   timing_ttfb_ms double precision, timing_transfer_ms double precision,
+                   tls_expires_at timestamptz, regexp_match text, site_name text, site_group text)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT r.url, r.probe, r.checked_at, r.code, r.response_ms, r.error_kind, r.error_message, r.inconclusive,
+           r.interval_s, r.http_version, r.redirects, r.timing_dns_ms, r.timing_connect_ms, r.timing_tls_ms,
+           r.timing_ttfb_ms, r.timing_transfer_ms, r.tls_expires_at, r.regexp_match, r.site_name, r.site_group
+    FROM reports r
+    WHERE r.url = site_reports.url
+    ORDER BY r.checked_at DESC
+    LIMIT least(greatest(coalesce(max_reports, 20), 0), 1000)
+$$;
+COMMENT ON FUNCTION site_reports(text, integer) IS
+    'The last max_reports (at most 1,000) archived reports of one url, all probes, newest first: times, error, timings, certificate, name and group.';
+
+-- ------------------------------------------------------------------------------------------------
 -- The latest state of each site.
 
 CREATE OR REPLACE VIEW latest_reports AS
@@ -715,6 +847,8 @@ REVOKE EXECUTE ON FUNCTION
     websentry_window_measured(timestamptz, timestamptz, double precision, double precision),
     websentry_timeline_bounds(timestamptz, timestamptz, text),
     site_timeline(timestamptz, timestamptz, text, text),
+    site_latency(timestamptz, timestamptz, text, text), site_outages(timestamptz, timestamptz, text),
+    site_reports(text, integer), websentry_required_url(text, text),
     websentry_summary_bounds(timestamptz, timestamptz), websentry_site_summary_one(timestamptz, timestamptz, text),
     websentry_site_summary_all(timestamptz, timestamptz),
     site_summary(timestamptz, timestamptz, text)

@@ -176,6 +176,8 @@ impl Prober {
             tls_expires_at: progress.tls_expires_at,
             interval_s: self.settings.interval_s,
             inconclusive: false,
+            name: site.name.clone(),
+            group: site.group.clone(),
         }
     }
 

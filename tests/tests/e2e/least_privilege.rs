@@ -321,6 +321,9 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
             "log SELECT",
             "report_document() EXECUTE",
             "report_documents SELECT",
+            "site_latency() EXECUTE",
+            "site_outages() EXECUTE",
+            "site_reports() EXECUTE",
             "site_summary() EXECUTE",
             "site_timeline() EXECUTE",
             "websentry_rfc3339() EXECUTE"
@@ -356,6 +359,17 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         read("SELECT string_agg(DISTINCT url, ' ') FROM site_timeline(now() - interval '2 hours', now(), 'hour')"),
         "https://down.test/ https://up.test/",
         "site_timeline, all sites"
+    );
+    assert_eq!(read("SELECT count(*) FROM site_reports('https://down.test/')"), "1", "site_reports");
+    assert_eq!(
+        read("SELECT count(*) FROM site_outages(now() - interval '1 day', now() + interval '1 hour', 'https://down.test/')"),
+        "1",
+        "site_outages"
+    );
+    assert_eq!(
+        read("SELECT count(*) FROM site_latency(now() - interval '1 day', now() + interval '1 hour', 'hour', 'https://up.test/')"),
+        "1",
+        "site_latency"
     );
     assert_eq!(read("SELECT count(*) FROM certificates_expiring WHERE days_left < 30"), "0");
 

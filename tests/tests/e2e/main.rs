@@ -30,6 +30,7 @@ mod probe_patterns;
 mod publishing;
 mod refused_connections;
 mod secret_headers;
+mod site_detail;
 mod sql_interface;
 mod topic_changes;
 mod topic_metadata;
