@@ -1,15 +1,8 @@
-//! PostgreSQL connection settings and the blocking client built from them, over rustls.
-//!
-//! `WEBSENTRY_DATABASE_SSLMODE` follows libpq's names: `disable` (plain text), `require` (encrypted,
-//! server identity NOT checked: logged as a warning at every start), `verify-ca` (certificate chain
-//! checked) and `verify-full` (chain and host name checked; the default).
-//!
-//! - `database/settings.rs`: the flags and variables, checked into [`DatabaseSettings`];
-//! - `database/connect.rs`: the blocking client over rustls, under the connect timeout;
-//! - `database/verifier.rs`: the certificate verifier of `verify-ca` and `require`.
+//! PostgreSQL: the settings and their TLS modes are shared with the other programs that read the
+//! archive (`websentry_shared::database`, re-exported here); the consumer adds its blocking client,
+//! connected under a deadline (`database/connect.rs`).
 
 mod connect;
-mod settings;
-mod verifier;
 
-pub use settings::{DatabaseArgs, DatabaseSettings, SslMode, PORT, TIMEOUT};
+pub use connect::connect;
+pub use websentry_shared::database::{DatabaseArgs, DatabaseSettings, SslMode, PORT, TIMEOUT};

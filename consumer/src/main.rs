@@ -16,10 +16,8 @@ fn main() -> ExitCode {
 fn start(args: &Args) -> Result<(), Fatal> {
     let config = Config::try_from(args)?;
     config.log.install();
-    if config.database.sslmode == websentry_consumer::database::SslMode::Require {
-        tracing::warn!(
-            "WEBSENTRY_DATABASE_SSLMODE=require: the database server's identity is NOT verified; use verify-full"
-        );
+    if let Some(warning) = config.database.sslmode.warning() {
+        tracing::warn!("{warning}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

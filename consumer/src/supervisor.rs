@@ -151,7 +151,7 @@ fn connect<'a>(
     shutdown: &Shutdown,
     metrics: &Arc<Metrics>,
 ) -> Result<Option<Session<'a>>, Interrupted> {
-    let mut client = config.database.connect().map_err(on(Service::Database))?;
+    let mut client = crate::database::connect(&config.database).map_err(on(Service::Database))?;
     let applied = schema::migrate(&mut client).map_err(|error| match error.is::<schema::Refused>() {
         true => refused(Service::Database)(error),
         false => on(Service::Database)(error),

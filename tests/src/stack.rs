@@ -10,7 +10,7 @@ use rskafka::{
     },
     record::Record,
 };
-use websentry_consumer::database::{DatabaseArgs, DatabaseSettings};
+use websentry_consumer::database::{self, DatabaseArgs, DatabaseSettings};
 use websentry_shared::kafka::{KafkaArgs, KafkaSettings};
 
 use crate::eventually;
@@ -101,7 +101,13 @@ impl Stack {
 
     /// Database settings as the consumer would build them from [`Stack::database_env`].
     fn database_settings(&self, database: &str) -> DatabaseSettings {
-        let args = DatabaseArgs {
+        DatabaseSettings::try_from(&self.database_args(database)).expect("the stack's database settings are valid")
+    }
+
+    /// The database settings of [`Stack::database_env`] as given, before they are checked: for a
+    /// test to change one of them.
+    pub fn database_args(&self, database: &str) -> DatabaseArgs {
+        DatabaseArgs {
             database_name: Some(database.into()),
             database_host: Some(self.var("WEBSENTRY_DATABASE_HOST").into()),
             database_port: self.var("WEBSENTRY_DATABASE_PORT").into(),
@@ -110,8 +116,7 @@ impl Stack {
             database_sslmode: self.var("WEBSENTRY_DATABASE_SSLMODE").into(),
             database_cafile: Some(self.var("WEBSENTRY_DATABASE_CAFILE").into()),
             database_timeout: "30".into(),
-        };
-        DatabaseSettings::try_from(&args).expect("the stack's database settings are valid")
+        }
     }
 
     /// A new topic with a random name and `partitions` partitions, created over mutual TLS.
@@ -214,9 +219,7 @@ impl Stack {
     /// A new, empty database with a random name, dropped when the value is.
     pub fn create_database(&self) -> TestDatabase {
         let name = format!("test_{}", random_suffix().replace('-', "_"));
-        let mut admin = self
-            .database_settings(self.var("WEBSENTRY_DATABASE_NAME"))
-            .connect()
+        let mut admin = database::connect(&self.database_settings(self.var("WEBSENTRY_DATABASE_NAME")))
             .expect("connecting to the stack's database");
         admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("creating the test database");
         TestDatabase {
@@ -238,7 +241,7 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// A new connection to this database.
     pub fn client(&self) -> postgres::Client {
-        self.stack.database_settings(&self.name).connect().expect("connecting to the test database")
+        database::connect(&self.stack.database_settings(&self.name)).expect("connecting to the test database")
     }
 
     /// Rows of a query whose single column converts to `T`.
@@ -254,13 +257,17 @@ impl TestDatabase {
     /// The value of a query returning one `bigint`, or `None` while it fails (e.g. before the
     /// consumer has created the table it reads).
     pub fn try_count(&self, sql: &str) -> Option<i64> {
-        self.stack.database_settings(&self.name).connect().ok()?.query_one(sql, &[]).ok().map(|row| row.get(0))
+        database::connect(&self.stack.database_settings(&self.name))
+            .ok()?
+            .query_one(sql, &[])
+            .ok()
+            .map(|row| row.get(0))
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Ok(mut admin) = self.settings.connect() {
+        if let Ok(mut admin) = database::connect(&self.settings) {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
         }
     }

@@ -16,6 +16,7 @@ mod bad_configuration;
 mod concurrent_writers;
 mod consumer_daemon;
 mod daemon;
+mod database_tls;
 mod http_slow_clients;
 mod in_process;
 mod least_privilege;

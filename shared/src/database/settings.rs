@@ -4,7 +4,8 @@ use std::{ffi::OsString, sync::Arc, time::Duration};
 
 use rustls::RootCertStore;
 use secrecy::{ExposeSecret, SecretString};
-use websentry_shared::{
+
+use crate::{
     settings::{Named, SettingError, Whole},
     tls,
 };
@@ -63,6 +64,15 @@ pub enum SslMode {
     VerifyFull,
 }
 
+impl SslMode {
+    /// What to log as a warning at start with this mode: `require` encrypts without knowing to whom.
+    pub fn warning(self) -> Option<&'static str> {
+        (self == SslMode::Require).then_some(
+            "WEBSENTRY_DATABASE_SSLMODE=require: the database server's identity is NOT verified; use verify-full",
+        )
+    }
+}
+
 /// Checked database settings.
 #[derive(Clone)]
 pub struct DatabaseSettings {
@@ -89,6 +99,13 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("user", &self.user)
             .field("sslmode", &self.sslmode)
             .finish_non_exhaustive()
+    }
+}
+
+impl DatabaseSettings {
+    /// Where the database is, for messages (no credentials).
+    pub fn address(&self) -> String {
+        format!("{}:{}/{}", self.host, self.port, self.name)
     }
 }
 

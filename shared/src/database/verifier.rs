@@ -2,16 +2,20 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use rustls::{
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    client::WebPkiServerVerifier,
+    client::{VerifierBuilderError, WebPkiServerVerifier},
     pki_types::{CertificateDer, ServerName, UnixTime},
     DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use websentry_shared::tls;
 
 use super::SslMode;
+use crate::tls;
+
+/// The certificate verifier of `verify-ca` or `require` could not be built from the CAs.
+#[derive(Debug, thiserror::Error)]
+#[error("building the certificate verifier")]
+pub struct VerifierError(#[from] VerifierBuilderError);
 
 /// `verify-ca` (the chain is checked, the name is not) and `require` (nothing is checked, but the
 /// handshake signatures are, so the channel is at least encrypted to whoever answered).
@@ -22,10 +26,8 @@ pub(super) struct RelaxedVerifier {
 }
 
 impl RelaxedVerifier {
-    pub(super) fn new(mode: SslMode, roots: Arc<RootCertStore>) -> anyhow::Result<Self> {
-        let webpki = WebPkiServerVerifier::builder_with_provider(roots, tls::provider())
-            .build()
-            .context("building the certificate verifier")?;
+    pub(super) fn new(mode: SslMode, roots: Arc<RootCertStore>) -> Result<Self, VerifierError> {
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots, tls::provider()).build()?;
         Ok(Self { check_chain: mode == SslMode::VerifyCa, webpki })
     }
 }
