@@ -155,6 +155,7 @@ fn decode_legacy(
         redirects: 0,
         body_bytes: None,
         tls_expires_at: None,
+        tls_chain_expires_at: None,
         interval_s: None,
         inconclusive: false,
         name: None,

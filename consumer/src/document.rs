@@ -69,6 +69,10 @@ fn rebuilt(report: &Report) -> Map<String, Value> {
     let expiry = report.tls_expires_at.map(|t| split_nanos(t).0);
     let expiry = expiry.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
     fields.insert("tls_expires_at".into(), expiry.map_or(Value::Null, Value::from));
+    let chain = report.tls_chain_expires_at.map(|t| split_nanos(t).0);
+    if let Some(chain) = chain.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()) {
+        fields.insert("tls_chain_expires_at".into(), Value::from(chain));
+    }
     fields
 }
 

@@ -38,7 +38,7 @@ pub struct Column {
 }
 
 /// Every column the writer fills, in the order the values are sent; `archived_at` takes its default.
-pub static COLUMNS: [Column; 29] = [
+pub static COLUMNS: [Column; 30] = [
     Column { name: "checked_at", ty: Type::TIMESTAMPTZ, value: |r| &r.checked_at },
     Column { name: "id", ty: Type::UUID, value: |r| &r.id },
     Column { name: "response_ms", ty: Type::FLOAT8, value: |r| &r.from.report.response_ms },
@@ -68,6 +68,7 @@ pub static COLUMNS: [Column; 29] = [
     Column { name: "inconclusive", ty: Type::BOOL, value: |r| &r.from.report.inconclusive },
     Column { name: "site_name", ty: Type::TEXT, value: |r| &r.from.report.name },
     Column { name: "site_group", ty: Type::TEXT, value: |r| &r.from.report.group },
+    Column { name: "tls_chain_expires_at", ty: Type::TIMESTAMPTZ, value: |r| &r.tls_chain_expires_at },
 ];
 
 /// The names of [`COLUMNS`], comma-separated, for SQL.
@@ -83,6 +84,7 @@ pub struct Row<'a> {
     checked_at: OffsetDateTime,
     checked_at_ns: Option<i16>,
     tls_expires_at: Option<OffsetDateTime>,
+    tls_chain_expires_at: Option<OffsetDateTime>,
     final_url: Option<&'a str>,
     code: i32,
     error_kind: Option<&'static str>,
@@ -107,6 +109,7 @@ impl<'a> Row<'a> {
             checked_at,
             checked_at_ns,
             tls_expires_at: r.tls_expires_at.map(|t| document::split_nanos(t).0),
+            tls_chain_expires_at: r.tls_chain_expires_at.map(|t| document::split_nanos(t).0),
             final_url: document::stored_final_url(r),
             code: i32::from(r.code),
             error_kind: r.error.as_ref().map(|e| e.kind.as_str()),

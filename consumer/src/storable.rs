@@ -64,6 +64,10 @@ pub fn make_storable(report: &mut Report, document: &mut Value) -> Result<Normal
     if let Some(expires) = report.tls_expires_at {
         report.tls_expires_at = Some(in_utc(expires).ok_or("tls_expires_at has no UTC time before year 10000")?);
     }
+    if let Some(expires) = report.tls_chain_expires_at {
+        let utc = in_utc(expires).ok_or("tls_chain_expires_at has no UTC time before year 10000")?;
+        report.tls_chain_expires_at = Some(utc);
+    }
     if let Some(interval) = report.interval_s.filter(|s| !INTERVAL_SECONDS.contains(s)) {
         let (low, high) = (INTERVAL_SECONDS.start(), INTERVAL_SECONDS.end());
         return Err(format!("interval_s {interval} is not within {low} to {high} seconds"));

@@ -20,6 +20,7 @@ pub fn report() -> Report {
         redirects: 0,
         body_bytes: Some(10),
         tls_expires_at: None,
+        tls_chain_expires_at: None,
         interval_s: None,
         inconclusive: false,
         name: None,

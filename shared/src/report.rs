@@ -54,6 +54,11 @@ pub struct Report {
     /// The `notAfter` of the final `https` server's leaf certificate.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub tls_expires_at: Option<OffsetDateTime>,
+    /// The earliest `notAfter` of every certificate the final `https` server presented, leaf and
+    /// intermediates (blackbox_exporter's `probe_ssl_earliest_cert_expiry`): an intermediate that
+    /// expires first breaks the site as surely as the leaf. Absent for `http`, and from older builds.
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub tls_chain_expires_at: Option<OffsetDateTime>,
     /// The period this site is probed on, in seconds ([`INTERVAL_SECONDS`]): the probe stands for
     /// that much time from `checked_at`. Absent when the producer does not know its schedule (a
     /// one-off run without a cadence, the Python tool, older builds): that time's coverage is
@@ -239,6 +244,7 @@ mod tests {
             redirects: 1,
             body_bytes: Some(1024),
             tls_expires_at: Some(datetime!(2027-01-31 23:59:59 UTC)),
+            tls_chain_expires_at: None,
             interval_s: None,
             inconclusive: false,
             name: None,

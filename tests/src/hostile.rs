@@ -169,6 +169,24 @@ impl TlsSite {
         Self { url, ca_file: Some(ca_file), _files: Some(files) }
     }
 
+    /// A site whose leaf (valid until 2040-06-30) is signed by an intermediate CA valid until
+    /// `intermediate_until` (year, month, day), itself signed by the test CA of `ca_file`; the site
+    /// presents the leaf and the intermediate, as servers do.
+    pub fn with_intermediate_until(intermediate_until: (i32, u8, u8), body: &'static str) -> Self {
+        let root = CertifiedIssuer::self_signed(ca_params(), KeyPair::generate().expect("key")).expect("root CA");
+        let mut params = ca_params();
+        let (year, month, day) = intermediate_until;
+        params.not_after = rcgen::date_time_ymd(year, month, day);
+        let intermediate = CertifiedIssuer::signed_by(params, KeyPair::generate().expect("key"), &root).expect("CA");
+        let key = KeyPair::generate().expect("key");
+        let leaf = leaf_params().signed_by(&key, &intermediate).expect("leaf");
+        let files = Scratch::new();
+        let ca_file = PathBuf::from(files.write("ca.pem", root.pem()));
+        let chain = vec![leaf.der().clone(), intermediate.der().clone()];
+        let url = serve_tls_chain(chain, &key, body);
+        Self { url, ca_file: Some(ca_file), _files: Some(files) }
+    }
+
     /// A self-signed site: no CA vouches for it.
     pub fn self_signed() -> Self {
         let key = KeyPair::generate().expect("key");
@@ -180,14 +198,18 @@ impl TlsSite {
 /// A fresh CA (written to a PEM file in a scratch folder) and a leaf for localhost/127.0.0.1 signed
 /// by it.
 fn test_ca_and_leaf() -> (Scratch, PathBuf, CertificateDer<'static>, KeyPair) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+    let ca = CertifiedIssuer::self_signed(ca_params(), KeyPair::generate().expect("key")).expect("CA");
     let key = KeyPair::generate().expect("key");
     let leaf = leaf_params().signed_by(&key, &ca).expect("leaf");
     let files = Scratch::new();
     let ca_file = PathBuf::from(files.write("ca.pem", ca.pem()));
     (files, ca_file, leaf.der().clone(), key)
+}
+
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
 }
 
 fn leaf_params() -> CertificateParams {
@@ -197,12 +219,16 @@ fn leaf_params() -> CertificateParams {
 }
 
 fn server_config(cert: CertificateDer<'static>, key: &KeyPair) -> ServerConfig {
+    chain_config(vec![cert], key)
+}
+
+fn chain_config(chain: Vec<CertificateDer<'static>>, key: &KeyPair) -> ServerConfig {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
+        .with_single_cert(chain, key)
         .expect("server config")
 }
 
@@ -230,7 +256,11 @@ fn serve_http2(listener: TcpListener, config: Arc<ServerConfig>, body: &'static 
 }
 
 fn serve_tls(cert: CertificateDer<'static>, key: &KeyPair, body: &'static str) -> String {
-    let config = Arc::new(server_config(cert, key));
+    serve_tls_chain(vec![cert], key, body)
+}
+
+fn serve_tls_chain(chain: Vec<CertificateDer<'static>>, key: &KeyPair, body: &'static str) -> String {
+    let config = Arc::new(chain_config(chain, key));
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
     let url = format!("https://localhost:{}/", listener.local_addr().expect("address").port());
     std::thread::spawn(move || {

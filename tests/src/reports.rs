@@ -29,6 +29,7 @@ pub fn sample_report(url: &str) -> Report {
         redirects: 0,
         body_bytes: Some(100),
         tls_expires_at: None,
+        tls_chain_expires_at: None,
         interval_s: None,
         inconclusive: false,
         name: None,

@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "bounded partitions", "0006_bounded_partitions.sql"),
     migration!(7, "measured time", "0007_measured_time.sql"),
     migration!(8, "site labels", "0008_site_labels.sql"),
+    migration!(9, "chain expiry", "0009_chain_expiry.sql"),
 ];
 
 /// The first version that records checksums (and the interface); the checksums of the versions
@@ -181,7 +182,7 @@ mod tests {
     /// The SHA-256 of every migration file that has shipped. A shipped migration is never edited:
     /// a database that applied it would hold a schema this file no longer describes. Put a change in
     /// a new migration and pin its checksum here once it ships.
-    const SHIPPED: [(i32, &str); 8] = [
+    const SHIPPED: [(i32, &str); 9] = [
         (1, "901b42e7f18ee6cc075b575d363816a3152f229ff884df4c47f2204dfaf9ffae"),
         (2, "db36d033357cde546771e46cf2fd7a7fbaf98392f9f4286f9fa05c7b5351fa07"),
         (3, "ba27dea72fc6678efe038c47b6fccc5d7e798aeea07b2acccc28abf9d50b7d7b"),
@@ -190,6 +191,7 @@ mod tests {
         (6, "a9652e9544a9b6aacbd37f7c824575f932cad3d9c39e1143124d096eaf48c8aa"),
         (7, "8561382780db4a4a8f29fc998705150119d56443846cf24e639f6f60b97507fe"),
         (8, "9305985eaf55d5d32e98d814ec373f3364f1bda0231226200b994c07a6e07924"),
+        (9, "fa331a536cf624ade402cac66dd0ca196bb16358e06fccef7adb0bc6a0b07821"),
     ];
 
     #[test]

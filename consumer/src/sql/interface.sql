@@ -49,6 +49,8 @@ CREATE OR REPLACE FUNCTION report_document(r reports) RETURNS jsonb
         || CASE WHEN r.inconclusive THEN jsonb_build_object('inconclusive', true) ELSE '{}' END
         || CASE WHEN r.site_name IS NOT NULL THEN jsonb_build_object('name', r.site_name) ELSE '{}' END
         || CASE WHEN r.site_group IS NOT NULL THEN jsonb_build_object('group', r.site_group) ELSE '{}' END
+        || CASE WHEN r.tls_chain_expires_at IS NOT NULL
+                THEN jsonb_build_object('tls_chain_expires_at', websentry_rfc3339(r.tls_chain_expires_at, NULL)) ELSE '{}' END
     END || coalesce(r.extra, '{}');
 COMMENT ON FUNCTION report_document(reports) IS
     'The JSON report a row of reports was archived from: rebuilt from its columns, then its extra fields (unknown fields, values the columns do not keep exactly) over them. Equal, key for key, to the document received.';
@@ -800,11 +802,13 @@ CREATE OR REPLACE FUNCTION site_reports(url text, max_reports integer DEFAULT 20
                    http_version text, redirects integer, timing_dns_ms double precision,
                    timing_connect_ms double precision, timing_tls_ms double precision,
                    timing_ttfb_ms double precision, timing_transfer_ms double precision,
-                   tls_expires_at timestamptz, regexp_match text, site_name text, site_group text)
+                   tls_expires_at timestamptz, regexp_match text, site_name text, site_group text,
+                   tls_chain_expires_at timestamptz)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT r.url, r.probe, r.checked_at, r.code, r.response_ms, r.error_kind, r.error_message, r.inconclusive,
            r.interval_s, r.http_version, r.redirects, r.timing_dns_ms, r.timing_connect_ms, r.timing_tls_ms,
-           r.timing_ttfb_ms, r.timing_transfer_ms, r.tls_expires_at, r.regexp_match, r.site_name, r.site_group
+           r.timing_ttfb_ms, r.timing_transfer_ms, r.tls_expires_at, r.regexp_match, r.site_name, r.site_group,
+           r.tls_chain_expires_at
     FROM reports r
     WHERE r.url = site_reports.url
     ORDER BY r.checked_at DESC
@@ -831,12 +835,13 @@ COMMENT ON VIEW latest_reports IS
 CREATE OR REPLACE VIEW certificates_expiring AS
     SELECT url, probe, tls_expires_at,
            extract(epoch FROM tls_expires_at - now()) / 86400 AS days_left,
-           checked_at AS last_checked_at
+           checked_at AS last_checked_at, tls_chain_expires_at,
+           extract(epoch FROM tls_chain_expires_at - now()) / 86400 AS chain_days_left
     FROM latest_reports
     WHERE tls_expires_at IS NOT NULL
     ORDER BY tls_expires_at;
 COMMENT ON VIEW certificates_expiring IS
-    'The certificate each https site showed in its latest report (the leaf''s notAfter), soonest expiry first; days_left is fractional. Example: SELECT * FROM certificates_expiring WHERE days_left < 30;';
+    'The certificate each https site showed in its latest report: tls_expires_at and days_left are the leaf''s notAfter; tls_chain_expires_at and chain_days_left the earliest of the whole chain it presented (leaf and intermediates; NULL from older builds). Soonest leaf expiry first; days are fractional. Example: SELECT * FROM certificates_expiring WHERE least(days_left, chain_days_left) < 30;';
 
 -- Functions are executable by PUBLIC unless revoked; grants.sql gives them to who needs them.
 REVOKE EXECUTE ON FUNCTION

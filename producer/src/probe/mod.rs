@@ -87,6 +87,7 @@ struct Progress {
     redirects: u32,
     timings: Timings,
     tls_expires_at: Option<OffsetDateTime>,
+    tls_chain_expires_at: Option<OffsetDateTime>,
     /// Kept here, with its share of the budget, when the deadline cuts the probe short.
     body: Body,
 }
@@ -174,6 +175,7 @@ impl Prober {
             redirects: progress.redirects,
             body_bytes,
             tls_expires_at: progress.tls_expires_at,
+            tls_chain_expires_at: progress.tls_chain_expires_at,
             interval_s: self.settings.interval_s,
             inconclusive: false,
             name: site.name.clone(),
@@ -214,6 +216,7 @@ impl Prober {
     ) -> Result<Option<Url>, ProbeError> {
         progress.timings = Timings::default();
         progress.tls_expires_at = None;
+        progress.tls_chain_expires_at = None;
         progress.body = Body::default();
         let credentials = site.url.credentials().filter(|_| same_origin);
         progress.final_url = Some(credentials.map_or_else(|| url.to_string(), |c| c.show_with(url)));
@@ -238,8 +241,9 @@ impl Prober {
             let tls = transport::tls_handshake(&self.tls, &host, tcp).await?;
             progress.timings.tls = Some(ms(phase.elapsed()));
             let session = tls.get_ref().1;
-            progress.tls_expires_at =
-                session.peer_certificates().and_then(|chain| chain.first()).and_then(|leaf| not_after(leaf));
+            let chain = session.peer_certificates().unwrap_or_default();
+            progress.tls_expires_at = chain.first().and_then(|leaf| not_after(leaf));
+            progress.tls_chain_expires_at = chain.iter().filter_map(|der| not_after(der)).min();
             let h2 = session.alpn_protocol() == Some(b"h2");
             let phase = Instant::now();
             let response = transport::send(tls, h2, request).await?;
