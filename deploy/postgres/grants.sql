@@ -43,7 +43,8 @@
 --   site_reports
 --   log, report_documents, SELECT                 views, which read their tables as the owner
 --   latest_reports,
---   certificates_expiring
+--   certificates_expiring,
+--   site_states
 --   report_document,      EXECUTE                 called by report_documents, as the caller (a view's
 --   websentry_rfc3339                             functions run as whoever reads the view)
 -- Not granted to the reader: any table (reports, rollups, offsets, rejected records, the schema's
@@ -68,7 +69,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM :"reader";
 GRANT EXECUTE ON FUNCTION site_summary(timestamptz, timestamptz, text),
     site_timeline(timestamptz, timestamptz, text, text), site_latency(timestamptz, timestamptz, text, text),
     site_outages(timestamptz, timestamptz, text), site_reports(text, integer) TO :"reader";
-GRANT SELECT ON log, report_documents, latest_reports, certificates_expiring TO :"reader";
+GRANT SELECT ON log, report_documents, latest_reports, certificates_expiring, site_states TO :"reader";
 GRANT EXECUTE ON FUNCTION report_document(reports), websentry_rfc3339(timestamptz, smallint) TO :"reader";
 \endif
 COMMIT;

@@ -843,6 +843,38 @@ CREATE OR REPLACE VIEW certificates_expiring AS
 COMMENT ON VIEW certificates_expiring IS
     'The certificate each https site showed in its latest report: tls_expires_at and days_left are the leaf''s notAfter; tls_chain_expires_at and chain_days_left the earliest of the whole chain it presented (leaf and intermediates; NULL from older builds). Soonest leaf expiry first; days are fractional. Example: SELECT * FROM certificates_expiring WHERE least(days_left, chain_days_left) < 30;';
 
+-- ------------------------------------------------------------------------------------------------
+-- site_states: the state of each (url, probe) now, one definition for every reader (the status
+-- page, the per-site metrics, people): the latest report, how many conclusive failures in a row
+-- led to it, and up / down / unknown.
+--   unknown: the latest report is older than twice its cadence (ten minutes when it states none):
+--            nobody measured the site lately; or the latest report is an inconclusive failure.
+--   down:    the latest report failed (conclusively).
+--   up:      the latest report succeeded.
+-- consecutive_failures counts the conclusive failures since the last success (inconclusive ones are
+-- skipped), within the raw retention: two index lookups per site, so cheap while sites are up.
+CREATE OR REPLACE VIEW site_states AS
+    SELECT l.url, l.probe, l.site_name, l.site_group, l.checked_at, l.interval_s, l.code, l.response_ms,
+           l.error_kind, l.error_message, l.inconclusive, l.http_version, l.redirects,
+           l.timing_dns_ms, l.timing_connect_ms, l.timing_tls_ms, l.timing_ttfb_ms, l.timing_transfer_ms,
+           l.tls_expires_at, l.tls_chain_expires_at, f.failures AS consecutive_failures,
+           CASE WHEN l.checked_at < now() - 2 * make_interval(secs => coalesce(l.interval_s, 300)) THEN 'unknown'
+                WHEN l.error_kind IS NOT NULL AND l.inconclusive THEN 'unknown'
+                WHEN l.error_kind IS NOT NULL THEN 'down'
+                ELSE 'up' END AS state,
+           l.checked_at < now() - 2 * make_interval(secs => coalesce(l.interval_s, 300)) AS stale
+    FROM latest_reports l
+    LEFT JOIN LATERAL (
+        SELECT r.checked_at AS at FROM reports r
+        WHERE r.url = l.url AND r.probe = l.probe AND r.error_kind IS NULL AND r.checked_at <= l.checked_at
+        ORDER BY r.checked_at DESC LIMIT 1) s0 ON true
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS failures FROM reports r
+        WHERE r.url = l.url AND r.probe = l.probe AND r.error_kind IS NOT NULL AND NOT r.inconclusive
+          AND r.checked_at <= l.checked_at AND r.checked_at > coalesce(s0.at, '-infinity')) f;
+COMMENT ON VIEW site_states IS
+    'The state of each (url, probe) seen in the last 7 days: its latest report''s fields, consecutive_failures (conclusive failures since the last success, within the raw retention), state (up, down, or unknown when the latest report is older than twice its cadence — ten minutes without one — or an inconclusive failure) and stale (older than twice its cadence). Example: SELECT url, probe, state, consecutive_failures FROM site_states WHERE state <> ''up'';';
+
 -- Functions are executable by PUBLIC unless revoked; grants.sql gives them to who needs them.
 REVOKE EXECUTE ON FUNCTION
     websentry_rfc3339(timestamptz, smallint), report_document(reports), websentry_bucket(double precision),

@@ -324,6 +324,7 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
             "site_latency() EXECUTE",
             "site_outages() EXECUTE",
             "site_reports() EXECUTE",
+            "site_states SELECT",
             "site_summary() EXECUTE",
             "site_timeline() EXECUTE",
             "websentry_rfc3339() EXECUTE"
@@ -361,6 +362,7 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         "site_timeline, all sites"
     );
     assert_eq!(read("SELECT count(*) FROM site_reports('https://down.test/')"), "1", "site_reports");
+    assert_eq!(read("SELECT string_agg(state, ' ' ORDER BY url) FROM site_states"), "down up", "site_states");
     assert_eq!(
         read("SELECT count(*) FROM site_outages(now() - interval '1 day', now() + interval '1 hour', 'https://down.test/')"),
         "1",

@@ -137,3 +137,56 @@ fn latency_comes_per_bucket_and_the_last_reports_newest_first_within_their_bound
         (20, 0, 0, 25)
     );
 }
+
+#[test]
+fn each_site_and_location_is_up_down_or_unknown_with_its_conclusive_failures_in_a_row() {
+    let stack = Stack::get();
+    let db = stack.create_database();
+    let now = OffsetDateTime::now_utc();
+    let ago = |minutes: i64| now - Duration::minutes(minutes);
+    let timed = |mut report: Report| {
+        report.interval_s = Some(60);
+        report
+    };
+    let reports = vec![
+        // up: the latest succeeded.
+        timed(report("http://up.test/", ago(2), 10.0, Some(false))),
+        timed(report("http://up.test/", ago(1), 10.0, None)),
+        // down: a success, then two failures and an inconclusive one between them.
+        timed(report("http://down.test/", ago(4), 10.0, None)),
+        timed(report("http://down.test/", ago(3), 10.0, Some(false))),
+        timed(report("http://down.test/", ago(2), 10.0, Some(true))),
+        timed(report("http://down.test/", ago(1), 10.0, Some(false))),
+        // never up: every failure counts.
+        timed(report("http://never.test/", ago(3), 10.0, Some(false))),
+        timed(report("http://never.test/", ago(2), 10.0, Some(false))),
+        timed(report("http://never.test/", ago(1), 10.0, Some(false))),
+        // unknown: the latest failure was inconclusive.
+        timed(report("http://cut-off.test/", ago(2), 10.0, None)),
+        timed(report("http://cut-off.test/", ago(1), 10.0, Some(true))),
+        // unknown: nothing for more than twice its cadence of a minute.
+        timed(report("http://stale.test/", ago(5), 10.0, None)),
+        // a report without a cadence is stale after ten minutes.
+        report("http://untimed.test/", ago(5), 10.0, None),
+    ];
+    archive(stack, &db, &reports);
+
+    let states: Vec<(String, String, i64, bool)> = db
+        .client()
+        .query("SELECT url, state, consecutive_failures, stale FROM site_states ORDER BY url", &[])
+        .expect("the states")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect();
+    let expected = [
+        ("http://cut-off.test/", "unknown", 0, false),
+        ("http://down.test/", "down", 2, false),
+        ("http://never.test/", "down", 3, false),
+        ("http://stale.test/", "unknown", 0, true),
+        ("http://untimed.test/", "up", 0, false),
+        ("http://up.test/", "up", 0, false),
+    ];
+    let expected: Vec<(String, String, i64, bool)> =
+        expected.iter().map(|(u, s, f, st)| ((*u).to_owned(), (*s).to_owned(), *f, *st)).collect();
+    assert_eq!(states, expected);
+}
