@@ -19,9 +19,12 @@
 //! - [`TestDatabase::assert_rollups_match_raw`]: the rollups count exactly the raw rows.
 //! - [`TestDatabase::migrated`], [`day_partition`], [`TestDatabase::partition_holding`]: the
 //!   archive's schema and its day partitions.
+//! - [`Browser`]: a headless Chromium driven through chromedriver, for pages as a person sees them
+//!   (with [`JavaScript`] on or off), their console and a screenshot.
 
 mod archive;
 mod binaries;
+mod browser;
 pub mod hostile;
 mod kafka_tools;
 mod programs;
@@ -37,6 +40,7 @@ mod wait;
 
 pub use archive::{day_partition, midnight, KEEP_EVERYTHING};
 pub use binaries::binary;
+pub use browser::{png_dimensions, Browser, ConsoleEntry, JavaScript, WINDOW};
 pub use reports::{http_get, metric, sample_report};
 pub use run::{as_flags, Run, RunOutput, Running};
 pub use scratch::Scratch;

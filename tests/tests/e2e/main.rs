@@ -13,6 +13,7 @@ mod archive_properties;
 mod archive_retention;
 mod archive_site_summary;
 mod bad_configuration;
+mod browser;
 mod certificate_expiry;
 mod concurrent_writers;
 mod consumer_daemon;
