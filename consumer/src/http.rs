@@ -5,23 +5,22 @@
 //!
 //! Slow clients cannot starve the kubelet's probes: connections are accepted as they come, at most
 //! [`MAX_CONNECTIONS`] are open, and at the cap the oldest one whose request head is still
-//! incomplete is closed to make room (see [`slots`]). (An HTTP server crate would not do this for
+//! incomplete is closed to make room (see [`websentry_shared::connections`]). (An HTTP server crate would not do this for
 //! us: hyper bounds the time to read a head, not the connections that are reading one, and
 //! accepting is left to the caller.)
-
-mod slots;
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    time::Instant,
 };
-use websentry_shared::shutdown::Shutdown;
+use websentry_shared::{
+    connections::{Connections, Slot},
+    shutdown::Shutdown,
+};
 
 use crate::metrics::Metrics;
-use slots::{NoRoom, Slot, Slots};
 
 /// A request head larger than this is refused with 431: the routes take no headers we need.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -35,8 +34,6 @@ pub const MAX_CONNECTIONS: usize = 512;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// A client that does not take its answer within this time is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often at most the endpoint logs that it closes slow connections.
-const SHED_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Answers requests until `shutdown`, with at most [`MAX_CONNECTIONS`] open.
 pub async fn serve_until_stopped(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Shutdown) {
@@ -44,71 +41,11 @@ pub async fn serve_until_stopped(listener: TcpListener, metrics: Arc<Metrics>, s
 }
 
 async fn serve_at_most(listener: TcpListener, metrics: Arc<Metrics>, mut shutdown: Shutdown, connections: usize) {
-    let slots = Slots::new(connections, Arc::clone(&metrics));
-    let mut shed_log = ShedLog::default();
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.requested() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            // Out of file descriptors (EMFILE, ENFILE): a slow client gives one back.
-            Err(err) if matches!(err.raw_os_error(), Some(23 | 24)) && slots.shed_oldest_waiting() => {
-                shed_log.shed(connections);
-                tokio::task::yield_now().await;
-                continue;
-            }
-            Err(err) => {
-                tracing::warn!(cause = %err, "http accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Some((slot, shed)) = admit(&slots).await else { continue };
-        if shed {
-            shed_log.shed(connections);
-        }
+    let mut open = Connections::new(connections, Arc::clone(&metrics) as _);
+    while let Some((stream, slot)) = open.next(&listener, &mut shutdown).await {
         let id = slot.id();
         let task = tokio::spawn(answer(stream, slot, Arc::clone(&metrics)));
-        slots.started(id, task.abort_handle());
-    }
-}
-
-/// A slot for a new connection, and whether a slow one was closed for it; `None` when every slot
-/// holds an answer on its way (the new connection is then closed). When no connection may give way
-/// yet (new ones within their grace), waits until one may, polling for one that starts waiting.
-async fn admit(slots: &Arc<Slots>) -> Option<(Slot, bool)> {
-    loop {
-        match slots.admit(Instant::now()) {
-            Ok(admitted) => return Some(admitted),
-            Err(NoRoom::Full) => return None,
-            Err(NoRoom::NotYet(until)) => {
-                tokio::time::sleep_until(until.min(Instant::now() + Duration::from_millis(5))).await;
-            }
-        }
-    }
-}
-
-/// Logs that slow connections are closed: once, then at most every [`SHED_LOG_EVERY`] with how
-/// many since, so that a flood does not flood the log too.
-#[derive(Debug, Default)]
-struct ShedLog {
-    logged: Option<Instant>,
-    since: u64,
-}
-
-impl ShedLog {
-    fn shed(&mut self, cap: usize) {
-        self.since += 1;
-        if self.logged.is_none_or(|at| at.elapsed() >= SHED_LOG_EVERY) {
-            tracing::warn!(
-                closed = self.since,
-                cap,
-                "http connections at the cap: closing the oldest whose request head is incomplete (slow clients?)"
-            );
-            (self.logged, self.since) = (Some(Instant::now()), 0);
-        }
+        open.started(id, task.abort_handle());
     }
 }
 

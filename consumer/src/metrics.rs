@@ -91,16 +91,6 @@ impl Metrics {
         self.default_rows.store(u64::try_from(rows).unwrap_or(0), Ordering::Relaxed);
     }
 
-    /// Connections open to the HTTP endpoint now.
-    pub fn set_http_connections(&self, open: usize) {
-        self.http_connections.store(open as u64, Ordering::Relaxed);
-    }
-
-    /// Counts an HTTP connection closed to make room for a new one.
-    pub fn count_http_shed(&self) {
-        self.http_shed.fetch_add(1, Ordering::Relaxed);
-    }
-
     pub fn set_connected(&self, kafka: bool, database: bool) {
         self.kafka_connected.store(kafka, Ordering::Relaxed);
         self.database_connected.store(database, Ordering::Relaxed);
@@ -235,8 +225,21 @@ fn escape(value: &str) -> String {
     value.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
 }
 
+/// The HTTP endpoint's connections (websentry_shared::connections).
+impl websentry_shared::connections::ConnectionMetrics for Metrics {
+    fn set_open(&self, open: usize) {
+        self.http_connections.store(open as u64, Ordering::Relaxed);
+    }
+
+    fn count_shed(&self) {
+        self.http_shed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use websentry_shared::connections::ConnectionMetrics;
+
     use super::*;
 
     #[test]
@@ -251,8 +254,8 @@ mod tests {
         metrics.record_upkeep(3, 1, true);
         metrics.record_upkeep(0, 0, false);
         metrics.set_default_rows(4);
-        metrics.set_http_connections(3);
-        metrics.count_http_shed();
+        metrics.set_open(3);
+        metrics.count_shed();
         let text = metrics.render();
         for line in [
             "websentry_reports_archived_total 15",

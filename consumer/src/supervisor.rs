@@ -132,13 +132,11 @@ fn serve_http(
     metrics: &Arc<Metrics>,
     shutdown: &Shutdown,
 ) -> Result<(), Fatal> {
-    let listener = std::net::TcpListener::bind(address)
-        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+    let _guard = runtime.enter();
+    let listener = websentry_shared::listen::listen(address)
         .with_context(|| format!("listening on {address} (WEBSENTRY_LISTEN)"))
         .map_err(Fatal::Runtime)?;
     let local = listener.local_addr().map_err(|err| Fatal::Runtime(err.into()))?;
-    let _guard = runtime.enter();
-    let listener = tokio::net::TcpListener::from_std(listener).map_err(|err| Fatal::Runtime(err.into()))?;
     runtime.spawn(http::serve_until_stopped(listener, Arc::clone(metrics), shutdown.clone()));
     tracing::info!(address = %local, "http endpoint listening");
     Ok(())

@@ -9,14 +9,18 @@
 //! - [`telemetry`]: logging set-up (`WEBSENTRY_LOGLEVEL`, `WEBSENTRY_LOG_FORMAT`).
 //! - [`shutdown`]: a stop request wired to SIGTERM in `main` and triggered by hand in tests.
 //! - [`exit`]: how `main` turns an error chain into one line and an exit code.
+//! - [`listen`]: the listening socket of an HTTP endpoint, with a backlog for floods;
+//!   [`connections`]: its open connections, slow clients giving way to new ones at the cap.
 //!
 //! This crate never pulls in hyper, and pulls in postgres only with the feature `database`: the
 //! producer leaves it off and builds no postgres crate.
 
+pub mod connections;
 #[cfg(feature = "database")]
 pub mod database;
 pub mod exit;
 pub mod kafka;
+pub mod listen;
 pub mod report;
 pub mod settings;
 pub mod shutdown;

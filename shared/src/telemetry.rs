@@ -59,7 +59,8 @@ impl LogSettings {
         let ours = self.level.to_string().to_ascii_lowercase();
         let (theirs, rskafka) = if self.level >= tracing::Level::DEBUG { ("info", "info") } else { ("warn", "error") };
         let filter = EnvFilter::new(format!(
-            "{theirs},rskafka={rskafka},websentry_shared={ours},websentry_producer={ours},websentry_consumer={ours}"
+            "{theirs},rskafka={rskafka},websentry_shared={ours},websentry_producer={ours},websentry_consumer={ours},\
+             websentry_status={ours}"
         ));
         let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
         // A second install (tests) is harmless: the first one stays.

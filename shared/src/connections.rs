@@ -1,21 +1,24 @@
-//! The endpoint's open connections: at most a fixed number, and which one gives way when a new
-//! one comes at the cap.
+//! The open connections of an HTTP endpoint (the consumer's `/healthz`, the status page): at most
+//! a fixed number, which one gives way when a new one comes at the cap, and the accepting loop that
+//! applies it.
 //!
-//! A connection is new until the first bytes of its request head are read, then waiting until the
-//! head is complete, then answered. Legitimate clients (the kubelet, Prometheus) send their whole
-//! head at once, so they go from new to answered on their first read; a slow client that trickles
-//! its head waits until the head timeout. When a new connection comes at the cap:
+//! A connection is new (idle) until the first bytes of a request head are read, then waiting
+//! until the head is complete, then answered until its answer is on its way, then idle again
+//! when the server keeps it alive ([`Slot::answered`]). Legitimate clients (browsers, the kubelet,
+//! Prometheus) send a whole head at once, so they go from idle to answered on one read; a slow
+//! client that trickles its head waits until the server's head timeout. When a new connection
+//! comes at the cap:
 //!
 //! 1. the oldest waiting connection is closed to make room: slow clients give way to newcomers,
 //!    however many they are, and the process never holds more than the cap;
-//! 2. with none waiting, the oldest new one gives way once it has sent nothing for [`GRACE`] (an
-//!    idle client); until then the newcomer waits to be given a slot, for [`GRACE`] at most;
+//! 2. with none waiting, the oldest idle one gives way once it has sent nothing for [`GRACE`] (a
+//!    kept-alive or silent client); until then the newcomer waits for a slot, [`GRACE`] at most;
 //! 3. when every slot holds an answer on its way, the newcomer is closed.
 //!
 //! A probe whose head has come is answered at once, and one whose head is on its way has
 //! [`GRACE`] to deliver it, however many slow clients come after it. (Waiting for a free slot
-//! instead, as the endpoint used to, let a hundred slow clients hold every slot while the
-//! kubelet's probes queued behind them until they timed out.)
+//! instead, as the consumer's endpoint once did, let a hundred slow clients hold every slot while
+//! the kubelet's probes queued behind them until they timed out.)
 
 use std::{
     collections::BTreeMap,
@@ -23,9 +26,21 @@ use std::{
     time::Duration,
 };
 
-use tokio::{task::AbortHandle, time::Instant};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    task::AbortHandle,
+    time::Instant,
+};
 
-use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+
+/// What an endpoint counts of its connections (its own metric names).
+pub trait ConnectionMetrics: Send + Sync + std::fmt::Debug {
+    /// Connections open now.
+    fn set_open(&self, open: usize);
+    /// A connection was closed to make room for a new one.
+    fn count_shed(&self);
+}
 
 /// How long a connection that has sent nothing keeps its slot against newcomers: far longer than
 /// a client needs to send its head after connecting, far shorter than the kubelet's probe timeout.
@@ -33,9 +48,9 @@ pub const GRACE: Duration = Duration::from_millis(100);
 
 /// The open connections, shared by the accepting loop and each connection's task.
 #[derive(Debug)]
-pub struct Slots {
+struct Slots {
     cap: usize,
-    metrics: Arc<Metrics>,
+    metrics: Arc<dyn ConnectionMetrics>,
     table: Mutex<Table>,
 }
 
@@ -58,17 +73,17 @@ struct Connection {
 /// Where a connection is in reading its request head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    /// Nothing read yet.
+    /// Nothing of a request read yet (new, or kept alive after an answer).
     New,
     /// Part of its head read: it gives way to newcomers at the cap.
     Waiting,
-    /// Its head is complete: the answer is on its way; it never gives way.
+    /// Its head is complete: the answer is on its way; it does not give way until it is sent.
     Answered,
 }
 
 /// Why a new connection gets no slot now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoRoom {
+enum NoRoom {
     /// Every slot is taken and none may give way yet: ask again by this time at the latest.
     NotYet(Instant),
     /// Every slot holds a connection whose answer is on its way: close the new one.
@@ -84,7 +99,7 @@ pub struct Slot {
 }
 
 impl Slots {
-    pub fn new(cap: usize, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(cap: usize, metrics: Arc<dyn ConnectionMetrics>) -> Arc<Self> {
         Arc::new(Slots { cap, metrics, table: Mutex::default() })
     }
 
@@ -109,12 +124,12 @@ impl Slots {
         let id = table.next;
         table.next += 1;
         table.open.insert(id, Connection { stage: Stage::New, since: now, task: None });
-        self.metrics.set_http_connections(table.open.len());
+        self.metrics.set_open(table.open.len());
         drop(table);
         // Outside the lock: the aborted task's slot takes it when the task is dropped.
         let shed = shed.map(|task| task.abort()).is_some();
         if shed {
-            self.metrics.count_http_shed();
+            self.metrics.count_shed();
         }
         Ok((Slot { id, slots: Arc::clone(self) }, shed))
     }
@@ -131,13 +146,18 @@ impl Slots {
     pub fn shed_oldest_waiting(&self) -> bool {
         let mut table = self.lock();
         let shed = table.oldest(Stage::Waiting).and_then(|id| table.open.remove(&id)).and_then(|c| c.task);
-        self.metrics.set_http_connections(table.open.len());
+        self.metrics.set_open(table.open.len());
         drop(table);
         let shed = shed.map(|task| task.abort()).is_some();
         if shed {
-            self.metrics.count_http_shed();
+            self.metrics.count_shed();
         }
         shed
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.lock().open.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -159,21 +179,30 @@ impl Slot {
         self.id
     }
 
-    /// Part of the request head was read, not all of it: from now on the connection gives way to
-    /// newcomers at the cap.
+    /// Part of a request head was read (hyper reads until it is whole): from now on the
+    /// connection gives way to newcomers at the cap.
     pub fn head_waiting(&self) {
         self.set(Stage::Waiting);
     }
 
-    /// The request head has arrived: the answer is on its way, the connection no longer gives
+    /// The request head has arrived: the request is being answered, the connection does not give
     /// way.
     pub fn head_complete(&self) {
         self.set(Stage::Answered);
     }
 
+    /// The answer is on its way: the connection is idle (kept alive) from `now`, and gives way
+    /// to newcomers at the cap once idle for [`GRACE`].
+    pub fn answered(&self, now: Instant) {
+        if let Some(connection) = self.slots.lock().open.get_mut(&self.id) {
+            connection.stage = Stage::New;
+            connection.since = now;
+        }
+    }
+
     fn set(&self, stage: Stage) {
         if let Some(connection) = self.slots.lock().open.get_mut(&self.id) {
-            // Answered is final.
+            // While answered, reading more (a pipelined request) does not make it give way.
             if connection.stage != Stage::Answered {
                 connection.stage = stage;
             }
@@ -185,13 +214,124 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut table = self.slots.lock();
         table.open.remove(&self.id);
-        self.slots.metrics.set_http_connections(table.open.len());
+        self.slots.metrics.set_open(table.open.len());
+    }
+}
+
+/// How often at most the accepting loop logs that it closes slow connections.
+const SHED_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// The accepting side: new connections with their slots, the slow ones closed for them logged.
+#[derive(Debug)]
+pub struct Connections {
+    slots: Arc<Slots>,
+    shed_log: ShedLog,
+}
+
+impl Connections {
+    /// At most `cap` connections open at once, counted in `metrics`.
+    pub fn new(cap: usize, metrics: Arc<dyn ConnectionMetrics>) -> Self {
+        Connections { slots: Slots::new(cap, metrics), shed_log: ShedLog::default() }
+    }
+
+    /// The next connection of `listener` with its slot; `None` once `shutdown` is requested.
+    /// Start the connection's task with the slot, then hand its handle to [`Connections::started`].
+    pub async fn next(&mut self, listener: &TcpListener, shutdown: &mut Shutdown) -> Option<(TcpStream, Slot)> {
+        loop {
+            let accepted = tokio::select! {
+                () = shutdown.requested() => return None,
+                accepted = listener.accept() => accepted,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors (EMFILE, ENFILE): a slow client gives one back.
+                Err(err) if matches!(err.raw_os_error(), Some(23 | 24)) && self.slots.shed_oldest_waiting() => {
+                    self.shed_log.shed(self.slots.cap);
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(cause = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Some((slot, shed)) = self.admit().await else { continue };
+            if shed {
+                self.shed_log.shed(self.slots.cap);
+            }
+            return Some((stream, slot));
+        }
+    }
+
+    /// The task of the connection of `slot` id is running: `task` closes it if it has to give way.
+    pub fn started(&self, id: u64, task: AbortHandle) {
+        self.slots.started(id, task);
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.slots.open()
+    }
+
+    /// A slot for a new connection, and whether a slow one was closed for it; `None` when every
+    /// slot holds an answer on its way (the new connection is then closed). When no connection may
+    /// give way yet (idle ones within their grace), waits until one may.
+    async fn admit(&self) -> Option<(Slot, bool)> {
+        loop {
+            match self.slots.admit(Instant::now()) {
+                Ok(admitted) => return Some(admitted),
+                Err(NoRoom::Full) => return None,
+                Err(NoRoom::NotYet(until)) => {
+                    tokio::time::sleep_until(until.min(Instant::now() + Duration::from_millis(5))).await;
+                }
+            }
+        }
+    }
+}
+
+/// Logs that slow connections are closed: once, then at most every [`SHED_LOG_EVERY`] with how
+/// many since, so that a flood does not flood the log too.
+#[derive(Debug, Default)]
+struct ShedLog {
+    logged: Option<Instant>,
+    since: u64,
+}
+
+impl ShedLog {
+    fn shed(&mut self, cap: usize) {
+        self.since += 1;
+        if self.logged.is_none_or(|at| at.elapsed() >= SHED_LOG_EVERY) {
+            tracing::warn!(
+                closed = self.since,
+                cap,
+                "http connections at the cap: closing the oldest whose request head is incomplete (slow clients?)"
+            );
+            (self.logged, self.since) = (Some(Instant::now()), 0);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
     use super::*;
+
+    #[derive(Debug, Default)]
+    struct Counted {
+        open: AtomicUsize,
+        shed: AtomicU64,
+    }
+
+    impl ConnectionMetrics for Counted {
+        fn set_open(&self, open: usize) {
+            self.open.store(open, Ordering::Relaxed);
+        }
+        fn count_shed(&self) {
+            self.shed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 
     /// A connection's task that holds its slot at `stage` until aborted.
     fn start(slots: &Arc<Slots>, stage: Stage, now: Instant) -> Result<u64, NoRoom> {
@@ -226,8 +366,8 @@ mod tests {
 
     #[tokio::test]
     async fn at_the_cap_the_oldest_waiting_connection_gives_way_then_an_idle_one_and_never_an_answered_one() {
-        let metrics = Arc::new(Metrics::default());
-        let slots = Slots::new(4, Arc::clone(&metrics));
+        let metrics = Arc::new(Counted::default());
+        let slots = Slots::new(4, metrics.clone());
         let t0 = Instant::now();
         let later = |ms: u64| t0 + Duration::from_millis(ms);
         assert_eq!(start(&slots, Stage::Answered, t0), Ok(0));
@@ -250,21 +390,20 @@ mod tests {
         assert_eq!(slots.admit(later(10_000)).map(|_| ()), Err(NoRoom::Full), "every answer is on its way");
         assert!(!slots.shed_oldest_waiting(), "nothing to close");
 
-        until("the closed connections' slots are free", || metrics.render().contains("websentry_http_connections 4\n"))
-            .await;
-        assert!(metrics.render().contains("websentry_http_connections_shed_total 3\n"), "{}", metrics.render());
+        until("the closed connections' slots are free", || metrics.open.load(Ordering::Relaxed) == 4).await;
+        assert_eq!(metrics.shed.load(Ordering::Relaxed), 3);
     }
 
     #[tokio::test]
     async fn a_slot_is_freed_when_its_task_ends_or_is_aborted() {
-        let metrics = Arc::new(Metrics::default());
-        let slots = Slots::new(4, Arc::clone(&metrics));
+        let metrics = Arc::new(Counted::default());
+        let slots = Slots::new(4, metrics.clone());
         let (slot, _) = slots.admit(Instant::now()).expect("room");
         tokio::spawn(async move { drop(slot) });
         start(&slots, Stage::Waiting, Instant::now()).expect("room");
         until("the finished task's slot is free", || ids(&slots).len() == 1).await;
         assert!(slots.shed_oldest_waiting(), "the waiting one is closed");
         until("the aborted task's slot is free", || ids(&slots).is_empty()).await;
-        assert!(metrics.render().contains("websentry_http_connections 0\n"), "{}", metrics.render());
+        assert_eq!(metrics.open.load(Ordering::Relaxed), 0);
     }
 }
