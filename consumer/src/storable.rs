@@ -11,9 +11,11 @@
 //!   producer writes (`MAX_LABEL_BYTES`) is shortened the same way, for the pages that show it.
 //! - A time whose offset puts it past year 9999 in UTC (`9999-12-31T23:59:59-23:59`) makes the
 //!   record rejected; other times are stored in UTC.
-//! - A duration (`response_ms`, each of `timings_ms`) that is negative or not finite makes the
-//!   record rejected: it is no measurement, and kept as it came it would count below every real
-//!   one in the rollups' latency histograms and sums.
+//! - A duration (`response_ms`, each of `timings_ms`) that is negative, not finite or longer than
+//!   a day ([`MAX_DURATION_MS`]) makes the record rejected: it is no measurement. Kept as it came,
+//!   a negative one would count below every real one in the rollups' latency histograms and sums,
+//!   and two near `f64::MAX` for one site and hour would overflow the hourly sum: PostgreSQL
+//!   refuses that, so the whole batch would fail, again and again.
 //! - A stated cadence (`interval_s`) outside 1 s to a day, and a report marked `inconclusive`
 //!   without an error, make the record rejected: the producer writes neither, and the coverage of
 //!   the archive must not rest on them.
@@ -32,6 +34,10 @@ use websentry_shared::report::{Report, INTERVAL_SECONDS, MAX_LABEL_BYTES};
 pub const MAX_URL_BYTES: usize = 2000;
 /// Longest `probe` name kept whole in its column (it is part of keys too).
 pub const MAX_PROBE_BYTES: usize = 200;
+/// Longest duration kept, in milliseconds: a day. No probe lasts that long (the producer's
+/// timeout is at most an hour); with it, an hour's or a day's sum of `response_ms` stays far below
+/// what `float8` holds, however many reports it adds.
+pub const MAX_DURATION_MS: f64 = 86_400_000.0;
 /// Longest rejection reason kept.
 pub const MAX_REASON_CHARS: usize = 1000;
 
@@ -102,7 +108,8 @@ pub fn make_storable(report: &mut Report, document: &mut Value) -> Result<Normal
 }
 
 /// Refuses a duration that is not a measurement: negative (a clock stepped back during the probe, or
-/// a writer's bug) or not finite (JSON has no such number, but a report may come from elsewhere).
+/// a writer's bug), not finite (JSON has no such number, but a report may come from elsewhere) or
+/// longer than a day.
 fn check_durations(report: &Report) -> Result<(), String> {
     let timings = report.timings_ms;
     let durations = [
@@ -118,6 +125,9 @@ fn check_durations(report: &Report) -> Result<(), String> {
             Some(ms) if !ms.is_finite() => return Err(format!("{name} is not a finite number of milliseconds")),
             // -0 is zero.
             Some(ms) if ms < 0.0 => return Err(format!("{name} is negative ({ms} ms): not a duration")),
+            Some(ms) if ms > MAX_DURATION_MS => {
+                return Err(format!("{name} is longer than a day ({ms:e} ms): not a probe's duration"))
+            }
             _ => {}
         }
     }
@@ -284,15 +294,19 @@ mod tests {
     }
 
     #[test]
-    fn a_negative_or_non_finite_duration_is_rejected_naming_it_and_zero_is_kept() {
+    fn a_negative_non_finite_or_day_long_duration_is_rejected_naming_it_and_zero_and_a_day_are_kept() {
         let (report, document) = decoded(&format!(r#"{{{BASE},"url":"http://a/"}}"#));
         type Case = (&'static str, fn(&mut Report), Option<&'static str>);
-        let cases: [Case; 8] = [
+        let cases: [Case; 12] = [
             ("negative response", |r| r.response_ms = -1.5, Some("response_ms is negative")),
             ("infinite response", |r| r.response_ms = f64::INFINITY, Some("response_ms is not a finite")),
             ("NaN response", |r| r.response_ms = f64::NAN, Some("response_ms is not a finite")),
             ("negative dns", |r| r.timings_ms.dns = Some(-0.001), Some("timings_ms.dns is negative")),
             ("negative transfer", |r| r.timings_ms.transfer = Some(-3.0), Some("timings_ms.transfer is negative")),
+            ("largest response", |r| r.response_ms = f64::MAX, Some("response_ms is longer than a day")),
+            ("day and a bit", |r| r.response_ms = MAX_DURATION_MS + 0.001, Some("response_ms is longer than a day")),
+            ("long ttfb", |r| r.timings_ms.ttfb = Some(1e300), Some("timings_ms.ttfb is longer than a day")),
+            ("a day", |r| r.response_ms = MAX_DURATION_MS, None),
             ("zero", |r| r.response_ms = 0.0, None),
             ("minus zero", |r| r.response_ms = -0.0, None),
             ("no timings", |r| r.timings_ms = Timings::default(), None),

@@ -187,6 +187,23 @@ fn untrusted_values() -> Vec<(&'static str, String, Kept)> {
             report_json("http://infinite/", "").replace(r#""response_ms":3.0"#, r#""response_ms":1e999"#),
             Kept::Rejected("number out of range"),
         ),
+        // Archived, these two would overflow the site's hourly sum of response_ms: the database
+        // would refuse the batch, and every try of it after.
+        (
+            "response_ms near the float limit",
+            report_json("http://float-limit/", "").replace(r#""response_ms":3.0"#, r#""response_ms":1.7976931348623157e308"#),
+            Kept::Rejected("response_ms is longer than a day"),
+        ),
+        (
+            "response_ms near the float limit again, for the same site and probe",
+            report_json("http://float-limit/", "").replace(r#""response_ms":3.0"#, r#""response_ms":1e308"#),
+            Kept::Rejected("response_ms is longer than a day"),
+        ),
+        (
+            "response_ms over a day in a Python tool record",
+            r#"{"url":"http://day-long-legacy/","code":200,"response_ms":86400001,"regexp_match":null}"#.to_owned(),
+            Kept::Rejected("response_ms is longer than a day"),
+        ),
         (
             "URL over the index limit",
             report_json(&long_url, ""),
