@@ -5,7 +5,9 @@
 --   psql -v consumer=websentry -v reader=websentry_reader -h db.example.com -U websentry_owner -d websentry \
 --        -f deploy/postgres/grants.sql
 --
--- (`-v reader=…` may be left out where there is no read-only user.)
+-- (`-v reader=…` may be left out where there is no read-only user, and `-v consumer=…` where the
+-- consumer's user is the schema owner itself, as in the local stack's demo archive: scripts/stack
+-- applies this file for the reader only, since revoking would take the owner's own rights.)
 -- It starts from nothing on every table, so a grant removed here is removed from the database too.
 -- The roles themselves: roles.sql. What each grant is for:
 --   websentry_migrations, SELECT                  the schema version, the migrations' checksums and
@@ -37,7 +39,10 @@
 --
 -- The reader gets the SQL interface (consumer/src/sql/interface.sql) and nothing else:
 --   site_summary,         EXECUTE                 run as the schema owner (SECURITY DEFINER, fixed
---   site_timeline,                                search_path): the reader reads no table itself
+--   site_summary_pooled,                          search_path): the reader reads no table itself
+--   site_timeline,
+--   site_timeline_pooled,
+--   site_days,
 --   site_latency,
 --   site_outages,
 --   site_reports
@@ -52,6 +57,7 @@
 \set ON_ERROR_STOP on
 BEGIN;
 -- (Revoking a table's privileges revokes its columns' too.)
+\if :{?consumer}
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"consumer";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"consumer";
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM :"consumer";
@@ -62,12 +68,16 @@ GRANT EXECUTE ON FUNCTION websentry_create_partitions(date, date, date), websent
     websentry_drop_day(date), websentry_expire_rollups(date), websentry_default_rows() TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON consumer_offsets TO :"consumer";
 GRANT INSERT ON rejected_messages TO :"consumer";
+\endif
 \if :{?reader}
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"reader";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"reader";
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM :"reader";
 GRANT EXECUTE ON FUNCTION site_summary(timestamptz, timestamptz, text),
-    site_timeline(timestamptz, timestamptz, text, text), site_latency(timestamptz, timestamptz, text, text),
+    site_summary_pooled(timestamptz, timestamptz, text),
+    site_timeline(timestamptz, timestamptz, text, text), site_timeline_pooled(timestamptz, timestamptz, text, text),
+    site_days(timestamptz, timestamptz, text),
+    site_latency(timestamptz, timestamptz, text, text),
     site_outages(timestamptz, timestamptz, text), site_reports(text, integer) TO :"reader";
 GRANT SELECT ON log, report_documents, latest_reports, certificates_expiring, site_states TO :"reader";
 GRANT EXECUTE ON FUNCTION report_document(reports), websentry_rfc3339(timestamptz, smallint) TO :"reader";

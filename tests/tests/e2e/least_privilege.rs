@@ -321,12 +321,15 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
             "log SELECT",
             "report_document() EXECUTE",
             "report_documents SELECT",
+            "site_days() EXECUTE",
             "site_latency() EXECUTE",
             "site_outages() EXECUTE",
             "site_reports() EXECUTE",
             "site_states SELECT",
             "site_summary() EXECUTE",
+            "site_summary_pooled() EXECUTE",
             "site_timeline() EXECUTE",
+            "site_timeline_pooled() EXECUTE",
             "websentry_rfc3339() EXECUTE"
         ],
         "the reader's grants are exactly those of grants.sql"
@@ -341,6 +344,16 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         read("SELECT url || ' ' || probes || ' ' || successes FROM site_summary(now() - interval '1 day', now() + interval '1 hour') ORDER BY url"),
         "https://down.test/ 1 0\nhttps://up.test/ 1 1",
         "site_summary, all sites"
+    );
+    assert_eq!(
+        read("SELECT url || ' ' || locations || ' ' || probes FROM site_summary_pooled(now() - interval '1 day', now() + interval '1 hour') ORDER BY url"),
+        "https://down.test/ 1 1\nhttps://up.test/ 1 1",
+        "site_summary_pooled, all sites"
+    );
+    assert_eq!(
+        read("SELECT string_agg(DISTINCT url || ' ' || locations, ' ') FROM site_timeline_pooled(now() - interval '2 hours', now(), 'hour')"),
+        "https://down.test/ 1 https://up.test/ 1",
+        "site_timeline_pooled, all sites"
     );
     assert_eq!(
         read("SELECT uptime FROM site_summary(now() - interval '1 day', now() + interval '1 hour', url => 'https://up.test/')"),
@@ -360,6 +373,13 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         read("SELECT string_agg(DISTINCT url, ' ') FROM site_timeline(now() - interval '2 hours', now(), 'hour')"),
         "https://down.test/ https://up.test/",
         "site_timeline, all sites"
+    );
+    assert_eq!(
+        read(
+            "SELECT string_agg(url || ' ' || days, ', ' ORDER BY url) FROM site_days(now() - interval '2 days', now())"
+        ),
+        "https://down.test/ 3, https://up.test/ 3",
+        "site_days, all sites"
     );
     assert_eq!(read("SELECT count(*) FROM site_reports('https://down.test/')"), "1", "site_reports");
     assert_eq!(read("SELECT string_agg(state, ' ' ORDER BY url) FROM site_states"), "down up", "site_states");
@@ -383,7 +403,7 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         "SELECT count(*) FROM consumer_offsets",
         "SELECT count(*) FROM rejected_messages",
         "SELECT count(*) FROM websentry_migrations",
-        "SELECT * FROM websentry_site_summary_all(now() - interval '1 day', now())",
+        "SELECT * FROM websentry_site_summary_all(now() - interval '1 day', now(), true)",
         "SELECT websentry_drop_day(current_date - 1000)",
         "SELECT websentry_expire_rollups(current_date)",
         "SELECT websentry_create_partitions(current_date, current_date, NULL)",

@@ -271,3 +271,159 @@ fn a_round_whose_canaries_all_fail_archives_its_failures_as_inconclusive_time_no
     assert!(measured > 0.0 && down_s == measured, "all it measured is down, none of it from the inconclusive round");
     db.assert_rollups_match_raw();
 }
+
+/// One day of `site_timeline(…, 'day')` or of `site_days`: probes, successes, coverage, measured,
+/// unknown and down seconds, and the uptime over the measured time.
+type DayFigures = (i64, i64, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+
+#[test]
+fn site_days_gives_each_day_what_site_timeline_gives_and_leaves_out_only_the_days_nobody_measured() {
+    let stack = Stack::get();
+    let db = stack.create_database();
+    let now = OffsetDateTime::now_utc();
+    let midnight = now.replace_time(time::Time::MIDNIGHT);
+    let mut reports = Vec::new();
+    // Ten days up to now, a report every 6 hours stating that cadence: one site down on one day
+    // and a half, one silent for three whole days, one from two places, one stating no cadence.
+    // On the hour, so that no report's slot runs over into the next day.
+    let mut at = midnight - Duration::days(9);
+    while at <= now {
+        let ago = (midnight - at.replace_time(time::Time::MIDNIGHT)).whole_days();
+        reports.push(report("http://steady.test/", at, Some(21_600), ago == 3 || (ago == 2 && at.hour() < 12)));
+        if !(4..=6).contains(&ago) {
+            reports.push(report("http://gap.test/", at, Some(21_600), false));
+        }
+        for probe in ["eu", "us"] {
+            let down = probe == "us" && ago == 1;
+            reports.push(Report { probe: probe.into(), ..report("http://places.test/", at, Some(21_600), down) });
+        }
+        reports.push(report("http://untimed.test/", at, None, ago == 5));
+        at += Duration::hours(6);
+    }
+    archive(stack, &db, &reports);
+
+    // Both in one transaction, so that both see one now() (today's passed part).
+    let mut client = db.client();
+    let mut tx = client.transaction().expect("a transaction");
+    let figures = |row: &postgres::Row, at: usize| -> DayFigures {
+        (
+            row.get(at),
+            row.get(at + 1),
+            row.get(at + 2),
+            row.get(at + 3),
+            row.get(at + 4),
+            row.get(at + 5),
+            row.get(at + 6),
+        )
+    };
+    let window = [&(now - Duration::days(9)) as &(dyn postgres::types::ToSql + Sync), &now];
+    let mut timeline = std::collections::BTreeMap::new();
+    for row in tx
+        .query(
+            "SELECT url, probe, bucket_start::date, probes, successes, coverage, measured_s, unknown_s, down_s,
+                    measured_uptime FROM site_timeline($1, $2, 'day')",
+            &window,
+        )
+        .expect("site_timeline")
+    {
+        let key: (String, String, time::Date) = (row.get(0), row.get(1), row.get(2));
+        timeline.insert(key, figures(&row, 3));
+    }
+    let mut from_days = std::collections::BTreeMap::new();
+    let mut absent = 0;
+    for row in tx
+        .query(
+            "SELECT url, probe, first_day, days, measured_days, probes, successes, coverage, measured_s, unknown_s,
+                    down_s, measured_uptime FROM site_days($1, $2)",
+            &window,
+        )
+        .expect("site_days")
+    {
+        let (url, probe, first_day, days): (String, String, time::Date, i32) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let measured: Vec<i32> = row.get(4);
+        let column = |at: usize| -> Vec<Option<f64>> { row.get(at) };
+        let (probes, successes): (Vec<i64>, Vec<i64>) = (row.get(5), row.get(6));
+        let (coverage, measured_s, unknown_s, down_s, uptime) =
+            (column(7), column(8), column(9), column(10), column(11));
+        assert_eq!(days, 10, "{url} {probe}: nine days ago to today");
+        assert!(measured.windows(2).all(|pair| pair[0] < pair[1]), "{url} {probe}: days in order: {measured:?}");
+        for day in 0..days {
+            let date = first_day + Duration::days(i64::from(day));
+            let key = (url.clone(), probe.clone(), date);
+            let found = match measured.iter().position(|&d| d == day) {
+                Some(i) => (probes[i], successes[i], coverage[i], measured_s[i], unknown_s[i], down_s[i], uptime[i]),
+                None => {
+                    absent += 1;
+                    // A day nobody measured, as site_timeline gives it.
+                    let passed = timeline.get(&key).and_then(|figures| figures.4);
+                    (0, 0, Some(0.0), Some(0.0), passed, Some(0.0), None)
+                }
+            };
+            assert_eq!(timeline.get(&key), Some(&found), "{url} {probe} {date}");
+            from_days.insert(key, found);
+        }
+    }
+    tx.commit().expect("commit");
+    assert_eq!(from_days.len(), timeline.len(), "the same (url, probe, day)s");
+    assert_eq!(absent, 3, "only gap.test's three silent days are left out");
+    let day = |url: &str, probe: &str, ago: i64| {
+        from_days[&(url.to_owned(), probe.to_owned(), (midnight - Duration::days(ago)).date())]
+    };
+    assert_eq!(day("http://steady.test/", "tests", 3).6, Some(0.0), "down all day");
+    assert!(close(day("http://steady.test/", "tests", 2).6, 0.5, 1e-9), "down half the day");
+    assert_eq!(day("http://places.test/", "us", 1).6, Some(0.0), "one place down, its own row");
+    assert_eq!(day("http://places.test/", "eu", 1).6, Some(1.0));
+    assert_eq!(day("http://untimed.test/", "tests", 5).2, None, "no cadence: coverage unknown, not 0 and not 1");
+    assert_eq!(day("http://gap.test/", "tests", 5).2, Some(0.0), "grey, never green");
+}
+
+#[test]
+fn site_timeline_gives_each_bucket_the_measured_time_site_summary_gives_that_bucket_as_a_window() {
+    let stack = Stack::get();
+    let db = stack.create_database();
+    let start = past_hour() - Duration::hours(20);
+    let mut reports = Vec::new();
+    for minute in (0..24 * 60).step_by(10) {
+        let hour = minute / 60;
+        // Silent hours, down hours, untimed hours, and a producer twice as fast as it says.
+        if hour % 7 == 3 {
+            continue;
+        }
+        let interval = (hour % 5 != 2).then_some(if hour % 6 == 1 { 1200 } else { 600 });
+        reports.push(report("http://mixed.test/", start + Duration::minutes(minute), interval, hour % 4 == 1));
+    }
+    archive(stack, &db, &reports);
+
+    // site_summary answers each hour as a window of its own through websentry_window_measured;
+    // site_timeline writes the same arithmetic out per bucket.
+    let rows = db
+        .client()
+        .query(
+            "SELECT t.bucket_start, t.coverage, s.coverage, t.measured_s, s.measured_s, t.unknown_s, s.unknown_s,
+                    t.down_s, s.down_s, t.measured_uptime, s.measured_uptime
+             FROM site_timeline($1, $2, 'hour', 'http://mixed.test/') t
+             LEFT JOIN LATERAL site_summary(t.bucket_start, t.bucket_end, 'http://mixed.test/') s ON true
+             ORDER BY 1",
+            &[&start, &(start + Duration::hours(24))],
+        )
+        .expect("the timeline beside the summaries");
+    assert_eq!(rows.len(), 24);
+    let mut silent = 0;
+    for row in &rows {
+        let at: OffsetDateTime = row.get(0);
+        if row.get::<_, Option<f64>>(2).is_none() && row.get::<_, Option<f64>>(1) == Some(0.0) {
+            silent += 1; // No report: no site_summary row; the timeline says nothing was measured.
+            continue;
+        }
+        for column in [1, 3, 5, 7, 9] {
+            let (timeline, summary): (Option<f64>, Option<f64>) = (row.get(column), row.get(column + 1));
+            let same = match (timeline, summary) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                (a, b) => a == b,
+            };
+            assert!(same, "{at} column {column}: timeline {timeline:?}, summary {summary:?}");
+        }
+    }
+    assert_eq!(silent, 3, "hours 3, 10 and 17 had no report");
+}
