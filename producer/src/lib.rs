@@ -21,6 +21,7 @@
 
 pub mod certificate;
 pub mod credentials;
+mod daemon;
 pub mod matcher;
 mod printer;
 pub mod probe;
@@ -29,5 +30,6 @@ pub mod schedule;
 pub mod settings;
 pub mod site;
 pub mod sites_file;
+pub mod slot;
 
 pub use schedule::run;

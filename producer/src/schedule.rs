@@ -1,5 +1,6 @@
-//! When probes run: one round and out, or rounds at a fixed rate until a shutdown (a daemon), each
-//! round's reports delivered as their probes end.
+//! When probes run: one round and out — of every site, or of the sites due in this run's period
+//! (`WEBSENTRY_CADENCE`) — or, for a daemon, each site at its slots until a shutdown
+//! ([`crate::daemon`]); reports are delivered as their probes end.
 //!
 //! A round spawns a probe task only when one of its `concurrency` permits is free, so memory follows
 //! the concurrency, not the number of sites. Reports go through a bounded queue to the publisher
@@ -11,22 +12,23 @@
 //! round's failures may be this producer's own (its network, its DNS), so its failed reports are
 //! marked inconclusive — the archive counts their time as unmeasured, not down.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::{anyhow, Context};
 use tokio::{
     sync::{mpsc, Semaphore},
     task::JoinSet,
-    time::MissedTickBehavior,
 };
 use websentry_shared::{exit::Fatal, report::Report, shutdown::Shutdown};
 
 use crate::{
+    daemon::Daemon,
     printer::print_until_closed,
     probe::Prober,
     publish::Publisher,
-    settings::{Config, Output},
+    settings::{Config, Output, Plan},
     site::Site,
+    slot::{now_ms, Placement},
 };
 
 /// Reports kept for the next round at most when Kafka does not acknowledge them; beyond it the
@@ -44,57 +46,69 @@ pub enum Verdict {
 
 /// Reports between the probes and the publisher at most; a probe that finds the queue full waits
 /// (Kafka slower than the probes), which bounds memory.
-const REPORT_QUEUE: usize = 1024;
+pub(crate) const REPORT_QUEUE: usize = 1024;
 
-/// Runs one round (no interval) or rounds at a fixed rate until `shutdown` is requested; a round in
-/// flight when it is requested is finished and published first. A daemon keeps the reports Kafka
-/// did not acknowledge and sends them again with the next round.
+/// Runs the plan: one round of every site, one of the sites due in this run's period, or a
+/// daemon until `shutdown` is requested (the probes running then are finished and published).
 ///
 /// # Errors
 /// Kafka unreachable at start, or any report still not acknowledged when the run ends.
-pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), Fatal> {
+pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Fatal> {
     let prober = Arc::new(Prober::new(config.roots, config.probe));
     let sites: Arc<[Site]> = config.sites.into();
     let canaries: Arc<[Site]> = config.canaries.into();
+    if let Some(shard) = config.shard {
+        tracing::info!(%shard, sites = sites.len(), listed = config.listed, "probing one shard of the sites");
+    }
     let publisher = match &config.output {
         Output::Kafka(kafka) => {
             Some(Publisher::connect(kafka).await.context("connecting to Kafka").map_err(Fatal::Runtime)?)
         }
         Output::Stdout => None,
     };
-    let mut backlog = Vec::new();
-    if let Some(interval) = config.interval {
-        tracing::info!(sites = sites.len(), interval_s = interval.as_secs(), "probing at a fixed rate");
-        let mut ticks = tokio::time::interval(interval);
-        // A round longer than the interval delays the next one; rounds never overlap.
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                biased;
-                () = shutdown.requested() => break,
-                _ = ticks.tick() => {}
-            }
-            let earlier = std::mem::take(&mut backlog);
+    let unpublished = match config.plan {
+        Plan::Once => {
             let round = Round { prober: &prober, sites: &sites, canaries: &canaries, concurrency: config.concurrency };
-            backlog = round.probe_and_deliver(publisher.as_ref(), earlier).await;
-            if backlog.len() > MAX_BACKLOG {
-                let dropped = backlog.len() - MAX_BACKLOG;
-                tracing::error!(dropped, kept = MAX_BACKLOG, "backlog full, dropping the oldest unpublished reports");
-                backlog.drain(..dropped);
-            }
-            if shutdown.is_requested() {
-                break;
-            }
+            round.probe_and_deliver(publisher.as_ref(), Vec::new()).await
         }
-    } else {
-        let round = Round { prober: &prober, sites: &sites, canaries: &canaries, concurrency: config.concurrency };
-        backlog = round.probe_and_deliver(publisher.as_ref(), Vec::new()).await;
-    }
-    if !backlog.is_empty() {
-        return Err(Fatal::Runtime(anyhow!("{} reports were not acknowledged by Kafka", backlog.len())));
+        Plan::Window(cadence) => {
+            let due = due_in_period(&sites, cadence, now_ms());
+            tracing::info!(
+                due = due.len(),
+                sites = sites.len(),
+                cadence_s = cadence.as_secs(),
+                "probing the sites due in this period"
+            );
+            let round = Round { prober: &prober, sites: &due, canaries: &canaries, concurrency: config.concurrency };
+            round.probe_and_deliver(publisher.as_ref(), Vec::new()).await
+        }
+        Plan::Daemon(interval) => {
+            let daemon = Daemon { prober, sites, canaries, concurrency: config.concurrency, interval };
+            daemon.run(publisher, shutdown).await
+        }
+    };
+    if !unpublished.is_empty() {
+        return Err(Fatal::Runtime(anyhow!("{} reports were not acknowledged by Kafka", unpublished.len())));
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The sites with a slot in the period of `cadence` that holds `now_ms` (the period a CronJob's
+/// run was scheduled for, even when it started a little late). Every site's interval is a whole
+/// multiple of the cadence (the settings see to it), so the periods find each slot once.
+pub fn due_in_period(sites: &[Site], cadence: Duration, now_ms: u64) -> Arc<[Site]> {
+    let every = u64::try_from(cadence.as_millis()).unwrap_or(u64::MAX).max(1);
+    let start = now_ms - now_ms % every;
+    sites
+        .iter()
+        .filter(|site| {
+            let interval = site.interval.unwrap_or(cadence);
+            let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
+            Placement::of(site.url.as_str()).due_in(interval_ms, start, every)
+        })
+        .cloned()
+        .collect()
 }
 
 /// Probes every site once, at most `concurrency` at a time, and returns the reports (see
@@ -148,7 +162,7 @@ pub async fn round_into(
     failed
 }
 
-fn probe_failed(joined: Result<bool, tokio::task::JoinError>) -> bool {
+pub(crate) fn probe_failed(joined: Result<bool, tokio::task::JoinError>) -> bool {
     joined.unwrap_or_else(|err| {
         tracing::error!(cause = %err, "a probe task failed");
         true
@@ -175,7 +189,7 @@ impl Round<'_> {
             for report in earlier {
                 let _ = sender.send(report).await;
             }
-            let verdict = self.ask_canaries(&sender).await;
+            let verdict = ask_canaries(self.prober, self.canaries, self.concurrency, sender.clone()).await;
             round_into(self.prober, self.sites, self.concurrency, sender, verdict).await
         };
         let deliver = async {
@@ -189,25 +203,30 @@ impl Round<'_> {
         tracing::info!(probes, failed_probes, resent, unpublished = unpublished.len(), "round done");
         unpublished
     }
+}
 
-    /// Probes the canaries and hands their reports on; the round is inconclusive when every one of
-    /// them failed (their own failed reports marked so too).
-    async fn ask_canaries(&self, reports: &mpsc::Sender<Report>) -> Verdict {
-        if self.canaries.is_empty() {
-            return Verdict::Conclusive;
-        }
-        let mut answers = round(self.prober, self.canaries, self.concurrency).await;
-        let verdict = match answers.iter().all(|report| report.error.is_some()) {
-            true => Verdict::Inconclusive,
-            false => Verdict::Conclusive,
-        };
-        if verdict == Verdict::Inconclusive {
-            tracing::warn!(canaries = answers.len(), "every canary failed: this round's failures are inconclusive");
-        }
-        for mut report in answers.drain(..) {
-            report.inconclusive = report.error.is_some() && verdict == Verdict::Inconclusive;
-            let _ = reports.send(report).await;
-        }
-        verdict
+/// Probes the canaries at once and hands their reports on; the round is inconclusive when every one
+/// of them failed (their own failed reports marked so too).
+pub(crate) async fn ask_canaries(
+    prober: &Arc<Prober>,
+    canaries: &Arc<[Site]>,
+    concurrency: usize,
+    reports: mpsc::Sender<Report>,
+) -> Verdict {
+    if canaries.is_empty() {
+        return Verdict::Conclusive;
     }
+    let mut answers = round(prober, canaries, concurrency).await;
+    let verdict = match answers.iter().all(|report| report.error.is_some()) {
+        true => Verdict::Inconclusive,
+        false => Verdict::Conclusive,
+    };
+    if verdict == Verdict::Inconclusive {
+        tracing::warn!(canaries = answers.len(), "every canary failed: this round's failures are inconclusive");
+    }
+    for mut report in answers.drain(..) {
+        report.inconclusive = report.error.is_some() && verdict == Verdict::Inconclusive;
+        let _ = reports.send(report).await;
+    }
+    verdict
 }

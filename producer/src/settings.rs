@@ -17,6 +17,7 @@ use crate::{
     probe::ProbeSettings,
     site::{self, Site, SiteUrl, TIMEOUT},
     sites_file::{self, FileSite},
+    slot::{self, Shard},
 };
 
 /// Seconds between rounds: 0 runs one round; at most a day.
@@ -49,7 +50,7 @@ pub struct Args {
     /// file and the canaries.
     #[arg(long, env = "WEBSENTRY_CANARIES", value_name = "URLS")]
     pub canaries: Option<String>,
-    /// TOML file of sites with settings of their own (regexp, expect_status, timeout, method,
+    /// TOML file of sites with settings of their own (regexp, expect_status, timeout, interval, method,
     /// headers, header values from files); its sites are probed beside those of --sites.
     #[arg(long, env = "WEBSENTRY_SITES_FILE", value_name = "FILE")]
     pub sites_file: Option<OsString>,
@@ -62,14 +63,14 @@ pub struct Args {
         env = "WEBSENTRY_INTERVAL",
         default_value_t = INTERVAL.default_text(),
         value_name = "SECONDS",
-        help = INTERVAL.help("Seconds between the starts of two rounds ({range}); 0 runs one round and exits")
+        help = INTERVAL.help("A daemon's interval: seconds between two probes of a site, spread over it by a hash of each URL ({range}); a site's own interval in the sites file wins. 0 runs once and exits")
     )]
     pub interval: String,
     #[arg(
         long,
         env = "WEBSENTRY_CADENCE",
         value_name = "SECONDS",
-        help = CADENCE.help("Seconds between two one-off runs as they are scheduled (a CronJob's schedule; {range}), written into each report as interval_s so that the archive can tell measured time from unmeasured; unset, a one-off run's time is unknown. A daemon's cadence is its interval")
+        help = CADENCE.help("Seconds between two one-off runs as they are scheduled (a CronJob's schedule; {range}): a run probes the sites due in its period (each site's own interval, a whole multiple of it, or the cadence itself) and writes each site's interval into its reports as interval_s, so that the archive can tell measured time from unmeasured. Unset, a one-off run probes every site and its time is unknown. A daemon's cadence is its interval")
     )]
     pub cadence: Option<String>,
     #[arg(
@@ -107,9 +108,21 @@ pub struct Args {
     /// PEM file of extra CA certificates trusted for https sites, beside the built-in Mozilla roots.
     #[arg(long, env = "WEBSENTRY_PROBE_CAFILE", value_name = "FILE")]
     pub probe_cafile: Option<OsString>,
-    /// Name written into each report's `probe` field [default: the host name].
+    /// Name written into each report's `probe` field: where the probes run from, e.g. a region
+    /// (eu-west); the archive answers per name [default: the host name].
     #[arg(long, env = "WEBSENTRY_PROBE_NAME", value_name = "NAME")]
     pub probe_name: Option<String>,
+    /// Probe only shard K of N of the sites (K counted from 0: 0/3, 1/3, 2/3); each site is in
+    /// exactly one shard, by a hash of its URL. Canaries are probed by every shard.
+    #[arg(long, env = "WEBSENTRY_SHARD", value_name = "K/N")]
+    pub shard: Option<String>,
+    /// In a Kubernetes Indexed Job: the number of shards (the Job's completions), this pod's
+    /// shard being JOB_COMPLETION_INDEX.
+    #[arg(long, env = "WEBSENTRY_SHARDS", value_name = "N")]
+    pub shards: Option<String>,
+    /// Set by Kubernetes in an Indexed Job: this pod's shard of WEBSENTRY_SHARDS.
+    #[arg(long, env = "JOB_COMPLETION_INDEX", value_name = "K")]
+    pub job_completion_index: Option<String>,
     /// Print one JSON report per line to stdout instead of publishing; Kafka settings are then
     /// not needed.
     #[arg(long)]
@@ -128,6 +141,28 @@ pub enum Output {
     Stdout,
 }
 
+/// When the sites are probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// One round of every site, at once; its time unknown (no cadence).
+    Once,
+    /// One round of the sites due in the current period of this cadence, at once: a run of a
+    /// CronJob on that schedule.
+    Window(Duration),
+    /// Until a shutdown, each site at its slots, this being the interval of those without their own.
+    Daemon(Duration),
+}
+
+impl Plan {
+    /// The interval of a site without its own; `None` for a run whose time is unknown.
+    pub fn default_interval(self) -> Option<Duration> {
+        match self {
+            Plan::Once => None,
+            Plan::Window(every) | Plan::Daemon(every) => Some(every),
+        }
+    }
+}
+
 /// Everything checked; nothing left to fail on but the network.
 #[derive(Debug)]
 pub struct Config {
@@ -139,8 +174,12 @@ pub struct Config {
     pub probe: ProbeSettings,
     /// The CAs trusted for https sites.
     pub roots: RootCertStore,
-    /// `None`: one round, then exit.
-    pub interval: Option<Duration>,
+    /// When the sites are probed.
+    pub plan: Plan,
+    /// The shard of the sites this producer probes, if the list is split.
+    pub shard: Option<Shard>,
+    /// Sites of the whole list, before sharding.
+    pub listed: usize,
     /// Probes at once at most.
     pub concurrency: usize,
     pub output: Output,
@@ -165,17 +204,26 @@ impl TryFrom<&Args> for Config {
         let listed = site::parse_list(args.sites.as_deref().unwrap_or_default()).map_err(|e| sites_setting.error(e))?;
         let entries = entries_of(&listed)?;
         let mut sites: Vec<Site> = listed.into_iter().map(|url| Site::simple(url, matcher.clone())).collect();
+        let interval = INTERVAL.duration(&Args::setting("interval"), &args.interval)?;
+        let plan = plan(args, interval)?;
         if let Some(path) = file_setting.optional_readable_file(args.sites_file.as_deref())? {
             let from_file = sites_file::load(&path, matcher.as_ref()).map_err(|e| file_setting.error(e))?;
             refuse_listed_twice(&entries, &from_file, &path)?;
+            check_intervals(plan, &from_file, &path)?;
             sites.extend(from_file.into_iter().map(|listed| listed.site));
         }
         if sites.is_empty() {
             return Err(sites_setting.error(format!("names no site (set it, or {})", file_setting.env)));
         }
-        let canaries = canaries(args, &sites)?;
-        let interval = INTERVAL.duration(&Args::setting("interval"), &args.interval)?;
-        let interval_s = cadence(args, interval)?;
+        let mut canaries = canaries(args, &sites)?;
+        for site in sites.iter_mut().chain(&mut canaries) {
+            site.interval = site.interval.or(plan.default_interval());
+        }
+        let listed = sites.len();
+        let shard = shard(args)?;
+        if let Some(shard) = shard {
+            sites.retain(|site| shard.holds(site.url.as_str()));
+        }
         let timeout = TIMEOUT.duration(&Args::setting("timeout"), &args.timeout)?;
         let concurrency = CONCURRENCY.parse(&Args::setting("concurrency"), &args.concurrency)?;
         let body_limit = BODY_LIMIT.parse(&Args::setting("body_limit"), &args.body_limit)?;
@@ -195,37 +243,98 @@ impl TryFrom<&Args> for Config {
                 body_limit,
                 max_redirects,
                 probe_name: args.probe_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(host_name),
-                interval_s,
             },
             roots,
-            interval: (!interval.is_zero()).then_some(interval),
+            plan,
+            shard,
+            listed,
             concurrency,
             output,
         })
     }
 }
 
-/// The cadence written into the reports: a daemon's interval, or a one-off run's
-/// `WEBSENTRY_CADENCE` (none when unset).
+/// When the sites are probed: a daemon at `interval`, a one-off run in the period of
+/// `WEBSENTRY_CADENCE`, or a one-off run of every site.
 ///
 /// # Errors
 /// The cadence is malformed, or a daemon is given one that is not its interval.
-fn cadence(args: &Args, interval: Duration) -> Result<Option<u32>, SettingError> {
+fn plan(args: &Args, interval: Duration) -> Result<Plan, SettingError> {
     let setting = Args::setting("cadence");
     let given = args.cadence.as_deref().map(|text| CADENCE.parse(&setting, text)).transpose()?;
-    let seconds = match (interval.as_secs(), given) {
-        (0, given) => given,
+    match (interval.as_secs(), given) {
+        (0, None) => Ok(Plan::Once),
+        (0, Some(cadence)) => Ok(Plan::Window(Duration::from_secs(cadence))),
         (daemon, Some(given)) if given != daemon => {
             let interval = Args::setting("interval");
-            return Err(setting.error(format!(
+            Err(setting.error(format!(
                 "{given} differs from {} ({daemon} seconds): a daemon is probed on its interval; leave {} unset",
                 interval.env, setting.env
-            )));
+            )))
         }
-        (daemon, _) => Some(daemon),
-    };
-    // Within CADENCE and INTERVAL's ranges, a day at most: it fits.
-    Ok(seconds.map(|s| u32::try_from(s).unwrap_or(u32::MAX)))
+        (_, _) => Ok(Plan::Daemon(interval)),
+    }
+}
+
+/// Refuses a site's own interval that the plan cannot keep: any, in a one-off run without a
+/// cadence (it probes every site each run), and one that is not a whole multiple of the cadence
+/// (a run comes every cadence, so a site can be probed every one, two, three… cadences).
+///
+/// # Errors
+/// The first such site, by its line.
+fn check_intervals(plan: Plan, from_file: &[FileSite], path: &Path) -> Result<(), SettingError> {
+    let (file, cadence) = (Args::setting("sites_file"), Args::setting("cadence"));
+    for listed in from_file {
+        let Some(own) = listed.site.interval.map(|i| i.as_secs()) else { continue };
+        let line = format!("{} line {}", path.display(), listed.line);
+        match plan {
+            Plan::Once => {
+                return Err(file.error(format!(
+                    "{line}: interval is set, but a one-off run without {} probes every site each run; set {} \
+                     to the period it is scheduled on, or {} to run as a daemon",
+                    cadence.env,
+                    cadence.env,
+                    Args::setting("interval").env
+                )))
+            }
+            Plan::Window(every) if own % every.as_secs() != 0 => {
+                let every = every.as_secs();
+                return Err(file.error(format!(
+                    "{line}: interval {own} s is not a whole multiple of {} ({every} s): a run every {every} s \
+                     can probe a site every {every}, {}, {}… seconds",
+                    cadence.env,
+                    2 * every,
+                    3 * every
+                )));
+            }
+            Plan::Window(_) | Plan::Daemon(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The shard of `WEBSENTRY_SHARD`, or of `WEBSENTRY_SHARDS` and `JOB_COMPLETION_INDEX`.
+///
+/// # Errors
+/// Both ways given, a malformed one, or `WEBSENTRY_SHARDS` outside an Indexed Job.
+fn shard(args: &Args) -> Result<Option<Shard>, SettingError> {
+    let (one, count, index) = (Args::setting("shard"), Args::setting("shards"), Args::setting("job_completion_index"));
+    match (args.shard.as_deref(), args.shards.as_deref()) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(one.error(format!("and {} are both set; set one of them", count.env))),
+        (Some(text), None) => Shard::parse(text).map(Some).map_err(|e| one.error(e)),
+        (None, Some(text)) => {
+            let shards = count.number(text, 1..=slot::MAX_SHARDS)?;
+            let Some(at) = args.job_completion_index.as_deref() else {
+                return Err(count.error(format!(
+                    "is set but {} is not: it is for a Kubernetes Indexed Job; elsewhere set {}=k/n",
+                    index.env, one.env
+                )));
+            };
+            let at = index.number(at, 0..=slot::MAX_SHARDS)?;
+            Shard::new(at, shards).map(Some).map_err(|e| index.error(e))
+        }
+    }
 }
 
 /// The canaries of `WEBSENTRY_CANARIES`: plain sites (no pattern), none of them a site too.
@@ -334,7 +443,7 @@ mod tests {
     #[test]
     fn defaults_give_one_round_with_the_documented_limits() {
         let config = checked(args(&[])).unwrap();
-        assert_eq!(config.interval, None);
+        assert_eq!((config.plan, config.shard), (Plan::Once, None));
         assert_eq!(config.probe.timeout, Duration::from_secs(10));
         assert_eq!(config.concurrency, 100);
         assert_eq!(config.probe.body_limit, 1 << 20);
@@ -344,15 +453,121 @@ mod tests {
     }
 
     #[test]
-    fn reports_state_a_daemons_interval_or_a_one_off_runs_cadence_and_nothing_otherwise() {
-        // (case, flags, interval_s)
-        for (case, flags, expected) in [
-            ("one-off, no cadence", &[][..], None),
-            ("one-off, a CronJob's cadence", &["--cadence", "300"][..], Some(300)),
-            ("daemon", &["--interval", "60"][..], Some(60)),
-            ("daemon, its own interval as cadence", &["--interval", "60", "--cadence", "60"][..], Some(60)),
+    fn sites_are_probed_on_a_daemons_interval_or_a_one_off_runs_cadence_and_nothing_otherwise() {
+        // (case, flags, plan, each site's interval)
+        let every = |s| Some(Duration::from_secs(s));
+        for (case, flags, plan, interval) in [
+            ("one-off, no cadence", &[][..], Plan::Once, None),
+            (
+                "one-off, a CronJob's cadence",
+                &["--cadence", "300"][..],
+                Plan::Window(Duration::from_secs(300)),
+                every(300),
+            ),
+            ("daemon", &["--interval", "60"][..], Plan::Daemon(Duration::from_secs(60)), every(60)),
+            (
+                "daemon, its own interval as cadence",
+                &["--interval", "60", "--cadence", "60"][..],
+                Plan::Daemon(Duration::from_secs(60)),
+                every(60),
+            ),
         ] {
-            assert_eq!(checked(args(flags)).map(|c| c.probe.interval_s).ok(), Some(expected), "{case}");
+            let config = checked(args(flags)).unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(config.plan, plan, "{case}");
+            assert!(config.sites.iter().all(|site| site.interval == interval), "{case}");
+        }
+    }
+
+    /// A sites file of three sites, the second with an interval of `interval`, in `folder`.
+    fn sites_file(folder: &tempfile::TempDir, interval: &str) -> String {
+        let path = folder.path().join("sites.toml");
+        let text = format!(
+            "[[site]]\nurl = \"https://a.example/\"\n\n[[site]]\nurl = \"https://b.example/\"\ninterval = {interval}\n\n\
+             [[site]]\nurl = \"https://c.example/\"\n"
+        );
+        std::fs::write(&path, text).expect("a sites file");
+        path.to_str().expect("a UTF-8 path").to_owned()
+    }
+
+    #[test]
+    fn a_sites_own_interval_wins_over_the_daemons_and_the_cadences_when_the_plan_can_keep_it() {
+        let folder = tempfile::tempdir().expect("a folder");
+        let file = sites_file(&folder, "\"5m\"");
+        let intervals = |flags: &[&str]| -> Vec<Option<u64>> {
+            let mut all = vec!["--sites-file", file.as_str()];
+            all.extend_from_slice(flags);
+            let config = checked(args(&all)).unwrap_or_else(|e| panic!("{flags:?}: {e}"));
+            config.sites.iter().map(|site| site.interval.map(|i| i.as_secs())).collect()
+        };
+        // The first site is --sites's own (https://example.com/).
+        assert_eq!(intervals(&["--interval", "45"]), [Some(45), Some(45), Some(300), Some(45)]);
+        assert_eq!(intervals(&["--cadence", "60"]), [Some(60), Some(60), Some(300), Some(60)]);
+        assert_eq!(intervals(&["--cadence", "300"]), [Some(300), Some(300), Some(300), Some(300)]);
+
+        let refused = |flags: &[&str]| {
+            let mut all = vec!["--sites-file", file.as_str()];
+            all.extend_from_slice(flags);
+            checked(args(&all)).expect_err("refused").to_string()
+        };
+        let err = refused(&["--cadence", "120"]);
+        assert!(
+            err.starts_with("WEBSENTRY_SITES_FILE (--sites-file): ")
+                && err.contains("line 5: interval 300 s is not a whole multiple of WEBSENTRY_CADENCE (120 s)"),
+            "{err}"
+        );
+        let err = refused(&[]);
+        assert!(
+            err.contains("line 5: interval is set, but a one-off run without WEBSENTRY_CADENCE probes every site"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_shard_keeps_its_own_sites_and_every_site_is_in_one_shard() {
+        let list: Vec<String> = (0..300).map(|n| format!("https://site-{n}.example/")).collect();
+        let sites = list.join(",");
+        let mut seen = Vec::new();
+        for k in 0..3 {
+            let shard = format!("{k}/3");
+            let config =
+                checked(args(&["--sites", &sites, "--shard", &shard, "--canaries", "https://canary.example/"]))
+                    .unwrap_or_else(|e| panic!("{shard}: {e}"));
+            assert_eq!(config.shard, Some(Shard { index: k, count: 3 }));
+            assert_eq!(config.listed, 300);
+            assert_eq!(config.canaries.len(), 1, "every shard probes the canaries");
+            assert!((70..=130).contains(&config.sites.len()), "{shard}: {} sites", config.sites.len());
+            seen.extend(config.sites.iter().map(|site| site.url.as_str().to_owned()));
+        }
+        seen.sort();
+        let mut expected = list.clone();
+        expected.sort();
+        assert_eq!(seen, expected, "the shards cover the list, each site once");
+
+        let indexed = checked(args(&["--sites", &sites, "--shards", "3", "--job-completion-index", "2"])).unwrap();
+        let by_flag = checked(args(&["--sites", &sites, "--shard", "2/3"])).unwrap();
+        let urls = |c: &Config| c.sites.iter().map(|s| s.url.as_str().to_owned()).collect::<Vec<_>>();
+        assert_eq!(urls(&indexed), urls(&by_flag), "an Indexed Job's pod 2 of 3 is shard 2/3");
+    }
+
+    #[test]
+    fn a_shard_given_wrong_is_refused_naming_the_setting() {
+        for (flags, expected) in [
+            (&["--shard", "3/3"][..], "WEBSENTRY_SHARD (--shard): shard 3 of 3: shards are counted from 0 to 2"),
+            (&["--shard", "1"][..], "WEBSENTRY_SHARD (--shard): '1' is not k/n"),
+            (&["--shard", "0/2", "--shards", "2"][..], "WEBSENTRY_SHARD (--shard): and WEBSENTRY_SHARDS are both set"),
+            (&["--shards", "2"][..], "WEBSENTRY_SHARDS (--shards): is set but JOB_COMPLETION_INDEX is not"),
+            (&["--shards", "0", "--job-completion-index", "0"][..], "WEBSENTRY_SHARDS (--shards): '0' is out of range"),
+            (
+                &["--shards", "2", "--job-completion-index", "2"][..],
+                "JOB_COMPLETION_INDEX (--job-completion-index): shard 2 of 2",
+            ),
+            (
+                &["--shards", "2", "--job-completion-index", "x"][..],
+                "JOB_COMPLETION_INDEX (--job-completion-index): 'x' is not a whole number",
+            ),
+        ] {
+            let err = checked(args(flags)).expect_err("refused").to_string();
+            assert!(err.starts_with(expected), "{flags:?}: {err}");
         }
     }
 
@@ -418,7 +633,7 @@ mod tests {
             "--max-redirects=50",
         ]))
         .unwrap();
-        assert_eq!(config.interval, Some(Duration::from_secs(86_400)));
+        assert_eq!(config.plan, Plan::Daemon(Duration::from_secs(86_400)));
         assert_eq!(config.probe.timeout, Duration::from_secs(3600));
         assert_eq!((config.concurrency, config.probe.body_limit, config.probe.max_redirects), (100_000, 64 << 20, 50));
         let config = checked(args(&["--timeout=1", "--concurrency=1", "--body-limit=1", "--max-redirects=0"]));

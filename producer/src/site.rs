@@ -121,6 +121,9 @@ fn parse_range(part: &str) -> Result<(u16, u16), String> {
 /// `timeout` too): at most an hour, so no deadline computed from it can overflow.
 pub const TIMEOUT: Whole<u64> = Whole::seconds(1, 3600, 10);
 
+/// Seconds a site's own `interval` may be: what a report's `interval_s` holds.
+pub const SITE_INTERVAL: std::ops::RangeInclusive<u64> = 1..=86_400;
+
 /// One site and how to probe it; unset fields take the producer's defaults.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -137,6 +140,10 @@ pub struct Site {
     pub expect_status: StatusSet,
     /// This site's probe timeout; `None`: `WEBSENTRY_TIMEOUT`.
     pub timeout: Option<Duration>,
+    /// The period this site is probed on: its own from the sites file, else the producer's
+    /// (`WEBSENTRY_INTERVAL` for a daemon, `WEBSENTRY_CADENCE` for a one-off run), once the
+    /// settings are checked. `None`: a one-off run with no cadence, whose time is unknown.
+    pub interval: Option<Duration>,
     /// The display name and group of the sites file, written into each report.
     pub name: Option<String>,
     pub group: Option<String>,
@@ -152,6 +159,7 @@ impl Site {
             matcher,
             expect_status: StatusSet::default_expected(),
             timeout: None,
+            interval: None,
             name: None,
             group: None,
         }

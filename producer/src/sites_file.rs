@@ -6,9 +6,14 @@
 //! regexp = 'version=(\d+)\.(\d+)'   # overrides WEBSENTRY_REGEXP; "" searches nothing
 //! expect_status = ["200-299", 301]  # default 200-399; another status is reported as an `http` error
 //! timeout = 5                       # seconds (1 to 3600), overrides WEBSENTRY_TIMEOUT
+//! interval = "5m"                   # "30s", "5m", "1h" or seconds (1 s to 1 day); see below
 //! method = "HEAD"                   # default GET
 //! headers = { "Accept-Language" = "en", Authorization = { file = "/etc/websentry/secrets/api-token" } }
 //! ```
+//!
+//! A site's `interval` is the period it is probed on, overriding `WEBSENTRY_INTERVAL` (a daemon)
+//! or `WEBSENTRY_CADENCE` (a one-off run, which must then be a whole multiple of it): whole
+//! seconds, written as a number or as humantime text (`"90s"`, `"5m"`, `"1h 30m"`, `"1d"`).
 //!
 //! A header value is a string, or `{ file = "PATH" }`: read once at start from that file (a mounted
 //! Secret, so that credentials need not sit in a ConfigMap), without its trailing newline. A relative
@@ -33,7 +38,7 @@ use websentry_shared::{report::MAX_LABEL_BYTES, settings::regular_file};
 
 use crate::{
     matcher::Matcher,
-    site::{Site, SiteUrl, StatusSet, TIMEOUT},
+    site::{Site, SiteUrl, StatusSet, SITE_INTERVAL, TIMEOUT},
 };
 
 /// Headers that say how the request is framed or where it goes. The prober sets them from the URL
@@ -67,6 +72,7 @@ struct Entry {
     regexp: Option<Spanned<String>>,
     expect_status: Option<Spanned<Statuses>>,
     timeout: Option<Spanned<u64>>,
+    interval: Option<Spanned<Interval>>,
     method: Option<Spanned<String>>,
     headers: Option<BTreeMap<String, Spanned<HeaderSource>>>,
     name: Option<Spanned<String>>,
@@ -78,6 +84,14 @@ struct Entry {
 enum Statuses {
     One(Status),
     Many(Vec<Status>),
+}
+
+/// A site's interval as written: seconds, or text such as `"5m"`.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "an interval: whole seconds, or text such as \"30s\", \"5m\" or \"1h\"")]
+enum Interval {
+    Seconds(i64),
+    Text(String),
 }
 
 #[derive(Deserialize)]
@@ -163,6 +177,9 @@ fn parse(text: &str, default_matcher: Option<&Matcher>, folder: &Path) -> Result
             }
             site.timeout = Some(Duration::from_secs(*timeout.get_ref()));
         }
+        if let Some(interval) = &entry.interval {
+            site.interval = Some(interval.get_ref().to_duration().map_err(|e| at(interval.span(), e))?);
+        }
         if let Some(method) = &entry.method {
             site.method = Method::from_bytes(method.get_ref().to_ascii_uppercase().as_bytes())
                 .map_err(|_| at(method.span(), format!("'{}' is not an HTTP method", method.get_ref())))?;
@@ -191,6 +208,31 @@ fn label(key: &str, value: &Spanned<String>, at: &impl Fn(Range<usize>, String) 
         return Err(at(value.span(), format!("{key} holds a control character")));
     }
     Ok(text.to_owned())
+}
+
+impl Interval {
+    /// # Errors
+    /// Not a duration, not whole seconds, or outside [`SITE_INTERVAL`].
+    fn to_duration(&self) -> Result<Duration, String> {
+        let (low, high) = (SITE_INTERVAL.start(), SITE_INTERVAL.end());
+        let out_of_range = |shown: &str| format!("interval {shown} is outside {low} s to {high} s (a day)");
+        let seconds = match self {
+            Interval::Seconds(seconds) => u64::try_from(*seconds).map_err(|_| out_of_range(&seconds.to_string()))?,
+            Interval::Text(text) => {
+                let duration = humantime::parse_duration(text.trim()).map_err(|err| {
+                    format!("interval '{text}' is not a duration ({err}); write \"30s\", \"5m\", \"1h\" or seconds")
+                })?;
+                if duration.subsec_nanos() != 0 {
+                    return Err(format!("interval '{text}' is not a whole number of seconds"));
+                }
+                duration.as_secs()
+            }
+        };
+        if !SITE_INTERVAL.contains(&seconds) {
+            return Err(out_of_range(&format!("{seconds} s")));
+        }
+        Ok(Duration::from_secs(seconds))
+    }
 }
 
 impl Status {
@@ -329,6 +371,34 @@ mod tests {
         ] {
             let err = parse_text(&format!("[[site]]\nurl = \"https://a.example/\"\n{line}\n")).expect_err(case);
             assert!(err.ends_with(expected) && err.contains("line 3"), "{case}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_interval_is_whole_seconds_from_one_to_a_day_written_as_seconds_or_text() {
+        for (written, seconds) in
+            [("30", 30), ("\"30s\"", 30), ("\"5m\"", 300), ("\"1h 30m\"", 5400), ("\"1d\"", 86_400), ("1", 1)]
+        {
+            let sites = parse_text(&format!("[[site]]\nurl = \"https://a.example/\"\ninterval = {written}\n"))
+                .unwrap_or_else(|e| panic!("{written}: {e}"));
+            assert_eq!(sites[0].interval, Some(Duration::from_secs(seconds)), "{written}");
+        }
+        let none = parse_text("[[site]]\nurl = \"https://a.example/\"\n").expect("a valid file");
+        assert_eq!(none[0].interval, None, "the producer's own by default");
+        for (written, expected) in [
+            ("0", "interval 0 s is outside 1 s to 86400 s (a day)"),
+            ("-5", "interval -5 is outside 1 s to 86400 s (a day)"),
+            ("86401", "interval 86401 s is outside 1 s to 86400 s (a day)"),
+            ("\"2d\"", "interval 172800 s is outside 1 s to 86400 s (a day)"),
+            ("\"0s\"", "interval 0 s is outside"),
+            ("\"1500ms\"", "interval '1500ms' is not a whole number of seconds"),
+            ("\"soon\"", "interval 'soon' is not a duration"),
+            ("1.5", "an interval: whole seconds, or text"),
+            ("true", "an interval: whole seconds, or text"),
+        ] {
+            let err = parse_text(&format!("[[site]]\nurl = \"https://a.example/\"\ninterval = {written}\n"))
+                .expect_err(written);
+            assert!(err.contains(expected) && err.contains("line 3"), "{written}: {err}");
         }
     }
 

@@ -98,7 +98,6 @@ async fn every_probe_of_a_site_is_a_full_tls_handshake() {
         body_limit: 1024,
         max_redirects: 0,
         probe_name: "test".into(),
-        interval_s: None,
     };
     let prober = Prober::new(server.roots.clone(), settings);
     let site = Site::simple(SiteUrl::parse(&format!("https://127.0.0.1:{}/", server.port)).expect("test set-up"), None);

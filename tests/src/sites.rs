@@ -6,9 +6,11 @@ use std::{
 };
 
 /// An HTTP/1.1 server on 127.0.0.1 with:
-/// - `/ok`: 200 with a body that contains `version=4.2`,
+/// - `/ok`: 200 with a body that contains `version=4.2`, and `/ok/<anything>` the same (many sites
+///   on one server),
 /// - `/missing`: 404,
-/// - `/redirect`: 302 to `/ok`.
+/// - `/redirect`: 302 to `/ok`,
+/// - `/fail`: 500, a server in trouble.
 #[derive(Debug)]
 pub struct SiteServer {
     base: String,
@@ -52,8 +54,11 @@ fn serve(mut stream: TcpStream) {
     }
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
     let (status, extra, body) = match path {
-        "/ok" => ("200 OK", "", "<html><body>status: healthy, version=4.2</body></html>"),
+        ok if ok == "/ok" || ok.starts_with("/ok/") => {
+            ("200 OK", "", "<html><body>status: healthy, version=4.2</body></html>")
+        }
         "/redirect" => ("302 Found", "Location: /ok\r\n", ""),
+        "/fail" => ("500 Internal Server Error", "", "<html><body>something broke</body></html>"),
         _ => ("404 Not Found", "", "<html><body>no such page</body></html>"),
     };
     let response = format!(

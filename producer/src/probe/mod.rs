@@ -55,9 +55,6 @@ pub struct ProbeSettings {
     pub max_redirects: u32,
     /// Written into each report's `probe` field.
     pub probe_name: String,
-    /// The cadence sites are probed on, in seconds, written into each report's `interval_s`;
-    /// `None` when this run does not know its schedule.
-    pub interval_s: Option<u32>,
 }
 
 /// Probes sites; cheap to share between tasks.
@@ -176,7 +173,8 @@ impl Prober {
             body_bytes,
             tls_expires_at: progress.tls_expires_at,
             tls_chain_expires_at: progress.tls_chain_expires_at,
-            interval_s: self.settings.interval_s,
+            // The site's cadence: within a day, so it fits.
+            interval_s: site.interval.map(|every| u32::try_from(every.as_secs()).unwrap_or(u32::MAX)),
             inconclusive: false,
             name: site.name.clone(),
             group: site.group.clone(),
@@ -334,13 +332,8 @@ mod tests {
     };
 
     fn prober(body_limit: usize) -> Prober {
-        let settings = ProbeSettings {
-            timeout: Duration::from_secs(5),
-            body_limit,
-            max_redirects: 3,
-            probe_name: "test".into(),
-            interval_s: None,
-        };
+        let settings =
+            ProbeSettings { timeout: Duration::from_secs(5), body_limit, max_redirects: 3, probe_name: "test".into() };
         Prober::new(RootCertStore::empty(), settings)
     }
 

@@ -312,7 +312,14 @@ fn a_daemon_keeps_its_reports_through_a_kafka_outage_and_publishes_them_when_it_
     assert_eq!(output.code, Some(0), "exit 0: nothing left unacknowledged\n{}", output.stderr);
     assert_eq!(output.stderr.matches("Kafka does not acknowledge reports").count(), 1, "{}", output.stderr);
     assert_eq!(output.stderr.matches("Kafka acknowledges reports again").count(), 1, "{}", output.stderr);
-    let rounds = output.stderr.matches("round done").count();
+    // Each round says how many probes it ran: all five at start, then those with a slot in it.
+    let probes: usize = output
+        .stderr
+        .lines()
+        .filter(|line| line.contains("round done"))
+        .filter_map(|line| line.split_whitespace().find_map(|field| field.strip_prefix("probes=")))
+        .map(|count| count.parse::<usize>().expect("a count of probes"))
+        .sum();
     // A request whose answer was lost as the broker stopped may have been written twice: the
     // archive keeps one per id, so count ids.
     let ids: std::collections::BTreeSet<uuid::Uuid> = stack
@@ -320,5 +327,6 @@ fn a_daemon_keeps_its_reports_through_a_kafka_outage_and_publishes_them_when_it_
         .iter()
         .map(|(_, value)| websentry_shared::report::Report::decode(value).expect("a report").id)
         .collect();
-    assert_eq!(ids.len(), rounds * 5, "every report of every round:\n{}", output.stderr);
+    assert!(probes >= 10, "a few rounds:\n{}", output.stderr);
+    assert_eq!(ids.len(), probes, "every report of every round:\n{}", output.stderr);
 }
