@@ -17,17 +17,27 @@
 //! - [`eventually`], [`eventually_ok`], [`consistently`]: a condition polled until a deadline, or
 //!   for a while, instead of sleeps.
 //! - [`TestDatabase::assert_rollups_match_raw`]: the rollups count exactly the raw rows.
+//! - [`Stack::status`] and [`StatusServer`]: the status page for a test's database; [`http`]: a
+//!   raw HTTP/1.1 client that sends any bytes as the path, any method, any header.
 //! - [`TestDatabase::migrated`], [`day_partition`], [`TestDatabase::partition_holding`]: the
 //!   archive's schema and its day partitions.
+//! - [`Exposition`]: Prometheus exposition text parsed; [`probe_sites`]: sites up, down, redirected
+//!   and https, probed and archived for the per-site metrics; [`prometheus`]: Debian's Prometheus
+//!   server and blackbox_exporter on free ports.
 //! - [`Browser`]: a headless Chromium driven through chromedriver, for pages as a person sees them
 //!   (with [`JavaScript`] on or off), their console and a screenshot.
 
 mod archive;
 mod binaries;
 mod browser;
+mod exposition;
+mod flood;
 pub mod hostile;
 mod kafka_tools;
+pub mod probe_sites;
 mod programs;
+pub mod prometheus;
+mod relay;
 mod reports;
 mod rollups;
 mod run;
@@ -35,17 +45,22 @@ mod scratch;
 mod seed;
 mod sites;
 mod stack;
+mod status;
 mod transactions;
 mod wait;
 
 pub use archive::{day_partition, midnight, KEEP_EVERYTHING};
 pub use binaries::binary;
 pub use browser::{png_dimensions, Browser, ConsoleEntry, JavaScript, WINDOW};
+pub use exposition::{Exposition, Sample};
+pub use flood::{probe, rss_kib, Flood};
+pub use relay::Relay;
 pub use reports::{http_get, metric, sample_report};
 pub use run::{as_flags, Run, RunOutput, Running};
 pub use scratch::Scratch;
 pub use seed::seeded_rng;
 pub use sites::{unreachable_url, SiteServer};
 pub use stack::{repo_root, Stack, TestDatabase};
+pub use status::{http, status_site_id, ArchivedSites, HttpAnswer, StatusServer};
 pub use transactions::TransactionalWriter;
 pub use wait::{consistently, eventually, eventually_ok};

@@ -238,6 +238,35 @@ impl Browser {
         self.run(format!("reading {name:?} of {css:?}"), async { self.find(css).await?.attr(name).await })
     }
 
+    /// The attribute `name` of every element matching `css`, in document order.
+    pub fn attributes(&self, css: &str, name: &str) -> Vec<Option<String>> {
+        self.run(format!("reading {name:?} of every {css:?}"), async {
+            let mut values = Vec::new();
+            for element in self.client().find_all(Locator::Css(css)).await? {
+                values.push(element.attr(name).await?);
+            }
+            Ok::<_, fantoccini::error::CmdError>(values)
+        })
+    }
+
+    /// The text an element holds, shown or not (its `textContent`: an SVG `<title>`'s tooltip).
+    ///
+    /// # Panics
+    /// When nothing matches.
+    pub fn text_content(&self, css: &str) -> String {
+        self.run(format!("reading the textContent of {css:?}"), async {
+            self.find(css).await?.prop("textContent").await
+        })
+        .unwrap_or_default()
+    }
+
+    /// Chooses the option whose value is `value` in the `<select>` matching `css`.
+    pub fn select(&self, css: &str, value: &str) {
+        self.run(format!("choosing {value:?} in {css:?}"), async {
+            self.find(css).await?.select_by_value(value).await
+        });
+    }
+
     /// Types `value` into the form field matching `css`, replacing what it held.
     pub fn fill(&self, css: &str, value: &str) {
         self.run(format!("filling {css:?}"), async {
@@ -312,16 +341,28 @@ impl Browser {
     /// Saves a PNG of the whole page (not only the window: as tall as the page, up to 16,384
     /// pixels) as `<target>/screenshots/<name>.png`; returns its path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
+        self.capture(name, None, TALLEST_SCREENSHOT)
+    }
+
+    /// A picture of the page for documentation, kept small: at most `widest` pixels wide (a page
+    /// wider than that is scaled down whole, never cut) and `tallest` pixels high (its top part),
+    /// as `<target>/screenshots/<name>.png`; returns the path.
+    pub fn picture(&self, name: &str, widest: u32, tallest: u32) -> PathBuf {
+        self.capture(name, Some(f64::from(widest)), f64::from(tallest).min(TALLEST_SCREENSHOT))
+    }
+
+    fn capture(&self, name: &str, widest: Option<f64>, tallest: f64) -> PathBuf {
         let metrics = self.devtools("Page.getLayoutMetrics", json!({}));
         let size = &metrics["cssContentSize"];
         let width = size["width"].as_f64().unwrap_or(f64::from(WINDOW.0)).ceil();
-        let height = size["height"].as_f64().unwrap_or(f64::from(WINDOW.1)).ceil().min(TALLEST_SCREENSHOT);
+        let scale = widest.map_or(1.0, |widest| (widest / width).min(1.0));
+        let height = size["height"].as_f64().unwrap_or(f64::from(WINDOW.1)).ceil().min((tallest / scale).floor());
         let shot = self.devtools(
             "Page.captureScreenshot",
             json!({
                 "format": "png",
                 "captureBeyondViewport": true,
-                "clip": { "x": 0, "y": 0, "width": width, "height": height, "scale": 1 },
+                "clip": { "x": 0, "y": 0, "width": width, "height": height, "scale": scale },
             }),
         );
         let png = base64::engine::general_purpose::STANDARD

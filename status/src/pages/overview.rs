@@ -1,0 +1,161 @@
+//! `/`: every shown site, trouble first. `?group=` keeps one group, `?q=` the sites whose name or
+//! URL holds the text (case-insensitive); both from a GET form, answered by the server.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, Weak},
+};
+
+use askama::Template;
+use axum::{
+    body::Body,
+    extract::{RawQuery, State},
+    response::Response,
+};
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use super::format::{self, Cell};
+use crate::{
+    model::{Overview, Site, State as SiteState, Window},
+    query::Params,
+    reply::{self, Chrome, Failure},
+    routes::App,
+    svg,
+};
+
+/// One site's row.
+pub struct Row<'a> {
+    pub site: &'a Site,
+    pub group: &'a str,
+    pub shape: &'static str,
+    pub down_at: String,
+    pub locations: Vec<(&'a str, &'static str, &'static str)>,
+    pub cells: Vec<Cell>,
+    pub bar: String,
+    pub p95: String,
+    pub certificate: String,
+    pub certificate_class: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage<'a> {
+    chrome: &'a Chrome,
+    rows: Vec<Row<'a>>,
+    /// Each group, and whether it is the one shown.
+    groups: Vec<(&'a str, bool)>,
+    search: &'a str,
+    filtered: bool,
+    total: usize,
+    down: usize,
+    unknown: usize,
+    up: usize,
+    generated: String,
+    cache_seconds: u64,
+    windows: [&'static str; 4],
+}
+
+/// The pages rendered from one overview: without a search, the page is the same for every request
+/// within a cache period, so it is rendered once per period and group, not per request (1,000
+/// sites are 3 MB of HTML). Only the known groups are kept, so a query cannot grow it.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// The overview they were rendered from (a weak reference keeps its address from being
+    /// reused), and the page of each group ("" for all).
+    pages: Mutex<(Weak<Overview>, HashMap<String, Bytes>)>,
+}
+
+impl Rendered {
+    fn get(&self, overview: &Arc<Overview>, group: &str) -> Option<Bytes> {
+        let pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        (std::ptr::eq(pages.0.as_ptr(), Arc::as_ptr(overview))).then(|| pages.1.get(group).cloned()).flatten()
+    }
+
+    fn keep(&self, overview: &Arc<Overview>, group: &str, page: Bytes) {
+        let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        if !std::ptr::eq(pages.0.as_ptr(), Arc::as_ptr(overview)) {
+            *pages = (Arc::downgrade(overview), HashMap::new());
+        }
+        pages.1.insert(group.to_owned(), page);
+    }
+}
+
+/// Days left under which a certificate is flagged.
+const CERTIFICATE_WARNING_DAYS: i64 = 14;
+
+pub async fn page(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
+    let params = match Params::parse(raw.as_deref(), &["group", "q"]) {
+        Ok(params) => params,
+        Err(failure) => return failure.page(&app.chrome),
+    };
+    let Ok(overview) = app.answers.overview().await else { return Failure::Unavailable.page(&app.chrome) };
+    let group = params.get("group").unwrap_or_default();
+    let search_text = params.get("q").unwrap_or_default();
+    let groups = overview.groups();
+    let kept = search_text.is_empty() && (group.is_empty() || groups.contains(&group));
+    if kept {
+        if let Some(page) = app.rendered.get(&overview, group) {
+            return reply::cached_for(reply::with_type(Body::from(page), reply::HTML), app.cache_seconds);
+        }
+    }
+    // As of the overview's load, so that a page is the same for every request of a period.
+    let now = overview.generated_at.unwrap_or_else(OffsetDateTime::now_utc);
+    let search = params.search();
+    let rows: Vec<Row> = overview
+        .sites
+        .iter()
+        .filter(|site| (group.is_empty() || site.group.as_deref() == Some(group)) && site.matches(&search))
+        .map(|site| row(site, now))
+        .collect();
+    let [down, unknown, up] = overview.counts();
+    let page = OverviewPage {
+        chrome: &app.chrome,
+        groups: groups.iter().map(|name| (*name, *name == group)).collect(),
+        search: search_text,
+        filtered: rows.len() != overview.sites.len(),
+        rows,
+        total: overview.sites.len(),
+        down,
+        unknown,
+        up,
+        generated: format::time_seconds(now),
+        cache_seconds: app.cache_seconds,
+        windows: Window::ALL.map(Window::label),
+    };
+    match page.render() {
+        Ok(html) => {
+            let html = Bytes::from(html);
+            if kept {
+                app.rendered.keep(&overview, group, html.clone());
+            }
+            reply::cached_for(reply::with_type(Body::from(html), reply::HTML), app.cache_seconds)
+        }
+        Err(err) => {
+            tracing::error!(cause = %err, "rendering the overview failed");
+            Failure::Unavailable.page(&app.chrome)
+        }
+    }
+}
+
+fn row(site: &Site, now: OffsetDateTime) -> Row<'_> {
+    let down_at: Vec<&str> = site.down_locations().map(|l| l.probe.as_str()).collect();
+    let (certificate, certificate_class) = match site.certificate_days(now) {
+        None => ("–".to_owned(), "none"),
+        Some(days) if days < 0 => ("expired".to_owned(), "expired"),
+        Some(days) if days < CERTIFICATE_WARNING_DAYS => (format!("{days} d"), "soon"),
+        Some(days) => (format!("{days} d"), "fine"),
+    };
+    Row {
+        site,
+        group: site.group.as_deref().unwrap_or("–"),
+        shape: svg::shape(site.state),
+        down_at: if site.state == SiteState::Down { down_at.join(", ") } else { String::new() },
+        locations: site.locations.iter().map(|l| (l.probe.as_str(), l.state.word(), svg::shape(l.state))).collect(),
+        cells: Window::ALL.iter().map(|w| Cell::of(site.figures(*w), w.label())).collect(),
+        bar: svg::day_bar(&site.days, true),
+        p95: format::ms(site.latency.p95_ms),
+        certificate,
+        certificate_class,
+    }
+}

@@ -1,0 +1,168 @@
+//! A TCP relay in front of a real service (the stack's PostgreSQL), which a test can stop and
+//! make hang without touching the service that the other tests share:
+//!
+//! - [`Relay::open`]: bytes flow both ways;
+//! - [`Relay::stop`]: as when the service is stopped — its connections are closed and new ones
+//!   refused (nothing listens on the port);
+//! - [`Relay::hang`]: as a service that hangs — connections are accepted, open ones kept, and no
+//!   byte is passed on either way (until the mode changes: then they are closed).
+//!
+//! The port stays the same throughout, so the client under test needs no new settings. Each
+//! change returns once the port is in its new state (listening or not): a client that connects
+//! right after `hang` finds a listener, not a refusal left over from `stop`.
+
+use std::{net::SocketAddr, time::Duration};
+
+use tokio::{
+    io::copy_bidirectional,
+    net::{TcpListener, TcpSocket, TcpStream},
+    sync::watch,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Open,
+    Stopped,
+    Hanging,
+}
+
+/// A relay on a free port of the loopback to `target`; stopped when dropped.
+#[derive(Debug)]
+pub struct Relay {
+    address: SocketAddr,
+    mode: watch::Sender<Mode>,
+    /// The mode the port is in (the listener taken or closed for it).
+    applied: watch::Receiver<Mode>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Relay {
+    /// Relays a free port of 127.0.0.1 to `target`, open.
+    pub fn start(target: SocketAddr) -> Relay {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("the relay's runtime");
+        let listener = runtime.block_on(bind("127.0.0.1:0".parse().expect("an address"))).expect("a free port");
+        let address = listener.local_addr().expect("the relay's address");
+        let (mode, watching) = watch::channel(Mode::Open);
+        let (applying, applied) = watch::channel(Mode::Open);
+        runtime.spawn(listen(Some(listener), address, target, watching, applying));
+        Relay { address, mode, applied, runtime: Some(runtime) }
+    }
+
+    /// The address clients connect to.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Bytes flow again; new connections are accepted.
+    pub fn open(&self) {
+        self.set(Mode::Open);
+    }
+
+    /// Open connections are closed, new ones refused.
+    pub fn stop(&self) {
+        self.set(Mode::Stopped);
+    }
+
+    /// Connections are accepted and held; nothing is passed on.
+    pub fn hang(&self) {
+        self.set(Mode::Hanging);
+    }
+
+    /// Asks for `mode` and waits until the port is in it.
+    fn set(&self, mode: Mode) {
+        self.mode.send_replace(mode);
+        let mut applied = self.applied.clone();
+        let runtime = self.runtime.as_ref().expect("the relay's runtime, until dropped");
+        runtime
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(10), applied.wait_for(|now| *now == mode)).await
+            })
+            .unwrap_or_else(|_| panic!("the relay did not reach {mode:?} within 10 s"))
+            .unwrap_or_else(|_| panic!("the relay stopped before reaching {mode:?}"));
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A listener on `address` that may take the port again right after it was closed.
+async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(128)
+}
+
+/// Accepts while not stopped; closes the port while stopped, and takes it again after.
+async fn listen(
+    mut listener: Option<TcpListener>,
+    address: SocketAddr,
+    target: SocketAddr,
+    mut mode: watch::Receiver<Mode>,
+    applied: watch::Sender<Mode>,
+) {
+    loop {
+        let now = *mode.borrow_and_update();
+        match (&listener, now) {
+            (Some(_), Mode::Stopped) => listener = None,
+            (None, Mode::Open | Mode::Hanging) => match bind(address).await {
+                Ok(bound) => listener = Some(bound),
+                Err(err) => panic!("the relay cannot take its port {address} again: {err}"),
+            },
+            _ => {}
+        }
+        applied.send_replace(now);
+        let Some(accepting) = &listener else {
+            if mode.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        tokio::select! {
+            changed = mode.changed() => if changed.is_err() { return },
+            accepted = accepting.accept() => if let Ok((client, _)) = accepted {
+                tokio::spawn(relay(client, target, mode.clone()));
+            },
+        }
+    }
+}
+
+/// One client's connection: relayed while open, held while hanging, closed once stopped or
+/// after hanging.
+async fn relay(mut client: TcpStream, target: SocketAddr, mut mode: watch::Receiver<Mode>) {
+    let mut server: Option<TcpStream> = None;
+    loop {
+        let now = *mode.borrow_and_update();
+        match now {
+            Mode::Stopped => return,
+            // Held until the mode changes, then closed: a service that comes back from hanging
+            // is a new one (a byte lost in the copy below would corrupt the protocol).
+            Mode::Hanging => {
+                let _ = mode.changed().await;
+                return;
+            }
+            Mode::Open => {
+                if server.is_none() {
+                    match TcpStream::connect(target).await {
+                        Ok(connected) => server = Some(connected),
+                        Err(_) => return,
+                    }
+                }
+                let Some(upstream) = server.as_mut() else { return };
+                tokio::select! {
+                    changed = mode.changed() => if changed.is_err() { return },
+                    _ = copy_bidirectional(&mut client, upstream) => return,
+                }
+            }
+        }
+    }
+}
