@@ -2,9 +2,10 @@
 # Websentry images: static musl binaries on an empty (scratch) base, one image per program.
 #   docker build --target producer -t websentry-producer:0.1.0 .
 #   docker build --target consumer -t websentry-consumer:0.1.0 .
+#   docker build --target status -t websentry-status:0.1.0 .
 # No shell, no libc, no CA store in the images: rustls verifies sites against the Mozilla roots
 # built into the binary (plus WEBSENTRY_PROBE_CAFILE), and Kafka and PostgreSQL against the CA files
-# you mount. Both run as the numeric user 65532, so a runtime that demands a non-root user accepts
+# you mount. All three run as the numeric user 65532, so a runtime that demands a non-root user accepts
 # them without an /etc/passwd.
 
 ARG RUST_VERSION=1.95
@@ -52,3 +53,18 @@ USER 65532:65532
 # WEBSENTRY_LISTEN: /healthz, /readyz, /metrics
 EXPOSE 9187
 ENTRYPOINT ["/websentry-consumer"]
+
+# ------------------------------------------------------------------ status
+FROM scratch AS status
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="websentry-status" \
+      org.opencontainers.image.description="Serves Websentry's status page, JSON API and badges from the archive, read-only" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://example.invalid/websentry"
+COPY --from=build /out/websentry-status /websentry-status
+USER 65532:65532
+# WEBSENTRY_STATUS_LISTEN (default 0.0.0.0:8080): the pages, /api/v1, /healthz, /readyz, /metrics.
+# No HEALTHCHECK: a scratch image has no program to run one with; probe /healthz and /readyz from outside.
+EXPOSE 8080
+ENTRYPOINT ["/websentry-status"]

@@ -17,17 +17,30 @@ compose = yaml.safe_load(open(sys.argv[1]))
 kafka_start = open(sys.argv[2]).read()
 services, problems = compose["services"], []
 
-for name in ("certs", "kafka", "topic", "postgres", "migrate", "consumer", "producer"):
+for name in ("certs", "kafka", "topic", "postgres", "migrate", "reader", "consumer", "producer", "status"):
     if name not in services:
         problems.append(f"service {name} is missing")
-for name in ("migrate", "consumer", "producer"):
+for name in ("migrate", "consumer", "producer", "status"):
     s = services.get(name, {})
     if s.get("read_only") is not True or "ALL" not in s.get("cap_drop", []):
         problems.append(f"{name} is not read_only with all capabilities dropped")
-    if s.get("build", {}).get("target") not in ("producer", "consumer"):
+    if s.get("build", {}).get("target") not in ("producer", "consumer", "status"):
         problems.append(f"{name} is not built from the Dockerfile's stages")
     if "network_mode" in s:
         problems.append(f"{name} has network_mode {s['network_mode']!r}: it would share another container's network")
+
+# The status page reads the archive only: the read-only role, no Kafka setting, no client key.
+status = services.get("status", {})
+environment = status.get("environment") or {}
+if environment.get("WEBSENTRY_DATABASE_USER") != "websentry_reader":
+    problems.append(f"status reads as {environment.get('WEBSENTRY_DATABASE_USER')!r}, not the read-only role websentry_reader")
+if any(key.startswith("WEBSENTRY_KAFKA_") for key in environment):
+    problems.append("status has Kafka settings: it reads the archive only")
+for volume in status.get("volumes", []):
+    if str(volume).split(":")[0] in ("pki-client", "pki-kafka", "pki-ca", "pki-postgres"):
+        problems.append(f"status mounts {volume}: it needs the database's CA only (pki-reader)")
+if "reader" not in (status.get("depends_on") or {}):
+    problems.append("status does not wait for the reader role to be set up")
 
 # The broker's listeners: every one but the mutual-TLS listener is bound to the container's loopback.
 properties = dict(re.findall(r"^([a-z.]+)=(.*)$", kafka_start, re.M))
