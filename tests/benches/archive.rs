@@ -13,6 +13,14 @@
 //! 3. `site_summary` at scale: rollups of 10,000 sites over 30 days generated directly (one report
 //!    a minute cannot be generated here: 432 M raw rows), for the whole window and for one site.
 //!    The raw answer at that scale is extrapolated from part 2, per raw row, and says so.
+//! 4. A year: in a database of its own, daily rollups of `WEBSENTRY_BENCH_YEAR_SITES` (10,000)
+//!    sites for the 366 UTC days ending today, with a realistic histogram per day, and hourly ones
+//!    for the edge days of the windows below: `site_summary` over 365 days (all sites, one site),
+//!    the fixed windows the status page and the per-site metrics ask for (24 h, 7 d, 30 d, 90 d,
+//!    ending now), and the rollup storage of a year, from the bytes per row after `VACUUM`.
+//!
+//! Each figure with a target is also printed as a line a script can read,
+//! `<figure>: <value> (target <target>)` ([`figure`]).
 
 use std::time::{Duration, Instant};
 
@@ -31,7 +39,7 @@ use websentry_consumer::{
 };
 use websentry_shared::report::{ErrorKind, ProbeError, Report, Timings};
 // The reports carry past times: none may fall out of the archive for its age here.
-use websentry_tests::{sample_report, seeded_rng, Stack, TestDatabase, KEEP_EVERYTHING};
+use websentry_tests::{figure, sample_report, seeded_rng, Stack, TestDatabase, KEEP_EVERYTHING};
 
 const STORAGE_SITES: usize = 1_000;
 const BATCH: usize = 5_000;
@@ -39,6 +47,8 @@ const SUMMARY_SITES: i32 = 10_000;
 /// The error bound of a percentile from the rollups, for values in [1 ms, 165 s): √1.1 − 1.
 const BOUND: f64 = 0.048_808_848;
 const RAW_ROWS_AT_SCALE: f64 = 10_000.0 * 30.0 * 1_440.0;
+/// Days of hourly and daily rollups kept by default (`WEBSENTRY_ROLLUP_RETENTION_DAYS`).
+const ROLLUP_RETENTION_DAYS: f64 = 400.0;
 
 fn main() {
     let reports = env_usize("WEBSENTRY_BENCH_REPORTS", 200_000);
@@ -53,6 +63,10 @@ fn main() {
     storage(&db, reports);
     let raw = raw_against_rollups(&mut client, raw_sites);
     at_scale(&mut client, raw);
+    let year = stack.create_database();
+    let mut client = year.client();
+    schema::migrate(&mut client).expect("migrating");
+    a_year(&mut client, env_usize("WEBSENTRY_BENCH_YEAR_SITES", 10_000));
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -124,6 +138,7 @@ fn storage(db: &TestDatabase, reports: usize) {
         per(sizes[2]),
         per(sizes[3])
     );
+    figure("bytes per raw report, indexes included", format!("{:.0} B", per(sizes[4])), "<= 450 B");
     for (table, unit) in [("rollup_hourly", "site-hour"), ("rollup_daily", "site-day")] {
         let row = db
             .client()
@@ -355,11 +370,89 @@ fn at_scale(client: &mut Client, raw: RawAnswer) {
         one_s * 1_000.0,
         extrapolated / all_s
     );
+    figure(&format!("site_summary, all {SUMMARY_SITES} sites, 30 days"), format!("{all_s:.3} s"), "<= 0.5 s");
+    figure("site_summary, one site, 30 days", format!("{:.2} ms", one_s * 1_000.0), "<= 10 ms");
+}
+
+/// Part 4: a year of `sites` sites ending now, in a database of its own.
+fn a_year(client: &mut Client, sites: usize) {
+    let started = Instant::now();
+    // Every day of the year ending today; hourly rows for the days the windows below start and
+    // end in (the window's edge hours are read from them), up to the current hour.
+    let daily = synthetic_rollups_of(
+        sites,
+        "rollup_daily",
+        "day",
+        "SELECT d::date FROM generate_series((now() AT TIME ZONE 'UTC')::date - 365, (now() AT TIME ZONE 'UTC')::date, interval '1 day') d",
+        1_440.0,
+    );
+    let hourly = synthetic_rollups_of(
+        sites,
+        "rollup_hourly",
+        "hour",
+        "SELECT h FROM unnest(ARRAY[0, 1, 7, 30, 90, 365]) back,
+                LATERAL generate_series(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - back * interval '1 day',
+                                        least(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - back * interval '1 day' + interval '23 hours',
+                                              date_trunc('hour', now())), interval '1 hour') h",
+        60.0,
+    );
+    client.batch_execute(&format!("{daily}; {hourly};")).expect("generating a year of rollups");
+    let generated_s = started.elapsed().as_secs_f64();
+    client.batch_execute("VACUUM (ANALYZE) rollup_daily, rollup_hourly").expect("vacuum");
+    let mut per_row = |table: &str| -> (i64, f64) {
+        let row = client
+            .query_one(&format!("SELECT count(*), pg_total_relation_size('{table}') FROM {table}"), &[])
+            .expect("rollup size");
+        let (rows, bytes): (i64, i64) = (row.get(0), row.get(1));
+        (rows, bytes as f64 / rows as f64)
+    };
+    let ((daily_rows, daily_b), (hourly_rows, hourly_b)) = (per_row("rollup_daily"), per_row("rollup_hourly"));
+    println!(
+        "a year: rollups of {sites} sites generated in {generated_s:.1} s: {daily_rows} daily rows ({daily_b:.0} B each, table and indexes, after VACUUM), {hourly_rows} hourly rows ({hourly_b:.0} B each)"
+    );
+    // A year at the default retention (400 days of both levels) holds 365 daily and 8,760 hourly
+    // rows per site; hourly rows here have the buckets of 60 probes, daily ones of 1,440.
+    let year_gb = 10_000.0 * 365.0 * (daily_b + 24.0 * hourly_b) / 1e9;
+    println!(
+        "  a year of 10,000 sites at the default retention ({ROLLUP_RETENTION_DAYS} days of hourly and daily rollups): 3.65 M daily + 87.6 M hourly rows"
+    );
+    figure("rollup storage, a year of 10000 sites", format!("{year_gb:.1} GB"), "<= 3 GB");
+
+    let all_sites = |client: &mut Client, back: &str| {
+        let sql = format!("SELECT count(*) FROM site_summary(now() - interval '{back}', now())");
+        let (seconds, row) = median_of(3, || client.query_one(&sql, &[]).expect("site_summary"));
+        assert_eq!(row.get::<_, i64>(0), sites as i64, "one row per site over {back}");
+        seconds
+    };
+    let year_s = all_sites(client, "365 days");
+    figure(&format!("site_summary, all {sites} sites, 365 days"), format!("{year_s:.3} s"), "<= 1 s");
+    for back in ["24 hours", "7 days", "30 days", "90 days"] {
+        let seconds = all_sites(client, back);
+        figure(
+            &format!("site_summary, all {sites} sites, the fixed window of {back}"),
+            format!("{:.0} ms", seconds * 1_000.0),
+            "<= 100 ms",
+        );
+    }
+    let site = "http://site-45.example.com/";
+    for back in ["24 hours", "365 days"] {
+        let sql = format!("SELECT * FROM site_summary(now() - interval '{back}', now(), $1)");
+        let (seconds, rows) = median_of(10, || client.query(&sql, &[&site]).expect("one site"));
+        assert_eq!(rows.len(), 1, "one row for one site");
+        figure(&format!("site_summary, one site, {back}"), format!("{:.2} ms", seconds * 1_000.0), "<= 10 ms");
+    }
 }
 
 /// Rollup rows of `SUMMARY_SITES` sites for each time of `times`, `per_row` probes each (3 %
 /// failures): ~31 non-NULL buckets around a per-site median bucket, a bell with random noise.
 fn synthetic_rollups(table: &str, time: &str, times: &str, per_row: f64) -> String {
+    synthetic_rollups_of(SUMMARY_SITES as usize, table, time, times, per_row)
+}
+
+/// Rollup rows of `sites` sites for each time of `times`, `per_row` probes each, one a minute
+/// (3 % failures, each down for its minute): ~31 non-NULL buckets around a per-site median bucket,
+/// a bell with random noise.
+fn synthetic_rollups_of(sites: usize, table: &str, time: &str, times: &str, per_row: f64) -> String {
     let bucket = |k: usize| {
         format!(
             "CASE WHEN abs({k} - m) <= 15 THEN nullif(round({per_row} * 0.97 * (0.8 + 0.4 * random())
@@ -370,15 +463,16 @@ fn synthetic_rollups(table: &str, time: &str, times: &str, per_row: f64) -> Stri
     let successes = (0..BUCKETS).map(|k| format!("coalesce(b{k}, 0)")).collect::<Vec<_>>().join(" + ");
     format!(
         "INSERT INTO {table} ({time}, url, probe, last_checked_at, tls_expires_at, response_ms_sum, response_ms_min,
-                              response_ms_max, probes, successes, failures_timeout, {cols})
+                              response_ms_max, probes, successes, failures_timeout, covered_us, down_us, {cols})
          SELECT t, url, 'eu-west-1', t + interval '59 minutes', CASE WHEN https THEN timestamptz '2027-01-15Z' END,
-                ok * power(1.1, m - 0.5), power(1.1, m - 16), power(1.1, m + 15), ok + failed, ok, failed, {cols}
+                ok * power(1.1, m - 0.5), power(1.1, m - 16), power(1.1, m + 15), ok + failed, ok, failed,
+                (ok + failed)::bigint * 60000000, failed::bigint * 60000000, {cols}
          FROM (SELECT *, {successes} AS ok
                FROM (SELECT t, s % 10 < 3 AS https, CASE WHEN s % 10 < 3 THEN 'https' ELSE 'http' END || '://site-' || s || '.example.com/' AS url,
                             round({per_row} * 0.03 * 2 * random())::int AS failed, m, {buckets}
                      FROM generate_series(0, {last}) s, ({times}) tt(t), LATERAL (SELECT 30 + s % 50 AS m) p) g) h",
         buckets = (0..BUCKETS).map(bucket).collect::<Vec<_>>().join(", "),
-        last = SUMMARY_SITES - 1
+        last = sites - 1
     )
 }
 

@@ -24,6 +24,7 @@
 //! - [`Exposition`]: Prometheus exposition text parsed; [`probe_sites`]: sites up, down, redirected
 //!   and https, probed and archived for the per-site metrics; [`prometheus`]: Debian's Prometheus
 //!   server and blackbox_exporter on free ports.
+//! - [`figure`]: a benchmark's figure with its target, as a line a script can read.
 //! - [`Browser`]: a headless Chromium driven through chromedriver, for pages as a person sees them
 //!   (with [`JavaScript`] on or off), their console and a screenshot.
 
@@ -31,6 +32,7 @@ mod archive;
 mod binaries;
 mod browser;
 mod exposition;
+mod figures;
 mod flood;
 pub mod hostile;
 mod kafka_tools;
@@ -53,6 +55,7 @@ pub use archive::{day_partition, midnight, KEEP_EVERYTHING};
 pub use binaries::binary;
 pub use browser::{png_dimensions, Browser, ConsoleEntry, JavaScript, WINDOW};
 pub use exposition::{Exposition, Sample};
+pub use figures::figure;
 pub use flood::{probe, rss_kib, Flood};
 pub use relay::Relay;
 pub use reports::{http_get, metric, sample_report};
