@@ -112,12 +112,21 @@ fn main() {
         peak_kb as f64 / 1024.0
     );
     let retries = if every == 0 { "no retries".to_owned() } else { format!("{:.1} % retries", 100.0 / every as f64) };
+    // The batch settings the consumer was given (see `drain`), or its defaults.
+    let batches = match (std::env::var("WEBSENTRY_BATCH_BYTES"), std::env::var("WEBSENTRY_BATCH_MAX")) {
+        (Err(_), Err(_)) => "default batches".to_owned(),
+        (bytes, max) => format!(
+            "batches of {} bytes and {} records",
+            bytes.as_deref().unwrap_or("default"),
+            max.as_deref().unwrap_or("default")
+        ),
+    };
     figure(
-        &format!("drain with rollups, default batches, {retries}, against COPY"),
+        &format!("drain with rollups, {batches}, {retries}, against COPY"),
         format!("{:.2} x", consumer_rate / copy_rate),
         ">= 0.5 x",
     );
-    figure("drain with rollups, default batches", format!("{consumer_rate:.0} rows/s"), "-");
+    figure(&format!("drain with rollups, {batches}"), format!("{consumer_rate:.0} rows/s"), "-");
     figure("PostgreSQL COPY of the same rows", format!("{copy_rate:.0} rows/s"), "-");
     figure("drain peak RSS", format!("{:.1} MB", peak_kb as f64 / 1024.0), "<= 30 MB");
     delete_topic(stack, &topic);
