@@ -26,20 +26,11 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 use rand::{rngs::StdRng, Rng};
-use rskafka::{
-    chrono::DateTime,
-    record::{Record, RecordAndOffset},
-};
 use time::{macros::datetime, OffsetDateTime};
-use websentry_consumer::{
-    archive::{Archiver, Committed},
-    batch::{Batch, Origin},
-    rollup::BUCKETS,
-    schema,
-};
+use websentry_consumer::{rollup::BUCKETS, schema};
 use websentry_shared::report::{ErrorKind, ProbeError, Report, Timings};
 // The reports carry past times: none may fall out of the archive for its age here.
-use websentry_tests::{figure, sample_report, seeded_rng, Stack, TestDatabase, KEEP_EVERYTHING};
+use websentry_tests::{figure, sample_report, seeded_rng, ReportWriter, Stack, TestDatabase, KEEP_EVERYTHING};
 
 const STORAGE_SITES: usize = 1_000;
 const BATCH: usize = 5_000;
@@ -83,33 +74,13 @@ fn storage(db: &TestDatabase, reports: usize) {
     client
         .execute("SELECT websentry_create_partitions($1, $2, NULL)", &[&start.date(), &last.date()])
         .expect("creating the partitions");
-    let mut archiver = Archiver::new(client, KEEP_EVERYTHING);
-    let at = Origin { group: "bench", topic: "bench", topic_id: None, partition: 0 };
-    let (mut from, mut offset, mut written) = (-1, 0_i64, 0_u64);
+    let mut writer = ReportWriter::new(client, KEEP_EVERYTHING, BATCH);
     let started = Instant::now();
-    let mut records = Vec::with_capacity(BATCH);
     for n in 0..reports {
         let checked_at = start + Duration::from_secs(300 * (n / STORAGE_SITES) as u64);
-        let report = realistic_report(n % STORAGE_SITES, checked_at, &mut rng);
-        records.push(RecordAndOffset {
-            record: Record {
-                key: Some(report.url.clone().into_bytes()),
-                value: Some(report.to_json()),
-                headers: Default::default(),
-                timestamp: DateTime::from_timestamp_nanos(0),
-            },
-            offset,
-        });
-        offset += 1;
-        if records.len() == BATCH || n + 1 == reports {
-            let batch = Batch::from_records(at, from.max(0), std::mem::take(&mut records));
-            match archiver.commit(at, from, &batch).expect("commit") {
-                Committed::Done { archived, .. } => written += archived,
-                Committed::Moved => panic!("nobody else writes this partition"),
-            }
-            from = batch.next_offset;
-        }
+        writer.write(&realistic_report(n % STORAGE_SITES, checked_at, &mut rng));
     }
+    let written = writer.finish();
     let took = started.elapsed().as_secs_f64();
     assert_eq!(written, reports as u64, "every report archived");
     assert_eq!(db.count("SELECT sum(probes)::bigint FROM rollup_hourly"), reports as i64, "hourly rollups count each");

@@ -20,19 +20,10 @@ use std::{
     time::{Duration as StdDuration, Instant},
 };
 
-use rskafka::{
-    chrono::DateTime,
-    record::{Record, RecordAndOffset},
-};
 use time::{Duration, OffsetDateTime};
-use websentry_consumer::{
-    archive::{Archiver, Committed},
-    batch::{Batch, Origin},
-    schema,
-    upkeep::{self, Retention},
-};
+use websentry_consumer::{schema, upkeep::Retention};
 use websentry_shared::report::{ErrorKind, ProbeError, Report};
-use websentry_tests::{sample_report, Exposition, Stack, StatusServer, TestDatabase};
+use websentry_tests::{sample_report, upkeep_until_done, Exposition, ReportWriter, Stack, StatusServer, TestDatabase};
 
 const BATCH: usize = 5_000;
 
@@ -75,16 +66,9 @@ fn archive(db: &TestDatabase, sites: usize) {
     schema::migrate(&mut client).expect("migrating");
     let now = OffsetDateTime::now_utc();
     let retention = Retention::default();
-    for _ in 0..40 {
-        if upkeep::run(&mut client, retention, now.date()).expect("upkeep").created.is_empty() {
-            break;
-        }
-    }
+    upkeep_until_done(&mut client, retention, now.date());
     let started = Instant::now();
-    let mut archiver = Archiver::new(client, retention);
-    let at = Origin { group: "bench", topic: "bench", topic_id: None, partition: 0 };
-    let (mut from, mut offset) = (-1_i64, 0_i64);
-    let mut records = Vec::with_capacity(BATCH);
+    let mut writer = ReportWriter::new(client, retention, BATCH);
     for round in 0..2_i64 {
         for site in 0..sites {
             let down = (site + round as usize) % 97 == 13;
@@ -102,44 +86,20 @@ fn archive(db: &TestDatabase, sites: usize) {
                 tls_chain_expires_at: https.then(|| now + Duration::days(20 + (site % 300) as i64)),
                 ..sample_report(&url)
             };
-            records.push(RecordAndOffset {
-                record: Record {
-                    key: Some(report.url.clone().into_bytes()),
-                    value: Some(report.to_json()),
-                    headers: Default::default(),
-                    timestamp: DateTime::from_timestamp_nanos(0),
-                },
-                offset,
-            });
-            offset += 1;
-            if records.len() == BATCH {
-                commit(&mut archiver, at, &mut from, &mut records);
-            }
+            writer.write(&report);
         }
     }
-    commit(&mut archiver, at, &mut from, &mut records);
+    let written = writer.finish();
     let mut client = db.client();
     let history = history_sql(&mut client);
     client.batch_execute(&format!("{history} ANALYZE;")).expect("the history");
     println!(
-        "archive: {sites} sites, 2 rounds ({offset} reports) through Archiver::commit and 30 days of rollups copied, in {:.1} s: {} raw rows, {} daily and {} hourly rollup rows",
+        "archive: {sites} sites, 2 rounds ({written} reports) through Archiver::commit and 30 days of rollups copied, in {:.1} s: {} raw rows, {} daily and {} hourly rollup rows",
         started.elapsed().as_secs_f64(),
         db.count("SELECT count(*) FROM reports"),
         db.count("SELECT count(*) FROM rollup_daily"),
         db.count("SELECT count(*) FROM rollup_hourly"),
     );
-}
-
-fn commit(archiver: &mut Archiver, at: Origin, from: &mut i64, records: &mut Vec<RecordAndOffset>) {
-    if records.is_empty() {
-        return;
-    }
-    let batch = Batch::from_records(at, (*from).max(0), std::mem::take(records));
-    match archiver.commit(at, *from, &batch).expect("commit") {
-        Committed::Done { rejected, .. } => assert_eq!(rejected, 0, "no report refused"),
-        Committed::Moved => panic!("nobody else writes this partition"),
-    }
-    *from = batch.next_offset;
 }
 
 /// Today's rollup rows copied back in time: daily to each of the 30 days before, hourly to the 24

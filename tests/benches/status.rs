@@ -29,19 +29,12 @@ use std::{
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use rskafka::{
-    chrono::DateTime,
-    record::{Record, RecordAndOffset},
-};
 use time::{Duration, OffsetDateTime, Time};
-use websentry_consumer::{
-    archive::{Archiver, Committed},
-    batch::{Batch, Origin},
-    schema,
-    upkeep::{self, Retention},
-};
+use websentry_consumer::{schema, upkeep::Retention};
 use websentry_shared::report::{ErrorKind, ProbeError, Report};
-use websentry_tests::{sample_report, status_site_id, Stack, StatusServer, TestDatabase};
+use websentry_tests::{
+    sample_report, status_site_id, upkeep_until_done, ReportWriter, Stack, StatusServer, TestDatabase,
+};
 
 const BATCH: usize = 5_000;
 
@@ -82,23 +75,16 @@ fn archive(db: &TestDatabase, sites: usize, every_hours: i64) {
     let today = now.date();
     let retention = Retention::default();
     // Today's partitions and the raw retention's late days, as the consumer's upkeep makes them.
-    for _ in 0..40 {
-        let upkept = upkeep::run(&mut client, retention, today).expect("upkeep");
-        if upkept.created.is_empty() {
-            break;
-        }
-    }
-    let mut archiver = Archiver::new(client, retention);
-    let at = Origin { group: "bench", topic: "bench", topic_id: None, partition: 0 };
+    upkeep_until_done(&mut client, retention, today);
+    let mut writer = ReportWriter::new(client, retention, BATCH);
     let first = now.replace_time(Time::from_hms(now.hour(), 0, 0).expect("an hour")) - Duration::days(90);
     let interval_s = u32::try_from(every_hours * 3_600).expect("a cadence");
-    let (mut from, mut offset, mut written) = (-1, 0_i64, 0_u64);
-    let mut records = Vec::with_capacity(BATCH);
+    let mut offset = 0_usize;
     let started = Instant::now();
     let mut at_time = first;
     while at_time <= now {
         for site in 0..sites {
-            let n = offset as usize;
+            let n = offset;
             // ~1 % failures; site 7 is down now.
             let down = n % 97 == 13 || (site == 7 && now - at_time < Duration::hours(every_hours));
             let report = Report {
@@ -112,23 +98,12 @@ fn archive(db: &TestDatabase, sites: usize, every_hours: i64) {
                 tls_expires_at: Some(now + Duration::days(30 + (site % 300) as i64)),
                 ..sample_report(&url(site))
             };
-            records.push(RecordAndOffset {
-                record: Record {
-                    key: Some(report.url.clone().into_bytes()),
-                    value: Some(report.to_json()),
-                    headers: Default::default(),
-                    timestamp: DateTime::from_timestamp_nanos(0),
-                },
-                offset,
-            });
+            writer.write(&report);
             offset += 1;
-            if records.len() == BATCH {
-                written += commit(&mut archiver, at, &mut from, &mut records);
-            }
         }
         at_time += Duration::hours(every_hours);
     }
-    written += commit(&mut archiver, at, &mut from, &mut records);
+    let written = writer.finish();
     assert_eq!(written, offset as u64, "every report archived, or past the raw retention counted in the rollups");
     // As autovacuum would have done many times over 90 days of writes: the statistics, and the
     // visibility map that lets site_days read its index alone (without it, every row is fetched
@@ -141,22 +116,6 @@ fn archive(db: &TestDatabase, sites: usize, every_hours: i64) {
         db.count("SELECT count(*) FROM rollup_daily"),
         db.count("SELECT count(*) FROM rollup_hourly"),
     );
-}
-
-fn commit(archiver: &mut Archiver, at: Origin, from: &mut i64, records: &mut Vec<RecordAndOffset>) -> u64 {
-    if records.is_empty() {
-        return 0;
-    }
-    let batch = Batch::from_records(at, (*from).max(0), std::mem::take(records));
-    let archived = match archiver.commit(at, *from, &batch).expect("commit") {
-        Committed::Done { archived, rejected, past_retention } => {
-            assert_eq!(rejected, 0, "no report refused");
-            archived + past_retention
-        }
-        Committed::Moved => panic!("nobody else writes this partition"),
-    };
-    *from = batch.next_offset;
-    archived
 }
 
 /// Part 2: the overview and the JSON list computed afresh each time, and `/healthz`.
