@@ -236,7 +236,11 @@ fn record(key: &[u8], value: &[u8]) -> Record {
         key: Some(key.to_vec()),
         value: Some(value.to_vec()),
         headers: BTreeMap::new(),
-        timestamp: rskafka::chrono::DateTime::from_timestamp_nanos(0),
+        // Now: a record dated 1970 is past the broker's time retention, and its next retention
+        // check deletes the topic's log under the draining consumer.
+        timestamp: rskafka::chrono::DateTime::from_timestamp_nanos(
+            time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64,
+        ),
     }
 }
 
