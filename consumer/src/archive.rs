@@ -83,9 +83,16 @@ impl Archiver {
                     dropped = ?done.dropped,
                     postponed = ?done.postponed,
                     rollup_rows_expired = done.rollup_rows_expired,
+                    hours_expired = ?done.hours_expired,
                     "archive upkeep done"
                 );
                 metrics.set_default_rows(done.waiting);
+                if done.expiry_cut_short {
+                    tracing::info!(
+                        days = done.hours_expired.len(),
+                        "more days of hourly rollups may be past their retention: expired next turn"
+                    );
+                }
                 if done.creation_cut_short {
                     tracing::info!(created = done.created.len(), "more day partitions may be due: created next turn");
                 }

@@ -1,5 +1,8 @@
 //! Upkeep of the archive, at start and every hour: day partitions created ahead (and for recent
 //! days whose reports wait in the default partition), raw retention by dropping whole days, rollup
+//! retention: hourly rollups a UTC day at a time (at most [`HOURLY_DAYS_PER_TURN`] a turn, so that an
+//! archive that kept its hours for a year is trimmed over a few turns, each day in a transaction
+//! that also moves the hourly horizon the SQL interface reads), then both levels before the daily
 //! retention.
 //!
 //! One replica at a time: the replica that gets the upkeep lock does it, the others skip their
@@ -28,6 +31,11 @@ pub const LATE_DAYS: i64 = 31;
 /// A backlog of late days is worked off over the next turns.
 pub const MAX_DAYS_PER_TURN: usize = 8;
 
+/// UTC days of hourly rollups expired in one turn at most, each in its own transaction: an archive
+/// that kept a year of hours (before version 12) is trimmed over a day of turns, none of which
+/// holds archiving up for long.
+pub const HOURLY_DAYS_PER_TURN: usize = 16;
+
 /// How long a partition change waits for its locks before giving up until the next turn.
 const LOCK_WAIT: &str = "5s";
 
@@ -40,14 +48,17 @@ const UPKEEP_LOCK: i64 = 0x7765_6273_656e_7473;
 pub struct Retention {
     /// Raw reports: today and the days before it, in all this many UTC days.
     pub raw_days: Option<u32>,
-    /// Hourly and daily rollups, in UTC days.
+    /// Daily rollups (and hourly ones at most), in UTC days.
     pub rollup_days: Option<u32>,
+    /// Hourly rollups, in UTC days, when shorter than `rollup_days`.
+    pub hourly_days: Option<u32>,
 }
 
 impl Default for Retention {
-    /// The defaults of `WEBSENTRY_RETENTION_DAYS` and `WEBSENTRY_ROLLUP_RETENTION_DAYS`.
+    /// The defaults of `WEBSENTRY_RETENTION_DAYS`, `WEBSENTRY_ROLLUP_RETENTION_DAYS` and
+    /// `WEBSENTRY_ROLLUP_HOURLY_RETENTION_DAYS`.
     fn default() -> Self {
-        Retention { raw_days: Some(31), rollup_days: Some(400) }
+        Retention { raw_days: Some(31), rollup_days: Some(400), hourly_days: Some(8) }
     }
 }
 
@@ -65,6 +76,14 @@ impl Retention {
     /// The first UTC day of rollups kept on `today`.
     pub fn rollup_first_day(&self, today: Date) -> Option<Date> {
         first_day(self.rollup_days, today)
+    }
+
+    /// The first UTC day of hourly rollups kept on `today`: never before the daily ones'.
+    pub fn hourly_first_day(&self, today: Date) -> Option<Date> {
+        match (first_day(self.hourly_days, today), self.rollup_first_day(today)) {
+            (Some(hourly), Some(daily)) => Some(hourly.max(daily)),
+            (hourly, daily) => hourly.or(daily),
+        }
     }
 }
 
@@ -86,6 +105,12 @@ pub struct Upkept {
     /// Days whose drop waited too long for its locks: tried again next turn.
     pub postponed: Vec<Date>,
     pub rollup_rows_expired: i64,
+    /// UTC days whose hourly rollups were expired (the last of each call that deleted rows), oldest
+    /// first.
+    pub hours_expired: Vec<Date>,
+    /// The turn expired [`HOURLY_DAYS_PER_TURN`] days of hourly rollups, or waited too long for a
+    /// row's lock: more may be due next turn.
+    pub expiry_cut_short: bool,
     /// Reports left in the default partition: far in the future, or their day failed.
     pub waiting: i64,
 }
@@ -155,9 +180,39 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
             }
         }
     }
+    if let Some(first) = retention.hourly_first_day(today) {
+        for call in 0.. {
+            if call == HOURLY_DAYS_PER_TURN {
+                upkept.expiry_cut_short = true;
+                break;
+            }
+            let expired =
+                in_transaction(client, |tx| tx.query_opt("SELECT * FROM websentry_expire_hours($1)", &[&first]));
+            let row = match expired {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                // A batch holds a row of the day (a late report): the next turn goes on.
+                Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                    upkept.expiry_cut_short = true;
+                    break;
+                }
+                Err(err) => return Err(anyhow::Error::new(err).context("expiring hourly rollups")),
+            };
+            let deleted: i64 = row.get(1);
+            upkept.rollup_rows_expired += deleted;
+            // No day: hours written late before the horizon were deleted, and nothing else is due.
+            let Some(kept_from) = row.get::<_, Option<Date>>(0) else { break };
+            if deleted > 0 {
+                upkept.hours_expired.push(kept_from.previous_day().unwrap_or(kept_from));
+            }
+            if kept_from >= first {
+                break;
+            }
+        }
+    }
     if let Some(first) = retention.rollup_first_day(today) {
-        upkept.rollup_rows_expired = in_transaction(client, |tx| {
-            tx.query_one("SELECT websentry_expire_rollups($1)", &[&first]).map(|row| row.get(0))
+        upkept.rollup_rows_expired += in_transaction(client, |tx| {
+            tx.query_one("SELECT websentry_expire_rollups($1)", &[&first]).map(|row| row.get::<_, i64>(0))
         })
         .context("expiring rollups")?;
     }
@@ -185,12 +240,25 @@ mod tests {
 
     #[test]
     fn retention_counts_today_as_the_last_of_its_days() {
-        let retention = Retention { raw_days: Some(31), rollup_days: Some(400) };
+        let retention = Retention { raw_days: Some(31), rollup_days: Some(400), hourly_days: Some(8) };
         assert_eq!(retention.raw_first_day(date!(2026 - 11 - 29)), Some(date!(2026 - 10 - 30)));
         assert_eq!(retention.raw_kept_from(datetime!(2026-11-29 13:00 UTC)), Some(datetime!(2026-10-30 00:00 UTC)));
         assert_eq!(retention.rollup_first_day(date!(2026 - 11 - 29)), Some(date!(2025 - 10 - 26)));
-        let one = Retention { raw_days: Some(1), rollup_days: None };
+        assert_eq!(retention.hourly_first_day(date!(2026 - 11 - 29)), Some(date!(2026 - 11 - 22)));
+        let one = Retention { raw_days: Some(1), rollup_days: None, hourly_days: None };
         assert_eq!(one.raw_first_day(date!(2026 - 11 - 29)), Some(date!(2026 - 11 - 29)));
         assert_eq!(one.rollup_first_day(date!(2026 - 11 - 29)), None);
+        assert_eq!(one.hourly_first_day(date!(2026 - 11 - 29)), None);
+    }
+
+    #[test]
+    fn hourly_rollups_are_never_kept_longer_than_daily_ones() {
+        let today = date!(2026 - 11 - 29);
+        let shorter_daily = Retention { raw_days: None, rollup_days: Some(3), hourly_days: Some(8) };
+        assert_eq!(shorter_daily.hourly_first_day(today), Some(date!(2026 - 11 - 27)), "capped by the daily retention");
+        let hours_as_long = Retention { raw_days: None, rollup_days: Some(400), hourly_days: None };
+        assert_eq!(hours_as_long.hourly_first_day(today), hours_as_long.rollup_first_day(today), "0: as daily ones");
+        let daily_forever = Retention { raw_days: None, rollup_days: None, hourly_days: Some(8) };
+        assert_eq!(daily_forever.hourly_first_day(today), Some(date!(2026 - 11 - 22)));
     }
 }

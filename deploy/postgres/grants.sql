@@ -23,8 +23,10 @@
 --   rollup_hourly,        SELECT, INSERT, UPDATE  each batch's rollups, merged into the rows of its
 --   rollup_daily                                  hours and days (INSERT … ON CONFLICT DO UPDATE)
 --   websentry_create_partitions, websentry_report_days, websentry_drop_day,
---   websentry_expire_rollups, websentry_default_rows
---                         EXECUTE                 the upkeep: day partitions, retention, and the
+--   websentry_expire_rollups, websentry_expire_hours, websentry_default_rows
+--                         EXECUTE                 the upkeep: day partitions, retention (of raw days,
+--                                                 of hourly rollups a day at a time, of both
+--                                                 rollup levels, each recording its horizon), and the
 --                                                 count of reports waiting for their day. They run
 --                                                 as the schema owner (SECURITY DEFINER, fixed
 --                                                 search_path), so the consumer still owns nothing
@@ -49,7 +51,8 @@
 --   log, report_documents, SELECT                 views, which read their tables as the owner
 --   latest_reports,
 --   certificates_expiring,
---   site_states
+--   site_states,
+--   rollup_horizons
 --   report_document,      EXECUTE                 called by report_documents, as the caller (a view's
 --   websentry_rfc3339                             functions run as whoever reads the view)
 -- Not granted to the reader: any table (reports, rollups, offsets, rejected records, the schema's
@@ -65,7 +68,8 @@ GRANT SELECT ON websentry_migrations, websentry_interface TO :"consumer";
 GRANT INSERT, SELECT (id, checked_at) ON reports TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON rollup_hourly, rollup_daily TO :"consumer";
 GRANT EXECUTE ON FUNCTION websentry_create_partitions(date, date, date), websentry_report_days(),
-    websentry_drop_day(date), websentry_expire_rollups(date), websentry_default_rows() TO :"consumer";
+    websentry_drop_day(date), websentry_expire_rollups(date), websentry_expire_hours(date),
+    websentry_default_rows() TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON consumer_offsets TO :"consumer";
 GRANT INSERT ON rejected_messages TO :"consumer";
 \endif
@@ -79,7 +83,8 @@ GRANT EXECUTE ON FUNCTION site_summary(timestamptz, timestamptz, text),
     site_days(timestamptz, timestamptz, text),
     site_latency(timestamptz, timestamptz, text, text),
     site_outages(timestamptz, timestamptz, text), site_reports(text, integer) TO :"reader";
-GRANT SELECT ON log, report_documents, latest_reports, certificates_expiring, site_states TO :"reader";
+GRANT SELECT ON log, report_documents, latest_reports, certificates_expiring, site_states, rollup_horizons
+    TO :"reader";
 GRANT EXECUTE ON FUNCTION report_document(reports), websentry_rfc3339(timestamptz, smallint) TO :"reader";
 \endif
 COMMIT;

@@ -20,7 +20,7 @@ use websentry_shared::report::Report;
 use crate::TestDatabase;
 
 /// Reports of any age are archived raw: nothing falls to the rollups only.
-pub const KEEP_EVERYTHING: Retention = Retention { raw_days: None, rollup_days: None };
+pub const KEEP_EVERYTHING: Retention = Retention { raw_days: None, rollup_days: None, hourly_days: None };
 
 /// The start of `day`, UTC.
 pub fn midnight(day: Date) -> OffsetDateTime {

@@ -129,29 +129,49 @@ COMMENT ON FUNCTION websentry_percentiles(bigint[]) IS
 -- costs more than reading one site's rows), all sites through a query planned for each call's days;
 -- site_summary picks one.
 
+-- Where hourly rollups are kept: from the hourly horizon on (rollup_retention, moved by the
+-- consumer's upkeep a UTC day at a time; -infinity while none was expired). Before it only daily
+-- rows are left, which still hold every hour of their day.
+CREATE OR REPLACE FUNCTION websentry_hourly_from() RETURNS timestamptz
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce((SELECT kept_from FROM rollup_retention WHERE level = 'hour'), '-infinity')
+$$;
+COMMENT ON FUNCTION websentry_hourly_from() IS
+    'Helper: the time from which hourly rollups are all kept (a UTC midnight), -infinity while none was expired.';
+
 -- The window in whole hours: [lo, hi), and the whole UTC days inside it, [day_lo, day_hi) (empty,
--- at hi, when there is none). No row when the window is empty or a bound is NULL. A bound from
--- year 10000 on stands for infinity: no report is dated there (the consumer refuses a time past
--- year 9999), and rounding a bound near PostgreSQL's last time up to its hour or day would leave
--- the range timestamptz holds ("timestamp out of range").
+-- at hi, when there is none). An edge whose day is before the hourly horizon, where its hours are
+-- gone, is taken in whole days: the start rounded down to its UTC midnight, the end up to the next
+-- one, read from the daily rows. (Reading only the hours still kept would count the expired ones as
+-- unmeasured time, which they were not.) No row when the window is empty or a bound is NULL. A
+-- bound from year 10000 on stands for infinity: no report is dated there (the consumer refuses a
+-- time past year 9999), and rounding a bound near PostgreSQL's last time up to its hour or day
+-- would leave the range timestamptz holds ("timestamp out of range").
 CREATE OR REPLACE FUNCTION websentry_summary_bounds(window_start timestamptz, window_end timestamptz)
     RETURNS TABLE (lo timestamptz, hi timestamptz, day_lo timestamptz, day_hi timestamptz)
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT h.lo, h.hi,
-           CASE WHEN d.day_lo < d.day_hi THEN d.day_lo ELSE h.hi END,
-           CASE WHEN d.day_lo < d.day_hi THEN d.day_hi ELSE h.hi END
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT e.lo, e.hi,
+           CASE WHEN d.day_lo < d.day_hi THEN d.day_lo ELSE e.hi END,
+           CASE WHEN d.day_lo < d.day_hi THEN d.day_hi ELSE e.hi END
     FROM (SELECT CASE WHEN window_start >= '10000-01-01 00:00:00+00' THEN 'infinity' ELSE window_start END AS s,
-                 CASE WHEN window_end >= '10000-01-01 00:00:00+00' THEN 'infinity' ELSE window_end END AS e) w,
+                 CASE WHEN window_end >= '10000-01-01 00:00:00+00' THEN 'infinity' ELSE window_end END AS e,
+                 websentry_hourly_from() AS hourly_from) w,
          LATERAL (SELECT date_trunc('hour', w.s AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS lo,
                          date_trunc('hour', (w.e AT TIME ZONE 'UTC') + interval '1 hour' - interval '1 microsecond')
                              AT TIME ZONE 'UTC' AS hi) h,
-         LATERAL (SELECT date_trunc('day', (h.lo AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond')
+         LATERAL (SELECT date_trunc('day', h.lo AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS lo_day,
+                         date_trunc('day', h.hi AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hi_day) m,
+         LATERAL (SELECT CASE WHEN m.lo_day < w.hourly_from THEN m.lo_day ELSE h.lo END AS lo,
+                         CASE WHEN m.hi_day < w.hourly_from AND m.hi_day < h.hi
+                              THEN (m.hi_day AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
+                              ELSE h.hi END AS hi) e,
+         LATERAL (SELECT date_trunc('day', (e.lo AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond')
                              AT TIME ZONE 'UTC' AS day_lo,
-                         date_trunc('day', h.hi AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day_hi) d
-    WHERE h.lo < h.hi
+                         date_trunc('day', e.hi AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day_hi) d
+    WHERE e.lo < e.hi
 $$;
 COMMENT ON FUNCTION websentry_summary_bounds(timestamptz, timestamptz) IS
-    'Helper of site_summary: the window in whole UTC hours [lo, hi) and the whole UTC days inside it [day_lo, day_hi); no row for an empty window or a NULL bound; a bound from year 10000 on is infinity.';
+    'Helper of site_summary: the window in whole UTC hours [lo, hi), in whole UTC days at an edge whose day is before the hourly horizon (websentry_hourly_from), and the whole UTC days inside it [day_lo, day_hi); no row for an empty window or a NULL bound; a bound from year 10000 on is infinity.';
 
 -- Measured time. A report that states its cadence measures its slot, [checked_at, checked_at +
 -- interval_s); the rollups hold, per bucket, the microseconds measured (covered_us, NULL while no
@@ -661,7 +681,7 @@ CREATE OR REPLACE FUNCTION site_summary(window_start timestamptz, window_end tim
     ORDER BY 1, 2
 $$;
 COMMENT ON FUNCTION site_summary(timestamptz, timestamptz, text) IS
-    'Uptime and latency of each (url, probe) over [window_start, window_end), or of one url, from the rollups, taken in whole UTC hours (start rounded down, end up). By probes: uptime = successes / probes (a success is a report whose error is null), inconclusive = failures while the round''s canaries failed too. By time, from reports that state their cadence (each stands for interval_s from its checked_at): measured_s, down_s, unknown_s = the window (up to now) less the measured time, coverage = measured / window, measured_uptime = 1 - down / measured; NULLs when no report in the window stated a cadence. p50_ms, p95_ms, p99_ms are of successful probes, within 4.88 % (bucket midpoints); last_checked_at is the newest report. Sites without a row in the window are absent; an empty or reversed window, or a NULL bound, gives no row; -infinity and infinity are open ends, and a bound from year 10000 on is infinity. Example: SELECT url, coverage, measured_uptime FROM site_summary(now() - interval ''7 days'', now());';
+    'Uptime and latency of each (url, probe) over [window_start, window_end), or of one url, from the rollups, taken in whole UTC hours (start rounded down, end up), or whole UTC days at an edge whose day is older than the hourly rollups kept (see rollup_horizons). By probes: uptime = successes / probes (a success is a report whose error is null), inconclusive = failures while the round''s canaries failed too. By time, from reports that state their cadence (each stands for interval_s from its checked_at): measured_s, down_s, unknown_s = the window (up to now) less the measured time, coverage = measured / window, measured_uptime = 1 - down / measured; NULLs when no report in the window stated a cadence. p50_ms, p95_ms, p99_ms are of successful probes, within 4.88 % (bucket midpoints); last_checked_at is the newest report. Sites without a row in the window are absent; an empty or reversed window, or a NULL bound, gives no row; -infinity and infinity are open ends, and a bound from year 10000 on is infinity. Example: SELECT url, coverage, measured_uptime FROM site_summary(now() - interval ''7 days'', now());';
 
 -- site_summary_pooled: the same answers per url, all its locations together. Pooling counts each
 -- location's time once (location-seconds), over the locations with a row in the window:
@@ -702,7 +722,8 @@ COMMENT ON FUNCTION site_summary_pooled(timestamptz, timestamptz, text) IS
 -- thousands of sites (site_summary gives them per window).
 
 -- The window in whole buckets of `step` ('hour' or 'day', UTC): [lo, hi), and the bucket's width.
--- Refuses another step, and a series of more than 10,000 buckets per site (hours: 416 days).
+-- Hours start at the hourly horizon (websentry_hourly_from): the hours before it are gone. Refuses
+-- another step, and a series of more than 10,000 buckets per site (hours: 416 days).
 CREATE OR REPLACE FUNCTION websentry_timeline_bounds(window_start timestamptz, window_end timestamptz, step text,
                                                      OUT lo timestamptz, OUT hi timestamptz, OUT width interval)
     LANGUAGE plpgsql STABLE AS $$
@@ -718,6 +739,13 @@ BEGIN
         RETURN;
     END IF;
     width := CASE step WHEN 'hour' THEN interval '1 hour' ELSE interval '1 day' END;
+    IF step = 'hour' THEN
+        -- Hours before the hourly horizon are gone, not unmeasured: the series starts at it.
+        lo := greatest(lo, websentry_hourly_from());
+        IF lo >= hi THEN
+            hi := lo;
+        END IF;
+    END IF;
     IF step = 'day' THEN
         lo := date_trunc('day', lo AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
         hi := date_trunc('day', (hi AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond') AT TIME ZONE 'UTC';
@@ -729,7 +757,7 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION websentry_timeline_bounds(timestamptz, timestamptz, text) IS
-    'Helper of site_timeline: the window in whole buckets of step, and the width of one; refuses a step other than hour or day, and more than 10,000 buckets.';
+    'Helper of site_timeline: the window in whole buckets of step (hours from the hourly horizon on), and the width of one; refuses a step other than hour or day, and more than 10,000 buckets.';
 
 CREATE OR REPLACE FUNCTION site_timeline(window_start timestamptz, window_end timestamptz, step text DEFAULT 'hour',
                                          url text DEFAULT NULL)
@@ -781,7 +809,7 @@ CREATE OR REPLACE FUNCTION site_timeline(window_start timestamptz, window_end ti
     ORDER BY 1, 2, 3
 $$;
 COMMENT ON FUNCTION site_timeline(timestamptz, timestamptz, text, text) IS
-    'site_summary per bucket, without percentiles: for each (url, probe), or one url, with a row in [window_start, window_end), one row per hour (step ''hour'') or UTC day (step ''day'') of the window that has started, with bucket_start and bucket_end. A bucket no report reached has 0 probes and coverage 0 (all of it unknown); a bucket whose reports stated no cadence has coverage NULL. At most 10,000 buckets per site. Example, a 90-day bar: SELECT bucket_start, coverage, measured_uptime FROM site_timeline(now() - interval ''90 days'', now(), ''day'', ''https://example.com/'');';
+    'site_summary per bucket, without percentiles: for each (url, probe), or one url, with a row in [window_start, window_end), one row per hour (step ''hour'') or UTC day (step ''day'') of the window that has started, with bucket_start and bucket_end; hours start at the hourly horizon (rollup_horizons), days before it are answered by step ''day''. A bucket no report reached has 0 probes and coverage 0 (all of it unknown); a bucket whose reports stated no cadence has coverage NULL. At most 10,000 buckets per site. Example, a 90-day bar: SELECT bucket_start, coverage, measured_uptime FROM site_timeline(now() - interval ''90 days'', now(), ''day'', ''https://example.com/'');';
 
 -- site_timeline_pooled: site_timeline per url and bucket, all its locations together, pooled as
 -- site_summary_pooled pools a window: over the locations with a row in the window (each has a row
@@ -938,7 +966,7 @@ CREATE OR REPLACE FUNCTION site_latency(window_start timestamptz, window_end tim
     ORDER BY 2, 3
 $$;
 COMMENT ON FUNCTION site_latency(timestamptz, timestamptz, text, text) IS
-    'p50_ms, p95_ms and p99_ms of one url''s successful probes per hour (step ''hour'') or UTC day (step ''day'') of [window_start, window_end), per probe, from the rollups (within 4.88 %); buckets without a success are left out. url is required; at most 10,000 buckets. Example: SELECT bucket_start, p50_ms, p95_ms FROM site_latency(now() - interval ''7 days'', now(), ''hour'', ''https://example.com/'');';
+    'p50_ms, p95_ms and p99_ms of one url''s successful probes per hour (step ''hour'') or UTC day (step ''day'') of [window_start, window_end), per probe, from the rollups (within 4.88 %); buckets without a success are left out, hours start at the hourly horizon (rollup_horizons). url is required; at most 10,000 buckets. Example: SELECT bucket_start, p50_ms, p95_ms FROM site_latency(now() - interval ''7 days'', now(), ''hour'', ''https://example.com/'');';
 
 -- Outages: runs of failed reports of one site, per probe, from the raw reports (so within the raw
 -- retention). A run starts with a failed report and ends with the next successful one;
@@ -994,6 +1022,17 @@ CREATE OR REPLACE FUNCTION site_reports(url text, max_reports integer DEFAULT 20
 $$;
 COMMENT ON FUNCTION site_reports(text, integer) IS
     'The last max_reports (at most 1,000) archived reports of one url, all probes, newest first: times, error, timings, certificate, name and group.';
+
+-- ------------------------------------------------------------------------------------------------
+-- What the rollups still hold. The consumer expires hourly rollups sooner than daily ones
+-- (WEBSENTRY_ROLLUP_HOURLY_RETENTION_DAYS, WEBSENTRY_ROLLUP_RETENTION_DAYS): before a level's
+-- kept_from its rows are gone, and the answers above say so by how they take a window (whole days
+-- before the hourly horizon) rather than by counting the time as unmeasured.
+CREATE OR REPLACE VIEW rollup_horizons AS
+    SELECT l.level, r.kept_from
+    FROM (VALUES ('hour'), ('day')) l(level) LEFT JOIN rollup_retention r ON r.level = l.level;
+COMMENT ON VIEW rollup_horizons IS
+    'Per rollup level (hour, day): kept_from, the UTC midnight from which its rows are all kept (NULL: none expired yet). site_summary takes a window''s edge in whole days where it falls before the hourly kept_from; site_timeline and site_latency give hours from it on. Before the daily kept_from nothing is known: that time counts as unknown. Example: SELECT * FROM rollup_horizons;';
 
 -- ------------------------------------------------------------------------------------------------
 -- The latest state of each site.
@@ -1065,7 +1104,7 @@ REVOKE EXECUTE ON FUNCTION
     site_days(timestamptz, timestamptz, text),
     site_latency(timestamptz, timestamptz, text, text), site_outages(timestamptz, timestamptz, text),
     site_reports(text, integer), websentry_required_url(text, text),
-    websentry_summary_bounds(timestamptz, timestamptz),
+    websentry_summary_bounds(timestamptz, timestamptz), websentry_hourly_from(),
     websentry_site_summary_one(timestamptz, timestamptz, text, boolean),
     websentry_site_summary_all(timestamptz, timestamptz, boolean),
     site_summary(timestamptz, timestamptz, text), site_summary_pooled(timestamptz, timestamptz, text),

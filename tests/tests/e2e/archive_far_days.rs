@@ -88,8 +88,11 @@ fn reports_of_3000_days_since_2000_make_no_partition_and_leave_the_queries_as_fa
     let topic = stack.create_topic(1);
     let db = stack.create_database();
     // Raw reports and rollups kept for ever: no report is past a retention, each is archived raw.
-    let consumer =
-        stack.consumer(&topic, &db).env("WEBSENTRY_RETENTION_DAYS", "0").env("WEBSENTRY_ROLLUP_RETENTION_DAYS", "0");
+    let consumer = stack
+        .consumer(&topic, &db)
+        .env("WEBSENTRY_RETENTION_DAYS", "0")
+        .env("WEBSENTRY_ROLLUP_RETENTION_DAYS", "0")
+        .env("WEBSENTRY_ROLLUP_HOURLY_RETENTION_DAYS", "0");
     let record =
         |report: websentry_shared::report::Report| (Some(report.url.clone().into_bytes()), Some(report.to_json()));
     let far: Vec<_> = (0..3000)

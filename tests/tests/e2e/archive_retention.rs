@@ -36,7 +36,7 @@ fn retention_drops_exactly_the_days_before_it_and_old_rows_of_the_default_partit
     let stray = insert_row(&mut client, midnight(day(-45)) + Duration::hours(12));
     assert_eq!(db.partition_holding(stray).as_deref(), Some("reports_default"), "a day without a partition");
 
-    let retention = Retention { raw_days: Some(31), rollup_days: Some(400) };
+    let retention = Retention { raw_days: Some(31), rollup_days: Some(400), hourly_days: None };
     let upkept = upkeep::run(&mut client, retention, today).expect("upkeep");
 
     assert!(!upkept.skipped && upkept.postponed.is_empty(), "{upkept:?}");
@@ -82,7 +82,7 @@ fn rollup_retention_expires_the_hours_and_days_before_its_first_day_only() {
             .expect("a daily rollup");
     }
 
-    let retention = Retention { raw_days: None, rollup_days: Some(400) };
+    let retention = Retention { raw_days: None, rollup_days: Some(400), hourly_days: None };
     let upkept = upkeep::run(&mut client, retention, today).expect("upkeep");
 
     assert_eq!(upkept.rollup_rows_expired, 4, "two hours and two days before today-399: {upkept:?}");
@@ -91,4 +91,113 @@ fn rollup_retention_expires_the_hours_and_days_before_its_first_day_only() {
     let kept_days: Vec<Date> = db.column("SELECT day FROM rollup_daily ORDER BY day");
     assert_eq!(kept_days, [day(-399), day(0)], "days from today-399 on are kept");
     assert_eq!(upkept.dropped, Vec::<Date>::new(), "raw reports kept for ever drop no day");
+}
+
+/// Site summary of `url` over [from, to): (probes, measured seconds), the one-site path and the
+/// all-sites path, which must agree.
+fn summary(client: &mut postgres::Client, from: OffsetDateTime, to: OffsetDateTime) -> (i64, f64) {
+    let one = client
+        .query_one("SELECT probes, measured_s FROM site_summary($1, $2, 'http://hourly.test/')", &[&from, &to])
+        .expect("site_summary of one site");
+    let all = client
+        .query_one("SELECT probes, measured_s FROM site_summary($1, $2)", &[&from, &to])
+        .expect("site_summary of all sites");
+    let (one, all): ((i64, f64), (i64, f64)) = ((one.get(0), one.get(1)), (all.get(0), all.get(1)));
+    assert_eq!(one, all, "the one-site and all-sites answers over {from} .. {to}");
+    one
+}
+
+/// The hourly horizon as the SQL interface shows it.
+fn hourly_kept_from(db: &websentry_tests::TestDatabase) -> Option<OffsetDateTime> {
+    db.column::<Option<OffsetDateTime>>("SELECT kept_from FROM rollup_horizons WHERE level = 'hour'").remove(0)
+}
+
+#[test]
+fn hourly_rollups_expire_a_day_at_a_time_and_windows_before_them_are_taken_in_whole_days() {
+    let db = Stack::get().create_database().migrated();
+    let mut client = db.client();
+    let today = OffsetDateTime::now_utc().date();
+    let day = |n: i64| today + Duration::days(n);
+    let at = |n: i64, hour: i64| midnight(day(n)) + Duration::hours(hour);
+    // One site, measured all of every hour of the 30 days before today: an hourly row of one probe
+    // per hour, and the daily rows that sum them (as each batch writes both levels).
+    client
+        .batch_execute(&format!(
+            "INSERT INTO rollup_hourly (hour, url, probe, last_checked_at, probes, successes, covered_us, down_us, b40)
+             SELECT h, 'http://hourly.test/', 'p', h, 1, 1, 3600000000, 0, 1
+             FROM generate_series(timestamptz '{from}', timestamptz '{to}' - interval '1 hour', interval '1 hour') h;
+             INSERT INTO rollup_daily (day, url, probe, last_checked_at, probes, successes, covered_us, down_us, b40)
+             SELECT (hour AT TIME ZONE 'UTC')::date, url, probe, max(last_checked_at), sum(probes), sum(successes),
+                    sum(covered_us), sum(down_us), sum(b40)
+             FROM rollup_hourly GROUP BY 1, 2, 3;",
+            from = midnight(day(-30)),
+            to = midnight(day(0)),
+        ))
+        .expect("a month of rollups");
+    assert_eq!(hourly_kept_from(&db), None, "nothing expired yet");
+    assert_eq!(summary(&mut client, at(-20, 13), at(-19, 0)), (11, 11.0 * 3600.0), "hours kept: from 13:00");
+
+    // Eight days of hours kept (today and the 7 before): 23 days are due, 16 of them this turn.
+    let retention = Retention { raw_days: None, rollup_days: Some(400), hourly_days: Some(8) };
+    let first = upkeep::run(&mut client, retention, today).expect("upkeep");
+    assert_eq!(first.hours_expired, (-30..=-15).map(day).collect::<Vec<_>>(), "a day at a time, oldest first");
+    assert!(first.expiry_cut_short, "{first:?}");
+    assert_eq!(first.rollup_rows_expired, 16 * 24);
+    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-14))), "the horizon moved with the rows");
+    let oldest: Vec<OffsetDateTime> = db.column("SELECT min(hour) FROM rollup_hourly");
+    assert_eq!(oldest, [midnight(day(-14))], "every hour from the horizon on is kept");
+    // A window starting in a day whose hours are gone is taken from that day's midnight, read
+    // from its daily row: 24 probes and a whole day measured, neither the 11 hours asked for nor
+    // expired hours counted as unmeasured.
+    assert_eq!(summary(&mut client, at(-20, 13), at(-19, 0)), (24, 86_400.0));
+    assert_eq!(summary(&mut client, at(-10, 13), at(-9, 0)), (11, 11.0 * 3600.0), "hours still kept");
+
+    let second = upkeep::run(&mut client, retention, today).expect("upkeep again");
+    assert_eq!(second.hours_expired, (-14..=-8).map(day).collect::<Vec<_>>(), "the rest of the days due");
+    assert!(!second.expiry_cut_short, "{second:?}");
+    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-7))));
+    assert_eq!(summary(&mut client, at(-10, 13), at(-9, 0)), (24, 86_400.0), "now past the horizon");
+    assert_eq!(summary(&mut client, at(-5, 13), at(-4, 3)), (14, 14.0 * 3600.0), "both edges in kept hours");
+    // Both edges before the horizon: whole days at both ends (the end rounded up to midnight).
+    assert_eq!(summary(&mut client, at(-12, 5), at(-11, 3)), (48, 2.0 * 86_400.0));
+    // An edge before the horizon, the other in kept hours.
+    assert_eq!(summary(&mut client, at(-9, 20), at(-6, 2)), (24 + 24 + 24 + 2, (3.0 * 24.0 + 2.0) * 3600.0));
+    let days: Vec<i64> = db.column("SELECT count(*) FROM rollup_daily");
+    assert_eq!(days, [30], "daily rows are kept by their own retention");
+
+    // Hourly series start at the horizon: the hours before it are gone, not unmeasured.
+    let buckets: Vec<(OffsetDateTime, f64)> = client
+        .query(
+            "SELECT bucket_start, coverage FROM site_timeline($1, $2, 'hour', 'http://hourly.test/')",
+            &[&at(-9, 0), &at(-6, 0)],
+        )
+        .expect("site_timeline")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(buckets.len(), 24, "the hours of day -7 only: {buckets:?}");
+    assert_eq!(buckets[0].0, midnight(day(-7)));
+    assert!(buckets.iter().all(|(_, coverage)| *coverage == 1.0), "{buckets:?}");
+    let latency: Vec<OffsetDateTime> = db.column(&format!(
+        "SELECT bucket_start FROM site_latency('{}', '{}', 'hour', 'http://hourly.test/') ORDER BY 1 LIMIT 1",
+        at(-9, 0),
+        at(-6, 0)
+    ));
+    assert_eq!(latency, [midnight(day(-7))], "site_latency's hours start at the horizon too");
+    let gone: Vec<i64> =
+        db.column(&format!("SELECT count(*) FROM site_timeline('{}', '{}', 'hour')", at(-12, 0), at(-10, 0)));
+    assert_eq!(gone, [0], "a series wholly before the horizon has no bucket");
+
+    // A late report writes an hour before the horizon: it is not read (the window is still taken
+    // in whole days there), and the next turn deletes it.
+    client
+        .execute(
+            "INSERT INTO rollup_hourly (hour, url, probe, last_checked_at, probes, successes) VALUES ($1, 'http://hourly.test/', 'p', $1, 5, 5)",
+            &[&at(-12, 5)],
+        )
+        .expect("a late hour");
+    assert_eq!(summary(&mut client, at(-12, 5), at(-12, 6)), (24, 86_400.0));
+    let third = upkeep::run(&mut client, retention, today).expect("a third upkeep");
+    assert_eq!((third.hours_expired, third.rollup_rows_expired), (vec![], 1), "only the late hour");
+    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-7))), "the horizon stays");
 }

@@ -37,6 +37,7 @@ const INTERFACE: &[&str] = &[
     "latest_reports",
     "certificates_expiring",
     "site_states",
+    "rollup_horizons",
     "report_documents",
     "log",
 ];
@@ -70,7 +71,10 @@ const COLUMNS: &[(&str, &[&str])] = &[
         &["url", "probe", "days_left", "chain_days_left", "tls_expires_at", "tls_chain_expires_at", "last_checked_at"],
     ),
     ("Latency percentiles of $site", &["time", "probe", "p50_ms", "p95_ms", "p99_ms"]),
-    ("Uptime and coverage of $site per hour", &["time", "probe", "uptime_pct", "coverage_pct"]),
+    (
+        "Uptime and coverage of $site per hour (per day beyond the hours kept)",
+        &["time", "probe", "uptime_pct", "coverage_pct"],
+    ),
     ("Outages of $site", &["probe", "started_at", "ended_at", "duration_s", "failures", "error_kinds"]),
     ("Last reports of $site", &["time", "probe", "code", "response_ms", "error_kind", "error_message", "inconclusive"]),
     (
@@ -466,6 +470,21 @@ fn every_sql_query_of_the_dashboard_returns_rows_as_the_read_only_role() {
         ran += 1;
     }
     assert_eq!(ran, COLUMNS.len(), "every SQL query ran");
+    // The per-hour panels ask for days when the range starts before the hourly rollups kept (the
+    // consumer's upkeep above set the horizon a week back): a month is drawn per UTC day.
+    let stepped: Vec<Query> =
+        queries(&dashboard()).into_iter().filter(|q| q.text.contains("rollup_horizons")).collect();
+    assert_eq!(stepped.len(), 2, "site_latency and site_timeline choose their step");
+    for query in stepped {
+        for (from, daily) in [(now - Duration::hours(6), false), (now - Duration::days(30), true)] {
+            let sql = expand(&query.text, from, now, &[("site", "https://flaky.test/")]).expect("expanded");
+            let times: Vec<OffsetDateTime> =
+                reader.query(&sql, &[]).expect("a stepped query").iter().map(|row| row.get(0)).collect();
+            let midnights = times.iter().filter(|t| t.time() == time::Time::MIDNIGHT).count();
+            assert!(!times.is_empty(), "{}: no row from {from}", query.place);
+            assert_eq!(midnights == times.len(), daily, "{}: buckets from {from}: {times:?}", query.place);
+        }
+    }
     let sites: Vec<String> = reader
         .query("SELECT DISTINCT url FROM latest_reports ORDER BY 1", &[])
         .expect("the site variable's query")

@@ -193,6 +193,7 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
             "websentry_create_partitions() EXECUTE",
             "websentry_default_rows() EXECUTE",
             "websentry_drop_day() EXECUTE",
+            "websentry_expire_hours() EXECUTE",
             "websentry_expire_rollups() EXECUTE",
             "websentry_interface SELECT",
             "websentry_migrations SELECT",
@@ -321,6 +322,7 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
             "log SELECT",
             "report_document() EXECUTE",
             "report_documents SELECT",
+            "rollup_horizons SELECT",
             "site_days() EXECUTE",
             "site_latency() EXECUTE",
             "site_outages() EXECUTE",
@@ -382,6 +384,14 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         "site_days, all sites"
     );
     assert_eq!(read("SELECT count(*) FROM site_reports('https://down.test/')"), "1", "site_reports");
+    assert_eq!(
+        read(
+            "SELECT string_agg(level || ' ' || ((now() AT TIME ZONE 'UTC')::date - (kept_from AT TIME ZONE 'UTC')::date), ', ' \
+             ORDER BY level) FROM rollup_horizons"
+        ),
+        "day 399, hour 7",
+        "rollup_horizons: days before today kept, at the default retention the consumer's upkeep applied"
+    );
     assert_eq!(read("SELECT string_agg(state, ' ' ORDER BY url) FROM site_states"), "down up", "site_states");
     assert_eq!(
         read("SELECT count(*) FROM site_outages(now() - interval '1 day', now() + interval '1 hour', 'https://down.test/')"),
@@ -406,6 +416,8 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         "SELECT * FROM websentry_site_summary_all(now() - interval '1 day', now(), true)",
         "SELECT websentry_drop_day(current_date - 1000)",
         "SELECT websentry_expire_rollups(current_date)",
+        "SELECT websentry_expire_hours(current_date)",
+        "SELECT count(*) FROM rollup_retention",
         "SELECT websentry_create_partitions(current_date, current_date, NULL)",
         "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) VALUES ('g', 't', 0, 0)",
         "DELETE FROM log",
