@@ -77,7 +77,12 @@ impl Archiver {
         match upkeep::run(&mut self.client, self.retention, today) {
             Ok(done) if done.skipped => tracing::debug!("upkeep skipped: another replica is doing it"),
             Ok(done) => {
-                metrics.record_upkeep(done.created.len() as u64, done.dropped.len() as u64, true);
+                metrics.record_upkeep(
+                    done.created.len() as u64,
+                    done.dropped.len() as u64,
+                    u64::try_from(done.rollup_rows_expired).unwrap_or(0),
+                    true,
+                );
                 tracing::info!(
                     created = ?done.created,
                     dropped = ?done.dropped,
@@ -109,7 +114,7 @@ impl Archiver {
                 }
             }
             Err(err) => {
-                metrics.record_upkeep(0, 0, false);
+                metrics.record_upkeep(0, 0, 0, false);
                 let cause = websentry_shared::exit::one_line(&err);
                 tracing::error!(cause = %cause, "archive upkeep failed, archiving goes on (late days wait in the default partition)");
             }

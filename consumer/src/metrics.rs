@@ -29,6 +29,8 @@ pub struct Metrics {
     days_dropped: AtomicU64,
     /// Upkeep turns that failed.
     upkeep_failures: AtomicU64,
+    /// Hourly and daily rollup rows deleted by retention.
+    rollup_rows_expired: AtomicU64,
     /// Reports in the default partition at the last upkeep.
     default_rows: AtomicU64,
     /// Connections open to the HTTP endpoint.
@@ -80,9 +82,10 @@ impl Metrics {
     }
 
     /// Counts one turn of upkeep.
-    pub fn record_upkeep(&self, created: u64, dropped: u64, ok: bool) {
+    pub fn record_upkeep(&self, created: u64, dropped: u64, rollup_rows_expired: u64, ok: bool) {
         self.days_created.fetch_add(created, Ordering::Relaxed);
         self.days_dropped.fetch_add(dropped, Ordering::Relaxed);
+        self.rollup_rows_expired.fetch_add(rollup_rows_expired, Ordering::Relaxed);
         self.upkeep_failures.fetch_add(u64::from(!ok), Ordering::Relaxed);
     }
 
@@ -158,6 +161,11 @@ impl Metrics {
             ("websentry_archive_days_created_total", "Day partitions created by this process.", &self.days_created),
             ("websentry_archive_days_dropped_total", "Day partitions dropped by retention.", &self.days_dropped),
             ("websentry_archive_upkeep_failures_total", "Upkeep turns that failed.", &self.upkeep_failures),
+            (
+                "websentry_archive_rollup_rows_expired_total",
+                "Hourly and daily rollup rows deleted by retention by this process.",
+                &self.rollup_rows_expired,
+            ),
             (
                 "websentry_http_connections_shed_total",
                 "HTTP connections closed before their request head was complete, to make room for new ones at the cap.",
@@ -251,8 +259,8 @@ mod tests {
         metrics.set_committed("sitecheck", 2, 15);
         metrics.set_lag("sitecheck", 2, 7);
         metrics.record_past_retention(3);
-        metrics.record_upkeep(3, 1, true);
-        metrics.record_upkeep(0, 0, false);
+        metrics.record_upkeep(3, 1, 240, true);
+        metrics.record_upkeep(0, 0, 0, false);
         metrics.set_default_rows(4);
         metrics.set_open(3);
         metrics.count_shed();
@@ -270,6 +278,7 @@ mod tests {
             "websentry_archive_days_created_total 3",
             "websentry_archive_days_dropped_total 1",
             "websentry_archive_upkeep_failures_total 1",
+            "websentry_archive_rollup_rows_expired_total 240",
             "websentry_archive_default_partition_rows 4",
             "websentry_http_connections 3",
             "websentry_http_connections_shed_total 1",
