@@ -78,12 +78,10 @@ impl Retention {
         first_day(self.rollup_days, today)
     }
 
-    /// The first UTC day of hourly rollups kept on `today`: never before the daily ones'.
+    /// The first UTC day of hourly rollups kept on `today`: never before the daily ones' (`None`,
+    /// kept for ever, is the smallest `Option`).
     pub fn hourly_first_day(&self, today: Date) -> Option<Date> {
-        match (first_day(self.hourly_days, today), self.rollup_first_day(today)) {
-            (Some(hourly), Some(daily)) => Some(hourly.max(daily)),
-            (hourly, daily) => hourly.or(daily),
-        }
+        first_day(self.hourly_days, today).max(self.rollup_first_day(today))
     }
 }
 
