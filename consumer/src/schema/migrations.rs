@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "site days index", "0010_site_days_index.sql"),
     migration!(11, "pooled locations", "0011_pooled_locations.sql"),
     migration!(12, "hourly retention", "0012_hourly_retention.sql"),
+    migration!(13, "inlined window time", "0013_inlined_window_time.sql"),
 ];
 
 /// The first version that records checksums (and the interface); the checksums of the versions
@@ -185,7 +186,7 @@ mod tests {
     /// The SHA-256 of every migration file that has shipped. A shipped migration is never edited:
     /// a database that applied it would hold a schema this file no longer describes. Put a change in
     /// a new migration and pin its checksum here once it ships.
-    const SHIPPED: [(i32, &str); 12] = [
+    const SHIPPED: [(i32, &str); 13] = [
         (1, "901b42e7f18ee6cc075b575d363816a3152f229ff884df4c47f2204dfaf9ffae"),
         (2, "db36d033357cde546771e46cf2fd7a7fbaf98392f9f4286f9fa05c7b5351fa07"),
         (3, "ba27dea72fc6678efe038c47b6fccc5d7e798aeea07b2acccc28abf9d50b7d7b"),
@@ -198,6 +199,7 @@ mod tests {
         (10, "69f9a9131a2c55393692e5217cb6cb9f1596f5f20ae6c2faa7a791bda746a0b3"),
         (11, "9207735625ccb538280f407d552803fc0fba250634fd3125e86469d51ca0ff84"),
         (12, "792af395ad3f5845be1c38817761a27f004f59cca382545ab2505d63882c5533"),
+        (13, "4e881abb3bef332f9789affb810e0f1a524f931a20d69fd61692557fab1bb654"),
     ];
 
     #[test]

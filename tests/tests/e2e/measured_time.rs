@@ -305,6 +305,8 @@ fn site_days_gives_each_day_what_site_timeline_gives_and_leaves_out_only_the_day
         reports.push(report("http://untimed.test/", at, None, ago == 5));
         at += Duration::hours(6);
     }
+    // A site last probed before the window: no row, though site_days walks every (url, probe).
+    reports.push(report("http://gone.test/", midnight - Duration::days(20), Some(21_600), false));
     archive(stack, &db, &reports);
 
     // Both in one transaction, so that both see one now() (today's passed part).
@@ -371,6 +373,16 @@ fn site_days_gives_each_day_what_site_timeline_gives_and_leaves_out_only_the_day
     }
     tx.commit().expect("commit");
     assert_eq!(from_days.len(), timeline.len(), "the same (url, probe, day)s");
+    assert!(!from_days.keys().any(|(url, _, _)| url == "http://gone.test/"), "no row for a site silent in the window");
+    assert_eq!(
+        from_days
+            .keys()
+            .map(|(url, probe, _)| (url.as_str(), probe.as_str()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        5,
+        "each (url, probe) of the window once"
+    );
     assert_eq!(absent, 3, "only gap.test's three silent days are left out");
     let day = |url: &str, probe: &str, ago: i64| {
         from_days[&(url.to_owned(), probe.to_owned(), (midnight - Duration::days(ago)).date())]
