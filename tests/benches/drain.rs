@@ -13,11 +13,21 @@
 //! batches of 5,000, one transaction each. (An `UNNEST` of one array per column was measured too
 //! when COPY was chosen, and was no faster than `VALUES`; it is not kept.) The topic and the
 //! databases are removed at the end.
+//!
+//! The peer: Kafka Connect (standalone, the broker's version) with Debezium's JDBC sink, the
+//! archive side's usual answer, drains the same reports with the same 0.5 % retries from a topic
+//! of its own into a table it creates, as one row per report (upsert on `id`: at-least-once, no
+//! rollups), over mutual TLS as the consumer does. Without a schema registry here, each record is
+//! JSON with its schema inline (`JsonConverter`, `schemas.enable`), the report's fields flat.
+//! Timed from the worker's start (a JVM, `-Xmx2G` as `connect-standalone.sh` gives it) until
+//! every report is a row; its peak RSS too. Its jars come from Maven Central
+//! (`scripts/stack connect-libs`); `WEBSENTRY_BENCH_PEER=0` leaves it out.
 
 use std::{
     collections::BTreeMap,
     io::{BufReader, BufWriter, Write},
-    process::{Command, Stdio},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -31,10 +41,13 @@ use websentry_consumer::{
     insert::{self, Row, COLUMNS},
     schema,
 };
-use websentry_tests::{binary, figure, sample_report, Stack, TestDatabase};
+use websentry_shared::report::Report;
+use websentry_tests::{binary, figure, repo_root, sample_report, Stack, TestDatabase};
 
 const PARTITIONS: i32 = 4;
 const RECORDS_PER_REQUEST: usize = 2_000;
+/// The peer's records carry their schema (~2.3 kB each): fewer per request, under the broker's 1 MB.
+const PEER_RECORDS_PER_REQUEST: usize = 300;
 const METHOD_ROWS: usize = 100_000;
 const METHOD_BATCH: usize = 5_000;
 const ROW_AT_A_TIME_SAMPLE: usize = 2_000;
@@ -43,6 +56,8 @@ const ROW_AT_A_TIME_SAMPLE: usize = 2_000;
 const DUPLICATE_EVERY: usize = 200;
 /// How far back (in records of the partition) a duplicated record may be.
 const DUPLICATE_REACH: usize = 20_000;
+/// How long the peer may take to write every report.
+const PEER_DEADLINE: Duration = Duration::from_secs(900);
 
 fn main() {
     let reports: usize = std::env::var("WEBSENTRY_BENCH_REPORTS").ok().and_then(|n| n.parse().ok()).unwrap_or(200_000);
@@ -62,7 +77,7 @@ fn main() {
 
     let topic = stack.create_topic(PARTITIONS);
     let started = Instant::now();
-    let duplicates = produce(stack, &topic, reports, every);
+    let duplicates = produce(stack, &topic, reports, every, (Report::to_json, RECORDS_PER_REQUEST));
     println!(
         "loaded {reports} reports + {duplicates} duplicate records ({:.2} %) into {topic} in {:.1} s",
         duplicates as f64 * 100.0 / reports as f64,
@@ -130,6 +145,223 @@ fn main() {
     figure("PostgreSQL COPY of the same rows", format!("{copy_rate:.0} rows/s"), "-");
     figure("drain peak RSS", format!("{:.1} MB", peak_kb as f64 / 1024.0), "<= 30 MB");
     delete_topic(stack, &topic);
+
+    if std::env::var("WEBSENTRY_BENCH_PEER").is_ok_and(|v| v == "0") {
+        println!("peer: left out (WEBSENTRY_BENCH_PEER=0)");
+        return;
+    }
+    let peer = connect_peer(stack, reports, every);
+    let peer_rate = reports as f64 / peer.whole_s;
+    println!(
+        "Kafka Connect + Debezium JDBC sink: {peer_rate:.0} distinct rows/s ({:.2} s from the worker's start; {:.0} rows/s from its first row, {:.2} s), peak RSS {:.0} MB; {} records written ({:.0} bytes each, schema inline)",
+        peer.whole_s,
+        peer.steady_rows as f64 / peer.steady_s,
+        peer.steady_s,
+        peer.peak_kb as f64 / 1024.0,
+        reports + peer.duplicates,
+        peer.record_bytes
+    );
+    // The peer's rate from its first row leaves its JVM's start out (ours starts in milliseconds):
+    // the comparison that favours it is the one held to the target.
+    let peer_steady = peer.steady_rows as f64 / peer.steady_s;
+    figure(
+        &format!("drain with rollups, {batches}, against Kafka Connect + Debezium's JDBC sink from its first row"),
+        format!("{:.2} x", consumer_rate / peer_steady),
+        ">= 2 x",
+    );
+    figure(
+        &format!("drain with rollups, {batches}, against Kafka Connect + Debezium's JDBC sink from its start"),
+        format!("{:.2} x", consumer_rate / peer_rate),
+        "-",
+    );
+    figure("Kafka Connect + Debezium's JDBC sink from its first row", format!("{peer_steady:.0} rows/s"), "-");
+    figure("Kafka Connect + Debezium's JDBC sink peak RSS", format!("{:.0} MB", peer.peak_kb as f64 / 1024.0), "-");
+}
+
+/// What the peer took: from its start, and from its first row written; its peak RSS (KiB).
+struct Peer {
+    whole_s: f64,
+    steady_s: f64,
+    steady_rows: i64,
+    peak_kb: u64,
+    duplicates: usize,
+    record_bytes: f64,
+}
+
+/// The JSON converter's schema of a report, its fields flat (the JDBC sink writes no nested ones).
+const PEER_SCHEMA: &str = r#"{"type":"struct","name":"websentry.report","optional":false,"fields":[
+{"field":"id","type":"string","optional":false},{"field":"checked_at","type":"string","optional":false},
+{"field":"url","type":"string","optional":false},{"field":"probe","type":"string","optional":false},
+{"field":"code","type":"int32","optional":false},{"field":"response_ms","type":"double","optional":false},
+{"field":"regexp_match","type":"string","optional":true},{"field":"error_kind","type":"string","optional":true},
+{"field":"error_message","type":"string","optional":true},{"field":"timing_dns_ms","type":"double","optional":true},
+{"field":"timing_connect_ms","type":"double","optional":true},{"field":"timing_tls_ms","type":"double","optional":true},
+{"field":"timing_ttfb_ms","type":"double","optional":true},{"field":"timing_transfer_ms","type":"double","optional":true},
+{"field":"http_version","type":"string","optional":true},{"field":"final_url","type":"string","optional":true},
+{"field":"redirects","type":"int32","optional":false},{"field":"body_bytes","type":"int64","optional":true},
+{"field":"tls_expires_at","type":"string","optional":true},{"field":"interval_s","type":"int32","optional":true},
+{"field":"inconclusive","type":"boolean","optional":false}]}"#;
+
+/// A report as the peer's record: `{"schema": …, "payload": …}`.
+fn peer_value(report: &Report) -> Vec<u8> {
+    let rfc3339 = |t: &time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).expect("a time");
+    let t = &report.timings_ms;
+    let payload = serde_json::json!({
+        "id": report.id.to_string(), "checked_at": rfc3339(&report.checked_at), "url": report.url,
+        "probe": report.probe, "code": report.code, "response_ms": report.response_ms,
+        "regexp_match": report.regexp_match,
+        "error_kind": report.error.as_ref().map(|e| serde_json::to_value(e.kind).expect("a kind")),
+        "error_message": report.error.as_ref().map(|e| e.message.clone()),
+        "timing_dns_ms": t.dns, "timing_connect_ms": t.connect, "timing_tls_ms": t.tls, "timing_ttfb_ms": t.ttfb,
+        "timing_transfer_ms": t.transfer, "http_version": report.http_version, "final_url": report.final_url,
+        "redirects": report.redirects, "body_bytes": report.body_bytes,
+        "tls_expires_at": report.tls_expires_at.as_ref().map(rfc3339), "interval_s": report.interval_s,
+        "inconclusive": report.inconclusive,
+    });
+    format!(r#"{{"schema":{},"payload":{payload}}}"#, PEER_SCHEMA.replace('\n', "")).into_bytes()
+}
+
+/// Kafka Connect with Debezium's JDBC sink over a topic of `reports` reports (and the same
+/// retries), until each is a row of a fresh database.
+fn connect_peer(stack: &Stack, reports: usize, every: usize) -> Peer {
+    let libs = connect_libs();
+    let topic = stack.create_topic(PARTITIONS);
+    let duplicates = produce(stack, &topic, reports, every, (peer_value, PEER_RECORDS_PER_REQUEST));
+    let record_bytes = peer_value(&sample_report("http://site-1.test/")).len() as f64;
+    let db = stack.create_database();
+    let dir = std::env::temp_dir().join(format!("websentry-bench-connect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("the peer's folder");
+    let mut keystore = std::fs::read_to_string(stack.pki("client.key")).expect("the client key");
+    keystore.push_str(&std::fs::read_to_string(stack.pki("client.crt")).expect("the client certificate"));
+    std::fs::write(dir.join("client.pem"), keystore).expect("writing the PEM keystore");
+    let tls = [
+        "security.protocol=SSL".to_owned(),
+        "ssl.truststore.type=PEM".to_owned(),
+        format!("ssl.truststore.location={}", stack.pki("ca.crt").display()),
+        "ssl.keystore.type=PEM".to_owned(),
+        format!("ssl.keystore.location={}", dir.join("client.pem").display()),
+    ];
+    let mut worker = vec![
+        format!("bootstrap.servers={}", stack.var("WEBSENTRY_KAFKA_HOSTS")),
+        "key.converter=org.apache.kafka.connect.storage.StringConverter".to_owned(),
+        "value.converter=org.apache.kafka.connect.json.JsonConverter".to_owned(),
+        "value.converter.schemas.enable=true".to_owned(),
+        format!("offset.storage.file.filename={}", dir.join("offsets").display()),
+        format!("listeners=http://127.0.0.1:{}", free_port()),
+        "consumer.auto.offset.reset=earliest".to_owned(),
+    ];
+    worker.extend(tls.iter().cloned());
+    worker.extend(tls.iter().map(|line| format!("consumer.{line}")));
+    std::fs::write(dir.join("worker.properties"), worker.join("\n")).expect("writing the worker's settings");
+    let url = format!(
+        "jdbc:postgresql://{}:{}/{}?sslmode=verify-full&sslrootcert={}",
+        stack.var("WEBSENTRY_DATABASE_HOST"),
+        stack.var("WEBSENTRY_DATABASE_PORT"),
+        db.name,
+        stack.pki("ca.crt").display()
+    );
+    let sink = [
+        "name=websentry-peer".to_owned(),
+        "connector.class=io.debezium.connector.jdbc.JdbcSinkConnector".to_owned(),
+        "tasks.max=1".to_owned(),
+        format!("topics={topic}"),
+        format!("connection.url={url}"),
+        format!("connection.username={}", stack.var("WEBSENTRY_DATABASE_USER")),
+        format!("connection.password={}", stack.var("WEBSENTRY_DATABASE_PASSWORD")),
+        "insert.mode=upsert".to_owned(),
+        "primary.key.mode=record_value".to_owned(),
+        "primary.key.fields=id".to_owned(),
+        "schema.evolution=basic".to_owned(),
+        "table.name.format=peer_reports".to_owned(),
+    ];
+    std::fs::write(dir.join("sink.properties"), sink.join("\n")).expect("writing the sink's settings");
+    std::fs::write(
+        dir.join("log4j2.properties"),
+        format!(
+            "status = warn\nappender.file.type = File\nappender.file.name = FILE\nappender.file.fileName = {}\n\
+             appender.file.layout.type = PatternLayout\nappender.file.layout.pattern = [%d] %p %m (%c)%n\n\
+             rootLogger.level = WARN\nrootLogger.appenderRef.file.ref = FILE\n",
+            dir.join("connect.log").display()
+        ),
+    )
+    .expect("writing the log settings");
+
+    let started = Instant::now();
+    let child = Command::new("java")
+        .args(["-Xms256M", "-Xmx2G", "-XX:+UseG1GC"])
+        .arg(format!("-Dlog4j2.configurationFile={}", dir.join("log4j2.properties").display()))
+        .arg("-cp")
+        .arg(format!("{}/*", libs.display()))
+        .arg("org.apache.kafka.connect.cli.ConnectStandalone")
+        .arg(dir.join("worker.properties"))
+        .arg(dir.join("sink.properties"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting Kafka Connect");
+    let mut worker = Worker(child);
+    let status_file = format!("/proc/{}/status", worker.0.id());
+    let (mut peak_kb, mut first) = (0, None);
+    let done = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            let hwm = text.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next());
+            peak_kb = peak_kb.max(hwm.and_then(|kb| kb.parse().ok()).unwrap_or(0));
+        }
+        let rows = db.try_count("SELECT count(*) FROM peer_reports").unwrap_or(0);
+        if rows > 0 && first.is_none() {
+            first = Some((started.elapsed().as_secs_f64(), rows));
+        }
+        if rows >= reports as i64 {
+            break started.elapsed().as_secs_f64();
+        }
+        if let Some(status) = worker.0.try_wait().expect("waiting") {
+            panic!("Kafka Connect stopped ({status}) at {rows} rows: see {}", dir.join("connect.log").display());
+        }
+        assert!(
+            started.elapsed() < PEER_DEADLINE,
+            "Kafka Connect wrote {rows} of {reports} rows in {PEER_DEADLINE:?}: see {}",
+            dir.join("connect.log").display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(worker);
+    assert_eq!(db.count("SELECT count(*) FROM peer_reports"), reports as i64, "the peer wrote each report once");
+    let (first_s, first_rows) = first.expect("a first row before the last");
+    let _ = std::fs::remove_dir_all(&dir);
+    delete_topic(stack, &topic);
+    Peer {
+        whole_s: done,
+        steady_s: done - first_s,
+        steady_rows: reports as i64 - first_rows,
+        peak_kb,
+        duplicates,
+        record_bytes,
+    }
+}
+
+/// The Connect worker, stopped when dropped (also when the bench panics).
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The folder of Kafka Connect's and the sink's jars, fetched by the stack's script if needed.
+fn connect_libs() -> PathBuf {
+    let script = repo_root().join("scripts/stack");
+    let output = Command::new(&script).arg("connect-libs").stderr(Stdio::inherit()).output().expect("scripts/stack");
+    assert!(output.status.success(), "scripts/stack connect-libs failed (WEBSENTRY_BENCH_PEER=0 leaves the peer out)");
+    let folder = PathBuf::from(String::from_utf8(output.stdout).expect("a path").trim());
+    assert!(Path::new(&folder).is_dir(), "no folder {}", folder.display());
+    folder
+}
+
+/// A port nobody listens on now, for the worker's REST listener.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// A batch writer: what it wrote, or why not.
@@ -184,10 +416,17 @@ fn insert_values(tx: &mut Transaction<'_>, topic: &str, partition: i32, reports:
     Ok(inserted)
 }
 
-/// Writes `count` reports round-robin over the partitions, the partitions in parallel, and after
-/// every `every`th record of a partition (none for 0) an exact copy of an earlier record of it (a
-/// producer retry), up to [`DUPLICATE_REACH`] records back. Returns how many copies were written.
-fn produce(stack: &Stack, topic: &str, count: usize, every: usize) -> usize {
+/// Writes `count` reports round-robin over the partitions, encoded by `encode`, `per_request` to a
+/// produce request, the partitions in parallel, and after every `every`th record of a partition
+/// (none for 0) an exact copy of an earlier record of it (a producer retry), up to
+/// [`DUPLICATE_REACH`] records back. Returns how many copies were written.
+fn produce(
+    stack: &Stack,
+    topic: &str,
+    count: usize,
+    every: usize,
+    (encode, per_request): (fn(&Report) -> Vec<u8>, usize),
+) -> usize {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let client = stack.kafka_settings(topic).connect("websentry-bench").await.expect("Kafka");
@@ -202,11 +441,11 @@ fn produce(stack: &Stack, topic: &str, count: usize, every: usize) -> usize {
                 let mut recent: std::collections::VecDeque<(Vec<u8>, Vec<u8>)> = Default::default();
                 let (mut written, mut copies) = (0, 0);
                 while written < mine {
-                    let n = RECORDS_PER_REQUEST.min(mine - written);
+                    let n = per_request.min(mine - written);
                     let mut records = Vec::with_capacity(n + n / every.max(1) + 1);
                     for i in written..written + n {
                         let report = sample_report(&format!("http://site-{}.test/", i % 997));
-                        let value = report.to_json();
+                        let value = encode(&report);
                         let key = report.url.into_bytes();
                         records.push(record(&key, &value));
                         if recent.len() == DUPLICATE_REACH {
