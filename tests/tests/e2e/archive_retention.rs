@@ -201,3 +201,83 @@ fn hourly_rollups_expire_a_day_at_a_time_and_windows_before_them_are_taken_in_wh
     assert_eq!((third.hours_expired, third.rollup_rows_expired), (vec![], 1), "only the late hour");
     assert_eq!(hourly_kept_from(&db), Some(midnight(day(-7))), "the horizon stays");
 }
+
+/// Hourly and daily rows of http://hourly.test/ for every hour from `from` to `to` (excluded), one
+/// probe each, measured all of each hour, the daily rows summing them.
+fn hours_and_days(client: &mut postgres::Client, from: OffsetDateTime, to: OffsetDateTime) {
+    client
+        .batch_execute(&format!(
+            "INSERT INTO rollup_hourly (hour, url, probe, last_checked_at, probes, successes, covered_us, down_us, b40)
+             SELECT h, 'http://hourly.test/', 'p', h, 1, 1, 3600000000, 0, 1
+             FROM generate_series(timestamptz '{from}', timestamptz '{to}' - interval '1 hour', interval '1 hour') h;
+             INSERT INTO rollup_daily (day, url, probe, last_checked_at, probes, successes, covered_us, down_us, b40)
+             SELECT (hour AT TIME ZONE 'UTC')::date, url, probe, max(last_checked_at), sum(probes), sum(successes),
+                    sum(covered_us), sum(down_us), sum(b40)
+             FROM rollup_hourly GROUP BY 1, 2, 3;"
+        ))
+        .expect("hours and days of rollups");
+}
+
+#[test]
+fn a_batch_holding_an_hour_of_a_day_due_postpones_that_day_to_the_next_turn_and_fails_nothing() {
+    let db = Stack::get().create_database().migrated();
+    let mut client = db.client();
+    let today = OffsetDateTime::now_utc().date();
+    let day = |n: i64| today + Duration::days(n);
+    hours_and_days(&mut client, midnight(day(-10)), midnight(day(0)));
+    // A batch's transaction holding a row of day -9, as its upsert of a late report would.
+    let mut batch = db.client();
+    let mut held = batch.transaction().expect("a batch's transaction");
+    let locked = held
+        .execute("SELECT 1 FROM rollup_hourly WHERE hour = $1 FOR UPDATE", &[&(midnight(day(-9)) + Duration::hours(5))])
+        .expect("locking an hour");
+    assert_eq!(locked, 1);
+
+    // Days -10, -9 and -8 are due (8 days kept): -10 goes, -9 waits out the lock and the turn ends.
+    let retention = Retention { raw_days: None, rollup_days: Some(400), hourly_days: Some(8) };
+    let first = upkeep::run(&mut client, retention, today).expect("an upkeep that meets a lock does not fail");
+    assert_eq!(first.hours_expired, [day(-10)], "{first:?}");
+    assert!(first.expiry_cut_short, "the rest is left to the next turn: {first:?}");
+    assert_eq!(first.rollup_rows_expired, 24);
+    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-9))), "the horizon stops at the day it could not expire");
+    let left: Vec<i64> = db.column(&format!(
+        "SELECT count(*) FROM rollup_hourly WHERE hour >= '{}' AND hour < '{}'",
+        midnight(day(-9)),
+        midnight(day(-8))
+    ));
+    assert_eq!(left, [24], "the held day is whole: its deletion was rolled back");
+    // Its hours are still read as hours: nothing is answered from a half-deleted day.
+    assert_eq!(summary(&mut client, midnight(day(-9)) + Duration::hours(13), midnight(day(-8))), (11, 11.0 * 3600.0));
+
+    held.rollback().expect("the batch ends");
+    let second = upkeep::run(&mut client, retention, today).expect("the next turn");
+    assert_eq!(second.hours_expired, [day(-9), day(-8)], "{second:?}");
+    assert!(!second.expiry_cut_short, "{second:?}");
+    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-7))));
+}
+
+#[test]
+fn an_hourly_retention_of_one_day_keeps_todays_hours_and_answers_yesterday_in_whole_days() {
+    let db = Stack::get().create_database().migrated();
+    let mut client = db.client();
+    let now = OffsetDateTime::now_utc();
+    let today = now.date();
+    let this_hour = now.replace_minute(0).and_then(|t| t.replace_second(0)).and_then(|t| t.replace_nanosecond(0));
+    let this_hour = this_hour.expect("the current hour");
+    // Three whole days before today, and today's hours up to the current one (included).
+    hours_and_days(&mut client, midnight(today - Duration::days(3)), this_hour + Duration::hours(1));
+    let retention = Retention { raw_days: None, rollup_days: Some(400), hourly_days: Some(1) };
+    let upkept = upkeep::run(&mut client, retention, today).expect("upkeep");
+    let expired: Vec<Date> = (1..=3).rev().map(|n| today - Duration::days(n)).collect();
+    assert_eq!(upkept.hours_expired, expired, "{upkept:?}");
+    assert_eq!(hourly_kept_from(&db), Some(midnight(today)), "today's hours only");
+    let hours_today = i64::from(this_hour.hour()) + 1;
+    let kept: Vec<i64> = db.column("SELECT count(*) FROM rollup_hourly");
+    assert_eq!(kept, [hours_today], "every hour of today is kept");
+    // A day's worth of hours up to this one start yesterday, whose hours are gone: taken from
+    // yesterday's midnight, in whole days there, and today's hours as hours. (Up to this hour's
+    // start, so that both answers see the same closed hours whenever each runs.)
+    let (probes, measured_s) = summary(&mut client, now - Duration::hours(24), this_hour);
+    assert_eq!(probes, 24 + hours_today - 1, "yesterday whole and today's hours before this one");
+    assert_eq!(measured_s, (24.0 + (hours_today - 1) as f64) * 3600.0, "all of it measured, none of it unknown");
+}
