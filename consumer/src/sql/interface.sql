@@ -199,9 +199,17 @@ COMMENT ON FUNCTION websentry_measured_us(bigint, double precision) IS
 
 -- Of a bucket that measured `covered` microseconds, `down` of them down, and lasted `span`: the down
 -- time scaled into the measured time once capped at the span. NULL when nothing was measured.
+-- Exact at the ends: a bucket not capped keeps its down time as stored, and one down all the time
+-- it measured is down all of its measured time. (down × span ÷ covered rounds once the product
+-- passes 2^53: a site down throughout showed a measured uptime of ±1e-16 instead of 0, and a
+-- closed hour's down time moved by an ulp.)
 CREATE OR REPLACE FUNCTION websentry_down_us(covered bigint, down bigint, span double precision) RETURNS double precision
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN covered > 0 THEN down * least(covered, span) / covered END;
+    RETURN CASE WHEN covered > 0 THEN
+        CASE WHEN covered <= span THEN down::double precision
+             WHEN down = covered THEN span
+             ELSE down * span / covered END
+    END;
 COMMENT ON FUNCTION websentry_down_us(bigint, bigint, double precision) IS
     'Helper: a rollup bucket''s down microseconds, scaled into its measured time capped at the bucket''s span.';
 

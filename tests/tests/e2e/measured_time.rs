@@ -444,3 +444,39 @@ fn site_timeline_gives_each_bucket_the_measured_time_site_summary_gives_that_buc
     }
     assert_eq!(silent, 3, "hours 3, 10 and 17 had no report");
 }
+
+#[test]
+fn down_time_is_exact_where_nothing_was_capped_or_everything_was_down() {
+    let db = Stack::get().create_database().migrated();
+    let mut client = db.client();
+    // The bucket helper over covered, down and span of every size a bucket has (up to a day of
+    // microseconds, and beyond for overlapping slots), where down × span passes 2^53.
+    let misses: Vec<i64> = db.column(
+        "SELECT count(*) FILTER (WHERE s >= c AND websentry_down_us(c, d, s) <> d)
+              + count(*) FILTER (WHERE s < c AND websentry_down_us(c, c, s) <> websentry_measured_us(c, s))
+              + count(*) FILTER (WHERE websentry_down_us(c, 0, s) <> 0)
+              + count(*) FILTER (WHERE websentry_down_us(c, d, s) > websentry_measured_us(c, s))
+         FROM (SELECT (1000003::bigint * (1 + g % 170000)) AS c, 1e3 + (g * 7919 % 100000) * 1.7e6 AS s,
+                      (1000003::bigint * (1 + g % 170000)) * (g % 1000) / 1000 AS d
+               FROM generate_series(1, 100000) g) x",
+    );
+    assert_eq!(misses, [0], "down time kept exact at the ends, and never above the measured time");
+
+    // Sites down all of what they measured, in the hour running now, whose slots run on past now
+    // (a day each: more than the hour has passed): each is down all of its measured time, so its
+    // uptime over the measured time is exactly 0, not a rounding error either side of it.
+    let now = OffsetDateTime::now_utc();
+    let hour = now.replace_time(time::Time::from_hms(now.hour(), 0, 0).expect("a whole hour"));
+    client
+        .batch_execute(&format!(
+            "INSERT INTO rollup_hourly (hour, url, probe, last_checked_at, probes, successes, covered_us, down_us)
+             SELECT '{hour}', 'http://down-' || k || '.test/', 'p', '{hour}', k, 0, 86400000000 + k * 1000003,
+                    86400000000 + k * 1000003
+             FROM generate_series(1, 200) k"
+        ))
+        .expect("hours down throughout");
+    let uptimes: Vec<Option<f64>> =
+        db.column(&format!("SELECT measured_uptime FROM site_summary('{hour}', '{}')", hour + Duration::hours(1)));
+    assert_eq!(uptimes.len(), 200);
+    assert!(uptimes.iter().all(|u| *u == Some(0.0)), "every site down all of its measured time: {uptimes:?}");
+}
