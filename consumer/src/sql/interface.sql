@@ -358,6 +358,10 @@ DECLARE
     hi timestamptz;
     day_lo timestamptz;
     day_hi timestamptz;
+    -- Buckets before these are over: their span is their whole length, without working it out
+    -- per row from now() (a timestamp and an interval added, for each of millions of rows).
+    today date := (now() AT TIME ZONE 'UTC')::date;
+    this_hour timestamptz := date_trunc('hour', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
 BEGIN
     SELECT b.lo, b.hi, b.day_lo, b.day_hi INTO lo, hi, day_lo, day_hi FROM websentry_summary_bounds(window_start, window_end) b;
     IF NOT FOUND THEN
@@ -384,7 +388,8 @@ BEGIN
                 b112, b113, b114, b115, b116, b117, b118, b119,
                 b120, b121, b122, b123, b124, b125, b126, b127
             FROM rollup_daily,
-                 LATERAL (SELECT websentry_span_us(day::timestamp AT TIME ZONE 'UTC', interval '1 day') AS span) t
+                 LATERAL (SELECT CASE WHEN day < today THEN 86400e6::double precision
+                                   ELSE websentry_span_us(day::timestamp AT TIME ZONE 'UTC', interval '1 day') END AS span) t
             WHERE day >= (day_lo AT TIME ZONE 'UTC')::date AND day < (day_hi AT TIME ZONE 'UTC')::date
             UNION ALL
             SELECT url, probe, probes, successes, last_checked_at, inconclusive,
@@ -405,7 +410,8 @@ BEGIN
                 b104, b105, b106, b107, b108, b109, b110, b111,
                 b112, b113, b114, b115, b116, b117, b118, b119,
                 b120, b121, b122, b123, b124, b125, b126, b127
-            FROM rollup_hourly, LATERAL (SELECT websentry_span_us(hour, interval '1 hour') AS span) t
+            FROM rollup_hourly, LATERAL (SELECT CASE WHEN hour < this_hour THEN 3600e6::double precision
+                                                   ELSE websentry_span_us(hour, interval '1 hour') END AS span) t
             WHERE (hour >= lo AND hour < day_lo) OR (hour >= day_hi AND hour < hi)
         ), sums AS (
             SELECT url, probe, sum(probes)::bigint AS probes, sum(successes)::bigint AS successes,
@@ -869,6 +875,9 @@ CREATE OR REPLACE FUNCTION websentry_site_days(lo date, hi date, site text)
     -- index pages.
     LANGUAGE plpgsql STABLE SET max_parallel_workers_per_gather = 0 SET plan_cache_mode = force_custom_plan AS $f$
 #variable_conflict use_column
+DECLARE
+    -- Days before today are over: their span is the whole day, without working it out per row.
+    today date := (now() AT TIME ZONE 'UTC')::date;
 BEGIN
     -- PL/pgSQL plans this with the window's days and the site known (plan_cache_mode: for each
     -- call), so that `site IS NULL OR …` folds away.
@@ -899,9 +908,11 @@ BEGIN
                                t.span, websentry_measured_us(d.covered_us, t.span) AS measured_us,
                                websentry_down_us(d.covered_us, d.down_us, t.span) AS down_us
                         FROM rollup_daily d,
-                             LATERAL (SELECT websentry_span_us(d.day::timestamp AT TIME ZONE 'UTC', interval '1 day') AS span) t
+                             LATERAL (SELECT CASE WHEN d.day < today THEN 86400e6::double precision
+                                             ELSE websentry_span_us(d.day::timestamp AT TIME ZONE 'UTC', interval '1 day') END
+                                         AS span) t
                         WHERE d.url = p.url AND d.probe = p.probe AND d.day >= lo AND d.day < hi
-                          AND d.day <= (now() AT TIME ZONE 'UTC')::date
+                          AND d.day <= today
                         ORDER BY d.day) f
                   HAVING count(*) > 0) a
     ORDER BY 1, 2;
