@@ -121,19 +121,7 @@ fn hourly_rollups_expire_a_day_at_a_time_and_windows_before_them_are_taken_in_wh
     let at = |n: i64, hour: i64| midnight(day(n)) + Duration::hours(hour);
     // One site, measured all of every hour of the 30 days before today: an hourly row of one probe
     // per hour, and the daily rows that sum them (as each batch writes both levels).
-    client
-        .batch_execute(&format!(
-            "INSERT INTO rollup_hourly (hour, url, probe, last_checked_at, probes, successes, covered_us, down_us, b40)
-             SELECT h, 'http://hourly.test/', 'p', h, 1, 1, 3600000000, 0, 1
-             FROM generate_series(timestamptz '{from}', timestamptz '{to}' - interval '1 hour', interval '1 hour') h;
-             INSERT INTO rollup_daily (day, url, probe, last_checked_at, probes, successes, covered_us, down_us, b40)
-             SELECT (hour AT TIME ZONE 'UTC')::date, url, probe, max(last_checked_at), sum(probes), sum(successes),
-                    sum(covered_us), sum(down_us), sum(b40)
-             FROM rollup_hourly GROUP BY 1, 2, 3;",
-            from = midnight(day(-30)),
-            to = midnight(day(0)),
-        ))
-        .expect("a month of rollups");
+    hours_and_days(&mut client, midnight(day(-30)), midnight(day(0)));
     assert_eq!(hourly_kept_from(&db), None, "nothing expired yet");
     assert_eq!(summary(&mut client, at(-20, 13), at(-19, 0)), (11, 11.0 * 3600.0), "hours kept: from 13:00");
 
