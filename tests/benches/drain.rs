@@ -8,7 +8,9 @@
 //! placed up to [`DUPLICATE_REACH`] records later, so that most batches meet one and take the
 //! writer's duplicate path (temporary table + `INSERT … ON CONFLICT DO NOTHING`). The consumer runs
 //! as a child process so that its peak RSS (VmHWM) can be read; it writes the rollups too, the
-//! COPY ceiling does not. Before that, the consumer's writer (`websentry_consumer::insert`, binary
+//! COPY ceiling does not. The topic is drained `WEBSENTRY_BENCH_DRAIN_RUNS` times (3 unless set),
+//! each into a fresh database, and the COPY ceiling timed as often: the figures are the medians (one
+//! run moved by ±40 % on the 2-core machine). Before that, the consumer's writer (`websentry_consumer::insert`, binary
 //! COPY) is compared with a multi-row `INSERT … VALUES` of the same columns, on 100,000 reports in
 //! batches of 5,000, one transaction each. (An `UNNEST` of one array per column was measured too
 //! when COPY was chosen, and was no faster than `VALUES`; it is not kept.) The topic and the
@@ -84,18 +86,40 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let db = stack.create_database();
-    let (drain_s, peak_kb) = drain(stack, &topic, &db);
-    let archived = db.count("SELECT count(*) FROM reports");
-    assert_eq!(archived, reports as i64, "the consumer archived every distinct report once");
-    for table in ["rollup_hourly", "rollup_daily"] {
-        let counted = db.count(&format!("SELECT sum(probes)::bigint FROM {table}"));
-        assert_eq!(counted, reports as i64, "{table} counts every distinct report once");
+    // The same topic drained into a fresh database each run (the offsets live in the database):
+    // one run's rate moved by ±40 % on this machine, so the figures are the runs' medians.
+    let runs = runs();
+    let mut drains = Vec::with_capacity(runs);
+    let mut peak_kb = 0;
+    // Every run's database is kept to the end: dropping one makes PostgreSQL checkpoint, which
+    // would write out in the next run's time.
+    let mut databases = Vec::with_capacity(runs);
+    for run in 1..=runs {
+        let db = stack.create_database();
+        let (took, kb) = drain(stack, &topic, &db);
+        let archived = db.count("SELECT count(*) FROM reports");
+        assert_eq!(archived, reports as i64, "the consumer archived every distinct report once");
+        for table in ["rollup_hourly", "rollup_daily"] {
+            let counted = db.count(&format!("SELECT sum(probes)::bigint FROM {table}"));
+            assert_eq!(counted, reports as i64, "{table} counts every distinct report once");
+        }
+        println!(
+            "consumer drain, run {run}/{runs}: {:.0} distinct rows/s ({took:.2} s), peak RSS {:.1} MB",
+            reports as f64 / took,
+            kb as f64 / 1024.0
+        );
+        drains.push(took);
+        peak_kb = peak_kb.max(kb);
+        databases.push(db);
     }
+    let db = &databases[0];
+    let drain_s = median(&drains);
     let consumer_rate = reports as f64 / drain_s;
     println!(
-        "consumer one-off drain : {consumer_rate:.0} distinct rows/s ({:.0} records/s, {drain_s:.2} s, rollups included), peak RSS {:.1} MB",
+        "consumer one-off drain : {consumer_rate:.0} distinct rows/s ({:.0} records/s, median {drain_s:.2} s of {runs} runs, {:.0}-{:.0} rows/s, rollups included), peak RSS {:.1} MB",
         (reports + duplicates) as f64 / drain_s,
+        reports as f64 / drains.iter().copied().fold(f64::MIN, f64::max),
+        reports as f64 / drains.iter().copied().fold(f64::MAX, f64::min),
         peak_kb as f64 / 1024.0
     );
     // Rows a direct COPY wrote before it met a duplicate, thrown away with its savepoint (the batch
@@ -109,13 +133,14 @@ fn main() {
         wasted as f64 * 100.0 / reports as f64
     );
 
-    let copy_s = copy_ceiling(stack, &db);
+    let copies = copy_ceiling(stack, db, runs);
+    let copy_s = median(&copies);
     let copy_rate = reports as f64 / copy_s;
     println!(
-        "PostgreSQL COPY ceiling: {copy_rate:.0} rows/s ({copy_s:.2} s, binary COPY of the same rows from a file into the partitioned reports, no rollups)"
+        "PostgreSQL COPY ceiling: {copy_rate:.0} rows/s (median {copy_s:.2} s of {runs} runs, binary COPY of the same rows from a file into the partitioned reports, no rollups)"
     );
 
-    let row_rate = row_at_a_time(&db);
+    let row_rate = row_at_a_time(db);
     println!(
         "row-at-a-time          : {row_rate:.0} rows/s (sample of {ROW_AT_A_TIME_SAMPLE}, extrapolated {:.0} s for {reports})",
         reports as f64 / row_rate
@@ -528,9 +553,33 @@ fn drain(stack: &Stack, topic: &str, db: &TestDatabase) -> (f64, u64) {
     (took, peak_kb)
 }
 
+/// Drains (and COPY ceilings) timed: `WEBSENTRY_BENCH_DRAIN_RUNS`, 3 unless set.
+fn runs() -> usize {
+    match std::env::var("WEBSENTRY_BENCH_DRAIN_RUNS") {
+        Err(_) => 3,
+        Ok(text) => match text.parse() {
+            Ok(runs) if runs >= 1 => runs,
+            _ => panic!("WEBSENTRY_BENCH_DRAIN_RUNS: a whole number from 1 up, not {text:?}"),
+        },
+    }
+}
+
+/// The middle of `values` (the mean of the middle two for an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    } else {
+        sorted[middle]
+    }
+}
+
 /// The archived rows out to a file, then timed back in by binary COPY into the `reports` of a
-/// fresh database, partitioned as the consumer's (the days present each have their partition).
-fn copy_ceiling(stack: &Stack, drained: &TestDatabase) -> f64 {
+/// fresh database, partitioned as the consumer's (the days present each have their partition),
+/// `runs` times: the seconds of each.
+fn copy_ceiling(stack: &Stack, drained: &TestDatabase, runs: usize) -> Vec<f64> {
     let path = std::env::temp_dir().join(format!("websentry-bench-{}.copy", std::process::id()));
     let mut source = drained.client();
     {
@@ -546,20 +595,28 @@ fn copy_ceiling(stack: &Stack, drained: &TestDatabase) -> f64 {
         )
         .map(|row| (row.get(0), row.get(1)))
         .expect("days present");
-    let db = stack.create_database();
-    let mut client = db.client();
-    schema::migrate(&mut client).expect("migrating the ceiling database");
-    client.execute("SELECT websentry_create_partitions($1, $2, NULL)", &[&first, &last]).expect("partitions");
-    let started = Instant::now();
-    let mut tx = client.transaction().expect("transaction");
-    {
-        let mut sink = tx.copy_in("COPY reports FROM STDIN (FORMAT binary)").expect("COPY FROM");
-        let mut file = BufReader::new(std::fs::File::open(&path).expect("opening the copy file"));
-        std::io::copy(&mut file, &mut sink).expect("streaming the copy file");
-        sink.finish().expect("finishing COPY");
-    }
-    tx.commit().expect("commit");
-    let took = started.elapsed().as_secs_f64();
+    // Kept to the end, as the drains' databases are (see `main`).
+    let mut databases = Vec::with_capacity(runs);
+    let took = (0..runs)
+        .map(|_| {
+            let db = stack.create_database();
+            let mut client = db.client();
+            schema::migrate(&mut client).expect("migrating the ceiling database");
+            client.execute("SELECT websentry_create_partitions($1, $2, NULL)", &[&first, &last]).expect("partitions");
+            let started = Instant::now();
+            let mut tx = client.transaction().expect("transaction");
+            {
+                let mut sink = tx.copy_in("COPY reports FROM STDIN (FORMAT binary)").expect("COPY FROM");
+                let mut file = BufReader::new(std::fs::File::open(&path).expect("opening the copy file"));
+                std::io::copy(&mut file, &mut sink).expect("streaming the copy file");
+                sink.finish().expect("finishing COPY");
+            }
+            tx.commit().expect("commit");
+            let took = started.elapsed().as_secs_f64();
+            databases.push(db);
+            took
+        })
+        .collect();
     let _ = std::fs::remove_file(&path);
     took
 }
