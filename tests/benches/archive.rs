@@ -34,7 +34,7 @@ use websentry_consumer::{
 };
 use websentry_shared::report::{ErrorKind, ProbeError, Report, Timings};
 // The reports carry past times: none may fall out of the archive for its age here.
-use websentry_tests::{figure, sample_report, seeded_rng, ReportWriter, Stack, TestDatabase, KEEP_EVERYTHING};
+use websentry_tests::{figure, median, sample_report, seeded_rng, ReportWriter, Stack, TestDatabase, KEEP_EVERYTHING};
 
 const STORAGE_SITES: usize = 1_000;
 const BATCH: usize = 5_000;
@@ -500,6 +500,5 @@ fn median_of<T>(runs: usize, mut call: impl FnMut() -> T) -> (f64, T) {
         last = Some(call());
         times.push(started.elapsed().as_secs_f64());
     }
-    times.sort_by(f64::total_cmp);
-    (times[runs / 2], last.expect("at least one run"))
+    (median(&times), last.expect("at least one run"))
 }

@@ -9,10 +9,11 @@
 //! writer's duplicate path (temporary table + `INSERT … ON CONFLICT DO NOTHING`). The consumer runs
 //! as a child process so that its peak RSS (VmHWM) can be read; it writes the rollups too, the
 //! COPY ceiling does not. The topic is drained `WEBSENTRY_BENCH_DRAIN_RUNS` times (3 unless set),
-//! each into a fresh database, and the COPY ceiling timed as often: the figures are the medians (one
-//! run moved by ±40 % on the 2-core machine). Before that, the consumer's writer (`websentry_consumer::insert`, binary
-//! COPY) is compared with a multi-row `INSERT … VALUES` of the same columns, on 100,000 reports in
-//! batches of 5,000, one transaction each. (An `UNNEST` of one array per column was measured too
+//! each into a fresh database, and the COPY ceiling timed as often: the figures are the medians
+//! (one run took 1.9 × as long as the two beside it on the 2-core machine). Before that, the
+//! consumer's writer (`websentry_consumer::insert`, binary COPY) is compared with a multi-row
+//! `INSERT … VALUES` of the same columns, on 100,000 reports in batches of 5,000, one transaction
+//! each. (An `UNNEST` of one array per column was measured too
 //! when COPY was chosen, and was no faster than `VALUES`; it is not kept.) The topic and the
 //! databases are removed at the end.
 //!
@@ -44,7 +45,7 @@ use websentry_consumer::{
     schema,
 };
 use websentry_shared::report::Report;
-use websentry_tests::{binary, figure, repo_root, sample_report, Stack, TestDatabase};
+use websentry_tests::{binary, figure, median, repo_root, sample_report, Stack, TestDatabase};
 
 const PARTITIONS: i32 = 4;
 const RECORDS_PER_REQUEST: usize = 2_000;
@@ -65,6 +66,7 @@ fn main() {
     let reports: usize = std::env::var("WEBSENTRY_BENCH_REPORTS").ok().and_then(|n| n.parse().ok()).unwrap_or(200_000);
     let every: usize =
         std::env::var("WEBSENTRY_BENCH_DUPLICATE_EVERY").ok().and_then(|n| n.parse().ok()).unwrap_or(DUPLICATE_EVERY);
+    let runs = runs();
     let stack = Stack::get();
     println!("drain benchmark: {reports} reports, {PARTITIONS} partitions, default batch max 5000");
 
@@ -86,9 +88,8 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    // The same topic drained into a fresh database each run (the offsets live in the database):
-    // one run's rate moved by ±40 % on this machine, so the figures are the runs' medians.
-    let runs = runs();
+    // The same topic drained into a fresh database each run (the offsets live in the database);
+    // the figures are the runs' medians.
     let mut drains = Vec::with_capacity(runs);
     let mut peak_kb = 0;
     // Every run's database is kept to the end: dropping one makes PostgreSQL checkpoint, which
@@ -561,18 +562,6 @@ fn runs() -> usize {
             Ok(runs) if runs >= 1 => runs,
             _ => panic!("WEBSENTRY_BENCH_DRAIN_RUNS: a whole number from 1 up, not {text:?}"),
         },
-    }
-}
-
-/// The middle of `values` (the mean of the middle two for an even count).
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let middle = sorted.len() / 2;
-    if sorted.len().is_multiple_of(2) {
-        (sorted[middle - 1] + sorted[middle]) / 2.0
-    } else {
-        sorted[middle]
     }
 }
 

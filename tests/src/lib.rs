@@ -55,7 +55,7 @@ pub use archive::{day_partition, midnight, upkeep_until_done, ReportWriter, KEEP
 pub use binaries::binary;
 pub use browser::{png_dimensions, Browser, ConsoleEntry, JavaScript, WINDOW};
 pub use exposition::{Exposition, Sample};
-pub use figures::figure;
+pub use figures::{figure, median};
 pub use flood::{probe, rss_kib, Flood};
 pub use relay::Relay;
 pub use reports::{http_get, metric, sample_report};
