@@ -121,6 +121,31 @@ impl Archiver {
         }
     }
 
+    /// One turn at the kept window answers (see `upkeep::keep_windows`), logged. A failure is not
+    /// fatal: `site_summary` reads those windows from the rollups until a turn succeeds.
+    pub fn keep_windows(&mut self) {
+        match upkeep::keep_windows(&mut self.client) {
+            Ok(windows) => {
+                for window in
+                    windows.iter().filter(|window| window.outcome == "summed" || window.outcome == "too large")
+                {
+                    tracing::info!(
+                        span = %window.span,
+                        asked_before = %window.hi,
+                        outcome = %window.outcome,
+                        sums = window.sums,
+                        took_ms = window.took_ms,
+                        "kept window answer"
+                    );
+                }
+            }
+            Err(err) => {
+                let cause = websentry_shared::exit::one_line(&err);
+                tracing::warn!(cause = %cause, "summing the kept window answers failed: site_summary reads those windows from the rollups until a turn succeeds");
+            }
+        }
+    }
+
     /// What is stored of a partition, `None` before its first commit.
     ///
     /// # Errors

@@ -316,6 +316,17 @@ pub fn write(tx: &mut Transaction<'_>, rollups: &[Rollup]) -> anyhow::Result<()>
     }
     writer.finish().context("copying rollups")?;
     tx.batch_execute(&statements.merge).context("merging rollups")?;
+    note(tx, rollups)
+}
+
+/// Notes the hours `rollups` wrote for the kept window answers (migration 14): from here until
+/// the transaction ends, the upkeep waits before it takes a snapshot to sum windows in, and a write
+/// into hours it may have summed already voids what it summed.
+fn note(tx: &mut Transaction<'_>, rollups: &[Rollup]) -> anyhow::Result<()> {
+    let hours = rollups.iter().map(|rollup| rollup.hour);
+    let (Some(earliest), Some(latest)) = (hours.clone().min(), hours.max()) else { return Ok(()) };
+    tx.execute("SELECT websentry_note_rollup_writes($1, $2)", &[&earliest, &latest])
+        .context("noting the rollup hours written")?;
     Ok(())
 }
 

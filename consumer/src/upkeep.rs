@@ -17,7 +17,7 @@
 //! a partition that every query over the archive plans for.
 
 use anyhow::Context;
-use postgres::{error::SqlState, Client};
+use postgres::{error::SqlState, Client, IsolationLevel};
 use time::{Date, Duration, OffsetDateTime, Time};
 
 /// Days created ahead of today (UTC), so that midnight never finds its day missing.
@@ -38,6 +38,20 @@ pub const HOURLY_DAYS_PER_TURN: usize = 16;
 
 /// How long a partition change waits for its locks before giving up until the next turn.
 const LOCK_WAIT: &str = "5s";
+
+/// The fixed windows whose answers are kept ahead ([`keep_windows`]): those the status page and
+/// the per-site metrics ask every site for, ending now (days of 86,400 s: the function sums them in
+/// UTC). Any other window is read from the rollups.
+pub const KEPT_WINDOWS: [&str; 4] = ["1 day", "7 days", "30 days", "90 days"];
+
+/// How long after an hour is over a kept answer may sum it: reports of it still on their way then
+/// would void the answer (they are written into an hour already summed).
+const KEPT_WINDOW_MARGIN: &str = "5 minutes";
+
+/// Key of the kept-windows lock ("websentu"): each batch holds it shared from noting its rollup
+/// writes until it commits (migration 14, `websentry_note_rollup_writes`), the upkeep exclusively
+/// until its snapshot is taken.
+pub const KEPT_WINDOWS_LOCK: i64 = 0x7765_6273_656e_7475;
 
 /// Key of the upkeep lock ("websentr" + 1): not the migration lock, which partition creation takes
 /// inside.
@@ -217,6 +231,86 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
     upkept.waiting =
         client.query_one("SELECT websentry_default_rows()", &[]).context("counting the default partition")?.get(0);
     Ok(upkept)
+}
+
+/// What a turn at the kept window answers did with one window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptWindow {
+    /// The window's length, as PostgreSQL prints an interval ("1 day", "7 days").
+    pub span: String,
+    /// The end of the hours it is asked in (the window then ends before it).
+    pub hi: OffsetDateTime,
+    /// `summed` (now kept), `kept` (kept before and still exact), `not yet` (its hours are not
+    /// over yet: summed a later turn), `too large` (a sum does not fit: read from the rollups).
+    pub outcome: String,
+    /// Rows summed, one per (url, probe), and how long it took.
+    pub sums: Option<i64>,
+    pub took_ms: Option<f64>,
+}
+
+/// One turn at the kept window answers (schema version 14): sums ahead, for each of
+/// [`KEPT_WINDOWS`], the buckets that are over of the window asked this hour and next hour, so
+/// that `site_summary` for them reads a row per site and the two or three still being written.
+/// Skipped (an empty list) while another replica does the upkeep. Waits at most [`LOCK_WAIT`] for
+/// batches that are committing; the batches wait only until its snapshot is taken.
+///
+/// # Errors
+/// The database failed, or the consumer's user may not run `websentry_keep_windows`.
+pub fn keep_windows(client: &mut Client) -> anyhow::Result<Vec<KeptWindow>> {
+    let locked: bool =
+        client.query_one("SELECT pg_try_advisory_lock($1)", &[&UPKEEP_LOCK]).context("taking the upkeep lock")?.get(0);
+    if !locked {
+        return Ok(Vec::new());
+    }
+    let result = sum_windows(client);
+    let unlocked =
+        client.execute("SELECT pg_advisory_unlock($1)", &[&UPKEEP_LOCK]).context("releasing the upkeep lock");
+    let kept = result?;
+    unlocked?;
+    Ok(kept)
+}
+
+fn sum_windows(client: &mut Client) -> anyhow::Result<Vec<KeptWindow>> {
+    // Taken outside the transaction, so that its snapshot (the function call, its first
+    // statement) is taken once every batch that noted writes has committed.
+    client.batch_execute(&format!("SET lock_timeout = '{LOCK_WAIT}'")).context("setting the lock wait")?;
+    let locked = client.execute("SELECT pg_advisory_lock($1)", &[&KEPT_WINDOWS_LOCK]);
+    client.batch_execute("RESET lock_timeout").context("resetting the lock wait")?;
+    match locked {
+        Ok(_) => {}
+        // Batches held it that long: the next turn tries again.
+        Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => return Ok(Vec::new()),
+        Err(err) => return Err(anyhow::Error::new(err).context("taking the kept-windows lock")),
+    }
+    let spans: Vec<String> = KEPT_WINDOWS.iter().map(|span| (*span).to_owned()).collect();
+    let summed = (|| {
+        let mut tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).start()?;
+        let rows = tx.query(
+            "SELECT span::text, hi, outcome, sums, took_ms FROM websentry_keep_windows($1::text[]::interval[], $2::text::interval)",
+            &[&spans, &KEPT_WINDOW_MARGIN],
+        )?;
+        tx.commit()?;
+        Ok::<_, postgres::Error>(rows)
+    })();
+    let rows = match summed {
+        Ok(rows) => rows,
+        Err(err) => {
+            // The function releases the lock first thing; had it failed before that, the lock
+            // would stay with this session and hold every batch up.
+            let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&KEPT_WINDOWS_LOCK]);
+            return Err(anyhow::Error::new(err).context("summing the kept windows"));
+        }
+    };
+    Ok(rows
+        .iter()
+        .map(|row| KeptWindow {
+            span: row.get(0),
+            hi: row.get(1),
+            outcome: row.get(2),
+            sums: row.get(3),
+            took_ms: row.get(4),
+        })
+        .collect())
 }
 
 /// Runs `work` in a transaction whose locks wait at most [`LOCK_WAIT`].

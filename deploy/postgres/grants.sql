@@ -31,6 +31,11 @@
 --                                                 as the schema owner (SECURITY DEFINER, fixed
 --                                                 search_path), so the consumer still owns nothing
 --                                                 and cannot drop a table itself
+--   websentry_note_rollup_writes, websentry_keep_windows
+--                         EXECUTE                 the kept window answers (schema version 14): each
+--                                                 batch notes the hours its rollups wrote; the
+--                                                 upkeep sums the fixed windows ahead. Both run as
+--                                                 the schema owner, as above
 --   consumer_offsets      SELECT, INSERT, UPDATE  read where a partition resumes; store and move it
 --                                                 by compare-and-set in the batch's transaction
 --   rejected_messages     INSERT                  records that are not reports, with the reason
@@ -69,7 +74,8 @@ GRANT INSERT, SELECT (id, checked_at) ON reports TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON rollup_hourly, rollup_daily TO :"consumer";
 GRANT EXECUTE ON FUNCTION websentry_create_partitions(date, date, date), websentry_report_days(),
     websentry_drop_day(date), websentry_expire_rollups(date), websentry_expire_hours(date),
-    websentry_default_rows() TO :"consumer";
+    websentry_default_rows(), websentry_note_rollup_writes(timestamptz, timestamptz),
+    websentry_keep_windows(interval[], interval) TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON consumer_offsets TO :"consumer";
 GRANT INSERT ON rejected_messages TO :"consumer";
 \endif

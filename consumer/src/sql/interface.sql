@@ -238,6 +238,110 @@ $$;
 COMMENT ON FUNCTION websentry_window_measured(timestamptz, timestamptz, double precision, double precision, integer) IS
     'Helper: coverage, measured, unknown and down seconds, and the uptime over the measured time, of a window [lo, hi) whose buckets measured measured_us and down_us, from locations places (the window''s passed part counts once per location).';
 
+-- Kept window answers (migration 14): the upkeep sums ahead, per (url, probe), the buckets of the
+-- fixed windows that are over, and site_summary adds the rows after them.
+-- The first UTC day that ends after `t`: the daily rows of a window summed up to `t` are those
+-- before it. (±infinity for ±infinity.)
+CREATE OR REPLACE FUNCTION websentry_first_day_after(t timestamptz) RETURNS date
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (date_trunc('day', (t AT TIME ZONE 'UTC') - interval '1 day') + interval '1 day')::date;
+COMMENT ON FUNCTION websentry_first_day_after(timestamptz) IS
+    'Helper: the first UTC day that ends after a time (±infinity for ±infinity).';
+
+-- The kept answer of a window, when there is one that counts: kept for the same bounds
+-- (websentry_summary_bounds), and no batch noted since its snapshot wrote rollups of a bucket it
+-- summed (an hour before `until` from its `lo` on; a day row's hours are within the day).
+CREATE OR REPLACE FUNCTION websentry_kept_window(window_start timestamptz, window_end timestamptz)
+    RETURNS TABLE (id bigint, until timestamptz)
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT k.id, k.cutoff
+    FROM websentry_summary_bounds(window_start, window_end) b
+    JOIN rollup_windows k ON k.lo = b.lo AND k.hi = b.hi AND k.day_lo = b.day_lo AND k.day_hi = b.day_hi
+    WHERE NOT EXISTS (SELECT FROM rollup_writes w WHERE w.id > k.seen AND w.earliest < k.cutoff AND w.latest >= k.lo)
+$$;
+COMMENT ON FUNCTION websentry_kept_window(timestamptz, timestamptz) IS
+    'Helper of site_summary: the kept answer (rollup_windows) of a window''s bounds, unless a rollup write noted after it reaches into what it summed.';
+
+-- The rollup rows of a window's buckets, each bucket's measured and down time capped at its span:
+-- daily rows of [first_day, end_day), hourly rows of [h1_lo, h1_hi) and [h2_lo, h2_hi), and the
+-- sums kept for the window `kept` (rollup_window_sums; none when NULL). Buckets before `today` and
+-- `this_hour` are over: their span is their whole length, without working it out per row from
+-- now() (a timestamp and an interval added, for each of millions of rows). A SQL function, inlined
+-- into the query that calls it in FROM: its caller's plan reads each table by its own bounds.
+CREATE OR REPLACE FUNCTION websentry_window_parts(first_day date, end_day date, h1_lo timestamptz, h1_hi timestamptz,
+                                                  h2_lo timestamptz, h2_hi timestamptz, today date,
+                                                  this_hour timestamptz, kept bigint)
+    RETURNS TABLE (url text, probe text, probes integer, successes integer, last_checked_at timestamptz,
+                   inconclusive integer, measured_us double precision, down_us double precision,
+                   b0 integer, b1 integer, b2 integer, b3 integer, b4 integer, b5 integer, b6 integer, b7 integer, b8 integer, b9 integer, b10 integer, b11 integer, b12 integer, b13 integer, b14 integer, b15 integer, b16 integer, b17 integer, b18 integer, b19 integer, b20 integer, b21 integer, b22 integer, b23 integer, b24 integer, b25 integer, b26 integer, b27 integer, b28 integer, b29 integer, b30 integer, b31 integer, b32 integer, b33 integer, b34 integer, b35 integer, b36 integer, b37 integer, b38 integer, b39 integer, b40 integer, b41 integer, b42 integer, b43 integer, b44 integer, b45 integer, b46 integer, b47 integer, b48 integer, b49 integer, b50 integer, b51 integer, b52 integer, b53 integer, b54 integer, b55 integer, b56 integer, b57 integer, b58 integer, b59 integer, b60 integer, b61 integer, b62 integer, b63 integer, b64 integer, b65 integer, b66 integer, b67 integer, b68 integer, b69 integer, b70 integer, b71 integer, b72 integer, b73 integer, b74 integer, b75 integer, b76 integer, b77 integer, b78 integer, b79 integer, b80 integer, b81 integer, b82 integer, b83 integer, b84 integer, b85 integer, b86 integer, b87 integer, b88 integer, b89 integer, b90 integer, b91 integer, b92 integer, b93 integer, b94 integer, b95 integer, b96 integer, b97 integer, b98 integer, b99 integer, b100 integer, b101 integer, b102 integer, b103 integer, b104 integer, b105 integer, b106 integer, b107 integer, b108 integer, b109 integer, b110 integer, b111 integer, b112 integer, b113 integer, b114 integer, b115 integer, b116 integer, b117 integer, b118 integer, b119 integer, b120 integer, b121 integer, b122 integer, b123 integer, b124 integer, b125 integer, b126 integer, b127 integer)
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT url, probe, probes, successes, last_checked_at, inconclusive,
+           websentry_measured_us(covered_us, t.span) AS measured_us, websentry_down_us(covered_us, down_us, t.span) AS down_us,
+            b0, b1, b2, b3, b4, b5, b6, b7,
+            b8, b9, b10, b11, b12, b13, b14, b15,
+            b16, b17, b18, b19, b20, b21, b22, b23,
+            b24, b25, b26, b27, b28, b29, b30, b31,
+            b32, b33, b34, b35, b36, b37, b38, b39,
+            b40, b41, b42, b43, b44, b45, b46, b47,
+            b48, b49, b50, b51, b52, b53, b54, b55,
+            b56, b57, b58, b59, b60, b61, b62, b63,
+            b64, b65, b66, b67, b68, b69, b70, b71,
+            b72, b73, b74, b75, b76, b77, b78, b79,
+            b80, b81, b82, b83, b84, b85, b86, b87,
+            b88, b89, b90, b91, b92, b93, b94, b95,
+            b96, b97, b98, b99, b100, b101, b102, b103,
+            b104, b105, b106, b107, b108, b109, b110, b111,
+            b112, b113, b114, b115, b116, b117, b118, b119,
+            b120, b121, b122, b123, b124, b125, b126, b127
+    FROM rollup_daily,
+         LATERAL (SELECT CASE WHEN day < today THEN 86400e6::double precision
+                           ELSE websentry_span_us(day::timestamp AT TIME ZONE 'UTC', interval '1 day') END AS span) t
+    WHERE day >= first_day AND day < end_day
+    UNION ALL
+    SELECT url, probe, probes, successes, last_checked_at, inconclusive,
+           websentry_measured_us(covered_us, t.span) AS measured_us, websentry_down_us(covered_us, down_us, t.span) AS down_us,
+            b0, b1, b2, b3, b4, b5, b6, b7,
+            b8, b9, b10, b11, b12, b13, b14, b15,
+            b16, b17, b18, b19, b20, b21, b22, b23,
+            b24, b25, b26, b27, b28, b29, b30, b31,
+            b32, b33, b34, b35, b36, b37, b38, b39,
+            b40, b41, b42, b43, b44, b45, b46, b47,
+            b48, b49, b50, b51, b52, b53, b54, b55,
+            b56, b57, b58, b59, b60, b61, b62, b63,
+            b64, b65, b66, b67, b68, b69, b70, b71,
+            b72, b73, b74, b75, b76, b77, b78, b79,
+            b80, b81, b82, b83, b84, b85, b86, b87,
+            b88, b89, b90, b91, b92, b93, b94, b95,
+            b96, b97, b98, b99, b100, b101, b102, b103,
+            b104, b105, b106, b107, b108, b109, b110, b111,
+            b112, b113, b114, b115, b116, b117, b118, b119,
+            b120, b121, b122, b123, b124, b125, b126, b127
+    FROM rollup_hourly, LATERAL (SELECT CASE WHEN hour < this_hour THEN 3600e6::double precision
+                                           ELSE websentry_span_us(hour, interval '1 hour') END AS span) t
+    WHERE (hour >= h1_lo AND hour < h1_hi) OR (hour >= h2_lo AND hour < h2_hi)
+    UNION ALL
+    SELECT url, probe, probes, successes, last_checked_at, inconclusive, measured_us, down_us,
+            b0, b1, b2, b3, b4, b5, b6, b7,
+            b8, b9, b10, b11, b12, b13, b14, b15,
+            b16, b17, b18, b19, b20, b21, b22, b23,
+            b24, b25, b26, b27, b28, b29, b30, b31,
+            b32, b33, b34, b35, b36, b37, b38, b39,
+            b40, b41, b42, b43, b44, b45, b46, b47,
+            b48, b49, b50, b51, b52, b53, b54, b55,
+            b56, b57, b58, b59, b60, b61, b62, b63,
+            b64, b65, b66, b67, b68, b69, b70, b71,
+            b72, b73, b74, b75, b76, b77, b78, b79,
+            b80, b81, b82, b83, b84, b85, b86, b87,
+            b88, b89, b90, b91, b92, b93, b94, b95,
+            b96, b97, b98, b99, b100, b101, b102, b103,
+            b104, b105, b106, b107, b108, b109, b110, b111,
+            b112, b113, b114, b115, b116, b117, b118, b119,
+            b120, b121, b122, b123, b124, b125, b126, b127
+    FROM rollup_window_sums WHERE window_id = kept
+$$;
+COMMENT ON FUNCTION websentry_window_parts(date, date, timestamptz, timestamptz, timestamptz, timestamptz, date, timestamptz, bigint) IS
+    'Helper of site_summary: the rollup rows of a window''s daily and hourly ranges, their measured and down time capped at each bucket''s span, and the sums kept for a window (rollup_window_sums).';
+
 -- One site. Read through the rollups' primary keys. Pooled: one row for all its locations (probe
 -- NULL), their rows summed (each capped at its bucket first), over `locations` of them.
 CREATE OR REPLACE FUNCTION websentry_site_summary_one(window_start timestamptz, window_end timestamptz, site text,
@@ -362,57 +466,23 @@ DECLARE
     -- per row from now() (a timestamp and an interval added, for each of millions of rows).
     today date := (now() AT TIME ZONE 'UTC')::date;
     this_hour timestamptz := date_trunc('hour', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    -- The window's answer kept by the upkeep, if any: its sums up to kept_until, to which the
+    -- buckets after it are added.
+    kept_id bigint;
+    kept_until timestamptz;
 BEGIN
     SELECT b.lo, b.hi, b.day_lo, b.day_hi INTO lo, hi, day_lo, day_hi FROM websentry_summary_bounds(window_start, window_end) b;
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    SELECT k.id, k.until INTO kept_id, kept_until FROM websentry_kept_window(window_start, window_end) k;
+    kept_until := coalesce(kept_until, '-infinity');
     RETURN QUERY
         WITH parts AS (
-            SELECT url, probe, probes, successes, last_checked_at, inconclusive,
-                   websentry_measured_us(covered_us, t.span) AS measured_us, websentry_down_us(covered_us, down_us, t.span) AS down_us,
-                b0, b1, b2, b3, b4, b5, b6, b7,
-                b8, b9, b10, b11, b12, b13, b14, b15,
-                b16, b17, b18, b19, b20, b21, b22, b23,
-                b24, b25, b26, b27, b28, b29, b30, b31,
-                b32, b33, b34, b35, b36, b37, b38, b39,
-                b40, b41, b42, b43, b44, b45, b46, b47,
-                b48, b49, b50, b51, b52, b53, b54, b55,
-                b56, b57, b58, b59, b60, b61, b62, b63,
-                b64, b65, b66, b67, b68, b69, b70, b71,
-                b72, b73, b74, b75, b76, b77, b78, b79,
-                b80, b81, b82, b83, b84, b85, b86, b87,
-                b88, b89, b90, b91, b92, b93, b94, b95,
-                b96, b97, b98, b99, b100, b101, b102, b103,
-                b104, b105, b106, b107, b108, b109, b110, b111,
-                b112, b113, b114, b115, b116, b117, b118, b119,
-                b120, b121, b122, b123, b124, b125, b126, b127
-            FROM rollup_daily,
-                 LATERAL (SELECT CASE WHEN day < today THEN 86400e6::double precision
-                                   ELSE websentry_span_us(day::timestamp AT TIME ZONE 'UTC', interval '1 day') END AS span) t
-            WHERE day >= (day_lo AT TIME ZONE 'UTC')::date AND day < (day_hi AT TIME ZONE 'UTC')::date
-            UNION ALL
-            SELECT url, probe, probes, successes, last_checked_at, inconclusive,
-                   websentry_measured_us(covered_us, t.span) AS measured_us, websentry_down_us(covered_us, down_us, t.span) AS down_us,
-                b0, b1, b2, b3, b4, b5, b6, b7,
-                b8, b9, b10, b11, b12, b13, b14, b15,
-                b16, b17, b18, b19, b20, b21, b22, b23,
-                b24, b25, b26, b27, b28, b29, b30, b31,
-                b32, b33, b34, b35, b36, b37, b38, b39,
-                b40, b41, b42, b43, b44, b45, b46, b47,
-                b48, b49, b50, b51, b52, b53, b54, b55,
-                b56, b57, b58, b59, b60, b61, b62, b63,
-                b64, b65, b66, b67, b68, b69, b70, b71,
-                b72, b73, b74, b75, b76, b77, b78, b79,
-                b80, b81, b82, b83, b84, b85, b86, b87,
-                b88, b89, b90, b91, b92, b93, b94, b95,
-                b96, b97, b98, b99, b100, b101, b102, b103,
-                b104, b105, b106, b107, b108, b109, b110, b111,
-                b112, b113, b114, b115, b116, b117, b118, b119,
-                b120, b121, b122, b123, b124, b125, b126, b127
-            FROM rollup_hourly, LATERAL (SELECT CASE WHEN hour < this_hour THEN 3600e6::double precision
-                                                   ELSE websentry_span_us(hour, interval '1 hour') END AS span) t
-            WHERE (hour >= lo AND hour < day_lo) OR (hour >= day_hi AND hour < hi)
+            SELECT * FROM websentry_window_parts(
+                greatest((day_lo AT TIME ZONE 'UTC')::date, websentry_first_day_after(kept_until)),
+                (day_hi AT TIME ZONE 'UTC')::date, greatest(lo, kept_until), day_lo, greatest(day_hi, kept_until), hi,
+                today, this_hour, kept_id)
         ), sums AS (
             SELECT url, probe, sum(probes)::bigint AS probes, sum(successes)::bigint AS successes,
                    max(last_checked_at) AS last_checked_at, sum(inconclusive)::bigint AS inconclusive,
@@ -678,6 +748,91 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION websentry_site_summary_all(timestamptz, timestamptz, boolean) IS
     'Helper of site_summary and site_summary_pooled: the answer for every site, per location or pooled.';
+
+-- The upkeep's turn at the kept answers (consumer/src/upkeep.rs, every few minutes): for each of
+-- `spans` (whole hours; days are UTC days of 86,400 s here), the window asked during the current hour and during the next one, summed
+-- up to two hours before its end (`hi`): the hours summed are over, and by `margin` after the later
+-- of them the reports of it that were on their way are in. A kept answer that still counts is left
+-- as it is; one voided by a late write is summed anew; those of hours that are over are deleted.
+-- Run it in a REPEATABLE READ transaction begun while the caller holds the kept-windows lock
+-- (websentry_note_rollup_writes) exclusively: the transaction's snapshot then holds every rollup
+-- write noted so far; the lock is released here, so batches wait only for the snapshot. Sums that
+-- do not fit in an integer are not kept (outcome 'too large'): that window is read from the rollups.
+CREATE OR REPLACE FUNCTION websentry_keep_windows(spans interval[], margin interval)
+    RETURNS TABLE (span interval, hi timestamptz, outcome text, sums bigint, took_ms double precision)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp SET jit = off SET work_mem = '64MB'
+                     SET TimeZone = 'UTC' AS $$
+#variable_conflict use_column
+DECLARE
+    seen_id bigint;
+    clock timestamptz := clock_timestamp();
+    this_hour timestamptz := date_trunc('hour', clock AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    now_day date := (now() AT TIME ZONE 'UTC')::date;
+    now_hour timestamptz := date_trunc('hour', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    b record;
+    s interval;
+    h timestamptz;
+    cut timestamptz;
+    new_id bigint;
+    started timestamptz;
+    sums_of_buckets text := (SELECT string_agg(format('sum(b%s)::integer', k), ', ' ORDER BY k) FROM generate_series(0, 127) k);
+BEGIN
+    IF current_setting('transaction_isolation') <> 'repeatable read' THEN
+        RAISE EXCEPTION 'websentry_keep_windows runs in a REPEATABLE READ transaction';
+    END IF;
+    IF NOT pg_advisory_unlock(8603390910923699317) THEN
+        RAISE EXCEPTION 'websentry_keep_windows needs the kept-windows lock held exclusively before its transaction began';
+    END IF;
+    seen_id := coalesce((SELECT max(w.id) FROM rollup_writes w), 0);
+    DELETE FROM rollup_windows k WHERE k.hi <= this_hour;
+    FOREACH s IN ARRAY spans LOOP
+        FOREACH h IN ARRAY ARRAY[this_hour + interval '1 hour', this_hour + interval '2 hours'] LOOP
+            span := s;
+            hi := h;
+            sums := NULL;
+            took_ms := NULL;
+            cut := h - interval '2 hours';
+            IF cut > clock - margin THEN
+                outcome := 'not yet';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            -- The bounds of a window asked during the hour before h.
+            SELECT * INTO b FROM websentry_summary_bounds(h - interval '1 microsecond' - s, h - interval '1 microsecond');
+            IF EXISTS (SELECT FROM websentry_kept_window(h - interval '1 microsecond' - s, h - interval '1 microsecond')) THEN
+                outcome := 'kept';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            DELETE FROM rollup_windows k WHERE k.lo = b.lo AND k.hi = b.hi AND k.day_lo = b.day_lo AND k.day_hi = b.day_hi;
+            started := clock_timestamp();
+            BEGIN
+                INSERT INTO rollup_windows (lo, hi, day_lo, day_hi, cutoff, seen, built_ms)
+                    VALUES (b.lo, b.hi, b.day_lo, b.day_hi, cut, seen_id, 0) RETURNING id INTO new_id;
+                EXECUTE format(
+                    'INSERT INTO rollup_window_sums
+                     SELECT $1, url, probe, sum(probes)::integer, sum(successes)::integer, max(last_checked_at),
+                            sum(inconclusive)::integer, sum(measured_us), sum(down_us), %s
+                     FROM websentry_window_parts($2, $3, $4, $5, $6, $7, $8, $9, NULL)
+                     GROUP BY url, probe', sums_of_buckets)
+                    USING new_id, (b.day_lo AT TIME ZONE 'UTC')::date,
+                          least((b.day_hi AT TIME ZONE 'UTC')::date, websentry_first_day_after(cut)),
+                          b.lo, least(b.day_lo, cut), b.day_hi, least(b.hi, cut), now_day, now_hour;
+                GET DIAGNOSTICS sums = ROW_COUNT;
+                took_ms := extract(epoch FROM clock_timestamp() - started) * 1e3;
+                UPDATE rollup_windows k SET built_ms = took_ms WHERE k.id = new_id;
+                outcome := 'summed';
+            EXCEPTION WHEN numeric_value_out_of_range THEN
+                outcome := 'too large';
+            END;
+            RETURN NEXT;
+        END LOOP;
+    END LOOP;
+    -- Notes every kept answer's snapshot holds are of no more use.
+    DELETE FROM rollup_writes w WHERE w.id <= (SELECT coalesce(min(k.seen), seen_id) FROM rollup_windows k);
+END $$;
+COMMENT ON FUNCTION websentry_keep_windows(interval[], interval) IS
+    'Upkeep: sums ahead the fixed windows'' answers (rollup_windows, rollup_window_sums) for the current and the next hour; in a REPEATABLE READ transaction begun while holding the kept-windows lock.';
 
 -- The interface: a SQL function, so that its optional parameter can be named like its first column
 -- (PL/pgSQL refuses an input and an output parameter of one name). Without JIT: the all-sites query
@@ -1152,6 +1307,9 @@ REVOKE EXECUTE ON FUNCTION
     websentry_summary_bounds(timestamptz, timestamptz), websentry_hourly_from(),
     websentry_site_summary_one(timestamptz, timestamptz, text, boolean),
     websentry_site_summary_all(timestamptz, timestamptz, boolean),
+    websentry_first_day_after(timestamptz), websentry_kept_window(timestamptz, timestamptz),
+    websentry_window_parts(date, date, timestamptz, timestamptz, timestamptz, timestamptz, date, timestamptz, bigint),
+    websentry_keep_windows(interval[], interval),
     site_summary(timestamptz, timestamptz, text), site_summary_pooled(timestamptz, timestamptz, text),
     site_timeline_pooled(timestamptz, timestamptz, text, text)
     FROM PUBLIC;

@@ -196,7 +196,9 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
             "websentry_expire_hours() EXECUTE",
             "websentry_expire_rollups() EXECUTE",
             "websentry_interface SELECT",
+            "websentry_keep_windows() EXECUTE",
             "websentry_migrations SELECT",
+            "websentry_note_rollup_writes() EXECUTE",
             "websentry_report_days() EXECUTE"
         ],
         "the consumer's grants are exactly those of grants.sql"
@@ -418,6 +420,9 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         "SELECT websentry_expire_rollups(current_date)",
         "SELECT websentry_expire_hours(current_date)",
         "SELECT count(*) FROM rollup_retention",
+        "SELECT count(*) FROM rollup_window_sums",
+        "SELECT * FROM websentry_keep_windows(ARRAY[interval '1 day'], interval '5 minutes')",
+        "SELECT websentry_note_rollup_writes(now(), now())",
         "SELECT websentry_create_partitions(current_date, current_date, NULL)",
         "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) VALUES ('g', 't', 0, 0)",
         "DELETE FROM log",
