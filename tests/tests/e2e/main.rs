@@ -24,6 +24,7 @@ mod database_tls;
 mod grafana_dashboard;
 mod http_slow_clients;
 mod in_process;
+mod kept_windows;
 mod least_privilege;
 mod measured_time;
 mod partitioner;

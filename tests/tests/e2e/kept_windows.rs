@@ -1,0 +1,311 @@
+//! The fixed windows' answers kept ahead by the upkeep (schema version 14): `site_summary` and
+//! `site_summary_pooled` answer from them exactly what they answer from the rollups alone; a batch
+//! that writes into hours already summed voids the kept answer (read from the rollups until the
+//! upkeep sums it anew), one that writes into the running hour does not; a batch committing while
+//! the upkeep starts is in the kept sums or voids them; sums too large for the table are not kept.
+
+use std::{collections::BTreeMap, time::Duration as StdDuration};
+
+use postgres::Client;
+use rand::Rng;
+use rskafka::{
+    chrono::DateTime,
+    record::{Record, RecordAndOffset},
+};
+use time::{Duration, OffsetDateTime, Time};
+use websentry_consumer::{
+    archive::{Archiver, Committed},
+    batch::{Batch, Origin},
+    upkeep::{self, KeptWindow, KEPT_WINDOWS},
+};
+use websentry_shared::report::{ErrorKind, ProbeError, Report};
+use websentry_tests::{eventually, sample_report, seeded_rng, ReportWriter, Stack, TestDatabase, KEEP_EVERYTHING};
+
+/// One row of an answer: url and probe (pooled: the number of locations), then every other
+/// column as a float (NULL as NaN).
+type Answer = Vec<(String, Option<String>, Vec<f64>)>;
+
+const COLUMNS: &str = "url, probe, probes::float8, successes::float8, uptime, p50_ms, p95_ms, p99_ms,
+    extract(epoch FROM last_checked_at)::float8, inconclusive::float8, coverage, measured_s, unknown_s, down_s,
+    measured_uptime";
+
+fn answer(client: &mut Client, function: &str, span: &str) -> Answer {
+    // Pooled, a row per url stands for all its locations: `locations` in place of the probe.
+    let probe = if function == "site_summary_pooled" { "locations::text" } else { "probe" };
+    let sql = format!(
+        "SELECT {} FROM {function}(now() - interval '{span}', now()) ORDER BY 1, 2",
+        COLUMNS.replacen("probe,", &format!("{probe},"), 1)
+    );
+    client
+        .query(&sql, &[])
+        .unwrap_or_else(|err| panic!("{sql}: {err:?}"))
+        .iter()
+        .map(|row| {
+            let values = (2..15).map(|i| row.get::<_, Option<f64>>(i).unwrap_or(f64::NAN)).collect();
+            (row.get(0), row.get(1), values)
+        })
+        .collect()
+}
+
+/// Equal, the sums of floating-point times allowed to differ in their last bits (summed in
+/// another order).
+fn assert_same(kept: &Answer, rollups: &Answer, what: &str) {
+    assert_eq!(kept.len(), rollups.len(), "{what}: one row per site either way");
+    assert!(!kept.is_empty(), "{what}: some rows");
+    for ((url, probe, a), (url_b, probe_b, b)) in kept.iter().zip(rollups) {
+        assert_eq!((url, probe), (url_b, probe_b), "{what}");
+        for (column, (x, y)) in a.iter().zip(b).enumerate() {
+            let same = (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0);
+            assert!(same, "{what}: {url} {probe:?}, column {}: kept {x}, from the rollups {y}", column + 2);
+        }
+    }
+}
+
+fn kept_now(client: &mut Client, span: &str) -> i64 {
+    client
+        .query_one(&format!("SELECT count(*) FROM websentry_kept_window(now() - interval '{span}', now())"), &[])
+        .expect("websentry_kept_window")
+        .get(0)
+}
+
+fn outcomes(windows: &[KeptWindow], hi: OffsetDateTime) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> =
+        windows.iter().filter(|w| w.hi == hi).map(|w| (w.span.clone(), w.outcome.clone())).collect();
+    found.sort();
+    found
+}
+
+fn this_hour() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_time(Time::from_hms(now.hour(), 0, 0).expect("an hour"))
+}
+
+/// Starts away from the end of an hour: an answer asked in one hour and kept for the next would
+/// not be the one compared. Waits for the clock (at most a minute), not for a condition of ours.
+fn away_from_the_hour() {
+    let next = this_hour() + Duration::hours(1);
+    let left = next - OffsetDateTime::now_utc();
+    if left < Duration::minutes(1) {
+        std::thread::sleep(StdDuration::try_from(left + Duration::seconds(1)).expect("a positive wait"));
+    }
+}
+
+/// Forty sites, half of them probed from two places, over the last three days up to a minute ago,
+/// every five minutes with a stated cadence; some fail, some under-state their cadence (their slots
+/// overlap and are capped).
+fn archive_days(db: &TestDatabase) -> usize {
+    let mut rng = seeded_rng("kept windows");
+    let now = OffsetDateTime::now_utc() - Duration::minutes(1);
+    let start = now - Duration::days(3);
+    let mut writer = ReportWriter::new(db.client(), KEEP_EVERYTHING, 500);
+    let mut written = 0;
+    let mut at = start;
+    while at < now {
+        for site in 0..40 {
+            for probe in ["eu", "us"].iter().take(if site % 2 == 0 { 2 } else { 1 }) {
+                let mut report = sample_report(&format!("https://site-{site}.test/"));
+                report.probe = (*probe).into();
+                report.checked_at = at + Duration::milliseconds(rng.random_range(0..60_000));
+                report.interval_s = Some(if site % 7 == 0 { 200 } else { 300 });
+                report.response_ms = rng.random_range(5.0_f64.ln()..5_000_f64.ln()).exp();
+                if rng.random_bool(0.05) {
+                    report.error = Some(ProbeError { kind: ErrorKind::Connect, message: "refused".into() });
+                    report.code = 0;
+                }
+                writer.write(&report);
+                written += 1;
+            }
+        }
+        at += Duration::minutes(5);
+    }
+    assert_eq!(writer.finish(), written as u64, "every report archived");
+    written
+}
+
+fn late_report(url: &str, at: OffsetDateTime) -> Report {
+    Report { checked_at: at, interval_s: Some(300), probe: "eu".into(), ..sample_report(url) }
+}
+
+/// Archives `report` as a batch of its own, read from partition `partition` of another topic than
+/// the days' (each partition's offset is stored once here).
+fn write(db: &TestDatabase, report: &Report, partition: i32) {
+    let mut archiver = Archiver::new(db.client(), KEEP_EVERYTHING);
+    let at = Origin { group: "kept", topic: "kept", topic_id: None, partition };
+    let record = Record {
+        key: None,
+        value: Some(report.to_json()),
+        headers: BTreeMap::new(),
+        timestamp: DateTime::from_timestamp_millis(1_764_410_400_250).expect("a time"),
+    };
+    let batch = Batch::from_records(at, 0, vec![RecordAndOffset { record, offset: 0 }]);
+    let committed = archiver.commit(at, -1, &batch).expect("committing a batch");
+    assert!(matches!(committed, Committed::Done { archived: 1, .. }), "{committed:?}");
+}
+
+fn probes_of(answer: &Answer, url: &str, probe: &str) -> f64 {
+    answer.iter().find(|(u, p, _)| u == url && p.as_deref() == Some(probe)).map(|(_, _, v)| v[0]).expect("a row")
+}
+
+#[test]
+fn kept_answers_are_the_rollups_answers_and_a_write_into_summed_hours_voids_them() {
+    let db = Stack::get().create_database().migrated();
+    archive_days(&db);
+    away_from_the_hour();
+    let (mut reader, mut upkeeper) = (db.client(), db.client());
+    // One transaction for the reader: now() stays put, and each statement sees what the upkeep
+    // committed.
+    reader.batch_execute("BEGIN").expect("begin");
+    let rollups: Vec<(Answer, Answer)> = KEPT_WINDOWS
+        .iter()
+        .map(|span| {
+            assert_eq!(kept_now(&mut reader, span), 0, "{span}: nothing kept yet");
+            (answer(&mut reader, "site_summary", span), answer(&mut reader, "site_summary_pooled", span))
+        })
+        .collect();
+
+    let hi = this_hour() + Duration::hours(1);
+    let windows = upkeep::keep_windows(&mut upkeeper).expect("summing the kept windows");
+    let spans: Vec<String> =
+        outcomes(&windows, hi).into_iter().filter(|(_, outcome)| outcome == "summed").map(|(span, _)| span).collect();
+    assert_eq!(spans.len(), KEPT_WINDOWS.len(), "each window summed for this hour: {windows:?}");
+    assert!(windows.iter().filter(|w| w.outcome == "summed").all(|w| w.sums.is_some_and(|n| n == 60)), "{windows:?}");
+
+    for (span, (per_location, pooled)) in KEPT_WINDOWS.iter().zip(&rollups) {
+        assert_eq!(kept_now(&mut reader, span), 1, "{span}: kept");
+        assert_same(&answer(&mut reader, "site_summary", span), per_location, &format!("site_summary, {span}"));
+        assert_same(&answer(&mut reader, "site_summary_pooled", span), pooled, &format!("pooled, {span}"));
+    }
+
+    // The answers come from the kept sums: a change there shows (and is undone).
+    let tamper = |client: &mut Client, by: i32| {
+        client
+            .execute(
+                "UPDATE rollup_window_sums SET probes = probes + $1 WHERE url = 'https://site-3.test/' AND probe = 'eu'",
+                &[&by],
+            )
+            .expect("changing kept sums")
+    };
+    tamper(&mut upkeeper, 1000);
+    let changed = answer(&mut reader, "site_summary", "1 day");
+    tamper(&mut upkeeper, -1000);
+    let site = "https://site-3.test/";
+    assert_eq!(
+        probes_of(&changed, site, "eu"),
+        probes_of(&rollups[0].0, site, "eu") + 1000.0,
+        "site_summary reads the kept sums"
+    );
+
+    // A report of the running hour is added by the reader; the kept answers still count.
+    write(&db, &late_report(site, OffsetDateTime::now_utc()), 0);
+    for span in KEPT_WINDOWS {
+        assert_eq!(kept_now(&mut reader, span), 1, "{span}: a write into the running hour voids nothing");
+    }
+    let now_answer = answer(&mut reader, "site_summary", "1 day");
+    assert_eq!(probes_of(&now_answer, site, "eu"), probes_of(&rollups[0].0, site, "eu") + 1.0);
+
+    // A late report, into an hour the kept answers summed: they are void, the answer has it.
+    write(&db, &late_report(site, OffsetDateTime::now_utc() - Duration::hours(3)), 1);
+    for span in KEPT_WINDOWS {
+        assert_eq!(kept_now(&mut reader, span), 0, "{span}: a write into summed hours voids the kept answer");
+    }
+    let voided: Vec<Answer> = KEPT_WINDOWS.iter().map(|span| answer(&mut reader, "site_summary", span)).collect();
+    assert_eq!(probes_of(&voided[0], site, "eu"), probes_of(&rollups[0].0, site, "eu") + 2.0);
+
+    // The next turn sums them anew, with the late report.
+    let windows = upkeep::keep_windows(&mut upkeeper).expect("summing again");
+    assert!(
+        outcomes(&windows, hi).iter().all(|(_, outcome)| outcome == "summed"),
+        "voided answers summed anew: {windows:?}"
+    );
+    for (span, rollups) in KEPT_WINDOWS.iter().zip(&voided) {
+        assert_eq!(kept_now(&mut reader, span), 1, "{span}: kept again");
+        assert_same(&answer(&mut reader, "site_summary", span), rollups, &format!("site_summary after, {span}"));
+    }
+    // A turn with nothing new leaves them as they are.
+    let windows = upkeep::keep_windows(&mut upkeeper).expect("a turn with nothing to do");
+    assert!(outcomes(&windows, hi).iter().all(|(_, outcome)| outcome == "kept"), "{windows:?}");
+    reader.batch_execute("COMMIT").expect("commit");
+}
+
+#[test]
+fn a_batch_committing_while_the_upkeep_starts_is_in_the_kept_sums() {
+    let db = Stack::get().create_database().migrated();
+    archive_days(&db);
+    away_from_the_hour();
+    // A batch's rollups of an hour three hours ago, noted, not committed yet.
+    let mut batch = db.client();
+    let hour = this_hour() - Duration::hours(3);
+    batch.batch_execute("BEGIN").expect("begin");
+    batch
+        .execute(
+            "UPDATE rollup_hourly SET probes = probes + 1000, successes = successes + 1000
+             WHERE url = 'https://site-4.test/' AND probe = 'eu' AND hour = $1",
+            &[&hour],
+        )
+        .expect("a batch's hourly rollup");
+    batch
+        .execute(
+            "UPDATE rollup_daily SET probes = probes + 1000, successes = successes + 1000
+             WHERE url = 'https://site-4.test/' AND probe = 'eu' AND day = ($1 AT TIME ZONE 'UTC')::date",
+            &[&hour],
+        )
+        .expect("a batch's daily rollup");
+    batch.execute("SELECT websentry_note_rollup_writes($1, $1)", &[&hour]).expect("noting");
+
+    let mut upkeeper = db.client();
+    let summing = std::thread::spawn(move || upkeep::keep_windows(&mut upkeeper).expect("summing"));
+    let mut watcher = db.client();
+    eventually("the upkeep waits for the batch", StdDuration::from_secs(10), || {
+        watcher
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND mode = 'ExclusiveLock'",
+                &[],
+            )
+            .expect("pg_locks")
+            .get::<_, i64>(0)
+            == 1
+    });
+    batch.batch_execute("COMMIT").expect("the batch commits");
+    let windows = summing.join().expect("the upkeep thread");
+    assert!(windows.iter().any(|w| w.outcome == "summed"), "{windows:?}");
+
+    let mut reader = db.client();
+    reader.batch_execute("BEGIN").expect("begin");
+    for span in KEPT_WINDOWS {
+        assert_eq!(kept_now(&mut reader, span), 1, "{span}: kept, the batch before its snapshot");
+    }
+    let kept: Vec<Answer> = KEPT_WINDOWS.iter().map(|span| answer(&mut reader, "site_summary", span)).collect();
+    watcher.execute("DELETE FROM rollup_windows", &[]).expect("dropping the kept answers");
+    for (span, kept) in KEPT_WINDOWS.iter().zip(&kept) {
+        assert_eq!(kept_now(&mut reader, span), 0);
+        assert_same(kept, &answer(&mut reader, "site_summary", span), &format!("with the batch, {span}"));
+    }
+    reader.batch_execute("COMMIT").expect("commit");
+}
+
+#[test]
+fn sums_too_large_for_the_table_are_not_kept_and_the_answer_is_read_from_the_rollups() {
+    away_from_the_hour();
+    let db = Stack::get().create_database().migrated();
+    let mut client = db.client();
+    // Three days of a site probed two billion times a day: its sum over them does not fit an integer.
+    client
+        .batch_execute(
+            "INSERT INTO rollup_daily (day, url, probe, last_checked_at, probes, successes)
+             SELECT d, 'https://busy.test/', 'eu', d + interval '23 hours', 2000000000, 2000000000
+             FROM generate_series((now() AT TIME ZONE 'UTC')::date - 4, (now() AT TIME ZONE 'UTC')::date - 2, interval '1 day') d",
+        )
+        .expect("rollups");
+    let windows = upkeep::keep_windows(&mut client).expect("summing");
+    let hi = this_hour() + Duration::hours(1);
+    let found = outcomes(&windows, hi);
+    assert_eq!(found.iter().find(|(span, _)| span == "1 day").map(|(_, o)| o.as_str()), Some("summed"), "{found:?}");
+    assert_eq!(
+        found.iter().find(|(span, _)| span == "7 days").map(|(_, o)| o.as_str()),
+        Some("too large"),
+        "{found:?}"
+    );
+    assert_eq!(kept_now(&mut client, "7 days"), 0, "nothing kept");
+    let answer = answer(&mut client, "site_summary", "7 days");
+    assert_eq!(probes_of(&answer, "https://busy.test/", "eu"), 6e9, "read from the rollups, in bigint");
+}
