@@ -123,9 +123,11 @@ impl Archiver {
 
     /// One turn at the kept window answers (see `upkeep::keep_windows`), logged. A failure is not
     /// fatal: `site_summary` reads those windows from the rollups until a turn succeeds.
-    pub fn keep_windows(&mut self) {
+    pub fn keep_windows(&mut self, metrics: &Metrics) {
         match upkeep::keep_windows(&mut self.client) {
             Ok(windows) => {
+                let count = |outcome: &str| windows.iter().filter(|window| window.outcome == outcome).count() as u64;
+                metrics.record_kept_windows(count("summed"), count("too large"), true);
                 for window in
                     windows.iter().filter(|window| window.outcome == "summed" || window.outcome == "too large")
                 {
@@ -140,6 +142,7 @@ impl Archiver {
                 }
             }
             Err(err) => {
+                metrics.record_kept_windows(0, 0, false);
                 let cause = websentry_shared::exit::one_line(&err);
                 tracing::warn!(cause = %cause, "summing the kept window answers failed: site_summary reads those windows from the rollups until a turn succeeds");
             }

@@ -29,6 +29,10 @@ pub struct Metrics {
     days_dropped: AtomicU64,
     /// Upkeep turns that failed.
     upkeep_failures: AtomicU64,
+    /// Kept window answers summed, answers too large to keep, and turns at them that failed.
+    windows_summed: AtomicU64,
+    windows_too_large: AtomicU64,
+    windows_failures: AtomicU64,
     /// Hourly and daily rollup rows deleted by retention.
     rollup_rows_expired: AtomicU64,
     /// Reports in the default partition at the last upkeep.
@@ -87,6 +91,14 @@ impl Metrics {
         self.days_dropped.fetch_add(dropped, Ordering::Relaxed);
         self.rollup_rows_expired.fetch_add(rollup_rows_expired, Ordering::Relaxed);
         self.upkeep_failures.fetch_add(u64::from(!ok), Ordering::Relaxed);
+    }
+
+    /// Counts one turn at the kept window answers: answers summed and too large to keep, or none
+    /// when the turn failed.
+    pub fn record_kept_windows(&self, summed: u64, too_large: u64, ok: bool) {
+        self.windows_summed.fetch_add(summed, Ordering::Relaxed);
+        self.windows_too_large.fetch_add(too_large, Ordering::Relaxed);
+        self.windows_failures.fetch_add(u64::from(!ok), Ordering::Relaxed);
     }
 
     /// Reports found in the default partition by the last upkeep.
@@ -161,6 +173,21 @@ impl Metrics {
             ("websentry_archive_days_created_total", "Day partitions created by this process.", &self.days_created),
             ("websentry_archive_days_dropped_total", "Day partitions dropped by retention.", &self.days_dropped),
             ("websentry_archive_upkeep_failures_total", "Upkeep turns that failed.", &self.upkeep_failures),
+            (
+                "websentry_archive_kept_windows_summed_total",
+                "Fixed-window answers summed ahead by this process's upkeep.",
+                &self.windows_summed,
+            ),
+            (
+                "websentry_archive_kept_windows_too_large_total",
+                "Fixed-window answers not kept because a sum does not fit an integer: read from the rollups.",
+                &self.windows_too_large,
+            ),
+            (
+                "websentry_archive_kept_windows_failures_total",
+                "Turns at the kept fixed-window answers that failed: those windows are read from the rollups until one succeeds.",
+                &self.windows_failures,
+            ),
             (
                 "websentry_archive_rollup_rows_expired_total",
                 "Hourly and daily rollup rows deleted by retention by this process.",
@@ -261,6 +288,8 @@ mod tests {
         metrics.record_past_retention(3);
         metrics.record_upkeep(3, 1, 240, true);
         metrics.record_upkeep(0, 0, 0, false);
+        metrics.record_kept_windows(4, 1, true);
+        metrics.record_kept_windows(0, 0, false);
         metrics.set_default_rows(4);
         metrics.set_open(3);
         metrics.count_shed();
@@ -278,6 +307,9 @@ mod tests {
             "websentry_archive_days_created_total 3",
             "websentry_archive_days_dropped_total 1",
             "websentry_archive_upkeep_failures_total 1",
+            "websentry_archive_kept_windows_summed_total 4",
+            "websentry_archive_kept_windows_too_large_total 1",
+            "websentry_archive_kept_windows_failures_total 1",
             "websentry_archive_rollup_rows_expired_total 240",
             "websentry_archive_default_partition_rows 4",
             "websentry_http_connections 3",

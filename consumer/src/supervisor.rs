@@ -157,7 +157,7 @@ fn connect<'a>(
     tracing::info!(database = %config.database.address(), migrations_applied = applied, "database ready");
     let mut archiver = Archiver::new(client, config.retention);
     archiver.upkeep(metrics);
-    archiver.keep_windows();
+    archiver.keep_windows(metrics);
     if config.migrate_only {
         return Ok(None);
     }

@@ -255,7 +255,8 @@ pub struct KeptWindow {
 /// batches that are committing; the batches wait only until its snapshot is taken.
 ///
 /// # Errors
-/// The database failed, or the consumer's user may not run `websentry_keep_windows`.
+/// The database failed, batches held the kept-windows lock for longer than [`LOCK_WAIT`], or the
+/// consumer's user may not run `websentry_keep_windows`.
 pub fn keep_windows(client: &mut Client) -> anyhow::Result<Vec<KeptWindow>> {
     let locked: bool =
         client.query_one("SELECT pg_try_advisory_lock($1)", &[&UPKEEP_LOCK]).context("taking the upkeep lock")?.get(0);
@@ -278,8 +279,10 @@ fn sum_windows(client: &mut Client) -> anyhow::Result<Vec<KeptWindow>> {
     client.batch_execute("RESET lock_timeout").context("resetting the lock wait")?;
     match locked {
         Ok(_) => {}
-        // Batches held it that long: the next turn tries again.
-        Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => return Ok(Vec::new()),
+        // Batches held it that long: a failed turn (counted), the next one tries again.
+        Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+            anyhow::bail!("the kept-windows lock: batches held it for more than {LOCK_WAIT}, tried again next turn")
+        }
         Err(err) => return Err(anyhow::Error::new(err).context("taking the kept-windows lock")),
     }
     let spans: Vec<String> = KEPT_WINDOWS.iter().map(|span| (*span).to_owned()).collect();

@@ -85,7 +85,7 @@ pub fn poll_until_stopped(session: &mut Session<'_>) -> Result<Ended, Interrupte
             session.archiver.upkeep(&session.metrics);
         }
         if timers.windows_due(Instant::now()) {
-            session.archiver.keep_windows();
+            session.archiver.keep_windows(&session.metrics);
         }
         if timers.claim_due(Instant::now()) {
             if refresh_topic(session)? == Flow::TopicChanged {

@@ -284,6 +284,31 @@ fn a_batch_committing_while_the_upkeep_starts_is_in_the_kept_sums() {
 }
 
 #[test]
+fn a_batch_holding_its_note_past_the_lock_wait_fails_the_turn_and_leaves_no_lock_behind() {
+    let db = Stack::get().create_database().migrated();
+    let mut batch = db.client();
+    batch.batch_execute("BEGIN").expect("begin");
+    batch.execute("SELECT websentry_note_rollup_writes(now() - interval '3 hours', now())", &[]).expect("noting");
+
+    let mut upkeeper = db.client();
+    let err = upkeep::keep_windows(&mut upkeeper).expect_err("the batch holds the lock past the wait");
+    let message = format!("{err:#}");
+    assert!(message.contains("kept-windows lock") && message.contains("5s"), "{message}");
+    batch.batch_execute("COMMIT").expect("the batch commits");
+
+    // Nothing is left held: the next batch notes at once, and the next turn sums.
+    let locks: i64 = upkeeper
+        .query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()", &[])
+        .expect("pg_locks")
+        .get(0);
+    assert_eq!(locks, 0, "no advisory lock left with the upkeep's session");
+    batch.batch_execute("BEGIN; SET LOCAL lock_timeout = '1s'").expect("begin");
+    batch.execute("SELECT websentry_note_rollup_writes(now(), now())", &[]).expect("a later batch notes at once");
+    batch.batch_execute("COMMIT").expect("commit");
+    assert!(!upkeep::keep_windows(&mut upkeeper).expect("the next turn").is_empty());
+}
+
+#[test]
 fn sums_too_large_for_the_table_are_not_kept_and_the_answer_is_read_from_the_rollups() {
     away_from_the_hour();
     let db = Stack::get().create_database().migrated();
