@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::{
     batch::{Archivable, Batch, Origin, Rejected},
-    insert,
+    insert, keeper,
     metrics::Metrics,
     rollup, storable,
     upkeep::{self, Retention},
@@ -121,32 +121,10 @@ impl Archiver {
         }
     }
 
-    /// One turn at the kept window answers (see `upkeep::keep_windows`), logged. A failure is not
-    /// fatal: `site_summary` reads those windows from the rollups until a turn succeeds.
+    /// One turn at the kept window answers on the archiving connection (a one-off run; a daemon
+    /// sums them on a connection of its own, see `keeper`), logged and counted.
     pub fn keep_windows(&mut self, metrics: &Metrics) {
-        match upkeep::keep_windows(&mut self.client) {
-            Ok(windows) => {
-                let count = |outcome: &str| windows.iter().filter(|window| window.outcome == outcome).count() as u64;
-                metrics.record_kept_windows(count("summed"), count("too large"), true);
-                for window in
-                    windows.iter().filter(|window| window.outcome == "summed" || window.outcome == "too large")
-                {
-                    tracing::info!(
-                        span = %window.span,
-                        asked_before = %window.hi,
-                        outcome = %window.outcome,
-                        sums = window.sums,
-                        took_ms = window.took_ms,
-                        "kept window answer"
-                    );
-                }
-            }
-            Err(err) => {
-                metrics.record_kept_windows(0, 0, false);
-                let cause = websentry_shared::exit::one_line(&err);
-                tracing::warn!(cause = %cause, "summing the kept window answers failed: site_summary reads those windows from the rollups until a turn succeeds");
-            }
-        }
+        keeper::turn(&mut self.client, metrics);
     }
 
     /// What is stored of a partition, `None` before its first commit.

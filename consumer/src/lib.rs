@@ -35,6 +35,7 @@ pub mod document;
 pub mod fetch;
 pub mod http;
 pub mod insert;
+pub mod keeper;
 pub mod lease;
 pub mod metadata;
 pub mod metrics;

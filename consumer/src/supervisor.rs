@@ -5,7 +5,7 @@
 //! What to do after a session is decided by [`Supervision`], plain data tested on its own; [`run`]
 //! does the I/O around it (as mini-redis's `Listener` runs its `Handler`s).
 
-use std::{sync::Arc, time::Duration};
+use std::{sync::Arc, thread::JoinHandle, time::Duration};
 
 use anyhow::Context;
 use tokio::runtime::Runtime;
@@ -14,7 +14,7 @@ use websentry_shared::{exit::Fatal, shutdown::Shutdown};
 use crate::{
     archive::Archiver,
     bridge::wait_or_shutdown,
-    http,
+    http, keeper,
     metrics::Metrics,
     schema,
     session::{
@@ -95,13 +95,21 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
         serve_http(address, runtime, &metrics, shutdown)?;
     }
     let mut supervision = Supervision::new(config.daemon);
+    // A daemon's kept window answers, summed on a thread and connection of their own once the
+    // schema is migrated (see `keeper`); it stops on shutdown.
+    let mut keeper = None;
     loop {
         let outcome = connect(config, runtime, shutdown, &metrics).and_then(|session| {
             if let Some(service) = supervision.connected() {
                 tracing::info!(?service, "connected again, archiving resumes");
             }
             match session {
-                Some(session) => session::run_until_done(session),
+                Some(session) => {
+                    if config.daemon && keeper.is_none() {
+                        keeper = Some(start_keeper(config, runtime, shutdown, &metrics));
+                    }
+                    session::run_until_done(session)
+                }
                 None => Ok(Ended::Done),
             }
         });
@@ -123,6 +131,22 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
             }
         }
     }
+}
+
+/// Starts the daemon's kept-windows thread; `None` (logged and counted as a failed turn) if the
+/// thread could not be started: the windows are then read from the rollups.
+fn start_keeper(
+    config: &Config,
+    runtime: &Runtime,
+    shutdown: &Shutdown,
+    metrics: &Arc<Metrics>,
+) -> Option<JoinHandle<()>> {
+    keeper::spawn(config.database.clone(), runtime.handle().clone(), shutdown.clone(), Arc::clone(metrics))
+        .inspect_err(|err| {
+            metrics.record_kept_windows(0, 0, false);
+            tracing::error!(cause = %err, "starting the kept-windows thread failed: site_summary reads those windows from the rollups");
+        })
+        .ok()
 }
 
 /// Binds `address` and serves `/healthz`, `/readyz` and `/metrics` on the runtime until shutdown.
@@ -157,7 +181,11 @@ fn connect<'a>(
     tracing::info!(database = %config.database.address(), migrations_applied = applied, "database ready");
     let mut archiver = Archiver::new(client, config.retention);
     archiver.upkeep(metrics);
-    archiver.keep_windows(metrics);
+    // A one-off run sums the kept window answers here, between its upkeep and its batches; a
+    // daemon on its own thread (`keeper`), and `--migrate-only` not at all.
+    if !config.daemon && !config.migrate_only {
+        archiver.keep_windows(metrics);
+    }
     if config.migrate_only {
         return Ok(None);
     }

@@ -23,22 +23,18 @@ const LONG_POLL_MS: i32 = 500;
 const CLAIM_EVERY: Duration = Duration::from_millis(1500);
 /// How often a daemon keeps the archive: day partitions ahead, retention (see `upkeep`).
 const UPKEEP_EVERY: Duration = Duration::from_secs(3600);
-/// How often a daemon sums the kept window answers that are due (see `upkeep::keep_windows`):
-/// each hour's are summed during the hour before, from five minutes into it.
-const KEEP_WINDOWS_EVERY: Duration = Duration::from_secs(300);
 
-/// When the claims, the upkeep and the kept windows are due next.
+/// When the claims and the upkeep are due next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Timers {
     claim: Instant,
     upkeep: Instant,
-    windows: Instant,
 }
 
 impl Timers {
     /// Timers for a session whose claims and upkeep were done at `now` (when it started).
     fn started(now: Instant) -> Self {
-        Self { claim: now + CLAIM_EVERY, upkeep: now + UPKEEP_EVERY, windows: now + KEEP_WINDOWS_EVERY }
+        Self { claim: now + CLAIM_EVERY, upkeep: now + UPKEEP_EVERY }
     }
 
     /// Whether the upkeep is due at `now`; if so, its next turn is an interval from `now`.
@@ -46,15 +42,6 @@ impl Timers {
         let due = now >= self.upkeep;
         if due {
             self.upkeep = now + UPKEEP_EVERY;
-        }
-        due
-    }
-
-    /// Whether the kept windows are due at `now`; if so, their next turn is an interval from `now`.
-    fn windows_due(&mut self, now: Instant) -> bool {
-        let due = now >= self.windows;
-        if due {
-            self.windows = now + KEEP_WINDOWS_EVERY;
         }
         due
     }
@@ -83,9 +70,6 @@ pub fn poll_until_stopped(session: &mut Session<'_>) -> Result<Ended, Interrupte
     while !session.shutdown.is_requested() {
         if timers.upkeep_due(Instant::now()) {
             session.archiver.upkeep(&session.metrics);
-        }
-        if timers.windows_due(Instant::now()) {
-            session.archiver.keep_windows(&session.metrics);
         }
         if timers.claim_due(Instant::now()) {
             if refresh_topic(session)? == Flow::TopicChanged {
@@ -130,19 +114,6 @@ mod tests {
         assert!(!timers.upkeep_due(start + UPKEEP_EVERY - Duration::from_secs(1)));
         assert!(timers.upkeep_due(start + UPKEEP_EVERY));
         assert_eq!(timers.upkeep, start + 2 * UPKEEP_EVERY, "the next turn an hour later");
-    }
-
-    #[test]
-    fn kept_windows_come_every_five_minutes_so_each_hour_is_summed_in_the_hour_before() {
-        let start = Instant::now();
-        let mut timers = Timers::started(start);
-
-        assert!(!timers.windows_due(start + KEEP_WINDOWS_EVERY - Duration::from_secs(1)));
-        assert!(timers.windows_due(start + KEEP_WINDOWS_EVERY));
-        assert_eq!(timers.windows, start + 2 * KEEP_WINDOWS_EVERY);
-        // An hour's answers may be summed from five minutes into the hour before: turns closer
-        // than 55 minutes apart never miss that span.
-        assert!(KEEP_WINDOWS_EVERY < Duration::from_secs(55 * 60));
     }
 
     #[test]

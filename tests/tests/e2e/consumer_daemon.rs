@@ -39,6 +39,15 @@ fn the_http_endpoint_reports_health_readiness_and_what_was_archived() {
     );
     assert!(metric(&body, "websentry_batch_duration_seconds_count").is_some_and(|n| n >= 1.0), "{body}");
     assert_eq!(http_get(&address, "/nothing").map(|r| r.0), Some(404));
+    // The fixed windows' answers, summed at the start on the daemon's own thread (schema version
+    // 14): four windows for the next hour, four more after five minutes into this one.
+    eventually("the kept window answers summed, in /metrics", Duration::from_secs(30), || {
+        let body = http_get(&address, "/metrics").map(|r| r.1).unwrap_or_default();
+        metric(&body, "websentry_archive_kept_windows_summed_total").is_some_and(|n| n >= 4.0)
+    });
+    let body = http_get(&address, "/metrics").expect("metrics").1;
+    assert_eq!(metric(&body, "websentry_archive_kept_windows_failures_total"), Some(0.0), "{body}");
+    assert!(db.count("SELECT count(*) FROM rollup_windows") >= 4, "the kept answers are in the archive");
 
     running.terminate();
     let output = running.finish(Duration::from_secs(20));
