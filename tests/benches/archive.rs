@@ -16,8 +16,9 @@
 //! 4. A year: in a database of its own, daily rollups of `WEBSENTRY_BENCH_YEAR_SITES` (10,000)
 //!    sites for the 366 UTC days ending today, with a realistic histogram per day, and hourly ones
 //!    for the edge days of the windows below: `site_summary` over 365 days (all sites, one site),
-//!    the fixed windows the status page and the per-site metrics ask for (24 h, 7 d, 30 d, 90 d,
-//!    ending now), and the rollup storage of a year, from the bytes per row after `VACUUM`.
+//!    the fixed windows whose answers the consumer keeps (24 h, 7 d, 30 d, 90 d, 365 d, ending
+//!    now) from the rollups alone and then kept, and the rollup storage of a year, from the bytes
+//!    per row after `VACUUM`.
 //!
 //! Each figure with a target is also printed as a line a script can read,
 //! `<figure>: <value> (target <target>)` ([`figure`]).
@@ -445,7 +446,8 @@ fn a_year(client: &mut Client, sites: usize) {
     // answers the upkeep keeps for them (schema version 14).
     let mut from_rollups = Vec::new();
     for back in KEPT_WINDOWS {
-        let seconds = all_sites(client, back);
+        // The year was just measured from the rollups alone.
+        let seconds = if back == "365 days" { year_s } else { all_sites(client, back) };
         println!(
             "  the fixed window of {back}, all {sites} sites, from the rollups alone: {:.0} ms",
             seconds * 1_000.0
@@ -472,10 +474,13 @@ fn a_year(client: &mut Client, sites: usize) {
             .get(0);
         assert_eq!(kept, 1, "the answer of {back} is kept");
         let seconds = all_sites(client, back);
+        // The targets: 100 ms for the windows the status page and the metrics ask for, 1 s
+        // for the year (which any window of a year must also meet: the figure above).
+        let target = if *back == "365 days" { "<= 1 s" } else { "<= 100 ms" };
         figure(
             &format!("site_summary, all {sites} sites, the fixed window of {back}"),
             format!("{:.0} ms", seconds * 1_000.0),
-            "<= 100 ms",
+            target,
         );
         println!("    {:.1} x faster than from the rollups alone", rollups_s / seconds);
     }
