@@ -39,7 +39,7 @@ pub fn spawn(
         match database::connect(&settings) {
             Ok(mut client) => turn(&mut client, &metrics),
             Err(err) => {
-                metrics.record_kept_windows(0, 0, false);
+                metrics.record_kept_windows(0, 0, 0, false);
                 let cause = websentry_shared::exit::one_line(&err);
                 tracing::warn!(cause = %cause, "summing the kept window answers failed: site_summary reads those windows from the rollups until a turn succeeds");
             }
@@ -66,8 +66,9 @@ pub fn turn(client: &mut Client, metrics: &Metrics) {
     match upkeep::keep_windows(client) {
         Ok(windows) => {
             let count = |outcome: &str| windows.iter().filter(|window| window.outcome == outcome).count() as u64;
-            metrics.record_kept_windows(count("summed"), count("too large"), true);
-            for window in windows.iter().filter(|window| window.outcome == "summed" || window.outcome == "too large") {
+            let again = count("summed again");
+            metrics.record_kept_windows(count("summed") + again, again, count("too large"), true);
+            for window in windows.iter().filter(|window| !matches!(window.outcome.as_str(), "kept" | "not yet")) {
                 tracing::info!(
                     span = %window.span,
                     asked_before = %window.hi,
@@ -79,7 +80,7 @@ pub fn turn(client: &mut Client, metrics: &Metrics) {
             }
         }
         Err(err) => {
-            metrics.record_kept_windows(0, 0, false);
+            metrics.record_kept_windows(0, 0, 0, false);
             let cause = websentry_shared::exit::one_line(&err);
             tracing::warn!(cause = %cause, "summing the kept window answers failed: site_summary reads those windows from the rollups until a turn succeeds");
         }

@@ -29,8 +29,10 @@ pub struct Metrics {
     days_dropped: AtomicU64,
     /// Upkeep turns that failed.
     upkeep_failures: AtomicU64,
-    /// Kept window answers summed, answers too large to keep, and turns at them that failed.
+    /// Kept window answers summed, those of them summed again after a late write voided them,
+    /// answers too large to keep, and turns at them that failed.
     windows_summed: AtomicU64,
+    windows_voided: AtomicU64,
     windows_too_large: AtomicU64,
     windows_failures: AtomicU64,
     /// Hourly and daily rollup rows deleted by retention.
@@ -93,10 +95,11 @@ impl Metrics {
         self.upkeep_failures.fetch_add(u64::from(!ok), Ordering::Relaxed);
     }
 
-    /// Counts one turn at the kept window answers: answers summed and too large to keep, or none
-    /// when the turn failed.
-    pub fn record_kept_windows(&self, summed: u64, too_large: u64, ok: bool) {
+    /// Counts one turn at the kept window answers: answers summed (`voided` of them summed again)
+    /// and too large to keep, or none when the turn failed.
+    pub fn record_kept_windows(&self, summed: u64, voided: u64, too_large: u64, ok: bool) {
         self.windows_summed.fetch_add(summed, Ordering::Relaxed);
+        self.windows_voided.fetch_add(voided, Ordering::Relaxed);
         self.windows_too_large.fetch_add(too_large, Ordering::Relaxed);
         self.windows_failures.fetch_add(u64::from(!ok), Ordering::Relaxed);
     }
@@ -177,6 +180,11 @@ impl Metrics {
                 "websentry_archive_kept_windows_summed_total",
                 "Fixed-window answers summed ahead by this process's upkeep.",
                 &self.windows_summed,
+            ),
+            (
+                "websentry_archive_kept_windows_voided_total",
+                "Kept fixed-window answers voided by a late report and summed again (counted in summed too).",
+                &self.windows_voided,
             ),
             (
                 "websentry_archive_kept_windows_too_large_total",
@@ -288,8 +296,8 @@ mod tests {
         metrics.record_past_retention(3);
         metrics.record_upkeep(3, 1, 240, true);
         metrics.record_upkeep(0, 0, 0, false);
-        metrics.record_kept_windows(4, 1, true);
-        metrics.record_kept_windows(0, 0, false);
+        metrics.record_kept_windows(4, 2, 1, true);
+        metrics.record_kept_windows(0, 0, 0, false);
         metrics.set_default_rows(4);
         metrics.set_open(3);
         metrics.count_shed();
@@ -308,6 +316,7 @@ mod tests {
             "websentry_archive_days_dropped_total 1",
             "websentry_archive_upkeep_failures_total 1",
             "websentry_archive_kept_windows_summed_total 4",
+            "websentry_archive_kept_windows_voided_total 2",
             "websentry_archive_kept_windows_too_large_total 1",
             "websentry_archive_kept_windows_failures_total 1",
             "websentry_archive_rollup_rows_expired_total 240",

@@ -143,7 +143,7 @@ fn start_keeper(
 ) -> Option<JoinHandle<()>> {
     keeper::spawn(config.database.clone(), runtime.handle().clone(), shutdown.clone(), Arc::clone(metrics))
         .inspect_err(|err| {
-            metrics.record_kept_windows(0, 0, false);
+            metrics.record_kept_windows(0, 0, 0, false);
             tracing::error!(cause = %err, "starting the kept-windows thread failed: site_summary reads those windows from the rollups");
         })
         .ok()

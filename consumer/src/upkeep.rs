@@ -241,8 +241,9 @@ pub struct KeptWindow {
     pub span: String,
     /// The end of the hours it is asked in (the window then ends before it).
     pub hi: OffsetDateTime,
-    /// `summed` (now kept), `kept` (kept before and still exact), `not yet` (its hours are not
-    /// over yet: summed a later turn), `too large` (a sum does not fit: read from the rollups).
+    /// `summed` (now kept), `summed again` (kept before, voided by a late write, now kept anew),
+    /// `kept` (kept before and still exact), `not yet` (its hours are not over yet: summed a later
+    /// turn), `too large` (a sum does not fit: read from the rollups).
     pub outcome: String,
     /// Rows summed, one per (url, probe), and how long it took.
     pub sums: Option<i64>,

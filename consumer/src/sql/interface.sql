@@ -753,7 +753,8 @@ COMMENT ON FUNCTION websentry_site_summary_all(timestamptz, timestamptz, boolean
 -- `spans` (whole hours; days are UTC days of 86,400 s here), the window asked during the current hour and during the next one, summed
 -- up to two hours before its end (`hi`): the hours summed are over, and by `margin` after the later
 -- of them the reports of it that were on their way are in. A kept answer that still counts is left
--- as it is; one voided by a late write is summed anew; those of hours that are over are deleted.
+-- as it is; one voided by a late write is summed anew (outcome 'summed again'); those of hours
+-- that are over are deleted.
 -- Run it in a REPEATABLE READ transaction begun while the caller holds the kept-windows lock
 -- (websentry_note_rollup_writes) exclusively: the transaction's snapshot then holds every rollup
 -- write noted so far; the lock is released here, so batches wait only for the snapshot. Sums that
@@ -774,6 +775,7 @@ DECLARE
     h timestamptz;
     cut timestamptz;
     new_id bigint;
+    voided boolean;
     started timestamptz;
     sums_of_buckets text := (SELECT string_agg(format('sum(b%s)::integer', k), ', ' ORDER BY k) FROM generate_series(0, 127) k);
 BEGIN
@@ -804,7 +806,9 @@ BEGIN
                 RETURN NEXT;
                 CONTINUE;
             END IF;
+            -- Kept before for these bounds but no longer counting: voided by a late write.
             DELETE FROM rollup_windows k WHERE k.lo = b.lo AND k.hi = b.hi AND k.day_lo = b.day_lo AND k.day_hi = b.day_hi;
+            voided := FOUND;
             started := clock_timestamp();
             BEGIN
                 INSERT INTO rollup_windows (lo, hi, day_lo, day_hi, cutoff, seen, built_ms)
@@ -821,7 +825,7 @@ BEGIN
                 GET DIAGNOSTICS sums = ROW_COUNT;
                 took_ms := extract(epoch FROM clock_timestamp() - started) * 1e3;
                 UPDATE rollup_windows k SET built_ms = took_ms WHERE k.id = new_id;
-                outcome := 'summed';
+                outcome := CASE WHEN voided THEN 'summed again' ELSE 'summed' END;
             EXCEPTION WHEN numeric_value_out_of_range THEN
                 outcome := 'too large';
             END;

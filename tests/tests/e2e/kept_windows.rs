@@ -214,7 +214,7 @@ fn kept_answers_are_the_rollups_answers_and_a_write_into_summed_hours_voids_them
     // The next turn sums them anew, with the late report.
     let windows = upkeep::keep_windows(&mut upkeeper).expect("summing again");
     assert!(
-        outcomes(&windows, hi).iter().all(|(_, outcome)| outcome == "summed"),
+        outcomes(&windows, hi).iter().all(|(_, outcome)| outcome == "summed again"),
         "voided answers summed anew: {windows:?}"
     );
     for (span, rollups) in KEPT_WINDOWS.iter().zip(&voided) {
