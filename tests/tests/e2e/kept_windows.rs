@@ -228,6 +228,41 @@ fn kept_answers_are_the_rollups_answers_and_a_write_into_summed_hours_voids_them
 }
 
 #[test]
+fn expiring_rollups_deletes_the_kept_answers_that_summed_them_and_keeps_the_others() {
+    let db = Stack::get().create_database().migrated();
+    archive_days(&db);
+    away_from_the_hour();
+    let mut upkeeper = db.client();
+    upkeep::keep_windows(&mut upkeeper).expect("summing the kept windows");
+    let kept = db.count("SELECT count(*) FROM rollup_windows");
+    assert!(kept >= KEPT_WINDOWS.len() as i64, "kept: {kept}");
+
+    // Both levels before yesterday go: every window but the last day summed rows of them.
+    let expired: i64 = upkeeper
+        .query_one("SELECT websentry_expire_rollups((now() AT TIME ZONE 'UTC')::date - 1)", &[])
+        .expect("expiring rollups")
+        .get(0);
+    assert!(expired > 0, "rows of the days before yesterday expired");
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM rollup_windows WHERE lo < ((now() AT TIME ZONE 'UTC')::date - 1)::timestamp AT TIME ZONE 'UTC'"
+        ),
+        0,
+        "no kept answer holds an expired row"
+    );
+    let mut reader = db.client();
+    reader.batch_execute("BEGIN").expect("begin");
+    assert_eq!(kept_now(&mut reader, "1 day"), 1, "the last day summed nothing that expired: still kept");
+    for span in KEPT_WINDOWS {
+        let after = answer(&mut reader, "site_summary", span);
+        db.client().execute("DELETE FROM rollup_windows", &[]).expect("dropping the kept answers");
+        assert_same(&after, &answer(&mut reader, "site_summary", span), &format!("after expiry, {span}"));
+        upkeep::keep_windows(&mut upkeeper).expect("summing again");
+    }
+    reader.batch_execute("COMMIT").expect("commit");
+}
+
+#[test]
 fn a_batch_committing_while_the_upkeep_starts_is_in_the_kept_sums() {
     let db = Stack::get().create_database().migrated();
     archive_days(&db);
