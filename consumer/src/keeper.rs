@@ -38,11 +38,7 @@ pub fn spawn(
     std::thread::Builder::new().name("kept-windows".into()).spawn(move || loop {
         match database::connect(&settings) {
             Ok(mut client) => turn(&mut client, &metrics),
-            Err(err) => {
-                metrics.record_kept_windows(0, 0, 0, false);
-                let cause = websentry_shared::exit::one_line(&err);
-                tracing::warn!(cause = %cause, "summing the kept window answers failed: site_summary reads those windows from the rollups until a turn succeeds");
-            }
+            Err(err) => failed(&metrics, &err),
         }
         if stopped_within(&runtime, &shutdown, EVERY) {
             return;
@@ -50,7 +46,8 @@ pub fn spawn(
     })
 }
 
-/// Waits `pause` on the runtime's timer unless shutdown comes first; true if it did.
+/// Waits `pause` on the runtime's timer unless shutdown comes first; true if it did. As
+/// `bridge::wait_or_shutdown`, from a thread that holds a handle to the runtime, not the runtime.
 fn stopped_within(runtime: &Handle, shutdown: &Shutdown, pause: Duration) -> bool {
     let mut shutdown = shutdown.clone();
     runtime.block_on(async {
@@ -79,12 +76,15 @@ pub fn turn(client: &mut Client, metrics: &Metrics) {
                 );
             }
         }
-        Err(err) => {
-            metrics.record_kept_windows(0, 0, 0, false);
-            let cause = websentry_shared::exit::one_line(&err);
-            tracing::warn!(cause = %cause, "summing the kept window answers failed: site_summary reads those windows from the rollups until a turn succeeds");
-        }
+        Err(err) => failed(metrics, &err),
     }
+}
+
+/// A failed turn, logged and counted.
+fn failed(metrics: &Metrics, err: &anyhow::Error) {
+    metrics.record_kept_windows(0, 0, 0, false);
+    let cause = websentry_shared::exit::one_line(err);
+    tracing::warn!(cause = %cause, "summing the kept window answers failed: site_summary reads those windows from the rollups until a turn succeeds");
 }
 
 #[cfg(test)]

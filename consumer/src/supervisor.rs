@@ -5,7 +5,7 @@
 //! What to do after a session is decided by [`Supervision`], plain data tested on its own; [`run`]
 //! does the I/O around it (as mini-redis's `Listener` runs its `Handler`s).
 
-use std::{sync::Arc, thread::JoinHandle, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use tokio::runtime::Runtime;
@@ -97,7 +97,7 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
     let mut supervision = Supervision::new(config.daemon);
     // A daemon's kept window answers, summed on a thread and connection of their own once the
     // schema is migrated (see `keeper`); it stops on shutdown.
-    let mut keeper = None;
+    let mut keeper_started = false;
     loop {
         let outcome = connect(config, runtime, shutdown, &metrics).and_then(|session| {
             if let Some(service) = supervision.connected() {
@@ -105,8 +105,9 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
             }
             match session {
                 Some(session) => {
-                    if config.daemon && keeper.is_none() {
-                        keeper = Some(start_keeper(config, runtime, shutdown, &metrics));
+                    if config.daemon && !keeper_started {
+                        start_keeper(config, runtime, shutdown, &metrics);
+                        keeper_started = true;
                     }
                     session::run_until_done(session)
                 }
@@ -133,20 +134,16 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
     }
 }
 
-/// Starts the daemon's kept-windows thread; `None` (logged and counted as a failed turn) if the
-/// thread could not be started: the windows are then read from the rollups.
-fn start_keeper(
-    config: &Config,
-    runtime: &Runtime,
-    shutdown: &Shutdown,
-    metrics: &Arc<Metrics>,
-) -> Option<JoinHandle<()>> {
-    keeper::spawn(config.database.clone(), runtime.handle().clone(), shutdown.clone(), Arc::clone(metrics))
-        .inspect_err(|err| {
-            metrics.record_kept_windows(0, 0, 0, false);
-            tracing::error!(cause = %err, "starting the kept-windows thread failed: site_summary reads those windows from the rollups");
-        })
-        .ok()
+/// Starts the daemon's kept-windows thread, which is left to run until shutdown (it is not joined:
+/// a turn cut short by the process's exit commits nothing). A thread that cannot be started is
+/// logged and counted as a failed turn: the windows are then read from the rollups.
+fn start_keeper(config: &Config, runtime: &Runtime, shutdown: &Shutdown, metrics: &Arc<Metrics>) {
+    let started =
+        keeper::spawn(config.database.clone(), runtime.handle().clone(), shutdown.clone(), Arc::clone(metrics));
+    if let Err(err) = started {
+        metrics.record_kept_windows(0, 0, 0, false);
+        tracing::error!(cause = %err, "starting the kept-windows thread failed: site_summary reads those windows from the rollups");
+    }
 }
 
 /// Binds `address` and serves `/healthz`, `/readyz` and `/metrics` on the runtime until shutdown.
@@ -181,13 +178,13 @@ fn connect<'a>(
     tracing::info!(database = %config.database.address(), migrations_applied = applied, "database ready");
     let mut archiver = Archiver::new(client, config.retention);
     archiver.upkeep(metrics);
-    // A one-off run sums the kept window answers here, between its upkeep and its batches; a
-    // daemon on its own thread (`keeper`), and `--migrate-only` not at all.
-    if !config.daemon && !config.migrate_only {
-        archiver.keep_windows(metrics);
-    }
     if config.migrate_only {
         return Ok(None);
+    }
+    // A one-off run sums the kept window answers here, between its upkeep and its batches; a
+    // daemon on its own thread (`keeper`), and `--migrate-only` not at all.
+    if !config.daemon {
+        archiver.keep_windows(metrics);
     }
     session::start(config, runtime, shutdown, Arc::clone(metrics), archiver).map(Some)
 }

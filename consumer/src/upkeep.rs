@@ -336,6 +336,19 @@ mod tests {
     use time::macros::{date, datetime};
 
     #[test]
+    fn the_kept_windows_lock_is_the_one_the_sql_takes_and_releases() {
+        // The batches take it in migration 14's function, websentry_keep_windows releases it: a
+        // key that differs from this one would leave the upkeep's lock held and every batch waiting.
+        let key = KEPT_WINDOWS_LOCK.to_string();
+        let migration = include_str!("sql/migrations/0014_kept_windows.sql");
+        assert!(migration.contains(&format!("pg_advisory_xact_lock_shared({key})")), "migration 14 takes {key}");
+        assert!(
+            crate::schema::interface::SQL.contains(&format!("pg_advisory_unlock({key})")),
+            "the interface releases {key}"
+        );
+    }
+
+    #[test]
     fn retention_counts_today_as_the_last_of_its_days() {
         let retention = Retention { raw_days: Some(31), rollup_days: Some(400), hourly_days: Some(8) };
         assert_eq!(retention.raw_first_day(date!(2026 - 11 - 29)), Some(date!(2026 - 10 - 30)));
