@@ -11,6 +11,8 @@ use std::{
     time::Duration,
 };
 
+use crate::session::Service;
+
 /// Upper bounds (seconds) of the batch-duration histogram: from a few rows to a full 5,000-row batch
 /// on a slow disk.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -43,6 +45,10 @@ pub struct Metrics {
     http_connections: AtomicU64,
     /// HTTP connections closed at the cap before their request head was complete.
     http_shed: AtomicU64,
+    /// Sessions ended by the loss of Kafka and of PostgreSQL (each failed attempt to start one
+    /// again too): a daemon's retries.
+    kafka_interruptions: AtomicU64,
+    database_interruptions: AtomicU64,
     /// Whether the last Kafka request succeeded.
     kafka_connected: AtomicBool,
     /// Whether the last database statement succeeded.
@@ -107,6 +113,15 @@ impl Metrics {
     /// Reports found in the default partition by the last upkeep.
     pub fn set_default_rows(&self, rows: i64) {
         self.default_rows.store(u64::try_from(rows).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Counts a session a daemon lost `service` in, before it tries again.
+    pub fn record_interruption(&self, service: Service) {
+        let counter = match service {
+            Service::Kafka => &self.kafka_interruptions,
+            Service::Database => &self.database_interruptions,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn set_connected(&self, kafka: bool, database: bool) {
@@ -219,6 +234,14 @@ impl Metrics {
             "# HELP websentry_http_connections Connections open to the HTTP endpoint.\n# TYPE websentry_http_connections gauge\nwebsentry_http_connections {}",
             self.http_connections.load(Ordering::Relaxed)
         );
+        let _ = writeln!(out, "# HELP websentry_service_interruptions_total Sessions ended because the service was lost, and failed attempts to start one again.\n# TYPE websentry_service_interruptions_total counter");
+        for (service, counter) in [("kafka", &self.kafka_interruptions), ("postgresql", &self.database_interruptions)] {
+            let _ = writeln!(
+                out,
+                "websentry_service_interruptions_total{{service=\"{service}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
         let up = |b: &AtomicBool| u8::from(b.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP websentry_connected Whether the consumer is connected to the service.\n# TYPE websentry_connected gauge");
         let _ = writeln!(out, "websentry_connected{{service=\"kafka\"}} {}", up(&self.kafka_connected));
@@ -301,6 +324,8 @@ mod tests {
         metrics.set_default_rows(4);
         metrics.set_open(3);
         metrics.count_shed();
+        metrics.record_interruption(Service::Database);
+        metrics.record_interruption(Service::Database);
         let text = metrics.render();
         for line in [
             "websentry_reports_archived_total 15",
@@ -323,6 +348,8 @@ mod tests {
             "websentry_archive_default_partition_rows 4",
             "websentry_http_connections 3",
             "websentry_http_connections_shed_total 1",
+            "websentry_service_interruptions_total{service=\"kafka\"} 0",
+            "websentry_service_interruptions_total{service=\"postgresql\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -119,6 +119,7 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
             Decision::Fail(error) => return Err(Fatal::Runtime(error)),
             Decision::StartAgain => {}
             Decision::Retry { service, error, pause, first } => {
+                metrics.record_interruption(service);
                 metrics.set_connected(service != Service::Kafka, service != Service::Database);
                 let cause = websentry_shared::exit::one_line(&error);
                 if first {

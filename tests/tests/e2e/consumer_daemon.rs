@@ -119,6 +119,12 @@ fn a_daemon_without_its_database_is_alive_but_not_ready_and_still_stops_on_sigte
     consistently("/readyz answers 503", Duration::from_secs(3), || {
         http_get(&address, "/readyz").map(|r| r.0) == Some(503)
     });
+    // Each retry is counted, for the alert WebsentryArchiveInterrupted; Kafka was not lost.
+    let body = http_get(&address, "/metrics").expect("metrics").1;
+    let lost =
+        |service: &str| metric(&body, &format!("websentry_service_interruptions_total{{service=\"{service}\"}}"));
+    assert!(lost("postgresql").is_some_and(|n| n >= 2.0), "{body}");
+    assert_eq!(lost("kafka"), Some(0.0), "{body}");
     running.terminate();
     let output = running.finish(Duration::from_secs(20));
 
