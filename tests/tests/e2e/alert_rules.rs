@@ -54,7 +54,7 @@ fn the_rules_are_valid_and_pass_their_unit_tests() {
     let (tested, test_output) = test_rules(&folder);
 
     assert!(checked, "promtool check rules:\n{check_output}");
-    assert!(check_output.contains("SUCCESS: 10 rules found"), "{check_output}");
+    assert!(check_output.contains("SUCCESS: 15 rules found"), "{check_output}");
     let files = unit_tests(&folder);
     assert!(files.len() >= 5, "the unit test files: {files:?}");
     assert!(tested, "promtool test rules:\n{test_output}");
@@ -104,6 +104,24 @@ const CONTROLS: &[Control] = &[
         from: "up{job=\"websentry-probes\"} == 0\n        for: 5m",
         to: "up{job=\"websentry-probes\"} == 0\n        for: 15m",
     },
+    Control {
+        alert: "WebsentryConsumerDown",
+        from: "up{job=\"websentry-consumer\"} == 0\n        for: 5m",
+        to: "up{job=\"websentry-consumer\"} == 0\n        for: 15m",
+    },
+    Control { alert: "WebsentryArchiveInterrupted", from: "[5m])) >= 3", to: "[5m])) >= 2" },
+    Control { alert: "WebsentryArchiveInterrupted", from: "[5m])) >= 3", to: "[5m])) >= 4" },
+    Control {
+        alert: "WebsentryArchiveInterrupted",
+        from: "[5m])) >= 3\n        for: 5m",
+        to: "[5m])) >= 3\n        for: 10m",
+    },
+    Control { alert: "WebsentryRecordsRejected", from: "[1h])) > 0", to: "[1h])) > 1" },
+    Control { alert: "WebsentryRecordsRejected", from: "[1h])) > 0", to: "[30m])) > 0" },
+    Control { alert: "WebsentryArchiveUpkeepFailing", from: "[3h]) >= 2", to: "[3h]) >= 3" },
+    Control { alert: "WebsentryArchiveUpkeepFailing", from: "[3h]) >= 2", to: "[4h]) >= 2" },
+    Control { alert: "WebsentryKeptWindowsFailing", from: "[1h]) >= 6", to: "[1h]) >= 7" },
+    Control { alert: "WebsentryKeptWindowsFailing", from: "[1h]) >= 6", to: "[2h]) >= 6" },
 ];
 
 #[test]
@@ -167,5 +185,5 @@ fn the_optional_prometheus_rule_holds_the_same_groups_as_the_rules_file() {
     let scratch = Scratch::new();
     scratch.write("spec.yml", &dedented);
     let (checked, output) = promtool(scratch.path(), &["check".into(), "rules".into(), "spec.yml".into()]);
-    assert!(checked && output.contains("SUCCESS: 10 rules found"), "{output}");
+    assert!(checked && output.contains("SUCCESS: 15 rules found"), "{output}");
 }
