@@ -7,6 +7,7 @@
 //! binaries they start first (see `websentry_tests::binary`). `scripts/test` runs everything.
 
 mod alert_rules;
+mod archive_alerts;
 mod archive_far_days;
 mod archive_late_reports;
 mod archive_migration_v3;

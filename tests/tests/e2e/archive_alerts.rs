@@ -1,0 +1,140 @@
+//! The archive's health alerts (group `websentry-archive` of `deploy/prometheus/`) in a real
+//! Prometheus (Debian's 2.42) scraping a real consumer daemon with the scrape job of
+//! docs/metrics.md (`websentry-consumer`): while it archives, every series the rules read is there
+//! and nothing fires; a record it keeps as rejected fires `WebsentryRecordsRejected`; PostgreSQL
+//! stopped (a relay in front of the stack's) fires `WebsentryArchiveInterrupted` for `postgresql`;
+//! the daemon killed fires `WebsentryConsumerDown`.
+//!
+//! Two overrides, so that the test takes seconds and not minutes: the rules are loaded from a copy
+//! whose `WebsentryArchiveInterrupted` and `WebsentryConsumerDown` wait `for: 5s` instead of `5m`
+//! (every other line as shipped); scrapes and evaluations run every second.
+
+use std::{
+    collections::BTreeSet,
+    net::SocketAddr,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use websentry_tests::{eventually, eventually_ok, prometheus::Prometheus, Relay, Stack};
+
+fn repo_file(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// `rules` with the `for: 5m` of `alert` made `for: 5s`.
+fn waiting_5s(rules: &str, alert: &str) -> String {
+    let at = rules.find(&format!("- alert: {alert}\n")).unwrap_or_else(|| panic!("{alert} in the rules"));
+    let line = "        for: 5m\n";
+    let for_at = at + rules[at..].find(line).unwrap_or_else(|| panic!("{alert}'s for: 5m"));
+    assert!(!rules[at + 1..for_at].contains("- alert:"), "the for: 5m of {alert} itself");
+    format!("{}        for: 5s\n{}", &rules[..for_at], &rules[for_at + line.len()..])
+}
+
+/// The names of the archive alerts firing now.
+fn firing(prometheus: &Prometheus) -> Result<BTreeSet<String>, String> {
+    let points = prometheus.query(r#"ALERTS{alertstate="firing", job="websentry-consumer"}"#)?;
+    Ok(points.iter().map(|p| p.labels.get("alertname").cloned().unwrap_or_default()).collect())
+}
+
+#[test]
+fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let db = stack.create_database();
+    let database: SocketAddr =
+        format!("{}:{}", stack.var("WEBSENTRY_DATABASE_HOST"), stack.var("WEBSENTRY_DATABASE_PORT"))
+            .parse()
+            .expect("the stack's database address");
+    let relay = Relay::start(database);
+    let consumer = stack
+        .consumer_daemon(&topic, &db)
+        .env("WEBSENTRY_DATABASE_PORT", relay.address().port().to_string())
+        .env("WEBSENTRY_LISTEN", "127.0.0.1:0")
+        .spawn();
+    let address = consumer.log_field("http endpoint listening", "address", Duration::from_secs(30));
+    consumer.wait_for_log("archiving", Duration::from_secs(30));
+    let shipped = std::fs::read_to_string(repo_file("deploy/prometheus/websentry.rules.yml")).expect("the rules");
+    let rules = waiting_5s(&waiting_5s(&shipped, "WebsentryArchiveInterrupted"), "WebsentryConsumerDown");
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+         rule_files: [websentry.rules.yml]\n\
+         scrape_configs:\n  - job_name: websentry-consumer\n\
+         \x20   static_configs:\n      - targets: [\"{address}\"]\n"
+    );
+    let prometheus = Prometheus::start(&config, &[("websentry.rules.yml", rules)]);
+    let started = Instant::now();
+
+    // Every counter the rules read, scraped at least twice before anything happens: an increase
+    // needs a sample from before it.
+    for series in [
+        "websentry_records_rejected_total",
+        r#"websentry_service_interruptions_total{service="postgresql"}"#,
+        r#"websentry_service_interruptions_total{service="kafka"}"#,
+        "websentry_archive_upkeep_failures_total",
+        "websentry_archive_kept_windows_failures_total",
+    ] {
+        eventually_ok(&format!("{series} scraped twice"), Duration::from_secs(30), || {
+            match prometheus.query(&format!("count_over_time({series}[1m])"))?.as_slice() {
+                [point] if point.value >= 2.0 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        });
+    }
+    assert_eq!(
+        prometheus.query(r#"up{job="websentry-consumer"}"#).expect("up").iter().map(|p| p.value).collect::<Vec<_>>(),
+        [1.0]
+    );
+
+    println!("the counters scraped twice after {:?}", started.elapsed());
+
+    // Archiving: reports and one record that is not a report.
+    stack.produce_reports(&topic, 1, 20, 20);
+    stack.produce_raw(&topic, 0, vec![(None, Some(b"not a report".to_vec()))]);
+    eventually("20 reports archived", Duration::from_secs(30), || db.count("SELECT count(*) FROM reports") == 20);
+    let alerts = eventually_ok("WebsentryRecordsRejected fires", Duration::from_secs(30), || {
+        let alerts = firing(&prometheus)?;
+        if alerts.contains("WebsentryRecordsRejected") {
+            Ok(alerts)
+        } else {
+            Err(format!("{alerts:?}"))
+        }
+    });
+    assert_eq!(alerts, BTreeSet::from(["WebsentryRecordsRejected".to_owned()]), "nothing else fires while it archives");
+    let rejected =
+        prometheus.query(r#"ALERTS{alertname="WebsentryRecordsRejected", alertstate="firing"}"#).expect("the alert");
+    assert_eq!(rejected[0].labels.get("instance"), Some(&address), "{rejected:?}");
+    assert_eq!(rejected[0].labels.get("severity").map(String::as_str), Some("warning"), "{rejected:?}");
+
+    println!("WebsentryRecordsRejected fired after {:?}", started.elapsed());
+
+    // PostgreSQL stopped: the daemon loses its sessions again and again.
+    relay.stop();
+    let stopped = Instant::now();
+    let interrupted = eventually_ok("WebsentryArchiveInterrupted fires", Duration::from_secs(60), || match prometheus
+        .query(r#"ALERTS{alertname="WebsentryArchiveInterrupted", alertstate="firing"}"#)?
+        .as_slice()
+    {
+        [point] => Ok(point.labels.clone()),
+        other => Err(format!("{other:?}")),
+    });
+    println!("WebsentryArchiveInterrupted fired {:?} after PostgreSQL stopped", stopped.elapsed());
+    assert_eq!(interrupted.get("service").map(String::as_str), Some("postgresql"), "{interrupted:?}");
+    assert_eq!(interrupted.get("instance"), Some(&address), "{interrupted:?}");
+    assert_eq!(interrupted.get("severity").map(String::as_str), Some("critical"), "{interrupted:?}");
+    assert!(!firing(&prometheus).expect("alerts").contains("WebsentryConsumerDown"), "it still answers its scrapes");
+
+    // The daemon gone.
+    consumer.kill_hard();
+    let killed = Instant::now();
+    let down = eventually_ok("WebsentryConsumerDown fires", Duration::from_secs(60), || {
+        match prometheus.query(r#"ALERTS{alertname="WebsentryConsumerDown", alertstate="firing"}"#)?.as_slice() {
+            [point] => Ok(point.labels.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    println!("WebsentryConsumerDown fired {:?} after the daemon was killed", killed.elapsed());
+    assert_eq!(down.get("instance"), Some(&address), "{down:?}");
+    let _ = consumer.finish(Duration::from_secs(10));
+    relay.open();
+}
