@@ -18,7 +18,8 @@
 //!    for the edge days of the windows below: `site_summary` over 365 days (all sites, one site),
 //!    the fixed windows whose answers the consumer keeps (24 h, 7 d, 30 d, 90 d, 365 d, ending
 //!    now) from the rollups alone and then kept, and the rollup storage of a year, from the bytes
-//!    per row after `VACUUM`, the kept answers included (two windows of each span per site).
+//!    per row after `VACUUM`, the kept answers included (two windows of each span per site); last,
+//!    migration 15 timed on the year's daily rows, laid out as schema version 14 had them.
 //!
 //! Each figure with a target is also printed as a line a script can read,
 //! `<figure>: <value> (target <target>)` ([`figure`]).

@@ -31,6 +31,19 @@ fn waiting_5s(rules: &str, alert: &str) -> String {
     format!("{}        for: 5s\n{}", &rules[..for_at], &rules[for_at + line.len()..])
 }
 
+/// The query of the Grafana dashboard's "Firing alerts" panel.
+fn firing_alerts_panel() -> String {
+    let json = std::fs::read_to_string(repo_file("deploy/grafana/dashboards/websentry.json")).expect("the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let panel = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .find(|panel| panel["title"] == "Firing alerts")
+        .expect("the Firing alerts panel");
+    panel["targets"][0]["expr"].as_str().expect("its query").to_owned()
+}
+
 /// The names of the archive alerts firing now.
 fn firing(prometheus: &Prometheus) -> Result<BTreeSet<String>, String> {
     let points = prometheus.query(r#"ALERTS{alertstate="firing", job="websentry-consumer"}"#)?;
@@ -105,6 +118,13 @@ fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
         prometheus.query(r#"ALERTS{alertname="WebsentryRecordsRejected", alertstate="firing"}"#).expect("the alert");
     assert_eq!(rejected[0].labels.get("instance"), Some(&address), "{rejected:?}");
     assert_eq!(rejected[0].labels.get("severity").map(String::as_str), Some("warning"), "{rejected:?}");
+    // The Grafana dashboard's "Firing alerts" panel shows it.
+    let panel = firing_alerts_panel();
+    let shown = prometheus.query(&panel).unwrap_or_else(|err| panic!("{panel}: {err}"));
+    assert!(
+        shown.iter().any(|p| p.labels.get("alertname").map(String::as_str) == Some("WebsentryRecordsRejected")),
+        "{panel}: {shown:?}"
+    );
 
     println!("WebsentryRecordsRejected fired after {:?}", started.elapsed());
 
