@@ -193,7 +193,7 @@ impl Metrics {
             ("websentry_archive_upkeep_failures_total", "Upkeep turns that failed.", &self.upkeep_failures),
             (
                 "websentry_archive_kept_windows_summed_total",
-                "Fixed-window answers summed ahead by this process's upkeep.",
+                "Window answers (the fixed windows and calendar months) summed ahead by this process's upkeep.",
                 &self.windows_summed,
             ),
             (

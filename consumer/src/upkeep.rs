@@ -237,9 +237,10 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
 /// What a turn at the kept window answers did with one window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeptWindow {
-    /// The window's length, as PostgreSQL prints an interval ("1 day", "7 days").
+    /// The window's length, as PostgreSQL prints an interval ("1 day", "7 days"; "1 mon" for a
+    /// calendar month, kept since schema version 16).
     pub span: String,
-    /// The end of the hours it is asked in (the window then ends before it).
+    /// The end of the hours it is asked in (the window then ends before it); a month's end.
     pub hi: OffsetDateTime,
     /// `summed` (now kept), `summed again` (kept before, voided by a late write, now kept anew),
     /// `kept` (kept before and still exact), `not yet` (its hours are not over yet: summed a later
@@ -252,7 +253,9 @@ pub struct KeptWindow {
 
 /// One turn at the kept window answers (schema version 14): sums ahead, for each of
 /// [`KEPT_WINDOWS`], the buckets that are over of the window asked this hour and next hour, so
-/// that `site_summary` for them reads a row per site and the two or three still being written.
+/// that `site_summary` for them reads a row per site and the two or three still being written;
+/// and the 13 calendar months before the current one, each once it is over (schema version 16), so
+/// that any window reads its whole months as a row per site and month.
 /// Skipped (an empty list) while another replica does the upkeep. Waits at most [`LOCK_WAIT`] for
 /// batches that are committing; the batches wait only until its snapshot is taken.
 ///

@@ -48,6 +48,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(13, "inlined window time", "0013_inlined_window_time.sql"),
     migration!(14, "kept windows", "0014_kept_windows.sql"),
     migration!(15, "one daily key", "0015_one_daily_key.sql"),
+    migration!(16, "kept months", "0016_kept_months.sql"),
 ];
 
 /// The first version that records checksums (and the interface); the checksums of the versions
@@ -188,7 +189,7 @@ mod tests {
     /// The SHA-256 of every migration file that has shipped. A shipped migration is never edited:
     /// a database that applied it would hold a schema this file no longer describes. Put a change in
     /// a new migration and pin its checksum here once it ships.
-    const SHIPPED: [(i32, &str); 15] = [
+    const SHIPPED: [(i32, &str); 16] = [
         (1, "901b42e7f18ee6cc075b575d363816a3152f229ff884df4c47f2204dfaf9ffae"),
         (2, "db36d033357cde546771e46cf2fd7a7fbaf98392f9f4286f9fa05c7b5351fa07"),
         (3, "ba27dea72fc6678efe038c47b6fccc5d7e798aeea07b2acccc28abf9d50b7d7b"),
@@ -204,6 +205,7 @@ mod tests {
         (13, "4e881abb3bef332f9789affb810e0f1a524f931a20d69fd61692557fab1bb654"),
         (14, "f0d75c0a5b9a189a7564d3c6cfcda7c88bb0d9392f73f545948afce578f81e3e"),
         (15, "0a4dbe4515d188599d0a98d718416d507a1a531c8ceb398a565935426d59d6b1"),
+        (16, "abdd775440c1aa00ab5c1fc32c820172f7e1dedc8339934397fb0d1aa5fc009a"),
     ];
 
     #[test]

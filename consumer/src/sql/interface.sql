@@ -263,14 +263,16 @@ COMMENT ON FUNCTION websentry_kept_window(timestamptz, timestamptz) IS
     'Helper of site_summary: the kept answer (rollup_windows) of a window''s bounds, unless a rollup write noted after it reaches into what it summed.';
 
 -- The rollup rows of a window's buckets, each bucket's measured and down time capped at its span:
--- daily rows of [first_day, end_day), hourly rows of [h1_lo, h1_hi) and [h2_lo, h2_hi), and the
--- sums kept for the window `kept` (rollup_window_sums; none when NULL). Buckets before `today` and
+-- daily rows of [d1_lo, d1_hi) and [d2_lo, d2_hi), hourly rows of [h1_lo, h1_hi) and
+-- [h2_lo, h2_hi), and the sums kept for the windows `kept` (rollup_window_sums: a window kept ahead,
+-- or calendar months; none when NULL). Buckets before `today` and
 -- `this_hour` are over: their span is their whole length, without working it out per row from
 -- now() (a timestamp and an interval added, for each of millions of rows). A SQL function, inlined
 -- into the query that calls it in FROM: its caller's plan reads each table by its own bounds.
-CREATE OR REPLACE FUNCTION websentry_window_parts(first_day date, end_day date, h1_lo timestamptz, h1_hi timestamptz,
+CREATE OR REPLACE FUNCTION websentry_window_parts(d1_lo date, d1_hi date, d2_lo date, d2_hi date,
+                                                  h1_lo timestamptz, h1_hi timestamptz,
                                                   h2_lo timestamptz, h2_hi timestamptz, today date,
-                                                  this_hour timestamptz, kept bigint)
+                                                  this_hour timestamptz, kept bigint[])
     RETURNS TABLE (url text, probe text, probes integer, successes integer, last_checked_at timestamptz,
                    inconclusive integer, measured_us double precision, down_us double precision,
                    b0 integer, b1 integer, b2 integer, b3 integer, b4 integer, b5 integer, b6 integer, b7 integer, b8 integer, b9 integer, b10 integer, b11 integer, b12 integer, b13 integer, b14 integer, b15 integer, b16 integer, b17 integer, b18 integer, b19 integer, b20 integer, b21 integer, b22 integer, b23 integer, b24 integer, b25 integer, b26 integer, b27 integer, b28 integer, b29 integer, b30 integer, b31 integer, b32 integer, b33 integer, b34 integer, b35 integer, b36 integer, b37 integer, b38 integer, b39 integer, b40 integer, b41 integer, b42 integer, b43 integer, b44 integer, b45 integer, b46 integer, b47 integer, b48 integer, b49 integer, b50 integer, b51 integer, b52 integer, b53 integer, b54 integer, b55 integer, b56 integer, b57 integer, b58 integer, b59 integer, b60 integer, b61 integer, b62 integer, b63 integer, b64 integer, b65 integer, b66 integer, b67 integer, b68 integer, b69 integer, b70 integer, b71 integer, b72 integer, b73 integer, b74 integer, b75 integer, b76 integer, b77 integer, b78 integer, b79 integer, b80 integer, b81 integer, b82 integer, b83 integer, b84 integer, b85 integer, b86 integer, b87 integer, b88 integer, b89 integer, b90 integer, b91 integer, b92 integer, b93 integer, b94 integer, b95 integer, b96 integer, b97 integer, b98 integer, b99 integer, b100 integer, b101 integer, b102 integer, b103 integer, b104 integer, b105 integer, b106 integer, b107 integer, b108 integer, b109 integer, b110 integer, b111 integer, b112 integer, b113 integer, b114 integer, b115 integer, b116 integer, b117 integer, b118 integer, b119 integer, b120 integer, b121 integer, b122 integer, b123 integer, b124 integer, b125 integer, b126 integer, b127 integer)
@@ -296,7 +298,7 @@ CREATE OR REPLACE FUNCTION websentry_window_parts(first_day date, end_day date, 
     FROM rollup_daily,
          LATERAL (SELECT CASE WHEN day < today THEN 86400e6::double precision
                            ELSE websentry_span_us(day::timestamp AT TIME ZONE 'UTC', interval '1 day') END AS span) t
-    WHERE day >= first_day AND day < end_day
+    WHERE (day >= d1_lo AND day < d1_hi) OR (day >= d2_lo AND day < d2_hi)
     UNION ALL
     SELECT url, probe, probes, successes, last_checked_at, inconclusive,
            websentry_measured_us(covered_us, t.span) AS measured_us, websentry_down_us(covered_us, down_us, t.span) AS down_us,
@@ -337,10 +339,31 @@ CREATE OR REPLACE FUNCTION websentry_window_parts(first_day date, end_day date, 
             b104, b105, b106, b107, b108, b109, b110, b111,
             b112, b113, b114, b115, b116, b117, b118, b119,
             b120, b121, b122, b123, b124, b125, b126, b127
-    FROM rollup_window_sums WHERE window_id = kept
+    FROM rollup_window_sums WHERE window_id = ANY (kept)
 $$;
-COMMENT ON FUNCTION websentry_window_parts(date, date, timestamptz, timestamptz, timestamptz, timestamptz, date, timestamptz, bigint) IS
-    'Helper of site_summary: the rollup rows of a window''s daily and hourly ranges, their measured and down time capped at each bucket''s span, and the sums kept for a window (rollup_window_sums).';
+COMMENT ON FUNCTION websentry_window_parts(date, date, date, date, timestamptz, timestamptz, timestamptz, timestamptz, date, timestamptz, bigint[]) IS
+    'Helper of site_summary: the rollup rows of a window''s two daily and two hourly ranges, their measured and down time capped at each bucket''s span, and the sums kept for windows (rollup_window_sums).';
+
+-- The calendar months kept inside [days_from, days_to) (websentry_keep_windows sums each closed month
+-- like a window: its cutoff is its end), when they are a run without a gap: the first one's start,
+-- the last one's end and their ids. A month counts while no batch noted since its snapshot wrote
+-- into it, as for websentry_kept_window. No row when there is none, or a gap (a month voided and
+-- not summed again yet): the days are then read from the daily rows, all of them.
+CREATE OR REPLACE FUNCTION websentry_kept_months(days_from timestamptz, days_to timestamptz)
+    RETURNS TABLE (lo timestamptz, hi timestamptz, ids bigint[])
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT min(k.lo), max(k.hi), array_agg(k.id)
+    FROM rollup_windows k
+    WHERE k.lo >= days_from AND k.hi <= days_to AND k.cutoff = k.hi AND k.day_lo = k.lo AND k.day_hi = k.hi
+      AND k.lo = date_trunc('month', k.lo AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+      AND k.hi = (date_trunc('month', k.lo AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'
+      AND NOT EXISTS (SELECT FROM rollup_writes w WHERE w.id > k.seen AND w.earliest < k.cutoff AND w.latest >= k.lo)
+    HAVING count(*) > 0
+       AND count(*) = (SELECT extract(year FROM a) * 12 + extract(month FROM a)
+                       FROM age(max(k.hi) AT TIME ZONE 'UTC', min(k.lo) AT TIME ZONE 'UTC') a)
+$$;
+COMMENT ON FUNCTION websentry_kept_months(timestamptz, timestamptz) IS
+    'Helper of site_summary: the calendar months kept (rollup_windows) inside a range of whole days, when they follow each other without a gap: from, to and their ids.';
 
 -- One site. Read through the rollups' primary keys. Pooled: one row for all its locations (probe
 -- NULL), their rows summed (each capped at its bucket first), over `locations` of them.
@@ -470,6 +493,11 @@ DECLARE
     -- buckets after it are added.
     kept_id bigint;
     kept_until timestamptz;
+    -- Otherwise the calendar months kept inside its days, [months_lo, months_hi), if any: the days
+    -- before and after them are read from the daily rows.
+    months_lo timestamptz;
+    months_hi timestamptz;
+    month_ids bigint[];
 BEGIN
     SELECT b.lo, b.hi, b.day_lo, b.day_hi INTO lo, hi, day_lo, day_hi FROM websentry_summary_bounds(window_start, window_end) b;
     IF NOT FOUND THEN
@@ -477,12 +505,17 @@ BEGIN
     END IF;
     SELECT k.id, k.until INTO kept_id, kept_until FROM websentry_kept_window(window_start, window_end) k;
     kept_until := coalesce(kept_until, '-infinity');
+    IF kept_id IS NULL THEN
+        SELECT m.lo, m.hi, m.ids INTO months_lo, months_hi, month_ids FROM websentry_kept_months(day_lo, day_hi) m;
+    END IF;
     RETURN QUERY
         WITH parts AS (
             SELECT * FROM websentry_window_parts(
                 greatest((day_lo AT TIME ZONE 'UTC')::date, websentry_first_day_after(kept_until)),
-                (day_hi AT TIME ZONE 'UTC')::date, greatest(lo, kept_until), day_lo, greatest(day_hi, kept_until), hi,
-                today, this_hour, kept_id)
+                (coalesce(months_lo, day_hi) AT TIME ZONE 'UTC')::date,
+                (coalesce(months_hi, day_hi) AT TIME ZONE 'UTC')::date, (day_hi AT TIME ZONE 'UTC')::date,
+                greatest(lo, kept_until), day_lo, greatest(day_hi, kept_until), hi,
+                today, this_hour, coalesce(month_ids, ARRAY[kept_id]))
         ), sums AS (
             SELECT url, probe, sum(probes)::bigint AS probes, sum(successes)::bigint AS successes,
                    max(last_checked_at) AS last_checked_at, sum(inconclusive)::bigint AS inconclusive,
@@ -753,8 +786,13 @@ COMMENT ON FUNCTION websentry_site_summary_all(timestamptz, timestamptz, boolean
 -- `spans` (whole hours; days are UTC days of 86,400 s here), the window asked during the current hour and during the next one, summed
 -- up to two hours before its end (`hi`): the hours summed are over, and by `margin` after the later
 -- of them the reports of it that were on their way are in. A kept answer that still counts is left
--- as it is; one voided by a late write is summed anew (outcome 'summed again'); those of hours
--- that are over are deleted.
+-- as it is, its snapshot moved to this turn's (no write noted since its own reaches into it, so
+-- its sums are still the rollups' now, and the notes before can go); one voided by a late write
+-- is summed anew (outcome 'summed again'); those of hours that are over are deleted.
+-- Then the calendar months: each of the 13 before the current one (a year ending at any of their
+-- ends), from the day the daily rollups are kept from, is summed whole once `margin` has passed
+-- after its end (its cutoff is its end; span '1 mon'), kept and voided as the windows are; older
+-- months are deleted. site_summary reads a window's whole months from them (websentry_kept_months).
 -- Run it in a REPEATABLE READ transaction begun while the caller holds the kept-windows lock
 -- (websentry_note_rollup_writes) exclusively: the transaction's snapshot then holds every rollup
 -- write noted so far; the lock is released here, so batches wait only for the snapshot. Sums that
@@ -777,6 +815,12 @@ DECLARE
     new_id bigint;
     voided boolean;
     started timestamptz;
+    kept_id bigint;
+    -- The months kept: the 13 before the current one, from the first day the daily rollups keep.
+    first_month timestamptz := date_trunc('month', clock) - interval '13 months';
+    daily_from timestamptz := coalesce((SELECT r.kept_from FROM rollup_retention r WHERE r.level = 'day'), '-infinity');
+    m_lo timestamptz;
+    m_hi timestamptz;
     sums_of_buckets text := (SELECT string_agg(format('sum(b%s)::integer', k), ', ' ORDER BY k) FROM generate_series(0, 127) k);
 BEGIN
     IF current_setting('transaction_isolation') <> 'repeatable read' THEN
@@ -786,7 +830,8 @@ BEGIN
         RAISE EXCEPTION 'websentry_keep_windows needs the kept-windows lock held exclusively before its transaction began';
     END IF;
     seen_id := coalesce((SELECT max(w.id) FROM rollup_writes w), 0);
-    DELETE FROM rollup_windows k WHERE k.hi <= this_hour;
+    -- Windows asked in hours that are over; months no longer kept (their cutoff is their end).
+    DELETE FROM rollup_windows k WHERE (k.hi <= this_hour AND k.cutoff < k.hi) OR (k.cutoff = k.hi AND k.lo < first_month);
     FOREACH s IN ARRAY spans LOOP
         FOREACH h IN ARRAY ARRAY[this_hour + interval '1 hour', this_hour + interval '2 hours'] LOOP
             span := s;
@@ -801,7 +846,9 @@ BEGIN
             END IF;
             -- The bounds of a window asked during the hour before h.
             SELECT * INTO b FROM websentry_summary_bounds(h - interval '1 microsecond' - s, h - interval '1 microsecond');
-            IF EXISTS (SELECT FROM websentry_kept_window(h - interval '1 microsecond' - s, h - interval '1 microsecond')) THEN
+            SELECT k.id INTO kept_id FROM websentry_kept_window(h - interval '1 microsecond' - s, h - interval '1 microsecond') k;
+            IF FOUND THEN
+                UPDATE rollup_windows k SET seen = seen_id WHERE k.id = kept_id;
                 outcome := 'kept';
                 RETURN NEXT;
                 CONTINUE;
@@ -817,7 +864,7 @@ BEGIN
                     'INSERT INTO rollup_window_sums
                      SELECT $1, url, probe, sum(probes)::integer, sum(successes)::integer, max(last_checked_at),
                             sum(inconclusive)::integer, sum(measured_us), sum(down_us), %s
-                     FROM websentry_window_parts($2, $3, $4, $5, $6, $7, $8, $9, NULL)
+                     FROM websentry_window_parts($2, $3, $3, $3, $4, $5, $6, $7, $8, $9, NULL)
                      GROUP BY url, probe', sums_of_buckets)
                     USING new_id, (b.day_lo AT TIME ZONE 'UTC')::date,
                           least((b.day_hi AT TIME ZONE 'UTC')::date, websentry_first_day_after(cut)),
@@ -831,6 +878,49 @@ BEGIN
             END;
             RETURN NEXT;
         END LOOP;
+    END LOOP;
+    FOR m_lo IN SELECT g FROM generate_series(greatest(first_month, date_trunc('month', daily_from)),
+                                              date_trunc('month', clock) - interval '1 month', interval '1 month') g LOOP
+        m_hi := m_lo + interval '1 month';
+        span := interval '1 month';
+        hi := m_hi;
+        sums := NULL;
+        took_ms := NULL;
+        -- A month whose first days are no longer kept is not summed (expiring them deleted it).
+        CONTINUE WHEN m_lo < daily_from;
+        IF m_hi > clock - margin THEN
+            outcome := 'not yet';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        SELECT k.id INTO kept_id FROM websentry_kept_window(m_lo, m_hi) k;
+        IF FOUND THEN
+            UPDATE rollup_windows k SET seen = seen_id WHERE k.id = kept_id;
+            outcome := 'kept';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        DELETE FROM rollup_windows k WHERE k.lo = m_lo AND k.hi = m_hi AND k.day_lo = m_lo AND k.day_hi = m_hi;
+        voided := FOUND;
+        started := clock_timestamp();
+        BEGIN
+            INSERT INTO rollup_windows (lo, hi, day_lo, day_hi, cutoff, seen, built_ms)
+                VALUES (m_lo, m_hi, m_lo, m_hi, m_hi, seen_id, 0) RETURNING id INTO new_id;
+            EXECUTE format(
+                'INSERT INTO rollup_window_sums
+                 SELECT $1, url, probe, sum(probes)::integer, sum(successes)::integer, max(last_checked_at),
+                        sum(inconclusive)::integer, sum(measured_us), sum(down_us), %s
+                 FROM websentry_window_parts($2, $3, $3, $3, $4, $4, $4, $4, $5, $6, NULL)
+                 GROUP BY url, probe', sums_of_buckets)
+                USING new_id, (m_lo AT TIME ZONE 'UTC')::date, (m_hi AT TIME ZONE 'UTC')::date, m_lo, now_day, now_hour;
+            GET DIAGNOSTICS sums = ROW_COUNT;
+            took_ms := extract(epoch FROM clock_timestamp() - started) * 1e3;
+            UPDATE rollup_windows k SET built_ms = took_ms WHERE k.id = new_id;
+            outcome := CASE WHEN voided THEN 'summed again' ELSE 'summed' END;
+        EXCEPTION WHEN numeric_value_out_of_range THEN
+            outcome := 'too large';
+        END;
+        RETURN NEXT;
     END LOOP;
     -- Notes every kept answer's snapshot holds are of no more use.
     DELETE FROM rollup_writes w WHERE w.id <= (SELECT coalesce(min(k.seen), seen_id) FROM rollup_windows k);
@@ -1313,7 +1403,8 @@ REVOKE EXECUTE ON FUNCTION
     websentry_site_summary_one(timestamptz, timestamptz, text, boolean),
     websentry_site_summary_all(timestamptz, timestamptz, boolean),
     websentry_first_day_after(timestamptz), websentry_kept_window(timestamptz, timestamptz),
-    websentry_window_parts(date, date, timestamptz, timestamptz, timestamptz, timestamptz, date, timestamptz, bigint),
+    websentry_window_parts(date, date, date, date, timestamptz, timestamptz, timestamptz, timestamptz, date, timestamptz, bigint[]),
+    websentry_kept_months(timestamptz, timestamptz),
     websentry_keep_windows(interval[], interval),
     site_summary(timestamptz, timestamptz, text), site_summary_pooled(timestamptz, timestamptz, text),
     site_timeline_pooled(timestamptz, timestamptz, text, text)

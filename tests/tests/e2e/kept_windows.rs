@@ -3,6 +3,8 @@
 //! that writes into hours already summed voids the kept answer (read from the rollups until the
 //! upkeep sums it anew), one that writes into the running hour does not; a batch committing while
 //! the upkeep starts is in the kept sums or voids them; sums too large for the table are not kept.
+//! Calendar months are kept too (schema version 16): a window reads its whole months from them and
+//! answers what the rollups answer; a late report into a month voids it until it is summed again.
 
 use std::{collections::BTreeMap, time::Duration as StdDuration};
 
@@ -30,10 +32,15 @@ const COLUMNS: &str = "url, probe, probes::float8, successes::float8, uptime, p5
     measured_uptime";
 
 fn answer(client: &mut Client, function: &str, span: &str) -> Answer {
+    answer_between(client, function, &format!("now() - interval '{span}'"), "now()")
+}
+
+/// The answer over [`from`, `to`), two SQL expressions.
+fn answer_between(client: &mut Client, function: &str, from: &str, to: &str) -> Answer {
     // Pooled, a row per url stands for all its locations: `locations` in place of the probe.
     let probe = if function == "site_summary_pooled" { "locations::text" } else { "probe" };
     let sql = format!(
-        "SELECT {} FROM {function}(now() - interval '{span}', now()) ORDER BY 1, 2",
+        "SELECT {} FROM {function}({from}, {to}) ORDER BY 1, 2",
         COLUMNS.replacen("probe,", &format!("{probe},"), 1)
     );
     client
@@ -168,7 +175,10 @@ fn kept_answers_are_the_rollups_answers_and_a_write_into_summed_hours_voids_them
     let spans: Vec<String> =
         outcomes(&windows, hi).into_iter().filter(|(_, outcome)| outcome == "summed").map(|(span, _)| span).collect();
     assert_eq!(spans.len(), KEPT_WINDOWS.len(), "each window summed for this hour: {windows:?}");
-    assert!(windows.iter().filter(|w| w.outcome == "summed").all(|w| w.sums.is_some_and(|n| n == 60)), "{windows:?}");
+    assert!(
+        windows.iter().filter(|w| w.outcome == "summed" && w.hi == hi).all(|w| w.sums.is_some_and(|n| n == 60)),
+        "{windows:?}"
+    );
 
     for (span, (per_location, pooled)) in KEPT_WINDOWS.iter().zip(&rollups) {
         assert_eq!(kept_now(&mut reader, span), 1, "{span}: kept");
@@ -368,4 +378,123 @@ fn sums_too_large_for_the_table_are_not_kept_and_the_answer_is_read_from_the_rol
     assert_eq!(kept_now(&mut client, "7 days"), 0, "nothing kept");
     let answer = answer(&mut client, "site_summary", "7 days");
     assert_eq!(probes_of(&answer, "https://busy.test/", "eu"), 6e9, "read from the rollups, in bigint");
+}
+
+/// Ten sites probed every six hours for the last 110 days, from one place.
+fn archive_months(db: &TestDatabase) {
+    let now = OffsetDateTime::now_utc() - Duration::minutes(1);
+    let mut writer = ReportWriter::new(db.client(), KEEP_EVERYTHING, 500);
+    let mut written = 0;
+    let mut at = now - Duration::days(110);
+    while at < now {
+        for site in 0..10 {
+            let mut report = late_report(&format!("https://month-{site}.test/"), at + Duration::minutes(site));
+            report.response_ms = 20.0 + 7.0 * site as f64 + 3.0 * f64::from(at.hour());
+            report.interval_s = Some(6 * 3600);
+            writer.write(&report);
+            written += 1;
+        }
+        at += Duration::hours(6);
+    }
+    assert_eq!(writer.finish(), written, "every report archived");
+}
+
+#[test]
+fn closed_months_are_kept_and_a_window_reads_its_whole_months_from_them() {
+    let db = Stack::get().create_database().migrated();
+    archive_months(&db);
+    let (mut reader, mut upkeeper, mut other) = (db.client(), db.client(), db.client());
+    reader.batch_execute("BEGIN").expect("begin");
+    // A window of whole months and edge days and hours; the months of the window, one of them
+    // (that of 50 days ago) inside it whatever today is; that month alone.
+    let (from, to) = ("now() - interval '100 days 5 hours'", "now() - interval '1 day 3 hours'");
+    let month = "date_trunc('month', (now() - interval '50 days') AT TIME ZONE 'UTC')";
+    let (month_from, month_to) =
+        (format!("({month}) AT TIME ZONE 'UTC'"), format!("({month} + interval '1 month') AT TIME ZONE 'UTC'"));
+    let windows = [(from.to_owned(), to.to_owned()), (month_from.clone(), month_to.clone())];
+    let rollups: Vec<(Answer, Answer)> = windows
+        .iter()
+        .map(|(a, b)| {
+            (
+                answer_between(&mut reader, "site_summary", a, b),
+                answer_between(&mut reader, "site_summary_pooled", a, b),
+            )
+        })
+        .collect();
+
+    let turn = upkeep::keep_windows(&mut upkeeper).expect("summing the kept windows and months");
+    let months: Vec<&KeptWindow> = turn.iter().filter(|w| w.span == "1 mon").collect();
+    assert_eq!(months.len(), 13, "the 13 months before this one: {months:?}");
+    assert!(
+        months.iter().filter(|w| w.sums.unwrap_or(0) > 0).count() >= 3,
+        "the months with reports summed, a row per site: {months:?}"
+    );
+    let kept_months = |client: &mut Client| -> i64 {
+        client
+            .query_one(&format!("SELECT coalesce(array_length(ids, 1), 0)::int8 FROM websentry_kept_months(({from}), ({to})) UNION ALL SELECT 0 LIMIT 1"), &[])
+            .expect("websentry_kept_months")
+            .get(0)
+    };
+    assert!(kept_months(&mut reader) >= 2, "whole months inside the window are kept");
+    for ((a, b), (per_location, pooled)) in windows.iter().zip(&rollups) {
+        assert_same(
+            &answer_between(&mut reader, "site_summary", a, b),
+            per_location,
+            &format!("site_summary [{a}, {b})"),
+        );
+        assert_same(&answer_between(&mut reader, "site_summary_pooled", a, b), pooled, &format!("pooled [{a}, {b})"));
+    }
+
+    // The answer comes from the month's sums: a change there shows in both windows (and is undone).
+    let site = "https://month-3.test/";
+    let tamper = |client: &mut Client, by: i32| {
+        client
+            .execute(
+                &format!(
+                    "UPDATE rollup_window_sums s SET probes = probes + $1 FROM rollup_windows k
+                     WHERE s.window_id = k.id AND k.lo = {month_from} AND k.hi = {month_to} AND s.url = $2"
+                ),
+                &[&by, &site],
+            )
+            .expect("changing a month's sums")
+    };
+    assert_eq!(tamper(&mut other, 1000), 1, "one row of the month for the site");
+    let changed: Vec<Answer> = windows.iter().map(|(a, b)| answer_between(&mut reader, "site_summary", a, b)).collect();
+    tamper(&mut other, -1000);
+    for (changed, (rollups, _)) in changed.iter().zip(&rollups) {
+        assert_eq!(
+            probes_of(changed, site, "eu"),
+            probes_of(rollups, site, "eu") + 1000.0,
+            "read from the month's sums"
+        );
+    }
+
+    // A report of that month, late: the month no longer counts, the window reads its days again
+    // (the report in, the sums not read), until the next turn sums the month anew.
+    write(&db, &late_report(site, OffsetDateTime::now_utc() - Duration::days(50)), 0);
+    assert_eq!(kept_months(&mut reader), 0, "a month voided: no run of months without a gap");
+    tamper(&mut other, 1000);
+    let voided: Vec<Answer> = windows.iter().map(|(a, b)| answer_between(&mut reader, "site_summary", a, b)).collect();
+    tamper(&mut other, -1000);
+    for (voided, (rollups, _)) in voided.iter().zip(&rollups) {
+        assert_eq!(
+            probes_of(voided, site, "eu"),
+            probes_of(rollups, site, "eu") + 1.0,
+            "the late report, from the rollups"
+        );
+    }
+    let turn = upkeep::keep_windows(&mut upkeeper).expect("summing again");
+    let again: Vec<&KeptWindow> = turn.iter().filter(|w| w.span == "1 mon" && w.outcome == "summed again").collect();
+    assert_eq!(again.len(), 1, "the voided month summed anew, the others kept: {turn:?}");
+    assert!(kept_months(&mut reader) >= 2);
+    for ((a, b), voided) in windows.iter().zip(&voided) {
+        assert_same(
+            &answer_between(&mut reader, "site_summary", a, b),
+            voided,
+            &format!("after the late report, [{a}, {b})"),
+        );
+    }
+    // Every kept answer's snapshot is this turn's: the notes before it are gone.
+    assert_eq!(db.count("SELECT count(*) FROM rollup_writes"), 0, "notes kept by no answer are deleted");
+    reader.batch_execute("COMMIT").expect("commit");
 }

@@ -1,0 +1,11 @@
+-- Websentry archive, schema version 16: calendar months kept like windows. The upkeep's turn at the
+-- kept answers (websentry_keep_windows, in the SQL interface) now also sums each closed calendar
+-- month of the last 13 into rollup_windows and rollup_window_sums, with its end as its cutoff, and
+-- site_summary reads a window's whole months from them: a year ending at any time reads about
+-- twelve rows per site and the days and hours at its edges, not a row per day.
+--
+-- No table changes. The helper that reads a window's parts takes a second range of days and
+-- several kept answers now: its old form is dropped here, and the interface creates the new one.
+
+DROP FUNCTION IF EXISTS websentry_window_parts(date, date, timestamptz, timestamptz, timestamptz, timestamptz, date,
+                                               timestamptz, bigint);
