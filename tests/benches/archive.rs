@@ -405,12 +405,30 @@ fn a_year(client: &mut Client, sites: usize) {
     );
     let rollups_gb = year_gb(hourly_days);
 
-    let all_sites = |client: &mut Client, back: &str| {
-        let sql = format!("SELECT count(*) FROM site_summary(now() - interval '{back}', now())");
+    let between = |client: &mut Client, from: &str, to: &str| {
+        let sql = format!("SELECT count(*) FROM site_summary({from}, {to})");
         let (seconds, row) = median_of(3, || client.query_one(&sql, &[]).expect("site_summary"));
-        assert_eq!(row.get::<_, i64>(0), sites as i64, "one row per site over {back}");
+        assert_eq!(row.get::<_, i64>(0), sites as i64, "one row per site over [{from}, {to})");
         seconds
     };
+    let all_sites = |client: &mut Client, back: &str| between(client, &format!("now() - interval '{back}'"), "now()");
+    // Windows that do not end now (schema version 16 keeps calendar months): a year ending a week
+    // ago (its end in the hours of a day kept hourly here, its start before the hourly horizon, in
+    // whole days), and the last calendar month.
+    let other_windows = [
+        (
+            "365 days ending 7 days 5 hours ago",
+            "now() - interval '372 days 5 hours'",
+            "now() - interval '7 days 5 hours'",
+            "<= 1 s",
+        ),
+        (
+            "the last calendar month",
+            "date_trunc('month', (now() AT TIME ZONE 'UTC') - interval '1 month') AT TIME ZONE 'UTC'",
+            "date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+            "<= 0.5 s",
+        ),
+    ];
     // Before the upkeep expires the hours past their retention: each window reads its edge hours.
     for back in KEPT_WINDOWS {
         let seconds = all_sites(client, back);
@@ -455,6 +473,12 @@ fn a_year(client: &mut Client, sites: usize) {
             seconds * 1_000.0
         );
         from_rollups.push(seconds);
+    }
+    let mut others_from_rollups = Vec::new();
+    for (name, from, to, _) in other_windows {
+        let seconds = between(client, from, to);
+        println!("  {name}, all {sites} sites, from the rollups alone: {:.0} ms", seconds * 1_000.0);
+        others_from_rollups.push(seconds);
     }
     let started = Instant::now();
     let windows = upkeep::keep_windows(client).expect("summing the kept windows");
@@ -503,6 +527,21 @@ fn a_year(client: &mut Client, sites: usize) {
             target,
         );
         println!("    {:.1} x faster than from the rollups alone", rollups_s / seconds);
+    }
+    for ((name, from, to, target), rollups_s) in other_windows.iter().zip(others_from_rollups) {
+        let months: i64 = client
+            .query_one(
+                &format!(
+                    "SELECT coalesce(max(array_length(m.ids, 1)), 0)::int8 FROM websentry_summary_bounds({from}, {to}) b,
+                     LATERAL websentry_kept_months(b.day_lo, b.day_hi) m"
+                ),
+                &[],
+            )
+            .expect("websentry_kept_months")
+            .get(0);
+        let seconds = between(client, from, to);
+        figure(&format!("site_summary, all {sites} sites, {name}"), format!("{:.0} ms", seconds * 1_000.0), target);
+        println!("    {months} whole months kept, {:.1} x faster than from the rollups alone", rollups_s / seconds);
     }
     let site = "http://site-45.example.com/";
     for back in ["24 hours", "365 days"] {
