@@ -45,6 +45,11 @@ const LOCK_WAIT: &str = "5s";
 /// sums them in UTC). Any other window is read from the rollups.
 pub const KEPT_WINDOWS: [&str; 5] = ["1 day", "7 days", "30 days", "90 days", "365 days"];
 
+/// The calendar months before the current one whose answers are kept ([`keep_windows`], schema
+/// version 16): a year ending at any of their ends. Written in `websentry_keep_windows`; a test
+/// checks the two agree.
+pub const KEPT_MONTHS: usize = 13;
+
 /// How long after an hour is over a kept answer may sum it: reports of it still on their way then
 /// would void the answer (they are written into an hour already summed).
 const KEPT_WINDOW_MARGIN: &str = "5 minutes";
@@ -337,6 +342,12 @@ fn in_transaction<T>(
 mod tests {
     use super::*;
     use time::macros::{date, datetime};
+
+    #[test]
+    fn the_months_kept_are_those_the_sql_sums() {
+        let months = format!("date_trunc('month', clock) - interval '{KEPT_MONTHS} months'");
+        assert!(crate::schema::interface::SQL.contains(&months), "websentry_keep_windows keeps {KEPT_MONTHS} months");
+    }
 
     #[test]
     fn the_kept_windows_lock_is_the_one_the_sql_takes_and_releases() {

@@ -32,7 +32,7 @@ use time::{macros::datetime, OffsetDateTime};
 use websentry_consumer::{
     rollup::BUCKETS,
     schema,
-    upkeep::{self, Retention, KEPT_WINDOWS},
+    upkeep::{self, Retention, KEPT_MONTHS, KEPT_WINDOWS},
 };
 use websentry_shared::report::{ErrorKind, ProbeError, Report, Timings};
 // The reports carry past times: none may fall out of the archive for its age here.
@@ -484,7 +484,7 @@ fn a_year(client: &mut Client, sites: usize) {
     let windows = upkeep::keep_windows(client).expect("summing the kept windows");
     println!("  the upkeep summed the kept windows in {:.1} s:", started.elapsed().as_secs_f64());
     // The kept answers are part of the rollups' storage: a consumer keeps each fixed window for
-    // the current and the next hour, one row per site each.
+    // the current and the next hour, and 13 calendar months, one row per site each.
     let row = client
         .query_one(
             "SELECT count(*), pg_total_relation_size('rollup_window_sums') + pg_total_relation_size('rollup_windows')
@@ -494,10 +494,10 @@ fn a_year(client: &mut Client, sites: usize) {
         .expect("kept answers' size");
     let (kept_rows, kept_bytes): (i64, i64) = (row.get(0), row.get(1));
     let kept_b = kept_bytes as f64 / kept_rows.max(1) as f64;
-    let kept_gb = 10_000.0 * 2.0 * KEPT_WINDOWS.len() as f64 * kept_b / 1e9;
+    let kept_answers = 2 * KEPT_WINDOWS.len() + KEPT_MONTHS;
+    let kept_gb = 10_000.0 * kept_answers as f64 * kept_b / 1e9;
     println!(
-        "  kept answers: {kept_rows} rows here ({kept_b:.0} B each, tables and index); at most {} windows of 10,000 sites: {kept_gb:.3} GB",
-        2 * KEPT_WINDOWS.len()
+        "  kept answers: {kept_rows} rows here ({kept_b:.0} B each, tables and index); at most {kept_answers} windows and months of 10,000 sites: {kept_gb:.3} GB"
     );
     println!("  rollups alone {rollups_gb:.2} GB, with the kept answers {:.2} GB", rollups_gb + kept_gb);
     figure("rollup storage, a year of 10000 sites", format!("{:.2} GB", rollups_gb + kept_gb), "<= 3 GB");

@@ -18,7 +18,7 @@ use time::{Duration, OffsetDateTime, Time};
 use websentry_consumer::{
     archive::{Archiver, Committed},
     batch::{Batch, Origin},
-    upkeep::{self, KeptWindow, KEPT_WINDOWS},
+    upkeep::{self, KeptWindow, KEPT_MONTHS, KEPT_WINDOWS},
 };
 use websentry_shared::report::{ErrorKind, ProbeError, Report};
 use websentry_tests::{eventually, sample_report, seeded_rng, ReportWriter, Stack, TestDatabase, KEEP_EVERYTHING};
@@ -424,7 +424,7 @@ fn closed_months_are_kept_and_a_window_reads_its_whole_months_from_them() {
 
     let turn = upkeep::keep_windows(&mut upkeeper).expect("summing the kept windows and months");
     let months: Vec<&KeptWindow> = turn.iter().filter(|w| w.span == "1 mon").collect();
-    assert_eq!(months.len(), 13, "the 13 months before this one: {months:?}");
+    assert_eq!(months.len(), KEPT_MONTHS, "the months before this one: {months:?}");
     assert!(
         months.iter().filter(|w| w.sums.unwrap_or(0) > 0).count() >= 3,
         "the months with reports summed, a row per site: {months:?}"
