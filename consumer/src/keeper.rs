@@ -65,14 +65,31 @@ pub fn turn(client: &mut Client, metrics: &Metrics) {
             let count = |outcome: &str| windows.iter().filter(|window| window.outcome == outcome).count() as u64;
             let again = count("summed again");
             metrics.record_kept_windows(count("summed") + again, again, count("too large"), true);
-            for window in windows.iter().filter(|window| !matches!(window.outcome.as_str(), "kept" | "not yet")) {
-                tracing::info!(
+            // One line for a turn that summed anything (the first turn sums every window and 13
+            // months); each answer at debug, and each one too large to keep as a warning.
+            let worked: Vec<_> =
+                windows.iter().filter(|window| !matches!(window.outcome.as_str(), "kept" | "not yet")).collect();
+            for window in &worked {
+                tracing::debug!(
                     span = %window.span,
                     asked_before = %window.hi,
                     outcome = %window.outcome,
                     sums = window.sums,
                     took_ms = window.took_ms,
                     "kept window answer"
+                );
+                if window.outcome == "too large" {
+                    tracing::warn!(span = %window.span, asked_before = %window.hi, "a kept window answer is too large to keep: that window is read from the rollups");
+                }
+            }
+            if !worked.is_empty() {
+                tracing::info!(
+                    summed = count("summed"),
+                    summed_again = again,
+                    too_large = count("too large"),
+                    months = worked.iter().filter(|window| window.span == "1 mon").count(),
+                    took_ms = worked.iter().filter_map(|window| window.took_ms).sum::<f64>().round(),
+                    "kept window answers summed"
                 );
             }
         }
