@@ -396,7 +396,13 @@ fn archive_months(db: &TestDatabase) {
         }
         at += Duration::hours(6);
     }
-    assert_eq!(writer.finish(), written, "every report archived");
+    // A site probed once, half an hour before a month ended, every 6 hours: its slot runs on
+    // into the next month, which holds measured time of it and no probe.
+    let next_month = (now - Duration::days(40)).date().replace_day(1).expect("a first day").midnight().assume_utc();
+    let mut spill = late_report("https://spill.test/", next_month - Duration::minutes(30));
+    spill.interval_s = Some(6 * 3600);
+    writer.write(&spill);
+    assert_eq!(writer.finish(), written + 1, "every report archived");
 }
 
 #[test]
