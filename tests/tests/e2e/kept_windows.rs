@@ -464,9 +464,14 @@ fn closed_months_are_kept_and_a_window_reads_its_whole_months_from_them() {
             )
             .expect("changing a month's sums")
     };
-    assert_eq!(tamper(&mut other, 1000), 1, "one row of the month for the site");
-    let changed: Vec<Answer> = windows.iter().map(|(a, b)| answer_between(&mut reader, "site_summary", a, b)).collect();
-    tamper(&mut other, -1000);
+    // The windows' answers read while the month's sums are changed.
+    let mut tampered = |reader: &mut Client| -> Vec<Answer> {
+        assert_eq!(tamper(&mut other, 1000), 1, "one row of the month for the site");
+        let answers = windows.iter().map(|(a, b)| answer_between(reader, "site_summary", a, b)).collect();
+        tamper(&mut other, -1000);
+        answers
+    };
+    let changed = tampered(&mut reader);
     for (changed, (rollups, _)) in changed.iter().zip(&rollups) {
         assert_eq!(
             probes_of(changed, site, "eu"),
@@ -479,9 +484,7 @@ fn closed_months_are_kept_and_a_window_reads_its_whole_months_from_them() {
     // (the report in, the sums not read), until the next turn sums the month anew.
     write(&db, &late_report(site, OffsetDateTime::now_utc() - Duration::days(50)), 0);
     assert_eq!(kept_months(&mut reader), 0, "a month voided: no run of months without a gap");
-    tamper(&mut other, 1000);
-    let voided: Vec<Answer> = windows.iter().map(|(a, b)| answer_between(&mut reader, "site_summary", a, b)).collect();
-    tamper(&mut other, -1000);
+    let voided = tampered(&mut reader);
     for (voided, (rollups, _)) in voided.iter().zip(&rollups) {
         assert_eq!(
             probes_of(voided, site, "eu"),
