@@ -808,10 +808,8 @@ DECLARE
     this_hour timestamptz := date_trunc('hour', clock AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
     now_day date := (now() AT TIME ZONE 'UTC')::date;
     now_hour timestamptz := date_trunc('hour', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    c record;
     b record;
-    s interval;
-    h timestamptz;
-    cut timestamptz;
     new_id bigint;
     voided boolean;
     started timestamptz;
@@ -819,8 +817,6 @@ DECLARE
     -- The months kept: the 13 before the current one, from the first day the daily rollups keep.
     first_month timestamptz := date_trunc('month', clock) - interval '13 months';
     daily_from timestamptz := coalesce((SELECT r.kept_from FROM rollup_retention r WHERE r.level = 'day'), '-infinity');
-    m_lo timestamptz;
-    m_hi timestamptz;
     sums_of_buckets text := (SELECT string_agg(format('sum(b%s)::integer', k), ', ' ORDER BY k) FROM generate_series(0, 127) k);
 BEGIN
     IF current_setting('transaction_isolation') <> 'repeatable read' THEN
@@ -832,87 +828,58 @@ BEGIN
     seen_id := coalesce((SELECT max(w.id) FROM rollup_writes w), 0);
     -- Windows asked in hours that are over; months no longer kept (their cutoff is their end).
     DELETE FROM rollup_windows k WHERE (k.hi <= this_hour AND k.cutoff < k.hi) OR (k.cutoff = k.hi AND k.lo < first_month);
-    FOREACH s IN ARRAY spans LOOP
-        FOREACH h IN ARRAY ARRAY[this_hour + interval '1 hour', this_hour + interval '2 hours'] LOOP
-            span := s;
-            hi := h;
-            sums := NULL;
-            took_ms := NULL;
-            cut := h - interval '2 hours';
-            IF cut > clock - margin THEN
-                outcome := 'not yet';
-                RETURN NEXT;
-                CONTINUE;
-            END IF;
-            -- The bounds of a window asked during the hour before h.
-            SELECT * INTO b FROM websentry_summary_bounds(h - interval '1 microsecond' - s, h - interval '1 microsecond');
-            SELECT k.id INTO kept_id FROM websentry_kept_window(h - interval '1 microsecond' - s, h - interval '1 microsecond') k;
-            IF FOUND THEN
-                UPDATE rollup_windows k SET seen = seen_id WHERE k.id = kept_id;
-                outcome := 'kept';
-                RETURN NEXT;
-                CONTINUE;
-            END IF;
-            -- Kept before for these bounds but no longer counting: voided by a late write.
-            DELETE FROM rollup_windows k WHERE k.lo = b.lo AND k.hi = b.hi AND k.day_lo = b.day_lo AND k.day_hi = b.day_hi;
-            voided := FOUND;
-            started := clock_timestamp();
-            BEGIN
-                INSERT INTO rollup_windows (lo, hi, day_lo, day_hi, cutoff, seen, built_ms)
-                    VALUES (b.lo, b.hi, b.day_lo, b.day_hi, cut, seen_id, 0) RETURNING id INTO new_id;
-                EXECUTE format(
-                    'INSERT INTO rollup_window_sums
-                     SELECT $1, url, probe, sum(probes)::integer, sum(successes)::integer, max(last_checked_at),
-                            sum(inconclusive)::integer, sum(measured_us), sum(down_us), %s
-                     FROM websentry_window_parts($2, $3, $3, $3, $4, $5, $6, $7, $8, $9, NULL)
-                     GROUP BY url, probe', sums_of_buckets)
-                    USING new_id, (b.day_lo AT TIME ZONE 'UTC')::date,
-                          least((b.day_hi AT TIME ZONE 'UTC')::date, websentry_first_day_after(cut)),
-                          b.lo, least(b.day_lo, cut), b.day_hi, least(b.hi, cut), now_day, now_hour;
-                GET DIAGNOSTICS sums = ROW_COUNT;
-                took_ms := extract(epoch FROM clock_timestamp() - started) * 1e3;
-                UPDATE rollup_windows k SET built_ms = took_ms WHERE k.id = new_id;
-                outcome := CASE WHEN voided THEN 'summed again' ELSE 'summed' END;
-            EXCEPTION WHEN numeric_value_out_of_range THEN
-                outcome := 'too large';
-            END;
-            RETURN NEXT;
-        END LOOP;
-    END LOOP;
-    FOR m_lo IN SELECT g FROM generate_series(greatest(first_month, date_trunc('month', daily_from)),
-                                              date_trunc('month', clock) - interval '1 month', interval '1 month') g LOOP
-        m_hi := m_lo + interval '1 month';
-        span := interval '1 month';
-        hi := m_hi;
+    -- What may be kept: each fixed window as asked during the hour before h (for the hours ending
+    -- at the next two h), summed up to two hours before h; then each closed month as a window
+    -- asked over [its start, its end), summed up to its end. Months whose first day the daily
+    -- rollups no longer keep are not summed (expiring that day deleted them).
+    FOR c IN
+        SELECT w.span, w.hi, w.ask_from, w.ask_to, w.cut FROM (
+            SELECT s AS span, h AS hi, h - interval '1 microsecond' - s AS ask_from, h - interval '1 microsecond' AS ask_to,
+                   h - interval '2 hours' AS cut, i AS i, j AS j
+            FROM unnest(spans) WITH ORDINALITY AS u(s, i),
+                 unnest(ARRAY[this_hour + interval '1 hour', this_hour + interval '2 hours']) WITH ORDINALITY AS v(h, j)
+            UNION ALL
+            SELECT interval '1 month', g + interval '1 month', g, g + interval '1 month', g + interval '1 month',
+                   cardinality(spans) + 1, row_number() OVER (ORDER BY g)
+            FROM generate_series(greatest(first_month, date_trunc('month', daily_from)),
+                                 date_trunc('month', clock) - interval '1 month', interval '1 month') g
+            WHERE g >= daily_from) w
+        ORDER BY w.i, w.j
+    LOOP
+        span := c.span;
+        hi := c.hi;
         sums := NULL;
         took_ms := NULL;
-        -- A month whose first days are no longer kept is not summed (expiring them deleted it).
-        CONTINUE WHEN m_lo < daily_from;
-        IF m_hi > clock - margin THEN
+        IF c.cut > clock - margin THEN
             outcome := 'not yet';
             RETURN NEXT;
             CONTINUE;
         END IF;
-        SELECT k.id INTO kept_id FROM websentry_kept_window(m_lo, m_hi) k;
+        SELECT k.id INTO kept_id FROM websentry_kept_window(c.ask_from, c.ask_to) k;
         IF FOUND THEN
             UPDATE rollup_windows k SET seen = seen_id WHERE k.id = kept_id;
             outcome := 'kept';
             RETURN NEXT;
             CONTINUE;
         END IF;
-        DELETE FROM rollup_windows k WHERE k.lo = m_lo AND k.hi = m_hi AND k.day_lo = m_lo AND k.day_hi = m_hi;
+        SELECT * INTO b FROM websentry_summary_bounds(c.ask_from, c.ask_to);
+        -- Kept before for these bounds but no longer counting: voided by a late write.
+        DELETE FROM rollup_windows k WHERE k.lo = b.lo AND k.hi = b.hi AND k.day_lo = b.day_lo AND k.day_hi = b.day_hi;
         voided := FOUND;
         started := clock_timestamp();
         BEGIN
             INSERT INTO rollup_windows (lo, hi, day_lo, day_hi, cutoff, seen, built_ms)
-                VALUES (m_lo, m_hi, m_lo, m_hi, m_hi, seen_id, 0) RETURNING id INTO new_id;
+                VALUES (b.lo, b.hi, b.day_lo, b.day_hi, c.cut, seen_id, 0) RETURNING id INTO new_id;
+            -- Its days up to the cutoff's, then its edge hours up to the cutoff.
             EXECUTE format(
                 'INSERT INTO rollup_window_sums
                  SELECT $1, url, probe, sum(probes)::integer, sum(successes)::integer, max(last_checked_at),
                         sum(inconclusive)::integer, sum(measured_us), sum(down_us), %s
-                 FROM websentry_window_parts($2, $3, $3, $3, $4, $4, $4, $4, $5, $6, NULL)
+                 FROM websentry_window_parts($2, $3, $3, $3, $4, $5, $6, $7, $8, $9, NULL)
                  GROUP BY url, probe', sums_of_buckets)
-                USING new_id, (m_lo AT TIME ZONE 'UTC')::date, (m_hi AT TIME ZONE 'UTC')::date, m_lo, now_day, now_hour;
+                USING new_id, (b.day_lo AT TIME ZONE 'UTC')::date,
+                      least((b.day_hi AT TIME ZONE 'UTC')::date, websentry_first_day_after(c.cut)),
+                      b.lo, least(b.day_lo, c.cut), b.day_hi, least(b.hi, c.cut), now_day, now_hour;
             GET DIAGNOSTICS sums = ROW_COUNT;
             took_ms := extract(epoch FROM clock_timestamp() - started) * 1e3;
             UPDATE rollup_windows k SET built_ms = took_ms WHERE k.id = new_id;
