@@ -138,7 +138,15 @@ fn route(head: &str, metrics: &Metrics) -> (&'static str, &'static str, String) 
         return ("405 Method Not Allowed", TEXT, "only GET and HEAD\n".into());
     }
     match path {
-        "/healthz" => ("200 OK", TEXT, "ok\n".into()),
+        "/healthz" if metrics.alive() => ("200 OK", TEXT, "ok\n".into()),
+        "/healthz" => (
+            "503 Service Unavailable",
+            TEXT,
+            format!(
+                "stalled: the archiving session has been in one turn for {} s (a service that holds a request without answering)\n",
+                metrics.stalled().as_secs()
+            ),
+        ),
         "/readyz" if metrics.ready() => ("200 OK", TEXT, "ready\n".into()),
         "/readyz" => ("503 Service Unavailable", TEXT, "not ready: needs Kafka, PostgreSQL and a partition\n".into()),
         "/metrics" => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", metrics.render()),
@@ -163,6 +171,20 @@ mod tests {
         assert!(get("/metrics").2.contains("websentry_reports_archived_total 0"));
         assert_eq!(get("/nope").0, "404 Not Found");
         assert_eq!(route("POST /healthz HTTP/1.1\r\n\r\n", &metrics).0, "405 Method Not Allowed");
+    }
+
+    #[test]
+    fn healthz_fails_once_the_session_is_stalled_in_one_turn_for_the_limit() {
+        let metrics = Metrics::default();
+        let get = |path: &str| route(&format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"), &metrics);
+        metrics.session_turned_at(std::time::SystemTime::now() - crate::metrics::STALL_LIMIT + Duration::from_secs(5));
+        assert_eq!(get("/healthz").0, "200 OK", "not yet");
+        metrics.session_turned_at(std::time::SystemTime::now() - crate::metrics::STALL_LIMIT);
+        let (status, _, body) = get("/healthz");
+        assert_eq!(status, "503 Service Unavailable");
+        assert!(body.starts_with("stalled: the archiving session has been in one turn for 600 s"), "{body}");
+        metrics.session_turned();
+        assert_eq!(get("/healthz").0, "200 OK", "a new turn");
     }
 
     /// A server on a free port with at most `connections` open; its address and its stop switch.

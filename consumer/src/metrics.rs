@@ -8,10 +8,16 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Mutex,
     },
-    time::Duration,
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use crate::session::Service;
+
+/// How long a daemon's session may stay in one turn of its loop before `/healthz` fails: far past
+/// a batch or an hourly upkeep (seconds), so that only a service that holds a request without
+/// answering (a database or a proxy that hangs, which no client deadline ends) gets the container
+/// restarted by its liveness probe.
+pub const STALL_LIMIT: Duration = Duration::from_secs(600);
 
 /// Upper bounds (seconds) of the batch-duration histogram: from a few rows to a full 5,000-row batch
 /// on a slow disk.
@@ -53,6 +59,9 @@ pub struct Metrics {
     kafka_connected: AtomicBool,
     /// Whether the last database statement succeeded.
     database_connected: AtomicBool,
+    /// When the daemon's session last came round its loop (ms since the Unix epoch), 0 while
+    /// there is no session.
+    session_turned_ms: AtomicU64,
     /// The batch latency histogram and the gauges per partition.
     inner: Mutex<Inner>,
 }
@@ -127,6 +136,34 @@ impl Metrics {
     pub fn set_connected(&self, kafka: bool, database: bool) {
         self.kafka_connected.store(kafka, Ordering::Relaxed);
         self.database_connected.store(database, Ordering::Relaxed);
+    }
+
+    /// The daemon's session came round its loop (it started, or begins another turn).
+    pub fn session_turned(&self) {
+        self.session_turned_at(SystemTime::now());
+    }
+
+    pub(crate) fn session_turned_at(&self, at: SystemTime) {
+        let ms = at.duration_since(UNIX_EPOCH).map_or(1, |since| since.as_millis().max(1));
+        self.session_turned_ms.store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The session ended: nothing can be stalled until the next one starts.
+    pub fn session_ended(&self) {
+        self.session_turned_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// How long the session has been in its current turn; zero without a session.
+    pub fn stalled(&self) -> Duration {
+        match self.session_turned_ms.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            ms => SystemTime::now().duration_since(UNIX_EPOCH + Duration::from_millis(ms)).unwrap_or(Duration::ZERO),
+        }
+    }
+
+    /// Alive = not stalled in one turn for [`STALL_LIMIT`] or longer.
+    pub fn alive(&self) -> bool {
+        self.stalled() < STALL_LIMIT
     }
 
     /// A partition is now held; `committed` is its stored next offset, if any.
@@ -242,6 +279,11 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP websentry_session_stalled_seconds How long the daemon's session has been in the current turn of its loop (a fetch and its batches, the claims, the upkeep); 0 without a session.\n# TYPE websentry_session_stalled_seconds gauge\nwebsentry_session_stalled_seconds {:.3}",
+            self.stalled().as_secs_f64()
+        );
         let up = |b: &AtomicBool| u8::from(b.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP websentry_connected Whether the consumer is connected to the service.\n# TYPE websentry_connected gauge");
         let _ = writeln!(out, "websentry_connected{{service=\"kafka\"}} {}", up(&self.kafka_connected));
@@ -353,6 +395,24 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_session_stalled_in_one_turn_past_the_limit_is_not_alive() {
+        let metrics = Metrics::default();
+        assert_eq!(metrics.stalled(), Duration::ZERO, "no session");
+        assert!(metrics.render().lines().any(|l| l == "websentry_session_stalled_seconds 0.000"));
+        metrics.session_turned_at(SystemTime::now() - Duration::from_secs(42));
+        assert!((42..44).contains(&metrics.stalled().as_secs()), "{:?}", metrics.stalled());
+        assert!(metrics.render().contains("\nwebsentry_session_stalled_seconds 42."), "{}", metrics.render());
+        assert!(metrics.alive());
+        metrics.session_turned_at(SystemTime::now() - STALL_LIMIT);
+        assert!(!metrics.alive(), "stalled for the limit");
+        metrics.session_turned();
+        assert!(metrics.alive() && metrics.stalled() < Duration::from_secs(1), "a new turn");
+        metrics.session_turned_at(SystemTime::now() - 2 * STALL_LIMIT);
+        metrics.session_ended();
+        assert!(metrics.alive() && metrics.stalled() == Duration::ZERO, "the session ended");
     }
 
     #[test]

@@ -69,6 +69,7 @@ pub fn start<'a>(
         lease::join(archiver.client(), &config.group).map_err(on(Service::Database))?;
     }
     metrics.set_connected(true, true);
+    metrics.session_turned();
     Ok(Session {
         config,
         runtime,

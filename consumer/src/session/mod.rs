@@ -33,6 +33,7 @@ pub fn run_until_done(mut session: Session<'_>) -> Result<Ended, Interrupted> {
     let result = archive_until_done(&mut session);
     session.metrics.release_all();
     session.metrics.set_connected(false, false);
+    session.metrics.session_ended();
     result
 }
 

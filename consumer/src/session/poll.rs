@@ -68,6 +68,7 @@ impl Timers {
 pub fn poll_until_stopped(session: &mut Session<'_>) -> Result<Ended, Interrupted> {
     let mut timers = Timers::started(Instant::now());
     while !session.shutdown.is_requested() {
+        session.metrics.session_turned();
         if timers.upkeep_due(Instant::now()) {
             session.archiver.upkeep(&session.metrics);
         }

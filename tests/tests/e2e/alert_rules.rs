@@ -1,8 +1,8 @@
 //! The alert rules of `deploy/prometheus/` under Prometheus's own tool: `promtool check rules` and
 //! `promtool test rules` (Debian's `prometheus` package; scripts/test installs it) pass, each
 //! control (a copy of the rules with one threshold moved) makes a unit test fail, so the unit tests
-//! do pin the thresholds; and the optional PrometheusRule of `k8s/` holds exactly the same groups.
-//! No stack needed.
+//! do pin the thresholds; the optional PrometheusRule of `k8s/` holds exactly the same groups; and
+//! the Grafana dashboard's "Firing alerts" panel lists every alert. No stack needed.
 
 use std::{
     path::{Path, PathBuf},
@@ -54,7 +54,7 @@ fn the_rules_are_valid_and_pass_their_unit_tests() {
     let (tested, test_output) = test_rules(&folder);
 
     assert!(checked, "promtool check rules:\n{check_output}");
-    assert!(check_output.contains("SUCCESS: 15 rules found"), "{check_output}");
+    assert!(check_output.contains("SUCCESS: 17 rules found"), "{check_output}");
     let files = unit_tests(&folder);
     assert!(files.len() >= 5, "the unit test files: {files:?}");
     assert!(tested, "promtool test rules:\n{test_output}");
@@ -136,6 +136,40 @@ const CONTROLS: &[Control] = &[
     Control { alert: "WebsentryKeptWindowsFailing", from: "[1h]) >= 6", to: "[1h]) >= 7" },
     Control { alert: "WebsentryKeptWindowsFailing", from: "[1h]) >= 6", to: "[2h]) >= 6" },
     Control { alert: "WebsentryKeptWindowsFailing", from: "[1h]) >= 6", to: "[70m]) >= 6" },
+    Control {
+        alert: "WebsentryArchiveStalled",
+        from: "websentry_session_stalled_seconds > 300\n        for: 1m",
+        to: "websentry_session_stalled_seconds > 400\n        for: 1m",
+    },
+    Control {
+        alert: "WebsentryArchiveStalled",
+        from: "websentry_session_stalled_seconds > 300\n        for: 1m",
+        to: "websentry_session_stalled_seconds > 200\n        for: 1m",
+    },
+    Control {
+        alert: "WebsentryArchiveStalled",
+        from: "websentry_session_stalled_seconds > 300\n        for: 1m",
+        to: "websentry_session_stalled_seconds > 300\n        for: 3m",
+    },
+    Control { alert: "WebsentryArchiveBehind", from: "> 600\n        for: 15m", to: "> 700\n        for: 15m" },
+    Control { alert: "WebsentryArchiveBehind", from: "> 600\n        for: 15m", to: "> 500\n        for: 15m" },
+    Control { alert: "WebsentryArchiveBehind", from: "> 600\n        for: 15m", to: "> 600\n        for: 10m" },
+    Control {
+        alert: "WebsentryArchiveBehind",
+        from: "rate(websentry_reports_archived_total[10m])",
+        to: "rate(websentry_reports_archived_total[5m])",
+    },
+    Control {
+        alert: "WebsentryArchiveBehind",
+        from: "rate(websentry_reports_archived_total[10m])",
+        to: "rate(websentry_reports_archived_total[15m])",
+    },
+    Control { alert: "WebsentryArchiveBehind", from: " + rate(websentry_records_rejected_total[10m])", to: "" },
+    Control {
+        alert: "WebsentryArchiveBehind",
+        from: "sum by (job, namespace) (websentry_partition_lag)",
+        to: "sum by (job, namespace, instance) (websentry_partition_lag)",
+    },
 ];
 
 #[test]
@@ -199,5 +233,30 @@ fn the_optional_prometheus_rule_holds_the_same_groups_as_the_rules_file() {
     let scratch = Scratch::new();
     scratch.write("spec.yml", &dedented);
     let (checked, output) = promtool(scratch.path(), &["check".into(), "rules".into(), "spec.yml".into()]);
-    assert!(checked && output.contains("SUCCESS: 15 rules found"), "{output}");
+    assert!(checked && output.contains("SUCCESS: 17 rules found"), "{output}");
+}
+
+#[test]
+fn the_dashboards_firing_alerts_panel_lists_every_alert_of_the_rules() {
+    let rules = std::fs::read_to_string(repo_file(RULES)).expect("the rules file");
+    let alerts: std::collections::BTreeSet<&str> =
+        rules.lines().filter_map(|line| line.trim_start().strip_prefix("- alert: ")).collect();
+    assert!(alerts.len() >= 13, "{alerts:?}");
+    let json = std::fs::read_to_string(repo_file("deploy/grafana/dashboards/websentry.json")).expect("the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let panel = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .find(|panel| panel["title"] == "Firing alerts")
+        .expect("the Firing alerts panel");
+    let expr = panel["targets"][0]["expr"].as_str().expect("its query");
+    let listed: std::collections::BTreeSet<&str> = expr
+        .split_once("alertname=~\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .expect("an alertname regex")
+        .0
+        .split('|')
+        .collect();
+    assert_eq!(listed, alerts, "{expr}");
 }

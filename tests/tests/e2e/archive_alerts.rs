@@ -1,13 +1,16 @@
 //! The archive's health alerts (group `websentry-archive` of `deploy/prometheus/`) in a real
 //! Prometheus (Debian's 2.42) scraping a real consumer daemon with the scrape job of
 //! docs/metrics.md (`websentry-consumer`): while it archives, every series the rules read is there
-//! and nothing fires; a record it keeps as rejected fires `WebsentryRecordsRejected`; PostgreSQL
-//! stopped (a relay in front of the stack's) fires `WebsentryArchiveInterrupted` for `postgresql`;
-//! the daemon killed fires `WebsentryConsumerDown`.
+//! and nothing fires (`WebsentryArchiveBehind`'s measure reads no work waiting); a record it keeps
+//! as rejected fires `WebsentryRecordsRejected`; PostgreSQL hanging (a relay in front of the
+//! stack's that holds the connection) fires `WebsentryArchiveStalled`; PostgreSQL stopped (the
+//! relay closed) fires `WebsentryArchiveInterrupted` for `postgresql`; the daemon killed fires
+//! `WebsentryConsumerDown`.
 //!
-//! Two overrides, so that the test takes seconds and not minutes: the rules are loaded from a copy
-//! whose `WebsentryArchiveInterrupted` and `WebsentryConsumerDown` wait `for: 5s` instead of `5m`
-//! (every other line as shipped); scrapes and evaluations run every second.
+//! Overrides, so that the test takes seconds and not minutes: the rules are loaded from a copy
+//! whose `WebsentryArchiveInterrupted` and `WebsentryConsumerDown` wait `for: 5s` instead of `5m`,
+//! and whose `WebsentryArchiveStalled` fires past 2 s for 1 s instead of 300 s for 1 minute (every
+//! other line as shipped); scrapes and evaluations run every second.
 
 use std::{
     collections::BTreeSet,
@@ -31,6 +34,12 @@ fn waiting_5s(rules: &str, alert: &str) -> String {
     format!("{}        for: 5s\n{}", &rules[..for_at], &rules[for_at + line.len()..])
 }
 
+/// `rules` with `from`, which occurs once, changed to `to`.
+fn changed_once(rules: &str, from: &str, to: &str) -> String {
+    assert_eq!(rules.matches(from).count(), 1, "{from:?} once in the rules");
+    rules.replacen(from, to, 1)
+}
+
 /// The query of the Grafana dashboard's "Firing alerts" panel.
 fn firing_alerts_panel() -> String {
     let json = std::fs::read_to_string(repo_file("deploy/grafana/dashboards/websentry.json")).expect("the dashboard");
@@ -42,6 +51,17 @@ fn firing_alerts_panel() -> String {
         .find(|panel| panel["title"] == "Firing alerts")
         .expect("the Firing alerts panel");
     panel["targets"][0]["expr"].as_str().expect("its query").to_owned()
+}
+
+/// The expression of `WebsentryArchiveBehind` in `rules` without its threshold: the seconds of
+/// work waiting in Kafka.
+fn behind_expression(rules: &str) -> String {
+    let at = rules.find("- alert: WebsentryArchiveBehind\n        expr: |\n").expect("WebsentryArchiveBehind");
+    let expr = &rules[at..].split_once("expr: |\n").expect("its expr").1;
+    let expr = expr.split_once("        for:").expect("its for").0;
+    let expr = expr.trim_end().strip_suffix("> 600").expect("its threshold, > 600");
+    assert!(!expr.contains("alert:"), "{expr}");
+    expr.to_owned()
 }
 
 /// The names of the archive alerts firing now.
@@ -69,6 +89,11 @@ fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
     consumer.wait_for_log("archiving", Duration::from_secs(30));
     let shipped = std::fs::read_to_string(repo_file("deploy/prometheus/websentry.rules.yml")).expect("the rules");
     let rules = waiting_5s(&waiting_5s(&shipped, "WebsentryArchiveInterrupted"), "WebsentryConsumerDown");
+    let rules = changed_once(
+        &rules,
+        "websentry_session_stalled_seconds > 300\n        for: 1m",
+        "websentry_session_stalled_seconds > 2\n        for: 1s",
+    );
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
          rule_files: [websentry.rules.yml]\n\
@@ -127,6 +152,37 @@ fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
     );
 
     println!("WebsentryRecordsRejected fired after {:?}", started.elapsed());
+
+    // WebsentryArchiveBehind's measure, as shipped, reads the daemon's series: caught up, what
+    // waits is no work at all (an empty answer would mean the rule reads series that are not there).
+    let behind = behind_expression(&shipped);
+    let caught_up = eventually_ok("the seconds of work waiting", Duration::from_secs(30), || {
+        match prometheus.query(&behind)?.as_slice() {
+            [point] if point.value.is_finite() => Ok(point.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    assert_eq!(caught_up.labels.get("job").map(String::as_str), Some("websentry-consumer"), "{caught_up:?}");
+    assert!(caught_up.value == 0.0, "nothing waits once the 20 reports are archived: {caught_up:?}");
+
+    // PostgreSQL hangs: the daemon stays connected and counts nothing lost, but its session
+    // stalls in one turn.
+    relay.hang();
+    let hung = Instant::now();
+    let stalled = eventually_ok("WebsentryArchiveStalled fires", Duration::from_secs(60), || {
+        match prometheus.query(r#"ALERTS{alertname="WebsentryArchiveStalled", alertstate="firing"}"#)?.as_slice() {
+            [point] => Ok(point.labels.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    println!("WebsentryArchiveStalled fired {:?} after PostgreSQL hung", hung.elapsed());
+    assert_eq!(stalled.get("instance"), Some(&address), "{stalled:?}");
+    assert_eq!(stalled.get("severity").map(String::as_str), Some("critical"), "{stalled:?}");
+    assert!(
+        !firing(&prometheus).expect("alerts").contains("WebsentryArchiveInterrupted"),
+        "nothing was lost: only the stall shows"
+    );
+    relay.open();
 
     // PostgreSQL stopped: the daemon loses its sessions again and again.
     relay.stop();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use websentry_tests::{consistently, eventually, http_get, metric, Running, Stack, TestDatabase};
+use websentry_tests::{consistently, eventually, http_get, metric, Relay, Running, Stack, TestDatabase};
 
 const GROUP: &str = "replicas";
 
@@ -135,4 +135,57 @@ fn a_daemon_without_its_database_is_alive_but_not_ready_and_still_stops_on_sigte
         "logged once, not per retry:\n{}",
         output.stderr
     );
+}
+
+/// A database that holds the session's requests without answering (a hung server or proxy, which
+/// no client deadline ends): the daemon stays connected and counts no interruption, so only
+/// `websentry_session_stalled_seconds` (and, past its limit, `/healthz`) can say so. Once the
+/// connection is closed, the daemon starts again and archives what waited, once.
+#[test]
+fn a_database_that_hangs_shows_as_a_stalled_session_and_what_waited_is_archived_once_after() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let db = stack.create_database();
+    let database: std::net::SocketAddr =
+        format!("{}:{}", stack.var("WEBSENTRY_DATABASE_HOST"), stack.var("WEBSENTRY_DATABASE_PORT"))
+            .parse()
+            .expect("the stack's database address");
+    let relay = Relay::start(database);
+    let running = stack
+        .consumer_daemon(&topic, &db)
+        .env("WEBSENTRY_DATABASE_PORT", relay.address().port().to_string())
+        .env("WEBSENTRY_LISTEN", "127.0.0.1:0")
+        .spawn();
+    let address = running.log_field("http endpoint listening", "address", Duration::from_secs(30));
+    let scrape = || http_get(&address, "/metrics").map(|r| r.1).unwrap_or_default();
+    stack.produce_reports(&topic, 1, 10, 10);
+    eventually("10 reports archived", Duration::from_secs(30), || {
+        db.try_count("SELECT count(*) FROM reports") == Some(10)
+    });
+    let body = scrape();
+    assert!(metric(&body, "websentry_session_stalled_seconds").is_some_and(|s| s < 5.0), "{body}");
+
+    relay.hang();
+    stack.produce_reports(&topic, 1, 10, 10);
+    eventually("the session stalled for 3 s", Duration::from_secs(30), || {
+        metric(&scrape(), "websentry_session_stalled_seconds").is_some_and(|s| s >= 3.0)
+    });
+    let body = scrape();
+    assert_eq!(metric(&body, "websentry_connected{service=\"postgresql\"}"), Some(1.0), "{body}");
+    assert_eq!(metric(&body, "websentry_service_interruptions_total{service=\"postgresql\"}"), Some(0.0), "{body}");
+    assert_eq!(http_get(&address, "/healthz").map(|r| r.0), Some(200), "alive until the stall limit (10 min)");
+
+    relay.open();
+    eventually("the 10 reports that waited archived", Duration::from_secs(60), || {
+        db.count("SELECT count(*) FROM reports") == 20
+    });
+    let body = scrape();
+    assert!(metric(&body, "websentry_session_stalled_seconds").is_some_and(|s| s < 5.0), "{body}");
+    assert!(
+        metric(&body, "websentry_service_interruptions_total{service=\"postgresql\"}").is_some_and(|n| n >= 1.0),
+        "the hung session ended as lost: {body}"
+    );
+    consistently("no report archived twice", Duration::from_secs(2), || db.count("SELECT count(*) FROM reports") == 20);
+    running.terminate();
+    assert_eq!(running.finish(Duration::from_secs(20)).code, Some(0));
 }
