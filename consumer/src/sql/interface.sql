@@ -365,6 +365,23 @@ $$;
 COMMENT ON FUNCTION websentry_kept_months(timestamptz, timestamptz) IS
     'Helper of site_summary: the calendar months kept (rollup_windows) inside a range of whole days, when they follow each other without a gap: from, to and their ids.';
 
+-- The calendar month kept that a time falls inside (not at its start), when it counts (as for
+-- websentry_kept_months): its id and bounds. site_summary reads a window that starts or ends
+-- inside a closed month as that month's sums less the part outside the window, when that part is
+-- the smaller one.
+CREATE OR REPLACE FUNCTION websentry_kept_month_around(t timestamptz)
+    RETURNS TABLE (id bigint, lo timestamptz, hi timestamptz)
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT k.id, k.lo, k.hi
+    FROM rollup_windows k
+    WHERE k.lo = date_trunc('month', t AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AND k.lo < t
+      AND k.hi = (date_trunc('month', t AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'
+      AND k.cutoff = k.hi AND k.day_lo = k.lo AND k.day_hi = k.hi
+      AND NOT EXISTS (SELECT FROM rollup_writes w WHERE w.id > k.seen AND w.earliest < k.cutoff AND w.latest >= k.lo)
+$$;
+COMMENT ON FUNCTION websentry_kept_month_around(timestamptz) IS
+    'Helper of site_summary: the calendar month kept (rollup_windows) that a time falls inside, past its start, unless a rollup write noted after it reaches into it.';
+
 -- One site. Read through the rollups' primary keys. Pooled: one row for all its locations (probe
 -- NULL), their rows summed (each capped at its bucket first), over `locations` of them.
 CREATE OR REPLACE FUNCTION websentry_site_summary_one(window_start timestamptz, window_end timestamptz, site text,
@@ -498,6 +515,25 @@ DECLARE
     months_lo timestamptz;
     months_hi timestamptz;
     month_ids bigint[];
+    -- A closed month kept that the window starts inside (s_) or ends inside (e_), read as its sums
+    -- less the part outside the window when that part is the shorter: the window's part in it
+    -- otherwise costs a daily row per site for each of its days. Then the sums of a site can
+    -- cancel out (it reported only outside the window): measured time 0 is none, and a site with
+    -- no probe and none is not in the answer. The month's last report counts when it is in the
+    -- window; where the window ends inside a month, the last one before its end is looked up.
+    s_id bigint;
+    s_lo timestamptz;
+    s_hi timestamptz;
+    e_id bigint;
+    e_lo timestamptz;
+    e_hi timestamptz;
+    subtracting boolean;
+    -- The days read from the daily rows: [days_from, days_to), less the months inside.
+    days_from timestamptz;
+    days_to timestamptz;
+    -- The window's first and last UTC midnights, at or before lo and at or after hi.
+    lo_day timestamptz;
+    hi_day timestamptz;
 BEGIN
     SELECT b.lo, b.hi, b.day_lo, b.day_hi INTO lo, hi, day_lo, day_hi FROM websentry_summary_bounds(window_start, window_end) b;
     IF NOT FOUND THEN
@@ -507,19 +543,76 @@ BEGIN
     kept_until := coalesce(kept_until, '-infinity');
     IF kept_id IS NULL THEN
         SELECT m.lo, m.hi, m.ids INTO months_lo, months_hi, month_ids FROM websentry_kept_months(day_lo, day_hi) m;
+        -- Only for a window that has passed, but for the current hour: a bucket still to come
+        -- measures 0 (its span has not begun), which the sums could not tell from none. Months
+        -- are kept for the last 13 (websentry_keep_windows): no bound further back is looked up.
+        -- (The conditions outside the queries: there, lo and hi would name the months' columns.)
+        IF hi <= this_hour + interval '1 hour' AND lo > now() - interval '15 months' THEN
+            SELECT m.id, m.lo, m.hi INTO s_id, s_lo, s_hi FROM websentry_kept_month_around(lo) m;
+            IF NOT (s_hi <= hi AND lo - s_lo < s_hi - lo) THEN
+                s_id := NULL;
+            END IF;
+        END IF;
+        IF hi <= this_hour AND hi > now() - interval '15 months' THEN
+            SELECT m.id, m.lo, m.hi INTO e_id, e_lo, e_hi FROM websentry_kept_month_around(hi) m;
+            IF NOT (e_lo >= lo AND e_hi - hi < hi - e_lo) THEN
+                e_id := NULL;
+            END IF;
+        END IF;
     END IF;
+    subtracting := s_id IS NOT NULL OR e_id IS NOT NULL;
+    IF subtracting THEN
+        lo_day := date_trunc('day', lo AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+        hi_day := date_trunc('day', (hi AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond') AT TIME ZONE 'UTC';
+    END IF;
+    days_from := CASE WHEN s_id IS NOT NULL THEN s_hi ELSE day_lo END;
+    days_to := CASE WHEN e_id IS NOT NULL THEN e_lo ELSE day_hi END;
     RETURN QUERY
         WITH parts AS (
             SELECT * FROM websentry_window_parts(
-                greatest((day_lo AT TIME ZONE 'UTC')::date, websentry_first_day_after(kept_until)),
-                (coalesce(months_lo, day_hi) AT TIME ZONE 'UTC')::date,
-                (coalesce(months_hi, day_hi) AT TIME ZONE 'UTC')::date, (day_hi AT TIME ZONE 'UTC')::date,
-                greatest(lo, kept_until), day_lo, greatest(day_hi, kept_until), hi,
-                today, this_hour, coalesce(month_ids, ARRAY[kept_id]))
+                greatest((days_from AT TIME ZONE 'UTC')::date, websentry_first_day_after(kept_until)),
+                (coalesce(months_lo, days_to) AT TIME ZONE 'UTC')::date,
+                (coalesce(months_hi, days_to) AT TIME ZONE 'UTC')::date, (days_to AT TIME ZONE 'UTC')::date,
+                greatest(lo, kept_until), CASE WHEN s_id IS NOT NULL THEN lo ELSE day_lo END,
+                greatest(CASE WHEN e_id IS NOT NULL THEN hi ELSE day_hi END, kept_until), hi,
+                today, this_hour,
+                CASE WHEN kept_id IS NOT NULL THEN ARRAY[kept_id]
+                     ELSE array_remove(coalesce(month_ids, '{}') || ARRAY[s_id, e_id], NULL) END)
+            UNION ALL
+            -- What the months read whole have outside the window, less.
+            SELECT url, probe, -probes, -successes, NULL::timestamptz, -inconclusive, -measured_us, -down_us,
+                   -b0, -b1, -b2, -b3, -b4, -b5, -b6, -b7, -b8, -b9, -b10, -b11, -b12, -b13, -b14, -b15,
+                   -b16, -b17, -b18, -b19, -b20, -b21, -b22, -b23, -b24, -b25, -b26, -b27, -b28, -b29, -b30, -b31,
+                   -b32, -b33, -b34, -b35, -b36, -b37, -b38, -b39, -b40, -b41, -b42, -b43, -b44, -b45, -b46, -b47,
+                   -b48, -b49, -b50, -b51, -b52, -b53, -b54, -b55, -b56, -b57, -b58, -b59, -b60, -b61, -b62, -b63,
+                   -b64, -b65, -b66, -b67, -b68, -b69, -b70, -b71, -b72, -b73, -b74, -b75, -b76, -b77, -b78, -b79,
+                   -b80, -b81, -b82, -b83, -b84, -b85, -b86, -b87, -b88, -b89, -b90, -b91, -b92, -b93, -b94, -b95,
+                   -b96, -b97, -b98, -b99, -b100, -b101, -b102, -b103, -b104, -b105, -b106, -b107, -b108, -b109, -b110, -b111,
+                   -b112, -b113, -b114, -b115, -b116, -b117, -b118, -b119, -b120, -b121, -b122, -b123, -b124, -b125, -b126, -b127
+            FROM websentry_window_parts(
+                CASE WHEN s_id IS NOT NULL THEN (s_lo AT TIME ZONE 'UTC')::date ELSE today END,
+                CASE WHEN s_id IS NOT NULL THEN (lo_day AT TIME ZONE 'UTC')::date ELSE today END,
+                CASE WHEN e_id IS NOT NULL THEN (hi_day AT TIME ZONE 'UTC')::date ELSE today END,
+                CASE WHEN e_id IS NOT NULL THEN (e_hi AT TIME ZONE 'UTC')::date ELSE today END,
+                CASE WHEN s_id IS NOT NULL THEN lo_day ELSE this_hour END, CASE WHEN s_id IS NOT NULL THEN lo ELSE this_hour END,
+                CASE WHEN e_id IS NOT NULL THEN hi ELSE this_hour END, CASE WHEN e_id IS NOT NULL THEN hi_day ELSE this_hour END,
+                today, this_hour, NULL)
         ), sums AS (
             SELECT url, probe, sum(probes)::bigint AS probes, sum(successes)::bigint AS successes,
-                   max(last_checked_at) AS last_checked_at, sum(inconclusive)::bigint AS inconclusive,
-                   sum(measured_us) AS measured_us, sum(down_us) AS down_us,
+                   -- A kept answer's last report may be outside the window (a month read whole);
+                   -- where the window ends inside a month, the last report before its end there.
+                   greatest(max(last_checked_at) FILTER (WHERE last_checked_at >= lo AND last_checked_at < hi),
+                            CASE WHEN e_id IS NOT NULL THEN coalesce(
+                                (SELECT h.last_checked_at FROM rollup_hourly h
+                                 WHERE h.url = parts.url AND h.probe = parts.probe AND h.hour >= greatest(e_lo, day_hi) AND h.hour < hi
+                                   AND h.probes > 0 ORDER BY h.hour DESC LIMIT 1),
+                                (SELECT d.last_checked_at FROM rollup_daily d
+                                 WHERE d.url = parts.url AND d.probe = parts.probe
+                                   AND d.day >= (e_lo AT TIME ZONE 'UTC')::date AND d.day < (day_hi AT TIME ZONE 'UTC')::date
+                                   AND d.probes > 0 ORDER BY d.day DESC LIMIT 1)) END) AS last_checked_at,
+                   sum(inconclusive)::bigint AS inconclusive,
+                   CASE WHEN subtracting THEN nullif(sum(measured_us), 0) ELSE sum(measured_us) END AS measured_us,
+                   sum(down_us) AS down_us,
                 coalesce(sum(b0), 0)::bigint AS z0, coalesce(sum(b1), 0)::bigint AS z1, coalesce(sum(b2), 0)::bigint AS z2, coalesce(sum(b3), 0)::bigint AS z3,
                 coalesce(sum(b4), 0)::bigint AS z4, coalesce(sum(b5), 0)::bigint AS z5, coalesce(sum(b6), 0)::bigint AS z6, coalesce(sum(b7), 0)::bigint AS z7,
                 coalesce(sum(b8), 0)::bigint AS z8, coalesce(sum(b9), 0)::bigint AS z9, coalesce(sum(b10), 0)::bigint AS z10, coalesce(sum(b11), 0)::bigint AS z11,
@@ -553,6 +646,7 @@ BEGIN
                 coalesce(sum(b120), 0)::bigint AS z120, coalesce(sum(b121), 0)::bigint AS z121, coalesce(sum(b122), 0)::bigint AS z122, coalesce(sum(b123), 0)::bigint AS z123,
                 coalesce(sum(b124), 0)::bigint AS z124, coalesce(sum(b125), 0)::bigint AS z125, coalesce(sum(b126), 0)::bigint AS z126, coalesce(sum(b127), 0)::bigint AS z127
             FROM parts GROUP BY url, probe
+            HAVING NOT subtracting OR sum(probes) > 0 OR sum(measured_us) > 0
         ), merged AS (
             SELECT url, probe, 1 AS locations, probes, successes, last_checked_at, inconclusive, measured_us, down_us,
                 z0, z1, z2, z3, z4, z5, z6, z7, z8, z9, z10, z11, z12, z13, z14, z15,
@@ -1371,7 +1465,7 @@ REVOKE EXECUTE ON FUNCTION
     websentry_site_summary_all(timestamptz, timestamptz, boolean),
     websentry_first_day_after(timestamptz), websentry_kept_window(timestamptz, timestamptz),
     websentry_window_parts(date, date, date, date, timestamptz, timestamptz, timestamptz, timestamptz, date, timestamptz, bigint[]),
-    websentry_kept_months(timestamptz, timestamptz),
+    websentry_kept_months(timestamptz, timestamptz), websentry_kept_month_around(timestamptz),
     websentry_keep_windows(interval[], interval),
     site_summary(timestamptz, timestamptz, text), site_summary_pooled(timestamptz, timestamptz, text),
     site_timeline_pooled(timestamptz, timestamptz, text, text)

@@ -402,7 +402,37 @@ fn archive_months(db: &TestDatabase) {
     let mut spill = late_report("https://spill.test/", next_month - Duration::minutes(30));
     spill.interval_s = Some(6 * 3600);
     writer.write(&spill);
-    assert_eq!(writer.finish(), written + 1, "every report archived");
+    // Two sites that reported only in what the windows starting and ending inside a month leave
+    // out of it (`inside_months`): their part of the month is nothing.
+    let month_start = |days_ago: i64| (now - Duration::days(days_ago)).date().replace_day(1).expect("a first day");
+    let early = month_start(80).midnight().assume_utc() + Duration::hours(20);
+    let month_after_50 = (month_start(50) + Duration::days(32)).replace_day(1).expect("a first day");
+    let late = month_after_50.midnight().assume_utc() - Duration::hours(30);
+    for (url, at) in [("https://only-early.test/", early), ("https://only-late.test/", late)] {
+        let mut report = late_report(url, at);
+        report.interval_s = Some(3600);
+        writer.write(&report);
+    }
+    assert_eq!(writer.finish(), written + 3, "every report archived");
+}
+
+/// Windows that start inside the month of 80 days ago, near its start, and end inside that of 50
+/// days ago (closed whatever today is), near its end, or now: read as those months' sums less
+/// what they have outside the window.
+fn inside_months() -> [(String, String); 2] {
+    let month_of = |days: u32| {
+        format!("(date_trunc('month', (now() - interval '{days} days') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')")
+    };
+    let end_of = |days: u32| {
+        format!("((date_trunc('month', (now() - interval '{days} days') AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC')")
+    };
+    [
+        (
+            format!("{} + interval '2 days 7 hours'", month_of(80)),
+            format!("{} - interval '3 days 5 hours'", end_of(50)),
+        ),
+        (format!("{} + interval '1 day 2 hours'", month_of(80)), "now()".to_owned()),
+    ]
 }
 
 #[test]
@@ -417,7 +447,8 @@ fn closed_months_are_kept_and_a_window_reads_its_whole_months_from_them() {
     let month = "date_trunc('month', (now() - interval '50 days') AT TIME ZONE 'UTC')";
     let (month_from, month_to) =
         (format!("({month}) AT TIME ZONE 'UTC'"), format!("({month} + interval '1 month') AT TIME ZONE 'UTC'"));
-    let windows = [(from.to_owned(), to.to_owned()), (month_from.clone(), month_to.clone())];
+    let [inside, since] = inside_months();
+    let windows = [(from.to_owned(), to.to_owned()), (month_from.clone(), month_to.clone()), inside, since];
     let rollups: Vec<(Answer, Answer)> = windows
         .iter()
         .map(|(a, b)| {
@@ -464,6 +495,31 @@ fn closed_months_are_kept_and_a_window_reads_its_whole_months_from_them() {
             )
             .expect("changing a month's sums")
     };
+    // The windows that start inside the month of 80 days ago read its sums too (less what it
+    // has before them): a change there shows in both.
+    let (early_from, early_to) =
+        ("date_trunc('month', (now() - interval '80 days') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'", "(date_trunc('month', (now() - interval '80 days') AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'");
+    let tamper_early = |client: &mut Client, by: i32| {
+        client
+            .execute(
+                &format!(
+                    "UPDATE rollup_window_sums s SET probes = probes + $1 FROM rollup_windows k
+                     WHERE s.window_id = k.id AND k.lo = {early_from} AND k.hi = {early_to} AND s.url = $2"
+                ),
+                &[&by, &site],
+            )
+            .expect("changing a month's sums")
+    };
+    assert_eq!(tamper_early(&mut other, 1000), 1, "one row of the month of 80 days ago for the site");
+    for ((a, b), (rollups, _)) in windows.iter().zip(&rollups).skip(2) {
+        assert_eq!(
+            probes_of(&answer_between(&mut reader, "site_summary", a, b), site, "eu"),
+            probes_of(rollups, site, "eu") + 1000.0,
+            "[{a}, {b}) reads the sums of the month it starts in"
+        );
+    }
+    tamper_early(&mut other, -1000);
+
     // The windows' answers read while the month's sums are changed.
     let mut tampered = |reader: &mut Client| -> Vec<Answer> {
         assert_eq!(tamper(&mut other, 1000), 1, "one row of the month for the site");
