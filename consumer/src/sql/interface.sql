@@ -516,11 +516,13 @@ DECLARE
     months_hi timestamptz;
     month_ids bigint[];
     -- A closed month kept that the window starts inside (s_) or ends inside (e_), read as its sums
-    -- less the part outside the window when that part is the shorter: the window's part in it
-    -- otherwise costs a daily row per site for each of its days. Then the sums of a site can
-    -- cancel out (it reported only outside the window): measured time 0 is none, and a site with
-    -- no probe and none is not in the answer. The month's last report counts when it is in the
-    -- window; where the window ends inside a month, the last one before its end is looked up.
+    -- less its whole days outside the window's whole days, when those are fewer: the window's
+    -- part in it otherwise costs a daily row per site for each of its days. Its edge hours are read
+    -- as before (a day's sums less some of its hours would differ from its hours wherever a
+    -- bucket is capped at its span). The sums of a site can cancel out (it reported only outside
+    -- the window): measured time 0 is none, and a site with no probe and none is not in the
+    -- answer. The month's last report counts when it is in the window; where the window ends
+    -- inside a month, the last one of its days before the window's last whole day is looked up.
     s_id bigint;
     s_lo timestamptz;
     s_hi timestamptz;
@@ -531,9 +533,6 @@ DECLARE
     -- The days read from the daily rows: [days_from, days_to), less the months inside.
     days_from timestamptz;
     days_to timestamptz;
-    -- The window's first and last UTC midnights, at or before lo and at or after hi.
-    lo_day timestamptz;
-    hi_day timestamptz;
 BEGIN
     SELECT b.lo, b.hi, b.day_lo, b.day_hi INTO lo, hi, day_lo, day_hi FROM websentry_summary_bounds(window_start, window_end) b;
     IF NOT FOUND THEN
@@ -549,22 +548,18 @@ BEGIN
         -- (The conditions outside the queries: there, lo and hi would name the months' columns.)
         IF hi <= this_hour + interval '1 hour' AND lo > now() - interval '15 months' THEN
             SELECT m.id, m.lo, m.hi INTO s_id, s_lo, s_hi FROM websentry_kept_month_around(lo) m;
-            IF NOT (s_hi <= hi AND lo - s_lo < s_hi - lo) THEN
+            IF NOT (s_hi <= hi AND day_lo - s_lo < s_hi - day_lo) THEN
                 s_id := NULL;
             END IF;
         END IF;
         IF hi <= this_hour AND hi > now() - interval '15 months' THEN
             SELECT m.id, m.lo, m.hi INTO e_id, e_lo, e_hi FROM websentry_kept_month_around(hi) m;
-            IF NOT (e_lo >= lo AND e_hi - hi < hi - e_lo) THEN
+            IF NOT (e_lo >= lo AND e_hi - day_hi < day_hi - e_lo) THEN
                 e_id := NULL;
             END IF;
         END IF;
     END IF;
     subtracting := s_id IS NOT NULL OR e_id IS NOT NULL;
-    IF subtracting THEN
-        lo_day := date_trunc('day', lo AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
-        hi_day := date_trunc('day', (hi AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond') AT TIME ZONE 'UTC';
-    END IF;
     days_from := CASE WHEN s_id IS NOT NULL THEN s_hi ELSE day_lo END;
     days_to := CASE WHEN e_id IS NOT NULL THEN e_lo ELSE day_hi END;
     RETURN QUERY
@@ -573,13 +568,12 @@ BEGIN
                 greatest((days_from AT TIME ZONE 'UTC')::date, websentry_first_day_after(kept_until)),
                 (coalesce(months_lo, days_to) AT TIME ZONE 'UTC')::date,
                 (coalesce(months_hi, days_to) AT TIME ZONE 'UTC')::date, (days_to AT TIME ZONE 'UTC')::date,
-                greatest(lo, kept_until), CASE WHEN s_id IS NOT NULL THEN lo ELSE day_lo END,
-                greatest(CASE WHEN e_id IS NOT NULL THEN hi ELSE day_hi END, kept_until), hi,
+                greatest(lo, kept_until), day_lo, greatest(day_hi, kept_until), hi,
                 today, this_hour,
                 CASE WHEN kept_id IS NOT NULL THEN ARRAY[kept_id]
                      ELSE array_remove(coalesce(month_ids, '{}') || ARRAY[s_id, e_id], NULL) END)
             UNION ALL
-            -- What the months read whole have outside the window, less.
+            -- The whole days of the months read whole that are outside the window's, less.
             SELECT url, probe, -probes, -successes, NULL::timestamptz, -inconclusive, -measured_us, -down_us,
                    -b0, -b1, -b2, -b3, -b4, -b5, -b6, -b7, -b8, -b9, -b10, -b11, -b12, -b13, -b14, -b15,
                    -b16, -b17, -b18, -b19, -b20, -b21, -b22, -b23, -b24, -b25, -b26, -b27, -b28, -b29, -b30, -b31,
@@ -591,25 +585,21 @@ BEGIN
                    -b112, -b113, -b114, -b115, -b116, -b117, -b118, -b119, -b120, -b121, -b122, -b123, -b124, -b125, -b126, -b127
             FROM websentry_window_parts(
                 CASE WHEN s_id IS NOT NULL THEN (s_lo AT TIME ZONE 'UTC')::date ELSE today END,
-                CASE WHEN s_id IS NOT NULL THEN (lo_day AT TIME ZONE 'UTC')::date ELSE today END,
-                CASE WHEN e_id IS NOT NULL THEN (hi_day AT TIME ZONE 'UTC')::date ELSE today END,
+                CASE WHEN s_id IS NOT NULL THEN (day_lo AT TIME ZONE 'UTC')::date ELSE today END,
+                CASE WHEN e_id IS NOT NULL THEN (day_hi AT TIME ZONE 'UTC')::date ELSE today END,
                 CASE WHEN e_id IS NOT NULL THEN (e_hi AT TIME ZONE 'UTC')::date ELSE today END,
-                CASE WHEN s_id IS NOT NULL THEN lo_day ELSE this_hour END, CASE WHEN s_id IS NOT NULL THEN lo ELSE this_hour END,
-                CASE WHEN e_id IS NOT NULL THEN hi ELSE this_hour END, CASE WHEN e_id IS NOT NULL THEN hi_day ELSE this_hour END,
-                today, this_hour, NULL)
+                this_hour, this_hour, this_hour, this_hour, today, this_hour, NULL)
         ), sums AS (
             SELECT url, probe, sum(probes)::bigint AS probes, sum(successes)::bigint AS successes,
                    -- A kept answer's last report may be outside the window (a month read whole);
-                   -- where the window ends inside a month, the last report before its end there.
+                   -- where the window ends inside a month, the last report of its days before
+                   -- the window's last whole day (its edge hours are read as rows).
                    greatest(max(last_checked_at) FILTER (WHERE last_checked_at >= lo AND last_checked_at < hi),
-                            CASE WHEN e_id IS NOT NULL THEN coalesce(
-                                (SELECT h.last_checked_at FROM rollup_hourly h
-                                 WHERE h.url = parts.url AND h.probe = parts.probe AND h.hour >= greatest(e_lo, day_hi) AND h.hour < hi
-                                   AND h.probes > 0 ORDER BY h.hour DESC LIMIT 1),
+                            CASE WHEN e_id IS NOT NULL THEN
                                 (SELECT d.last_checked_at FROM rollup_daily d
                                  WHERE d.url = parts.url AND d.probe = parts.probe
                                    AND d.day >= (e_lo AT TIME ZONE 'UTC')::date AND d.day < (day_hi AT TIME ZONE 'UTC')::date
-                                   AND d.probes > 0 ORDER BY d.day DESC LIMIT 1)) END) AS last_checked_at,
+                                   AND d.probes > 0 ORDER BY d.day DESC LIMIT 1) END) AS last_checked_at,
                    sum(inconclusive)::bigint AS inconclusive,
                    CASE WHEN subtracting THEN nullif(sum(measured_us), 0) ELSE sum(measured_us) END AS measured_us,
                    sum(down_us) AS down_us,

@@ -402,8 +402,8 @@ fn archive_months(db: &TestDatabase) {
     let mut spill = late_report("https://spill.test/", next_month - Duration::minutes(30));
     spill.interval_s = Some(6 * 3600);
     writer.write(&spill);
-    // Two sites that reported only in what the windows starting and ending inside a month leave
-    // out of it (`inside_months`): their part of the month is nothing.
+    // Sites that reported only in what the windows starting and ending inside a month leave out
+    // of it (`inside_months`): their part of the month is nothing.
     let month_start = |days_ago: i64| (now - Duration::days(days_ago)).date().replace_day(1).expect("a first day");
     let early = month_start(80).midnight().assume_utc() + Duration::hours(20);
     let month_after_50 = (month_start(50) + Duration::days(32)).replace_day(1).expect("a first day");
@@ -413,7 +413,16 @@ fn archive_months(db: &TestDatabase) {
         report.interval_s = Some(3600);
         writer.write(&report);
     }
-    assert_eq!(writer.finish(), written + 3, "every report archived");
+    // A site measured four times over (hourly slots every 15 minutes) in the hours of the day
+    // the window starts in that are before it: its day is capped at 24 hours, its hours at one
+    // each, so that day's sums less those hours would show time measured inside the window.
+    let overlapping = month_start(80).midnight().assume_utc() + Duration::days(2);
+    for quarter in 0..28 {
+        let mut report = late_report("https://overlap.test/", overlapping + Duration::minutes(15 * quarter));
+        report.interval_s = Some(3600);
+        writer.write(&report);
+    }
+    assert_eq!(writer.finish(), written + 3 + 28, "every report archived");
 }
 
 /// Windows that start inside the month of 80 days ago, near its start, and end inside that of 50
