@@ -549,9 +549,9 @@ fn a_year(client: &mut Client, sites: usize) {
             .query_one(
                 &format!(
                     "SELECT (SELECT count(*) FROM websentry_kept_month_around(b.lo) m
-                             WHERE m.hi <= b.hi AND b.lo - m.lo < m.hi - b.lo AND b.hi <= now())
+                             WHERE m.hi <= b.hi AND b.day_lo - m.lo < m.hi - b.day_lo AND b.hi <= now())
                           + (SELECT count(*) FROM websentry_kept_month_around(b.hi) m
-                             WHERE m.lo >= b.lo AND m.hi - b.hi < b.hi - m.lo AND b.hi <= now())
+                             WHERE m.lo >= b.lo AND m.hi - b.day_hi < b.day_hi - m.lo AND b.hi <= now())
                      FROM websentry_summary_bounds({from}, {to}) b"
                 ),
                 &[],
