@@ -48,7 +48,16 @@ fn a_round_of_large_pages_with_a_pattern_stays_within_the_memory_bound() {
     println!("peak RSS of the producer: {} MiB ({peak_kib} KiB) for {SITES} probes at once", peak_kib / 1024);
     let reports: Vec<Report> =
         output.stdout.lines().map(|l| Report::decode(l.as_bytes()).expect("a report per line")).collect();
-    assert_eq!(reports.len(), SITES, "one report per site");
+    // Every site is probed at start; a site whose first slot comes before the test stops the
+    // daemon (the start's probes of 1 MiB pages can take long on a loaded machine) is probed
+    // again at it, by design (producer/src/daemon.rs). Each site once at least, none more than
+    // twice.
+    let mut per_site = std::collections::BTreeMap::<&str, usize>::new();
+    for report in &reports {
+        *per_site.entry(report.url.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_site.len(), SITES, "a report for every site");
+    assert!(per_site.values().all(|&n| n <= 2), "at most the start's probe and one slot's: {per_site:?}");
     for report in &reports {
         assert_eq!(
             report.error.as_ref().map(|e| e.kind),
