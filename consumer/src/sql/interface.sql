@@ -268,7 +268,10 @@ COMMENT ON FUNCTION websentry_kept_window(timestamptz, timestamptz) IS
 -- or calendar months; none when NULL). Buckets before `today` and
 -- `this_hour` are over: their span is their whole length, without working it out per row from
 -- now() (a timestamp and an interval added, for each of millions of rows). A SQL function, inlined
--- into the query that calls it in FROM: its caller's plan reads each table by its own bounds.
+-- into the query that calls it in FROM: its caller's plan reads each table by its own bounds, and
+-- a table whose ranges are all empty not at all (the bounds are constants in a plan made for the
+-- call, so the test of the ranges is decided when planning; an empty range of days still scanned
+-- the day index and every block it could not rule out).
 CREATE OR REPLACE FUNCTION websentry_window_parts(d1_lo date, d1_hi date, d2_lo date, d2_hi date,
                                                   h1_lo timestamptz, h1_hi timestamptz,
                                                   h2_lo timestamptz, h2_hi timestamptz, today date,
@@ -298,7 +301,7 @@ CREATE OR REPLACE FUNCTION websentry_window_parts(d1_lo date, d1_hi date, d2_lo 
     FROM rollup_daily,
          LATERAL (SELECT CASE WHEN day < today THEN 86400e6::double precision
                            ELSE websentry_span_us(day::timestamp AT TIME ZONE 'UTC', interval '1 day') END AS span) t
-    WHERE (day >= d1_lo AND day < d1_hi) OR (day >= d2_lo AND day < d2_hi)
+    WHERE (d1_lo < d1_hi OR d2_lo < d2_hi) AND ((day >= d1_lo AND day < d1_hi) OR (day >= d2_lo AND day < d2_hi))
     UNION ALL
     SELECT url, probe, probes, successes, last_checked_at, inconclusive,
            websentry_measured_us(covered_us, t.span) AS measured_us, websentry_down_us(covered_us, down_us, t.span) AS down_us,
@@ -320,7 +323,7 @@ CREATE OR REPLACE FUNCTION websentry_window_parts(d1_lo date, d1_hi date, d2_lo 
             b120, b121, b122, b123, b124, b125, b126, b127
     FROM rollup_hourly, LATERAL (SELECT CASE WHEN hour < this_hour THEN 3600e6::double precision
                                            ELSE websentry_span_us(hour, interval '1 hour') END AS span) t
-    WHERE (hour >= h1_lo AND hour < h1_hi) OR (hour >= h2_lo AND hour < h2_hi)
+    WHERE (h1_lo < h1_hi OR h2_lo < h2_hi) AND ((hour >= h1_lo AND hour < h1_hi) OR (hour >= h2_lo AND hour < h2_hi))
     UNION ALL
     SELECT url, probe, probes, successes, last_checked_at, inconclusive, measured_us, down_us,
             b0, b1, b2, b3, b4, b5, b6, b7,
@@ -589,6 +592,9 @@ BEGIN
                 CASE WHEN e_id IS NOT NULL THEN (day_hi AT TIME ZONE 'UTC')::date ELSE today END,
                 CASE WHEN e_id IS NOT NULL THEN (e_hi AT TIME ZONE 'UTC')::date ELSE today END,
                 this_hour, this_hour, this_hour, this_hour, today, this_hour, NULL)
+            -- Not read at all otherwise (a constant when the query is planned): an empty range of
+            -- days still costs a scan of the day index and of what it cannot rule out.
+            WHERE subtracting
         ), sums AS (
             SELECT url, probe, sum(probes)::bigint AS probes, sum(successes)::bigint AS successes,
                    -- A kept answer's last report may be outside the window (a month read whole);
