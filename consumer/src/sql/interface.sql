@@ -536,6 +536,10 @@ DECLARE
     -- The days read from the daily rows: [days_from, days_to), less the months inside.
     days_from timestamptz;
     days_to timestamptz;
+    -- The window's last whole day, read as its row too where the window ends inside a month (and
+    -- taken off that month): its last report is then the window's for every site that reported
+    -- that day or after, and only the others are looked up.
+    last_day timestamptz;
 BEGIN
     SELECT b.lo, b.hi, b.day_lo, b.day_hi INTO lo, hi, day_lo, day_hi FROM websentry_summary_bounds(window_start, window_end) b;
     IF NOT FOUND THEN
@@ -565,6 +569,7 @@ BEGIN
     subtracting := s_id IS NOT NULL OR e_id IS NOT NULL;
     days_from := CASE WHEN s_id IS NOT NULL THEN s_hi ELSE day_lo END;
     days_to := CASE WHEN e_id IS NOT NULL THEN e_lo ELSE day_hi END;
+    last_day := CASE WHEN e_id IS NOT NULL THEN day_hi - interval '1 day' END;
     RETURN QUERY
         WITH parts AS (
             SELECT * FROM websentry_window_parts(
@@ -576,7 +581,14 @@ BEGIN
                 CASE WHEN kept_id IS NOT NULL THEN ARRAY[kept_id]
                      ELSE array_remove(coalesce(month_ids, '{}') || ARRAY[s_id, e_id], NULL) END)
             UNION ALL
-            -- The whole days of the months read whole that are outside the window's, less.
+            SELECT * FROM websentry_window_parts(
+                CASE WHEN e_id IS NOT NULL THEN (last_day AT TIME ZONE 'UTC')::date ELSE today END,
+                CASE WHEN e_id IS NOT NULL THEN (day_hi AT TIME ZONE 'UTC')::date ELSE today END,
+                today, today, this_hour, this_hour, this_hour, this_hour, today, this_hour, NULL)
+            WHERE e_id IS NOT NULL
+            UNION ALL
+            -- The whole days of the months read whole that are outside the window's (and the
+            -- window's last whole day, read above), less.
             SELECT url, probe, -probes, -successes, NULL::timestamptz, -inconclusive, -measured_us, -down_us,
                    -b0, -b1, -b2, -b3, -b4, -b5, -b6, -b7, -b8, -b9, -b10, -b11, -b12, -b13, -b14, -b15,
                    -b16, -b17, -b18, -b19, -b20, -b21, -b22, -b23, -b24, -b25, -b26, -b27, -b28, -b29, -b30, -b31,
@@ -589,7 +601,7 @@ BEGIN
             FROM websentry_window_parts(
                 CASE WHEN s_id IS NOT NULL THEN (s_lo AT TIME ZONE 'UTC')::date ELSE today END,
                 CASE WHEN s_id IS NOT NULL THEN (day_lo AT TIME ZONE 'UTC')::date ELSE today END,
-                CASE WHEN e_id IS NOT NULL THEN (day_hi AT TIME ZONE 'UTC')::date ELSE today END,
+                CASE WHEN e_id IS NOT NULL THEN (last_day AT TIME ZONE 'UTC')::date ELSE today END,
                 CASE WHEN e_id IS NOT NULL THEN (e_hi AT TIME ZONE 'UTC')::date ELSE today END,
                 this_hour, this_hour, this_hour, this_hour, today, this_hour, NULL)
             -- Not read at all otherwise (a constant when the query is planned): an empty range of
@@ -598,14 +610,18 @@ BEGIN
         ), sums AS (
             SELECT url, probe, sum(probes)::bigint AS probes, sum(successes)::bigint AS successes,
                    -- A kept answer's last report may be outside the window (a month read whole);
-                   -- where the window ends inside a month, the last report of its days before
-                   -- the window's last whole day (its edge hours are read as rows).
-                   greatest(max(last_checked_at) FILTER (WHERE last_checked_at >= lo AND last_checked_at < hi),
-                            CASE WHEN e_id IS NOT NULL THEN
-                                (SELECT d.last_checked_at FROM rollup_daily d
-                                 WHERE d.url = parts.url AND d.probe = parts.probe
-                                   AND d.day >= (e_lo AT TIME ZONE 'UTC')::date AND d.day < (day_hi AT TIME ZONE 'UTC')::date
-                                   AND d.probes > 0 ORDER BY d.day DESC LIMIT 1) END) AS last_checked_at,
+                   -- where the window ends inside a month, a site that reported neither on its
+                   -- last whole day nor after has its last report there looked up (the last day
+                   -- before with a probe).
+                   CASE WHEN e_id IS NOT NULL
+                             AND NOT coalesce(max(last_checked_at) FILTER (WHERE last_checked_at >= lo AND last_checked_at < hi) >= last_day, false)
+                        THEN greatest(max(last_checked_at) FILTER (WHERE last_checked_at >= lo AND last_checked_at < hi),
+                                      (SELECT d.last_checked_at FROM rollup_daily d
+                                       WHERE d.url = parts.url AND d.probe = parts.probe
+                                         AND d.day >= (e_lo AT TIME ZONE 'UTC')::date AND d.day < (last_day AT TIME ZONE 'UTC')::date
+                                         AND d.probes > 0 ORDER BY d.day DESC LIMIT 1))
+                        ELSE max(last_checked_at) FILTER (WHERE last_checked_at >= lo AND last_checked_at < hi)
+                   END AS last_checked_at,
                    sum(inconclusive)::bigint AS inconclusive,
                    CASE WHEN subtracting THEN nullif(sum(measured_us), 0) ELSE sum(measured_us) END AS measured_us,
                    sum(down_us) AS down_us,

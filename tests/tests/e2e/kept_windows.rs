@@ -422,7 +422,16 @@ fn archive_months(db: &TestDatabase) {
         report.interval_s = Some(3600);
         writer.write(&report);
     }
-    assert_eq!(writer.finish(), written + 3 + 28, "every report archived");
+    // A site that reported early in the month of 50 days ago and again after the first window of
+    // `inside_months` ends, but not on that window's last day: its last report inside the window
+    // is the early one, which only a look at the month's days finds.
+    let month_50 = month_start(50).midnight().assume_utc();
+    for at in [month_50 + Duration::days(2), month_after_50.midnight().assume_utc() - Duration::days(1)] {
+        let mut report = late_report("https://gap.test/", at);
+        report.interval_s = Some(3600);
+        writer.write(&report);
+    }
+    assert_eq!(writer.finish(), written + 3 + 28 + 2, "every report archived");
 }
 
 /// Windows that start inside the month of 80 days ago, near its start, and end inside that of 50
