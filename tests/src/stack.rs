@@ -53,6 +53,13 @@ impl Stack {
         self.vars.get(name).unwrap_or_else(|| panic!("scripts/stack env does not print {name}"))
     }
 
+    /// The address of the stack's PostgreSQL, for a relay in front of it.
+    pub fn database_address(&self) -> std::net::SocketAddr {
+        format!("{}:{}", self.var("WEBSENTRY_DATABASE_HOST"), self.var("WEBSENTRY_DATABASE_PORT"))
+            .parse()
+            .expect("the stack's database address")
+    }
+
     /// A path of the stack's PKI folder.
     pub fn pki(&self, file: &str) -> PathBuf {
         PathBuf::from(self.var("WEBSENTRY_STACK_PKI")).join(file)

@@ -242,15 +242,7 @@ fn the_dashboards_firing_alerts_panel_lists_every_alert_of_the_rules() {
     let alerts: std::collections::BTreeSet<&str> =
         rules.lines().filter_map(|line| line.trim_start().strip_prefix("- alert: ")).collect();
     assert!(alerts.len() >= 13, "{alerts:?}");
-    let json = std::fs::read_to_string(repo_file("deploy/grafana/dashboards/websentry.json")).expect("the dashboard");
-    let dashboard: serde_json::Value = serde_json::from_str(&json).expect("JSON");
-    let panel = dashboard["panels"]
-        .as_array()
-        .expect("panels")
-        .iter()
-        .find(|panel| panel["title"] == "Firing alerts")
-        .expect("the Firing alerts panel");
-    let expr = panel["targets"][0]["expr"].as_str().expect("its query");
+    let expr = crate::grafana_dashboard::panel_query("Firing alerts");
     let listed: std::collections::BTreeSet<&str> = expr
         .split_once("alertname=~\"")
         .and_then(|(_, rest)| rest.split_once('"'))

@@ -13,8 +13,7 @@
 //! other line as shipped); scrapes and evaluations run every second.
 
 use std::{
-    collections::BTreeSet,
-    net::SocketAddr,
+    collections::{BTreeMap, BTreeSet},
     path::PathBuf,
     time::{Duration, Instant},
 };
@@ -40,19 +39,6 @@ fn changed_once(rules: &str, from: &str, to: &str) -> String {
     rules.replacen(from, to, 1)
 }
 
-/// The query of the Grafana dashboard's "Firing alerts" panel.
-fn firing_alerts_panel() -> String {
-    let json = std::fs::read_to_string(repo_file("deploy/grafana/dashboards/websentry.json")).expect("the dashboard");
-    let dashboard: serde_json::Value = serde_json::from_str(&json).expect("JSON");
-    let panel = dashboard["panels"]
-        .as_array()
-        .expect("panels")
-        .iter()
-        .find(|panel| panel["title"] == "Firing alerts")
-        .expect("the Firing alerts panel");
-    panel["targets"][0]["expr"].as_str().expect("its query").to_owned()
-}
-
 /// The expression of `WebsentryArchiveBehind` in `rules` without its threshold: the seconds of
 /// work waiting in Kafka.
 fn behind_expression(rules: &str) -> String {
@@ -62,6 +48,15 @@ fn behind_expression(rules: &str) -> String {
     let expr = expr.trim_end().strip_suffix("> 600").expect("its threshold, > 600");
     assert!(!expr.contains("alert:"), "{expr}");
     expr.to_owned()
+}
+
+/// The labels of `alert` once it fires (one series), waiting up to a minute.
+fn fired(prometheus: &Prometheus, alert: &str) -> BTreeMap<String, String> {
+    let query = format!(r#"ALERTS{{alertname="{alert}", alertstate="firing"}}"#);
+    eventually_ok(&format!("{alert} fires"), Duration::from_secs(60), || match prometheus.query(&query)?.as_slice() {
+        [point] => Ok(point.labels.clone()),
+        other => Err(format!("{other:?}")),
+    })
 }
 
 /// The names of the archive alerts firing now.
@@ -75,11 +70,7 @@ fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
     let stack = Stack::get();
     let topic = stack.create_topic(1);
     let db = stack.create_database();
-    let database: SocketAddr =
-        format!("{}:{}", stack.var("WEBSENTRY_DATABASE_HOST"), stack.var("WEBSENTRY_DATABASE_PORT"))
-            .parse()
-            .expect("the stack's database address");
-    let relay = Relay::start(database);
+    let relay = Relay::start(stack.database_address());
     let consumer = stack
         .consumer_daemon(&topic, &db)
         .env("WEBSENTRY_DATABASE_PORT", relay.address().port().to_string())
@@ -144,7 +135,7 @@ fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
     assert_eq!(rejected[0].labels.get("instance"), Some(&address), "{rejected:?}");
     assert_eq!(rejected[0].labels.get("severity").map(String::as_str), Some("warning"), "{rejected:?}");
     // The Grafana dashboard's "Firing alerts" panel shows it.
-    let panel = firing_alerts_panel();
+    let panel = crate::grafana_dashboard::panel_query("Firing alerts");
     let shown = prometheus.query(&panel).unwrap_or_else(|err| panic!("{panel}: {err}"));
     assert!(
         shown.iter().any(|p| p.labels.get("alertname").map(String::as_str) == Some("WebsentryRecordsRejected")),
@@ -169,12 +160,7 @@ fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
     // stalls in one turn.
     relay.hang();
     let hung = Instant::now();
-    let stalled = eventually_ok("WebsentryArchiveStalled fires", Duration::from_secs(60), || {
-        match prometheus.query(r#"ALERTS{alertname="WebsentryArchiveStalled", alertstate="firing"}"#)?.as_slice() {
-            [point] => Ok(point.labels.clone()),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    let stalled = fired(&prometheus, "WebsentryArchiveStalled");
     println!("WebsentryArchiveStalled fired {:?} after PostgreSQL hung", hung.elapsed());
     assert_eq!(stalled.get("instance"), Some(&address), "{stalled:?}");
     assert_eq!(stalled.get("severity").map(String::as_str), Some("critical"), "{stalled:?}");
@@ -187,13 +173,7 @@ fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
     // PostgreSQL stopped: the daemon loses its sessions again and again.
     relay.stop();
     let stopped = Instant::now();
-    let interrupted = eventually_ok("WebsentryArchiveInterrupted fires", Duration::from_secs(60), || match prometheus
-        .query(r#"ALERTS{alertname="WebsentryArchiveInterrupted", alertstate="firing"}"#)?
-        .as_slice()
-    {
-        [point] => Ok(point.labels.clone()),
-        other => Err(format!("{other:?}")),
-    });
+    let interrupted = fired(&prometheus, "WebsentryArchiveInterrupted");
     println!("WebsentryArchiveInterrupted fired {:?} after PostgreSQL stopped", stopped.elapsed());
     assert_eq!(interrupted.get("service").map(String::as_str), Some("postgresql"), "{interrupted:?}");
     assert_eq!(interrupted.get("instance"), Some(&address), "{interrupted:?}");
@@ -203,12 +183,7 @@ fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
     // The daemon gone.
     consumer.kill_hard();
     let killed = Instant::now();
-    let down = eventually_ok("WebsentryConsumerDown fires", Duration::from_secs(60), || {
-        match prometheus.query(r#"ALERTS{alertname="WebsentryConsumerDown", alertstate="firing"}"#)?.as_slice() {
-            [point] => Ok(point.labels.clone()),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    let down = fired(&prometheus, "WebsentryConsumerDown");
     println!("WebsentryConsumerDown fired {:?} after the daemon was killed", killed.elapsed());
     assert_eq!(down.get("instance"), Some(&address), "{down:?}");
     let _ = consumer.finish(Duration::from_secs(10));

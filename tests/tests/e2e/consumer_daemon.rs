@@ -146,11 +146,7 @@ fn a_database_that_hangs_shows_as_a_stalled_session_and_what_waited_is_archived_
     let stack = Stack::get();
     let topic = stack.create_topic(1);
     let db = stack.create_database();
-    let database: std::net::SocketAddr =
-        format!("{}:{}", stack.var("WEBSENTRY_DATABASE_HOST"), stack.var("WEBSENTRY_DATABASE_PORT"))
-            .parse()
-            .expect("the stack's database address");
-    let relay = Relay::start(database);
+    let relay = Relay::start(stack.database_address());
     let running = stack
         .consumer_daemon(&topic, &db)
         .env("WEBSENTRY_DATABASE_PORT", relay.address().port().to_string())

@@ -27,6 +27,18 @@ fn dashboard() -> Value {
     serde_json::from_str(&text).expect("the dashboard is JSON")
 }
 
+/// The query of the dashboard's panel titled `title` (its first target).
+pub(crate) fn panel_query(title: &str) -> String {
+    let dashboard = dashboard();
+    let panel = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .find(|panel| panel["title"] == title)
+        .unwrap_or_else(|| panic!("the {title} panel"));
+    panel["targets"][0]["expr"].as_str().expect("its query").to_owned()
+}
+
 /// What the archive's readers may read: the SQL interface (consumer/src/sql/interface.sql).
 const INTERFACE: &[&str] = &[
     "site_summary",

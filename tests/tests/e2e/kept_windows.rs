@@ -511,32 +511,26 @@ fn closed_months_are_kept_and_a_window_reads_its_whole_months_from_them() {
 
     // The answer comes from the month's sums: a change there shows in both windows (and is undone).
     let site = "https://month-3.test/";
-    let tamper = |client: &mut Client, by: i32| {
+    // The site's sums in the month [from, to) changed by `by` probes.
+    let tamper_month = |client: &mut Client, (from, to): (&str, &str), by: i32| {
         client
             .execute(
                 &format!(
                     "UPDATE rollup_window_sums s SET probes = probes + $1 FROM rollup_windows k
-                     WHERE s.window_id = k.id AND k.lo = {month_from} AND k.hi = {month_to} AND s.url = $2"
+                     WHERE s.window_id = k.id AND k.lo = {from} AND k.hi = {to} AND s.url = $2"
                 ),
                 &[&by, &site],
             )
             .expect("changing a month's sums")
     };
+    let tamper = |client: &mut Client, by: i32| tamper_month(client, (&month_from, &month_to), by);
     // The windows that start inside the month of 80 days ago read its sums too (less what it
     // has before them): a change there shows in both.
-    let (early_from, early_to) =
-        ("date_trunc('month', (now() - interval '80 days') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'", "(date_trunc('month', (now() - interval '80 days') AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'");
-    let tamper_early = |client: &mut Client, by: i32| {
-        client
-            .execute(
-                &format!(
-                    "UPDATE rollup_window_sums s SET probes = probes + $1 FROM rollup_windows k
-                     WHERE s.window_id = k.id AND k.lo = {early_from} AND k.hi = {early_to} AND s.url = $2"
-                ),
-                &[&by, &site],
-            )
-            .expect("changing a month's sums")
-    };
+    let early = (
+        "date_trunc('month', (now() - interval '80 days') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        "(date_trunc('month', (now() - interval '80 days') AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'",
+    );
+    let tamper_early = |client: &mut Client, by: i32| tamper_month(client, early, by);
     assert_eq!(tamper_early(&mut other, 1000), 1, "one row of the month of 80 days ago for the site");
     for ((a, b), (rollups, _)) in windows.iter().zip(&rollups).skip(2) {
         assert_eq!(

@@ -30,11 +30,7 @@ fn assert_clear_failure_page(answer: &HttpAnswer, address: &SocketAddr, password
 fn a_stopped_or_hanging_database_gives_503_and_a_clear_page_and_the_page_recovers() {
     let stack = Stack::get();
     let sites = stack.archive_three_sites();
-    let database: SocketAddr =
-        format!("{}:{}", stack.var("WEBSENTRY_DATABASE_HOST"), stack.var("WEBSENTRY_DATABASE_PORT"))
-            .parse()
-            .expect("the stack's database address");
-    let relay = Relay::start(database);
+    let relay = Relay::start(stack.database_address());
     let status = StatusServer::start(
         stack
             .status(&sites.db)
