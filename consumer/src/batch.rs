@@ -69,25 +69,51 @@ pub struct Batch {
     pub next_offset: i64,
 }
 
+/// A fetched record, decoded: a report to archive, or a record to keep as rejected.
+pub type Sorted = Result<Archivable, Rejected>;
+
+/// The offset of a decoded record in its partition.
+fn offset_of(record: &Sorted) -> i64 {
+    match record {
+        Ok(report) => report.offset,
+        Err(rejected) => rejected.offset,
+    }
+}
+
+/// Decodes fetched records of `origin`'s partition, in their order: the CPU-bound part of a batch
+/// (JSON, normalising, the document's extra fields), which a one-off run does for the next fetch
+/// while the current one is written.
+pub fn sort(origin: Origin<'_>, records: Vec<RecordAndOffset>) -> Vec<Sorted> {
+    let sorted = records.into_iter().map(|RecordAndOffset { record, offset }| {
+        let stamp = record_time(&record.timestamp);
+        match decode(record.value.as_deref(), || (legacy_id(origin, offset), stamp)) {
+            Ok((report, extra)) => {
+                let payload = record.value.unwrap_or_default();
+                Ok(Archivable { report, extra, offset, key: record.key, payload })
+            }
+            Err(reason) => {
+                Err(Rejected { offset, key: record.key, payload: record.value, reason: storable::reason_text(&reason) })
+            }
+        }
+    });
+    sorted.collect()
+}
+
 impl Batch {
-    /// Sorts fetched records. `start` is the offset they were fetched from, the resume point of an
-    /// empty batch.
+    /// Decodes and sorts fetched records (see [`sort`]). `start` is the offset they were fetched
+    /// from, the resume point of an empty batch.
     pub fn from_records(origin: Origin<'_>, start: i64, records: Vec<RecordAndOffset>) -> Self {
+        Self::from_sorted(start, sort(origin, records))
+    }
+
+    /// A batch of records decoded already, fetched from `start`.
+    pub fn from_sorted(start: i64, records: Vec<Sorted>) -> Self {
         let mut batch = Batch { next_offset: start, ..Batch::default() };
-        for RecordAndOffset { record, offset } in records {
-            batch.next_offset = batch.next_offset.max(offset + 1);
-            let stamp = record_time(&record.timestamp);
-            match decode(record.value.as_deref(), || (legacy_id(origin, offset), stamp)) {
-                Ok((report, extra)) => {
-                    let payload = record.value.unwrap_or_default();
-                    batch.reports.push(Archivable { report, extra, offset, key: record.key, payload });
-                }
-                Err(reason) => batch.rejected.push(Rejected {
-                    offset,
-                    key: record.key,
-                    payload: record.value,
-                    reason: storable::reason_text(&reason),
-                }),
+        for record in records {
+            batch.next_offset = batch.next_offset.max(offset_of(&record) + 1);
+            match record {
+                Ok(report) => batch.reports.push(report),
+                Err(rejected) => batch.rejected.push(rejected),
             }
         }
         batch

@@ -27,21 +27,35 @@ const MIN_FETCH_BYTES: i32 = 64 * 1024;
 /// bound (Kafka's own default limit of a batch is 1 MiB; topics may raise it).
 const MAX_GROWN_FETCH_BYTES: i32 = 64 * 1024 * 1024;
 
-/// What a fetch found.
+/// What a fetch found: records as the broker sent them (`R` = [`RecordAndOffset`]), or decoded
+/// (see [`Fetched::map`]).
 #[derive(Debug)]
-pub enum Fetched {
+pub enum Fetched<R = RecordAndOffset> {
     /// Records from the requested offset on (possibly none).
-    Records(Records),
+    Records(Records<R>),
     /// The offset is no longer (or not yet) in the log, e.g. removed by retention.
     OutOfRange,
 }
 
+impl<R> Fetched<R> {
+    /// The same fetch with its records turned into something else by `f` (decoded: see
+    /// `batch::sort`); offsets and watermark unchanged.
+    pub fn map<S>(self, f: impl FnOnce(Vec<R>) -> Vec<S>) -> Fetched<S> {
+        match self {
+            Fetched::Records(Records { records, next_offset, high_watermark }) => {
+                Fetched::Records(Records { records: f(records), next_offset, high_watermark })
+            }
+            Fetched::OutOfRange => Fetched::OutOfRange,
+        }
+    }
+}
+
 /// The records of one fetch and where the partition stands.
 #[derive(Debug, Default)]
-pub struct Records {
+pub struct Records<R = RecordAndOffset> {
     /// What a read-committed reader sees: no transaction markers, no records of aborted
     /// transactions.
-    pub records: Vec<RecordAndOffset>,
+    pub records: Vec<R>,
     /// Where to read next: past the last record batch fetched, transaction markers and aborted
     /// transactions included (they hold no record to resume after); the requested offset when
     /// nothing whole came back.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use websentry_shared::kafka::KafkaError;
 
 use crate::{
+    batch,
     bridge::wait_or_shutdown,
     session::{
         claims::{claim, refresh_topic},
@@ -89,7 +90,8 @@ pub fn poll_until_stopped(session: &mut Session<'_>) -> Result<Ended, Interrupte
         let all = async { Ok::<_, KafkaError>(futures::future::join_all(fetches).await) };
         let fetched = session.kafka(Duration::from_millis(LONG_POLL_MS as u64), all)?;
         for (&id, result) in active.iter().zip(fetched) {
-            if handle(session, id, result)? == Flow::TopicChanged {
+            let decoded = result.map(|fetched| fetched.map(|records| batch::sort(session.origin(id), records)));
+            if handle(session, id, decoded)? == Flow::TopicChanged {
                 return Ok(Ended::TopicChanged);
             }
             if session.shutdown.is_requested() {

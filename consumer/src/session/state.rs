@@ -10,6 +10,7 @@ use websentry_shared::shutdown::Shutdown;
 
 use crate::{
     archive::Archiver,
+    batch::Origin,
     bridge,
     fetch::Source,
     metadata::MetadataClient,
@@ -70,5 +71,10 @@ impl Session<'_> {
     /// The topic's name.
     pub(super) fn topic(&self) -> &str {
         self.source.topic()
+    }
+
+    /// Where partition `id`'s records come from: what decoding them needs (see `batch::sort`).
+    pub(super) fn origin(&self, id: i32) -> Origin<'_> {
+        Origin { group: &self.config.group, topic: self.topic(), topic_id: self.topic_id, partition: id }
     }
 }

@@ -10,7 +10,7 @@ use websentry_shared::kafka::KafkaError;
 
 use crate::{
     archive::Committed,
-    batch::{Batch, Origin},
+    batch::{Batch, Origin, Sorted},
     fetch::{Fetched, Records},
     session::{
         claims::refresh_topic,
@@ -19,11 +19,15 @@ use crate::{
     },
 };
 
-/// Writes what a fetch of partition `id` brought.
+/// Writes what a fetch of partition `id` brought, decoded (see `batch::sort`).
 ///
 /// # Errors
 /// Either service failed; what was committed stays committed.
-pub fn handle(session: &mut Session<'_>, id: i32, result: Result<Fetched, KafkaError>) -> Result<Flow, Interrupted> {
+pub fn handle(
+    session: &mut Session<'_>,
+    id: i32,
+    result: Result<Fetched<Sorted>, KafkaError>,
+) -> Result<Flow, Interrupted> {
     match result.map_err(|err| on(Service::Kafka)(err.into()))? {
         // Past the end of the log is what a topic created again looks like from its old offsets:
         // make sure it is the same topic before skipping anything.
@@ -38,7 +42,7 @@ pub fn handle(session: &mut Session<'_>, id: i32, result: Result<Fetched, KafkaE
 /// Writes fetched records in batches of at most `batch_max`, each in its own transaction; the last
 /// one (possibly without a record) stores the offset past everything fetched. Stops between batches
 /// on shutdown: the rest is fetched again by the next run.
-fn write(session: &mut Session<'_>, id: i32, fetched: Records) -> Result<(), Interrupted> {
+fn write(session: &mut Session<'_>, id: i32, fetched: Records<Sorted>) -> Result<(), Interrupted> {
     let Records { mut records, next_offset, high_watermark } = fetched;
     let (config, topic) = (session.config, session.topic().to_owned());
     let at = Origin { group: &config.group, topic: &topic, topic_id: session.topic_id, partition: id };
@@ -50,7 +54,7 @@ fn write(session: &mut Session<'_>, id: i32, fetched: Records) -> Result<(), Int
         let rest = records.split_off(records.len().min(config.batch_max));
         let from = session.offset(id);
         let stored = session.table.get(id).and_then(|p| p.stored);
-        let mut batch = Batch::from_records(at, from, std::mem::replace(&mut records, rest));
+        let mut batch = Batch::from_sorted(from, std::mem::replace(&mut records, rest));
         if records.is_empty() {
             batch.next_offset = batch.next_offset.max(next_offset);
         }
