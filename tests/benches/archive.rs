@@ -603,7 +603,11 @@ fn synthetic_rollups(table: &str, time: &str, times: &str, per_row: f64) -> Stri
 
 /// Rollup rows of `sites` sites for each time of `times`, `per_row` probes each, one a minute
 /// (3 % failures, each down for its minute): ~31 non-NULL buckets around a per-site median bucket,
-/// a bell with random noise.
+/// a bell with random noise. Written a time at a time, every site's row of one hour (or day) before
+/// the next one's, as the consumer writes them while the hours pass: the BRIN indexes on `hour` and
+/// `day` then rule out the blocks of other times, as they do in an archive. (Left to the planner,
+/// the hourly rows came out a site at a time: reading the last two hours of 10,000 sites scanned all
+/// 1.44 M hourly rows, 173 ms against 7.7 ms written hour by hour.)
 fn synthetic_rollups_of(sites: usize, table: &str, time: &str, times: &str, per_row: f64) -> String {
     let bucket = |k: usize| {
         format!(
@@ -622,7 +626,8 @@ fn synthetic_rollups_of(sites: usize, table: &str, time: &str, times: &str, per_
          FROM (SELECT *, {successes} AS ok
                FROM (SELECT t, s % 10 < 3 AS https, CASE WHEN s % 10 < 3 THEN 'https' ELSE 'http' END || '://site-' || s || '.example.com/' AS url,
                             round({per_row} * 0.03 * 2 * random())::int AS failed, m, {buckets}
-                     FROM generate_series(0, {last}) s, ({times}) tt(t), LATERAL (SELECT 30 + s % 50 AS m) p) g) h",
+                     FROM (SELECT s, t FROM generate_series(0, {last}) s, ({times}) tt(t) ORDER BY t, s) st,
+                          LATERAL (SELECT 30 + s % 50 AS m) p) g) h",
         buckets = (0..BUCKETS).map(bucket).collect::<Vec<_>>().join(", "),
         last = sites - 1
     )
