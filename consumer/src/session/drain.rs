@@ -48,7 +48,18 @@ pub fn drain_to_watermarks(session: &mut Session<'_>) -> Result<Ended, Interrupt
         };
         let Prefetch { id, offset, task } = current;
         let abort = task.abort_handle();
-        let joined = async { task.await.and_then(std::convert::identity) };
+        let joined = async {
+            match task.await {
+                Ok(Ok(fetched)) => Ok(fetched),
+                // A panic while decoding is this consumer's bug, not a lost broker: raised on this
+                // thread, as it was when this thread decoded.
+                Ok(Err(decoding)) => Err(match decoding.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(cancelled) => cancelled,
+                }),
+                Err(fetching) => Err(fetching),
+            }
+        };
         let result = session.kafka(Duration::ZERO, joined).inspect_err(|_| abort.abort())?;
         if is_stale(offset, session.offset(id), session.table.get(id).is_some_and(|p| p.active())) {
             continue;
