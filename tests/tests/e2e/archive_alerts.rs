@@ -2,15 +2,19 @@
 //! Prometheus (Debian's 2.42) scraping a real consumer daemon with the scrape job of
 //! docs/metrics.md (`websentry-consumer`): while it archives, every series the rules read is there
 //! and nothing fires (`WebsentryArchiveBehind`'s measure reads no work waiting); a record it keeps
-//! as rejected fires `WebsentryRecordsRejected`; PostgreSQL hanging (a relay in front of the
+//! as rejected fires `WebsentryRecordsRejected`; a backlog that takes longer to archive than the
+//! threshold fires `WebsentryArchiveBehind`; PostgreSQL hanging (a relay in front of the
 //! stack's that holds the connection) fires `WebsentryArchiveStalled`; PostgreSQL stopped (the
 //! relay closed) fires `WebsentryArchiveInterrupted` for `postgresql`; the daemon killed fires
 //! `WebsentryConsumerDown`.
 //!
 //! Overrides, so that the test takes seconds and not minutes: the rules are loaded from a copy
 //! whose `WebsentryArchiveInterrupted` and `WebsentryConsumerDown` wait `for: 5s` instead of `5m`,
-//! and whose `WebsentryArchiveStalled` fires past 2 s for 1 s instead of 300 s for 1 minute (every
-//! other line as shipped); scrapes and evaluations run every second.
+//! whose `WebsentryArchiveStalled` fires past 2 s for 1 s instead of 300 s for 1 minute, and whose
+//! `WebsentryArchiveBehind` past 1 s of work for 1 s instead of 600 s for 15 minutes (every other
+//! line as shipped); scrapes and evaluations run every second. The daemon writes a report per
+//! transaction and fetches at most 1 KiB at once (a record batch, 200 reports here), so that a
+//! backlog lasts some seconds and its lag, set after each fetch is written, follows it.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -75,6 +79,8 @@ fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
         .consumer_daemon(&topic, &db)
         .env("WEBSENTRY_DATABASE_PORT", relay.address().port().to_string())
         .env("WEBSENTRY_LISTEN", "127.0.0.1:0")
+        .env("WEBSENTRY_BATCH_BYTES", "1024")
+        .env("WEBSENTRY_BATCH_MAX", "1")
         .spawn();
     let address = consumer.log_field("http endpoint listening", "address", Duration::from_secs(30));
     consumer.wait_for_log("archiving", Duration::from_secs(30));
@@ -85,6 +91,7 @@ fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
         "websentry_session_stalled_seconds > 300\n        for: 1m",
         "websentry_session_stalled_seconds > 2\n        for: 1s",
     );
+    let rules = changed_once(&rules, "> 600\n        for: 15m", "> 1\n        for: 1s");
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
          rule_files: [websentry.rules.yml]\n\
@@ -155,6 +162,24 @@ fn prometheus_fires_the_archive_alerts_from_a_real_consumer() {
     });
     assert_eq!(caught_up.labels.get("job").map(String::as_str), Some("websentry-consumer"), "{caught_up:?}");
     assert!(caught_up.value == 0.0, "nothing waits once the 20 reports are archived: {caught_up:?}");
+
+    // A backlog: 2,000 reports at once, more than a second of work at the pace of the last
+    // 10 minutes. It fires while they wait, and nothing is lost on the way.
+    stack.produce_reports(&topic, 1, 2_000, 200);
+    let backlog = Instant::now();
+    let behind = fired(&prometheus, "WebsentryArchiveBehind");
+    println!("WebsentryArchiveBehind fired {:?} after the backlog was produced", backlog.elapsed());
+    assert_eq!(behind.get("job").map(String::as_str), Some("websentry-consumer"), "{behind:?}");
+    assert_eq!(behind.get("severity").map(String::as_str), Some("warning"), "{behind:?}");
+    assert!(db.count("SELECT count(*) FROM reports") < 2_020, "it fired while reports still waited");
+    eventually("the backlog archived", Duration::from_secs(180), || db.count("SELECT count(*) FROM reports") == 2_020);
+    eventually_ok("WebsentryArchiveBehind resolved", Duration::from_secs(30), || {
+        let alerts = firing(&prometheus)?;
+        match alerts.contains("WebsentryArchiveBehind") {
+            false => Ok(()),
+            true => Err(format!("{alerts:?}")),
+        }
+    });
 
     // PostgreSQL hangs: the daemon stays connected and counts nothing lost, but its session
     // stalls in one turn.
