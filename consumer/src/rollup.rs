@@ -180,25 +180,56 @@ pub fn slot_pieces(report: &Report) -> Vec<(OffsetDateTime, i64)> {
     pieces
 }
 
-/// The reports summed per (url, probe, hour), in the order each first appears.
+/// The reports summed per (url, probe, hour), in the order of those keys.
 pub fn aggregate<'r>(reports: impl IntoIterator<Item = &'r Report>) -> Vec<Rollup> {
-    let mut index: HashMap<(&str, &str, OffsetDateTime), usize> = HashMap::new();
-    let mut rollups: Vec<Rollup> = Vec::new();
-    let mut at = |report: &'r Report, hour: OffsetDateTime, rollups: &mut Vec<Rollup>| {
-        *index.entry((report.url.as_str(), report.probe.as_str(), hour)).or_insert_with(|| {
-            rollups.push(Rollup::new(report, hour));
-            rollups.len() - 1
-        })
-    };
-    for report in reports {
-        let own = at(report, hour_of(report.checked_at), &mut rollups);
-        rollups[own].add(report);
+    let mut tally = Tally::default();
+    reports.into_iter().for_each(|report| tally.add(report));
+    tally.into_rows()
+}
+
+/// Reports summed per (url, probe, hour) as they come: what one transaction adds to the rollups,
+/// over one fetch or several (see `archive::Span`). Holds a row per key, not the reports.
+#[derive(Debug, Default)]
+pub struct Tally {
+    index: HashMap<(String, String, OffsetDateTime), usize>,
+    rows: Vec<Rollup>,
+}
+
+impl Tally {
+    /// Counts `report` in its hour, and the time its slot measures in each hour it reaches.
+    pub fn add(&mut self, report: &Report) {
+        let own = self.row(report, hour_of(report.checked_at));
+        self.rows[own].add(report);
         for (hour, us) in slot_pieces(report) {
-            let piece = at(report, hour, &mut rollups);
-            rollups[piece].measure(report, us);
+            let piece = self.row(report, hour);
+            self.rows[piece].measure(report, us);
         }
     }
-    rollups
+
+    fn row(&mut self, report: &Report, hour: OffsetDateTime) -> usize {
+        let key = (report.url.clone(), report.probe.clone(), hour);
+        *self.index.entry(key).or_insert_with(|| {
+            self.rows.push(Rollup::new(report, hour));
+            self.rows.len() - 1
+        })
+    }
+
+    /// Rows so far.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows, ordered by (url, probe, hour): transactions that merge rows of the same sites lock
+    /// them in one order, so they wait for each other instead of deadlocking.
+    pub fn into_rows(self) -> Vec<Rollup> {
+        let mut rows = self.rows;
+        rows.sort_unstable_by(|a, b| (&a.url, &a.probe, a.hour).cmp(&(&b.url, &b.probe, b.hour)));
+        rows
+    }
 }
 
 /// The statements, built once from the column lists.
@@ -408,6 +439,22 @@ mod tests {
         assert_eq!((first.covered_us, first.down_us), (None, None), "no cadence stated: time unknown");
         assert_eq!(first.buckets.iter().sum::<i32>(), 2, "failures are not in the histogram");
         assert_eq!((rollups[2].successes, rollups[2].failures[1], rollups[2].response_ms), (0, 1, None));
+    }
+
+    #[test]
+    fn rows_come_in_key_order_so_that_transactions_lock_them_in_one_order() {
+        let reports = [
+            report("b", datetime!(2026-11-29 10:05 UTC), 10.0, None),
+            report("a", datetime!(2026-11-29 11:05 UTC), 10.0, None),
+            Report { probe: "eu".into(), ..report("a", datetime!(2026-11-29 09:05 UTC), 10.0, None) },
+            report("a", datetime!(2026-11-29 10:05 UTC), 10.0, None),
+        ];
+        let keys: Vec<(String, String, OffsetDateTime)> =
+            aggregate(&reports).into_iter().map(|r| (r.url, r.probe, r.hour)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert_eq!(keys.len(), 4);
     }
 
     #[test]
