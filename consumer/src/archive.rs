@@ -1,7 +1,10 @@
-//! Writing batches: reports, rejected records and the partition's next offset, in one transaction.
+//! Writing batches: reports, rejected records and the partition's next offset, in one transaction
+//! with the rollups they add ([`Span`]: one batch, or several merged once).
 
 use anyhow::Context;
-use postgres::{Client, Transaction};
+use std::collections::HashSet;
+
+use postgres::{Client, GenericClient, Transaction};
 use uuid::Uuid;
 
 use crate::{
@@ -132,15 +135,7 @@ impl Archiver {
     /// # Errors
     /// The query failed.
     pub fn stored(&mut self, at: Origin<'_>) -> anyhow::Result<Option<Stored>> {
-        let row = self
-            .client
-            .query_opt(
-                "SELECT next_offset, topic_id FROM consumer_offsets
-                 WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
-                &[&at.group, &at.topic, &at.partition],
-            )
-            .context("reading the stored offset")?;
-        Ok(row.map(|row| Stored { next_offset: row.get(0), topic_id: row.get(1) }))
+        stored(&mut self.client, at)
     }
 
     /// Stores that the partition is read from `next_offset` of the topic `at.topic_id`, if the
@@ -158,45 +153,177 @@ impl Archiver {
     }
 
     /// Writes the batch fetched from `from` and moves the partition's offset past it, all or
-    /// nothing. Reports the database refuses for their data are kept as rejected records with its
-    /// message, and the rest of the batch is archived (see [`insert_isolating`]).
+    /// nothing, in a transaction of its own. Reports the database refuses for their data are kept
+    /// as rejected records with its message, and the rest of the batch is archived (see
+    /// [`insert_isolating`]).
     ///
     /// # Errors
     /// The database failed; nothing of the batch is kept.
     pub fn commit(&mut self, at: Origin<'_>, from: i64, batch: &Batch) -> anyhow::Result<Committed> {
+        let mut span = self.begin()?;
+        match span.add(at, from, batch)? {
+            Committed::Moved => {
+                span.rollback()?;
+                Ok(Committed::Moved)
+            }
+            done => span.commit().map(|_| done),
+        }
+    }
+
+    /// Opens a transaction that batches are added to, one after the other, until it commits: a
+    /// one-off run catching up writes several fetches in one (see `session::drain`), and merges
+    /// their rollups once.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub fn begin(&mut self) -> anyhow::Result<Span<'_>> {
+        let tx = self.client.transaction().context("starting a transaction")?;
         // A report older than the raw retention would land in a day already dropped (or about to
         // be): it goes into the rollups only.
         let kept_from = self.retention.raw_kept_from(time::OffsetDateTime::now_utc());
+        Ok(Span {
+            tx,
+            kept_from,
+            tally: rollup::Tally::default(),
+            past: HashSet::new(),
+            refused: Vec::new(),
+            records: 0,
+            archived: 0,
+            rejected: 0,
+        })
+    }
+}
+
+/// An open transaction of the archive: the batches added to it (raw rows, rejected records,
+/// offsets) are written as they come, the rollups they add are summed here and merged when it
+/// commits. Nothing of it is kept unless it commits; dropped, it rolls back.
+pub struct Span<'c> {
+    tx: Transaction<'c>,
+    /// Reports checked before this go into the rollups only (see `Retention::raw_kept_from`).
+    kept_from: Option<time::OffsetDateTime>,
+    /// The rollups of the reports written.
+    tally: rollup::Tally,
+    /// The reports past the raw retention counted so far: without a raw row to be recognised by,
+    /// a repeat within the transaction is left out by this.
+    past: HashSet<(uuid::Uuid, time::OffsetDateTime)>,
+    /// Reports the database refused, logged once committed: (partition, offset, reason).
+    refused: Vec<(i32, i64, String)>,
+    records: usize,
+    archived: u64,
+    rejected: u64,
+}
+
+impl std::fmt::Debug for Span<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Span")
+            .field("records", &self.records)
+            .field("rollups", &self.tally.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a span wrote, once committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub archived: u64,
+    pub rejected: u64,
+}
+
+impl Span<'_> {
+    /// Records added so far (reports and rejected ones).
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    /// Rollup rows the commit will merge.
+    pub fn rollup_rows(&self) -> usize {
+        self.tally.len()
+    }
+
+    /// Adds the batch fetched from `from`: its reports, its rejected records, and the partition's
+    /// offset moved past it if the stored one is still `from`. When it is not (another consumer
+    /// moved it), nothing of this batch is kept and the span goes on without it.
+    ///
+    /// # Errors
+    /// The database failed; the span is then unusable, and nothing of it is kept.
+    pub fn add(&mut self, at: Origin<'_>, from: i64, batch: &Batch) -> anyhow::Result<Committed> {
+        let kept_from = self.kept_from;
         let too_old = |r: &&Archivable| kept_from.is_some_and(|from| r.report.checked_at < from);
-        // Without a raw row to be recognised by, a repeat within the batch is left out here.
-        let mut seen = std::collections::HashSet::new();
-        let past: Vec<&Archivable> =
-            batch.reports.iter().filter(too_old).filter(|r| seen.insert(insert::stored_key(&r.report))).collect();
-        let recent: std::borrow::Cow<[Archivable]> = match past.is_empty() {
+        let mut keys = HashSet::new();
+        let past_here: Vec<_> = (batch.reports.iter().filter(too_old))
+            .map(|report| (insert::stored_key(&report.report), report))
+            .filter(|(key, _)| !self.past.contains(key) && keys.insert(*key))
+            .collect();
+        let recent: std::borrow::Cow<[Archivable]> = match past_here.is_empty() {
             true => std::borrow::Cow::Borrowed(&batch.reports),
             false => batch.reports.iter().filter(|r| !too_old(r)).cloned().collect(),
         };
-        let mut tx = self.client.transaction().context("starting a transaction")?;
+        // Under a savepoint: a batch whose offset moved is taken back alone.
+        let mut tx = self.tx.savepoint("batch").context("starting a savepoint")?;
         let mut refused = Vec::new();
         let mut new = Vec::with_capacity(recent.len());
         insert_isolating(&mut tx, at, &recent, &mut refused, &mut new)?;
-        let archived = new.len() as u64;
-        let rollups = rollup::aggregate(new.iter().chain(&past).map(|r| &r.report));
-        rollup::write(&mut tx, &rollups)?;
         let rejected = insert_rejected(&mut tx, at, batch.rejected.iter().chain(&refused))?;
         let moved = tx
             .execute(ADVANCE_OFFSET, &[&at.group, &at.topic, &at.partition, &batch.next_offset, &from, &at.topic_id])
             .context("advancing the offset")?;
         if moved == 0 {
-            tx.rollback().context("rolling back")?;
+            tx.rollback().context("rolling back to the savepoint")?;
             return Ok(Committed::Moved);
         }
-        tx.commit().context("committing the batch")?;
-        for record in &refused {
-            tracing::warn!(partition = at.partition, offset = record.offset, reason = %record.reason, "report refused by the database, kept as rejected");
+        tx.commit().context("releasing the savepoint")?;
+        for report in new.iter().map(|r| &r.report).chain(past_here.iter().map(|(_, r)| &r.report)) {
+            self.tally.add(report);
         }
-        Ok(Committed::Done { archived, rejected, past_retention: past.len() as u64 })
+        let past_retention = past_here.len() as u64;
+        self.past.extend(past_here.into_iter().map(|(key, _)| key));
+        self.refused.extend(refused.into_iter().map(|r| (at.partition, r.offset, r.reason)));
+        self.records += batch.reports.len() + batch.rejected.len();
+        self.archived += new.len() as u64;
+        self.rejected += rejected;
+        Ok(Committed::Done { archived: new.len() as u64, rejected, past_retention })
     }
+
+    /// What is stored of a partition, as this transaction sees it.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub fn stored(&mut self, at: Origin<'_>) -> anyhow::Result<Option<Stored>> {
+        stored(&mut self.tx, at)
+    }
+
+    /// Merges the rollups of everything added and commits.
+    ///
+    /// # Errors
+    /// The database failed; nothing of the span is kept.
+    pub fn commit(mut self) -> anyhow::Result<Totals> {
+        rollup::write(&mut self.tx, &self.tally.into_rows())?;
+        self.tx.commit().context("committing the batch")?;
+        for (partition, offset, reason) in &self.refused {
+            tracing::warn!(partition, offset, reason = %reason, "report refused by the database, kept as rejected");
+        }
+        Ok(Totals { archived: self.archived, rejected: self.rejected })
+    }
+
+    /// Keeps nothing of the span.
+    ///
+    /// # Errors
+    /// The database failed (nothing is kept either way).
+    pub fn rollback(self) -> anyhow::Result<()> {
+        self.tx.rollback().context("rolling back")
+    }
+}
+
+/// What is stored of a partition, `None` before its first commit.
+fn stored(client: &mut impl GenericClient, at: Origin<'_>) -> anyhow::Result<Option<Stored>> {
+    let row = client
+        .query_opt(
+            "SELECT next_offset, topic_id FROM consumer_offsets
+             WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
+            &[&at.group, &at.topic, &at.partition],
+        )
+        .context("reading the stored offset")?;
+    Ok(row.map(|row| Stored { next_offset: row.get(0), topic_id: row.get(1) }))
 }
 
 /// Inserts `reports` under a savepoint, adding those that were new to `new`. When the database

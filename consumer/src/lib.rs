@@ -7,7 +7,8 @@
 //! data), fetches them ([`fetch`]; the topic's identity from [`metadata`]) and writes what came in
 //! batches: [`batch`] sorts records into reports and rejected records ([`storable`] decides what
 //! PostgreSQL can store), and [`archive`] writes a batch, its rollups ([`rollup`]) and the
-//! partition's next offset in one transaction ([`insert`] copies the rows; [`document`] decides
+//! partition's next offset in one transaction (a one-off run: several fetches' batches, their
+//! rollups merged once) ([`insert`] copies the rows; [`document`] decides
 //! what a row keeps beside its columns). When either service fails, the session ends and the
 //! supervisor starts another after a pause; [`metrics`] and [`http`] tell the outside.
 //!

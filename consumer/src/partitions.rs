@@ -98,6 +98,11 @@ impl PartitionTable {
         self.partitions.iter().find(|p| p.id == id)
     }
 
+    /// The next offset to fetch of partition `id` (0 for one not in the table).
+    pub fn offset(&self, id: i32) -> i64 {
+        self.get(id).map_or(0, |p| p.offset)
+    }
+
     fn get_mut(&mut self, id: i32) -> &mut Partition {
         let index = self.partitions.iter().position(|p| p.id == id);
         &mut self.partitions[index.unwrap_or_else(|| panic!("partition {id} is not in the table"))]
@@ -148,7 +153,9 @@ impl PartitionTable {
         partition.target.is_some() && partition.empty_fetches == EMPTY_FETCHES_BEFORE_GIVING_UP
     }
 
-    /// A batch was committed: the partition is stored at, and read from, `next_offset`.
+    /// A batch was written with its offset: the partition is stored at (as the transaction that
+    /// wrote it sees it, until it commits), and read from, `next_offset`. A transaction that does
+    /// not commit ends the session, and with it this table.
     pub fn committed(&mut self, id: i32, next_offset: i64) {
         let partition = self.get_mut(id);
         partition.stored = Some(next_offset);

@@ -13,7 +13,7 @@ use crate::{
     upkeep::Retention,
 };
 
-/// Records per batch at most: one statement and one transaction each.
+/// Records per transaction at most (a daemon's batch, or a one-off run's fetches together).
 pub const BATCH_MAX: Whole<usize> = Whole::new(1, 100_000, 5000);
 /// Bytes fetched per partition and request: at least one small report, at most what a broker
 /// sends by default in one response.
@@ -56,7 +56,7 @@ pub struct Args {
         env = "WEBSENTRY_BATCH_MAX",
         default_value_t = BATCH_MAX.default_text(),
         value_name = "RECORDS",
-        help = BATCH_MAX.help("Records written per batch at most (one COPY and one transaction each; {range})")
+        help = BATCH_MAX.help("Records written per transaction at most (a one-off run puts several fetches in one; {range})")
     )]
     pub batch_max: String,
     #[arg(

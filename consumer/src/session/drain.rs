@@ -3,8 +3,13 @@
 //! (memory stays at about two fetches), the next fetch running on the runtime and decoded on a
 //! blocking thread while this thread writes the current one. Records of a transaction still open
 //! when the run started are left to the next run, which finds them committed or aborted.
+//!
+//! A run catching up writes several fetches in one transaction, up to `WEBSENTRY_BATCH_MAX`
+//! records (see `write::full`): each fetch's reports are copied as it comes, and the rollups of
+//! them all are merged once, when it commits. Merging a site's hour once per transaction rather
+//! than once per fetch was most of a batch's time.
 
-use std::{sync::Arc, time::Duration};
+use std::{sync::Arc, time::Instant};
 
 use tokio::task::{JoinError, JoinHandle};
 use websentry_shared::kafka::KafkaError;
@@ -12,10 +17,11 @@ use websentry_shared::kafka::KafkaError;
 use crate::{
     batch::{self, Origin, Sorted},
     fetch::Fetched,
+    partitions::PartitionTable,
     session::{
-        outcome::{Ended, Flow, Interrupted},
-        state::Session,
-        write::handle,
+        outcome::{on, Ended, Flow, Interrupted, Service},
+        state::{Parts, Session},
+        write::{commit, fill, full, handle, Fetch, Written},
     },
 };
 
@@ -26,6 +32,9 @@ struct Prefetch {
     task: JoinHandle<Result<Result<Fetched<Sorted>, KafkaError>, JoinError>>,
 }
 
+/// A fetch as it came, of a partition.
+type Came = (i32, Result<Fetched<Sorted>, KafkaError>);
+
 /// Reads the held partitions in turn until each reached its start watermark (or gave up, see
 /// `partitions`), or until shutdown. A prefetch whose partition has moved meanwhile (a shorter
 /// write, an offset moved by another consumer) is dropped and fetched again.
@@ -33,58 +42,135 @@ struct Prefetch {
 /// # Errors
 /// Either service failed; what was committed stays committed.
 pub fn drain_to_watermarks(session: &mut Session<'_>) -> Result<Ended, Interrupted> {
-    let mut cursor = 0;
-    let mut pending: Option<Prefetch> = None;
+    let mut reading = Reading::default();
+    // A fetch with records left to write when its transaction was full.
+    let mut fetch: Option<Fetch> = None;
     let ended = loop {
-        if session.shutdown.is_requested() {
-            break Ended::Done;
-        }
-        let current = match pending.take() {
-            Some(prefetch) => prefetch,
-            None => match session.table.next_active(&mut cursor) {
-                Some(id) => prefetch(session, id, session.offset(id)),
-                None => break Ended::Done,
-            },
+        // One transaction: what is left of the last fetch, then the fetches that follow while they
+        // bring records, until it is full.
+        let stop = {
+            let (parts, archiver, table) = session.split();
+            let mut span = archiver.begin().map_err(on(Service::Database))?;
+            let (started, mut written) = (Instant::now(), Written::default());
+            let stop = loop {
+                if parts.shutdown.is_requested() {
+                    break Stop::Done;
+                }
+                let current = match &mut fetch {
+                    Some(current) => current,
+                    None if full(&parts, &span) => break Stop::Full,
+                    None => match reading.next(&parts, table) {
+                        Ok(Some((id, Ok(Fetched::Records(records))))) => fetch.insert(Fetch::new(table, id, records)),
+                        Ok(Some(other)) => break Stop::Came(other),
+                        Ok(None) => break Stop::Done,
+                        Err(lost) => {
+                            // What is written is kept: the broker's failure is not the database's.
+                            commit(&parts, span, started, written)?;
+                            return Err(lost);
+                        }
+                    },
+                };
+                fill(&parts, &mut span, table, current, &mut written)?;
+                if !current.done(table) {
+                    break Stop::Full;
+                }
+                current.lag(&parts, table);
+                fetch = None;
+            };
+            commit(&parts, span, started, written)?;
+            stop
         };
-        let Prefetch { id, offset, task } = current;
-        let abort = task.abort_handle();
-        let joined = async {
-            match task.await {
-                Ok(Ok(fetched)) => Ok(fetched),
-                // A panic while decoding is this consumer's bug, not a lost broker: raised on this
-                // thread, as it was when this thread decoded.
-                Ok(Err(decoding)) => Err(match decoding.try_into_panic() {
-                    Ok(panic) => std::panic::resume_unwind(panic),
-                    Err(cancelled) => cancelled,
-                }),
-                Err(fetching) => Err(fetching),
+        match stop {
+            Stop::Full => continue,
+            Stop::Done => break Ended::Done,
+            Stop::Came((id, result)) => {
+                if handle(session, id, result)? == Flow::TopicChanged {
+                    break Ended::TopicChanged;
+                }
             }
-        };
-        let result = session.kafka(Duration::ZERO, joined).inspect_err(|_| abort.abort())?;
-        if is_stale(offset, session.offset(id), session.table.get(id).is_some_and(|p| p.active())) {
-            continue;
-        }
-        if let Some(next) = session.table.next_active(&mut cursor) {
-            let from = if next == id { offset_after(offset, &result) } else { session.offset(next) };
-            pending = Some(prefetch(session, next, from));
-        }
-        if handle(session, id, result)? == Flow::TopicChanged {
-            break Ended::TopicChanged;
         }
     };
-    if let Some(prefetch) = pending {
-        prefetch.task.abort();
-    }
+    reading.abort();
     Ok(ended)
+}
+
+/// Why a transaction of the drain ended.
+enum Stop {
+    /// It holds as much as one may (or shutdown came while a fetch was written): commit, go on.
+    Full,
+    /// Every partition is read, or shutdown was requested.
+    Done,
+    /// A fetch that brought no records to write (past the end of the log, or failed), for
+    /// `handle` once the transaction is committed.
+    Came(Came),
+}
+
+/// The partitions read in turn, and the fetch running for the next one.
+#[derive(Default)]
+struct Reading {
+    cursor: usize,
+    pending: Option<Prefetch>,
+}
+
+impl Reading {
+    /// The next fetch of a partition still to be read, and the one after it started; `None` once
+    /// none is left, or on shutdown.
+    ///
+    /// # Errors
+    /// Kafka failed, or shutdown came while waiting.
+    fn next(&mut self, parts: &Parts<'_>, table: &PartitionTable) -> Result<Option<Came>, Interrupted> {
+        loop {
+            if parts.shutdown.is_requested() {
+                return Ok(None);
+            }
+            let current = match self.pending.take() {
+                Some(prefetch) => prefetch,
+                None => match table.next_active(&mut self.cursor) {
+                    Some(id) => prefetch(parts, id, table.offset(id)),
+                    None => return Ok(None),
+                },
+            };
+            let Prefetch { id, offset, task } = current;
+            let abort = task.abort_handle();
+            let joined = async {
+                match task.await {
+                    Ok(Ok(fetched)) => Ok(fetched),
+                    // A panic while decoding is this consumer's bug, not a lost broker: raised on
+                    // this thread, as it was when this thread decoded.
+                    Ok(Err(decoding)) => Err(match decoding.try_into_panic() {
+                        Ok(panic) => std::panic::resume_unwind(panic),
+                        Err(cancelled) => cancelled,
+                    }),
+                    Err(fetching) => Err(fetching),
+                }
+            };
+            let result = parts.kafka(std::time::Duration::ZERO, joined).inspect_err(|_| abort.abort())?;
+            if is_stale(offset, table.offset(id), table.get(id).is_some_and(|p| p.active())) {
+                continue;
+            }
+            if let Some(next) = table.next_active(&mut self.cursor) {
+                let from = if next == id { offset_after(offset, &result) } else { table.offset(next) };
+                self.pending = Some(prefetch(parts, next, from));
+            }
+            return Ok(Some((id, result)));
+        }
+    }
+
+    /// Stops the fetch running ahead, if any.
+    fn abort(self) {
+        if let Some(prefetch) = self.pending {
+            prefetch.task.abort();
+        }
+    }
 }
 
 /// Fetches partition `id` from `offset` and decodes what came, off the archiving thread (on it,
 /// decoding took ~13 ms of every ~80 ms batch in the drain benchmark).
-fn prefetch(session: &Session<'_>, id: i32, offset: i64) -> Prefetch {
-    let source = Arc::clone(&session.source);
-    let Origin { group, topic, topic_id, .. } = session.origin(id);
+fn prefetch(parts: &Parts<'_>, id: i32, offset: i64) -> Prefetch {
+    let source = Arc::clone(parts.source);
+    let Origin { group, topic, topic_id, .. } = parts.origin(id);
     let (group, topic) = (group.to_owned(), topic.to_owned());
-    let task = session.runtime.spawn(async move {
+    let task = parts.runtime.spawn(async move {
         let fetched = match source.fetch(id, offset, 0, 1).await {
             Ok(fetched) => fetched,
             Err(err) => return Ok(Err(err)),

@@ -49,7 +49,52 @@ impl std::fmt::Debug for Session<'_> {
     }
 }
 
+/// What writing and fetching need of a session besides the connection and the table, borrowed
+/// apart from them (see [`Session::split`]): a transaction open on the connection then leaves
+/// the rest usable.
+pub(super) struct Parts<'s> {
+    pub(super) config: &'s Config,
+    pub(super) runtime: &'s Runtime,
+    pub(super) shutdown: &'s Shutdown,
+    pub(super) metrics: &'s Metrics,
+    pub(super) source: &'s Arc<Source>,
+    pub(super) topic_id: Option<Uuid>,
+    pub(super) request_deadline: Duration,
+}
+
+impl Parts<'_> {
+    /// As [`Session::kafka`].
+    pub(super) fn kafka<T, E: std::error::Error + Send + Sync + 'static>(
+        &self,
+        wait: Duration,
+        request: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, Interrupted> {
+        bridge::within(self.runtime, self.shutdown, wait + self.request_deadline, request).map_err(on(Service::Kafka))
+    }
+
+    /// As [`Session::origin`].
+    pub(super) fn origin(&self, id: i32) -> Origin<'_> {
+        Origin { group: &self.config.group, topic: self.source.topic(), topic_id: self.topic_id, partition: id }
+    }
+}
+
 impl Session<'_> {
+    /// The session taken apart: the connection, the table, and the rest.
+    pub(super) fn split(&mut self) -> (Parts<'_>, &mut Archiver, &mut PartitionTable) {
+        let Session { config, runtime, shutdown, metrics, source, topic_id, archiver, table, request_deadline, .. } =
+            self;
+        let parts = Parts {
+            config,
+            runtime,
+            shutdown,
+            metrics,
+            source,
+            topic_id: *topic_id,
+            request_deadline: *request_deadline,
+        };
+        (parts, archiver, table)
+    }
+
     /// Runs a Kafka request on the runtime, ending it after `wait` plus the request deadline (the
     /// broker counts as lost) or on shutdown.
     ///
@@ -65,7 +110,7 @@ impl Session<'_> {
 
     /// The next offset to fetch of partition `id`.
     pub(super) fn offset(&self, id: i32) -> i64 {
-        self.table.get(id).map_or(0, |p| p.offset)
+        self.table.offset(id)
     }
 
     /// The topic's name.

@@ -22,6 +22,7 @@ mod concurrent_writers;
 mod consumer_daemon;
 mod daemon;
 mod database_tls;
+mod drain_transactions;
 mod grafana_dashboard;
 mod http_slow_clients;
 mod in_process;

@@ -1,0 +1,103 @@
+//! A one-off run catching up writes several fetches in one transaction (up to
+//! `WEBSENTRY_BATCH_MAX` records) and merges their rollups once: seen here by the transaction ids
+//! of the rows, and through a kill in the middle of such a transaction.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+use websentry_tests::{eventually, Relay, Stack, TestDatabase};
+
+/// The smallest fetch the consumer makes (64 KiB, ~150 of these reports): several fetches fill
+/// a transaction of `WEBSENTRY_BATCH_MAX` records below.
+const FETCH_BYTES: &str = "1024";
+
+/// Each transaction's rows, in the order the transactions started: `archived_at` defaults to
+/// `now()`, the start of the transaction (the same in its savepoints, whose rows carry an `xmin`
+/// of their own).
+fn transactions(db: &TestDatabase) -> Vec<i64> {
+    db.column("SELECT count(*) FROM reports GROUP BY archived_at ORDER BY archived_at")
+}
+
+fn assert_each_once(db: &TestDatabase, mut produced: Vec<Uuid>) {
+    let mut archived: Vec<Uuid> = db.column("SELECT id FROM reports ORDER BY id");
+    produced.sort();
+    archived.sort();
+    assert_eq!(archived.len(), produced.len(), "reports archived");
+    assert_eq!(archived, produced, "exactly the produced ids, each once");
+}
+
+#[test]
+fn a_one_off_run_writes_many_fetches_to_a_transaction_up_to_the_batch_max() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let db = stack.create_database();
+    let produced = stack.produce_reports(&topic, 1, 2400, 200);
+
+    let output = stack
+        .consumer(&topic, &db)
+        .env("WEBSENTRY_BATCH_BYTES", FETCH_BYTES)
+        .env("WEBSENTRY_BATCH_MAX", "600")
+        .env("WEBSENTRY_LOGLEVEL", "DEBUG")
+        .success();
+
+    assert_each_once(&db, produced);
+    let sizes = transactions(&db);
+    assert_eq!(sizes, [600, 600, 600, 600], "transactions of WEBSENTRY_BATCH_MAX records");
+    let (batches, commits) =
+        (output.stderr.matches("batch written").count(), output.stderr.matches("transaction committed").count());
+    assert_eq!(commits, 4, "{}", output.stderr);
+    assert!(
+        batches >= 2 * commits,
+        "{batches} fetches (or parts of one) in {commits} transactions:\n{}",
+        output.stderr
+    );
+    db.assert_rollups_match_raw();
+    let stored: i64 = db.column("SELECT next_offset FROM consumer_offsets")[0];
+    assert_eq!(stored, 2400, "the offset past the last record");
+}
+
+/// Killed while a transaction of several fetches is open, a run keeps nothing of it; the next run
+/// archives it all, each report once, with rollups that count each once.
+#[test]
+fn a_one_off_run_killed_inside_a_transaction_of_many_fetches_loses_and_repeats_nothing() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let db = stack.create_database();
+    let produced = stack.produce_reports(&topic, 1, 2400, 200);
+    let relay = Relay::start(stack.database_address());
+    let consumer = || {
+        stack
+            .consumer(&topic, &db)
+            .env("WEBSENTRY_DATABASE_PORT", relay.address().port().to_string())
+            .env("WEBSENTRY_BATCH_BYTES", FETCH_BYTES)
+            .env("WEBSENTRY_BATCH_MAX", "100")
+    };
+
+    let first = consumer().spawn();
+    eventually("a first transaction committed", Duration::from_secs(60), || {
+        db.try_count("SELECT count(*) FROM reports").is_some_and(|n| n > 0)
+    });
+    // The database stops answering: the run waits inside its next transaction.
+    relay.hang();
+    let before = db.count("SELECT count(*) FROM reports");
+    first.kill_hard();
+    let _ = first.finish(Duration::from_secs(10));
+    assert!(before < 2400, "killed before the end of the run ({before} reports archived)");
+    assert_eq!(before % 100, 0, "whole transactions of 100 records: {before}");
+    // Opening the relay closes the dead run's connection: its transaction is rolled back and its
+    // partition lock let go.
+    relay.open();
+    eventually("the killed run's session ended", Duration::from_secs(30), || {
+        db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            == 0
+    });
+    let stored: Vec<i64> = db.column("SELECT next_offset FROM consumer_offsets");
+    assert_eq!(stored, [before], "the offset stored with the rows");
+
+    consumer().success();
+
+    assert_each_once(&db, produced);
+    db.assert_rollups_match_raw();
+    let probes: i64 = db.column("SELECT sum(probes)::bigint FROM rollup_daily")[0];
+    assert_eq!(probes, 2400, "each report counted once in the daily rollups");
+}
