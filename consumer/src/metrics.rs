@@ -289,7 +289,7 @@ impl Metrics {
         let _ = writeln!(out, "websentry_connected{{service=\"kafka\"}} {}", up(&self.kafka_connected));
         let _ = writeln!(out, "websentry_connected{{service=\"postgresql\"}} {}", up(&self.database_connected));
         let inner = self.lock();
-        let _ = writeln!(out, "# HELP websentry_batch_duration_seconds Time to write and commit one batch.\n# TYPE websentry_batch_duration_seconds histogram");
+        let _ = writeln!(out, "# HELP websentry_batch_duration_seconds Time to write and commit one transaction (the batches of a poll, or of a one-off run's fetches).\n# TYPE websentry_batch_duration_seconds histogram");
         let mut cumulative = 0;
         for (bound, count) in BUCKETS.iter().zip(inner.buckets) {
             cumulative += count;

@@ -9,11 +9,12 @@ use websentry_shared::kafka::KafkaError;
 use crate::{
     batch,
     bridge::wait_or_shutdown,
+    fetch::Fetched,
     session::{
         claims::{claim, refresh_topic},
         outcome::{Ended, Flow, Interrupted},
         state::Session,
-        write::handle,
+        write::{handle, write, Fetch},
     },
 };
 
@@ -89,13 +90,26 @@ pub fn poll_until_stopped(session: &mut Session<'_>) -> Result<Ended, Interrupte
         let fetches = active.iter().map(|&id| session.source.fetch(id, session.offset(id), LONG_POLL_MS, active.len()));
         let all = async { Ok::<_, KafkaError>(futures::future::join_all(fetches).await) };
         let fetched = session.kafka(Duration::from_millis(LONG_POLL_MS as u64), all)?;
-        for (&id, result) in active.iter().zip(fetched) {
-            let decoded = result.map(|fetched| fetched.map(|records| batch::sort(session.origin(id), records)));
-            if handle(session, id, decoded)? == Flow::TopicChanged {
-                return Ok(Ended::TopicChanged);
+        // What brought records is written together, in one transaction (more when it is over
+        // WEBSENTRY_BATCH_MAX records); the rest (past the end of the log, failed) is handled after.
+        let mut others = Vec::new();
+        {
+            let (parts, archiver, table) = session.split();
+            let mut fetches = Vec::new();
+            for (&id, result) in active.iter().zip(fetched) {
+                match result.map(|fetched| fetched.map(|records| batch::sort(parts.origin(id), records))) {
+                    Ok(Fetched::Records(records)) => fetches.push(Fetch::new(table, id, records)),
+                    other => others.push((id, other)),
+                }
             }
+            write(&parts, archiver, table, &mut fetches)?;
+        }
+        for (id, other) in others {
             if session.shutdown.is_requested() {
                 break;
+            }
+            if handle(session, id, other)? == Flow::TopicChanged {
+                return Ok(Ended::TopicChanged);
             }
         }
     }

@@ -72,7 +72,7 @@ impl Parts<'_> {
         bridge::within(self.runtime, self.shutdown, wait + self.request_deadline, request).map_err(on(Service::Kafka))
     }
 
-    /// As [`Session::origin`].
+    /// Where partition `id`'s records come from: what decoding them needs (see `batch::sort`).
     pub(super) fn origin(&self, id: i32) -> Origin<'_> {
         Origin { group: &self.config.group, topic: self.source.topic(), topic_id: self.topic_id, partition: id }
     }
@@ -116,10 +116,5 @@ impl Session<'_> {
     /// The topic's name.
     pub(super) fn topic(&self) -> &str {
         self.source.topic()
-    }
-
-    /// Where partition `id`'s records come from: what decoding them needs (see `batch::sort`).
-    pub(super) fn origin(&self, id: i32) -> Origin<'_> {
-        Origin { group: &self.config.group, topic: self.topic(), topic_id: self.topic_id, partition: id }
     }
 }

@@ -1,9 +1,9 @@
 //! What a fetch brings is written: records in batches (one COPY each), each with the partition's
 //! next offset, in transactions of at most `WEBSENTRY_BATCH_MAX` records (see `archive::Span`),
 //! counted in the metrics and logged; the last batch also moves the offset past what the fetch
-//! read without a record (transaction markers, aborted transactions). A daemon commits each
-//! fetch's transaction; a one-off run fills one with fetch after fetch (see `drain`), with the
-//! same [`fill`] and [`commit`]. A fetch past the end of the log is told apart from a topic
+//! read without a record (transaction markers, aborted transactions). A daemon writes what one
+//! poll of its partitions brought together ([`write`]); a one-off run fills a transaction with
+//! fetch after fetch as they come (see `drain`), with the same [`fill`] and [`commit`]. A fetch past the end of the log is told apart from a topic
 //! created again.
 
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use websentry_shared::kafka::KafkaError;
 
 use crate::{
-    archive::{Committed, Span, Totals},
+    archive::{Archiver, Committed, Span, Totals},
     batch::{Batch, Sorted},
     fetch::{Fetched, Records},
     partitions::PartitionTable,
@@ -38,27 +38,51 @@ pub fn handle(
             Flow::TopicChanged => Ok(Flow::TopicChanged),
             Flow::CarryOn => skip_to_earliest(session, id).map(|()| Flow::CarryOn),
         },
-        Fetched::Records(fetched) => write(session, id, fetched).map(|()| Flow::CarryOn),
+        Fetched::Records(fetched) => {
+            let (parts, archiver, table) = session.split();
+            let fetch = Fetch::new(table, id, fetched);
+            write(&parts, archiver, table, &mut [fetch]).map(|()| Flow::CarryOn)
+        }
     }
 }
 
-/// Writes fetched records in batches of at most `batch_max`, each in its own transaction; the last
-/// one (possibly without a record) stores the offset past everything fetched. Stops between batches
-/// on shutdown: the rest is fetched again by the next run.
-fn write(session: &mut Session<'_>, id: i32, fetched: Records<Sorted>) -> Result<(), Interrupted> {
-    let (parts, archiver, table) = session.split();
-    let mut fetch = Fetch::new(table, id, fetched);
-    while !fetch.done(table) {
+/// Writes what `fetches` brought, together: fetch after fetch into one transaction, committed
+/// when it holds `batch_max` records (or the rollups of [`SPAN_ROLLUP_ROWS`]) and at the end; the
+/// last batch of each fetch (possibly without a record) stores the offset past everything it
+/// fetched. Stops between batches on shutdown: the rest is fetched again by the next run.
+///
+/// # Errors
+/// The database failed; what was committed stays committed.
+pub(super) fn write(
+    parts: &Parts<'_>,
+    archiver: &mut Archiver,
+    table: &mut PartitionTable,
+    fetches: &mut [Fetch],
+) -> Result<(), Interrupted> {
+    let mut next = 0;
+    loop {
+        while fetches.get(next).is_some_and(|fetch| fetch.done(table)) {
+            next += 1;
+        }
+        if next == fetches.len() {
+            break;
+        }
         let started = Instant::now();
         let mut span = archiver.begin().map_err(on(Service::Database))?;
         let mut written = Written::default();
-        fill(&parts, &mut span, table, &mut fetch, &mut written)?;
-        commit(&parts, span, started, written)?;
+        while let Some(fetch) = fetches.get_mut(next) {
+            fill(parts, &mut span, table, fetch, &mut written)?;
+            if !fetch.done(table) {
+                break;
+            }
+            next += 1;
+        }
+        commit(parts, span, started, written)?;
         if parts.shutdown.is_requested() {
             break;
         }
     }
-    fetch.lag(&parts, table);
+    fetches.iter().for_each(|fetch| fetch.lag(parts, table));
     Ok(())
 }
 

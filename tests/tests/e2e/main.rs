@@ -15,6 +15,7 @@ mod archive_properties;
 mod archive_retention;
 mod archive_site_summary;
 mod bad_configuration;
+mod batch_transactions;
 mod blackbox_comparison;
 mod browser;
 mod certificate_expiry;
@@ -22,7 +23,7 @@ mod concurrent_writers;
 mod consumer_daemon;
 mod daemon;
 mod database_tls;
-mod drain_transactions;
+
 mod grafana_dashboard;
 mod http_slow_clients;
 mod in_process;

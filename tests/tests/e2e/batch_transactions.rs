@@ -1,6 +1,7 @@
-//! A one-off run catching up writes several fetches in one transaction (up to
-//! `WEBSENTRY_BATCH_MAX` records) and merges their rollups once: seen here by the transaction ids
-//! of the rows, and through a kill in the middle of such a transaction.
+//! The consumer writes several fetches in one transaction and merges their rollups once: a one-off
+//! run catching up, fetch after fetch up to `WEBSENTRY_BATCH_MAX` records; a daemon, what one poll
+//! of its partitions brought. Seen here by the transactions the rows were written in, and through
+//! a kill in the middle of such a transaction.
 
 use std::time::Duration;
 
@@ -100,4 +101,25 @@ fn a_one_off_run_killed_inside_a_transaction_of_many_fetches_loses_and_repeats_n
     db.assert_rollups_match_raw();
     let probes: i64 = db.column("SELECT sum(probes)::bigint FROM rollup_daily")[0];
     assert_eq!(probes, 2400, "each report counted once in the daily rollups");
+}
+
+#[test]
+fn a_daemon_writes_what_one_poll_of_its_partitions_brought_in_one_transaction() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(4);
+    let db = stack.create_database();
+    let produced = stack.produce_reports(&topic, 4, 400, 400);
+
+    let daemon = stack.consumer_daemon(&topic, &db).spawn();
+    eventually("400 reports archived", Duration::from_secs(60), || {
+        db.try_count("SELECT count(*) FROM reports") == Some(400)
+    });
+    daemon.terminate();
+    assert_eq!(daemon.finish(Duration::from_secs(20)).code, Some(0));
+
+    assert_each_once(&db, produced);
+    let partitions: Vec<i64> =
+        db.column("SELECT count(DISTINCT kafka_partition) FROM reports GROUP BY archived_at ORDER BY archived_at");
+    assert!(partitions.iter().any(|&n| n > 1), "a transaction per partition: {partitions:?}");
+    db.assert_rollups_match_raw();
 }
