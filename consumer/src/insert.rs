@@ -155,7 +155,7 @@ impl ToSql for RawJsonb<'_> {
 /// `checked_at`: a producer's retry) and those that repeat one earlier in the batch; returns the
 /// reports that were new, in their order.
 ///
-/// The archived ones are looked up first (one index probe per id, in the days the batch covers),
+/// The archived ones are looked up first (one probe of the primary key per report),
 /// so that a batch with a retry in it is still one `COPY` of the rest, not done twice.
 ///
 /// # Errors
@@ -186,16 +186,27 @@ pub fn insert_reports<'r>(
 }
 
 /// The reports not archived yet, each (id, `checked_at`) once.
+///
+/// One probe of the primary key per report, in key order: a `LATERAL` subquery with `LIMIT 1` is
+/// always run as a probe, pruned to the report's day at run time. (`id = ANY($1)` over the days
+/// the batch covered was planned as a scan of the whole day for batches of ~2,000 reports while the
+/// day held under a million rows: 27 ms a batch at 200,000 rows, growing with the day.)
 fn not_archived<'r>(tx: &mut Transaction<'_>, reports: &'r [Archivable]) -> anyhow::Result<Vec<&'r Archivable>> {
     let keys: Vec<(Uuid, OffsetDateTime)> = reports.iter().map(|r| stored_key(&r.report)).collect();
-    let (Some(first), Some(last)) = (keys.iter().map(|k| k.1).min(), keys.iter().map(|k| k.1).max()) else {
+    if keys.is_empty() {
         return Ok(Vec::new());
-    };
-    let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    }
+    let mut probed = keys.clone();
+    probed.sort_unstable();
+    probed.dedup();
+    let (ids, times): (Vec<Uuid>, Vec<OffsetDateTime>) = probed.into_iter().unzip();
     let mut seen: HashSet<(Uuid, OffsetDateTime)> = tx
         .query(
-            "SELECT id, checked_at FROM reports WHERE id = ANY($1) AND checked_at >= $2 AND checked_at <= $3",
-            &[&ids, &first, &last],
+            "SELECT k.id, k.checked_at FROM unnest($1::uuid[], $2::timestamptz[]) AS k(id, checked_at)
+             CROSS JOIN LATERAL (
+                 SELECT FROM reports r WHERE r.id = k.id AND r.checked_at = k.checked_at LIMIT 1
+             ) AS archived",
+            &[&ids, &times],
         )
         .context("looking for reports archived already")?
         .iter()

@@ -1,7 +1,8 @@
-//! The writer's fallback: a report another writer archives between the look-up of archived reports
-//! and the `COPY` (a replica that took the partition over) makes the `COPY` fail; the batch is then
-//! written through the temporary table, the report once, and only the new ones are said new (the
-//! rollups count only those).
+//! The writer's look-up and its fallback. A report archived before (a producer's retry) is found by
+//! the look-up, and the rest of the batch is one `COPY`. A report another writer archives between
+//! the look-up and the `COPY` (a replica that took the partition over) makes the `COPY` fail; the
+//! batch is then written through the temporary table, the report once, and only the new ones are
+//! said new (the rollups count only those).
 
 use std::{thread, time::Duration};
 
@@ -52,4 +53,31 @@ fn a_report_archived_meanwhile_by_another_writer_is_written_once_and_not_said_ne
     assert_eq!(new, ["https://a.test/", "https://b.test/"], "only the reports this writer added are new");
     assert_eq!(database.count("SELECT count(*) FROM reports"), 3);
     assert_eq!(database.count("SELECT count(DISTINCT id) FROM reports"), 3);
+}
+
+#[test]
+fn a_retry_of_an_archived_report_is_found_by_the_look_up_and_the_rest_copied_at_once() {
+    let database = Stack::get().create_database().migrated();
+    let mut client = database.client();
+    let archived: Vec<Archivable> = (0..3).map(|i| archivable(&format!("https://{i}.test/"), i)).collect();
+    let mut tx = client.transaction().expect("transaction");
+    insert::insert_reports(&mut tx, "t", 0, &archived).expect("first batch");
+    tx.commit().expect("commit");
+
+    let batch = [archived[1].clone(), archivable("https://new.test/", 3), archived[1].clone()];
+    let mut tx = client.transaction().expect("transaction");
+    let new: Vec<String> = insert::insert_reports(&mut tx, "t", 0, &batch)
+        .expect("second batch")
+        .iter()
+        .map(|r| r.report.url.clone())
+        .collect();
+    let fallback: bool = tx
+        .query_one("SELECT to_regclass('pg_temp.incoming_reports') IS NOT NULL", &[])
+        .expect("looking for the fallback's table")
+        .get(0);
+    tx.commit().expect("commit");
+
+    assert_eq!(new, ["https://new.test/"], "the retry is not new, and not written twice");
+    assert!(!fallback, "the COPY did not fail: the look-up found the archived report");
+    assert_eq!(database.count("SELECT count(*) FROM reports"), 4);
 }
