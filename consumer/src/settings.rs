@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Records per transaction at most (a daemon's batch, or a one-off run's fetches together).
-pub const BATCH_MAX: Whole<usize> = Whole::new(1, 100_000, 5000);
+pub const BATCH_MAX: Whole<usize> = Whole::new(1, 100_000, 20_000);
 /// Bytes fetched per partition and request: at least one small report, at most what a broker
 /// sends by default in one response.
 pub const BATCH_BYTES: Whole<i32> = Whole::new(1024, 64 * 1024 * 1024, 1024 * 1024);
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn batch_and_listen_settings_are_checked_and_named() {
         let config = parse(&["--daemon"]).unwrap();
-        assert_eq!((config.batch_max, config.batch_bytes), (5000, 1024 * 1024));
+        assert_eq!((config.batch_max, config.batch_bytes), (20_000, 1024 * 1024));
         assert_eq!(config.listen, Some("0.0.0.0:9187".parse().unwrap()));
         assert_eq!(parse(&["--daemon", "--listen="]).unwrap().listen, None, "empty disables");
         assert_eq!(parse(&[]).unwrap().listen, None, "one-off runs serve nothing");

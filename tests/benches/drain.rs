@@ -68,7 +68,10 @@ fn main() {
         std::env::var("WEBSENTRY_BENCH_DUPLICATE_EVERY").ok().and_then(|n| n.parse().ok()).unwrap_or(DUPLICATE_EVERY);
     let runs = runs();
     let stack = Stack::get();
-    println!("drain benchmark: {reports} reports, {PARTITIONS} partitions, default batch max 5000");
+    println!(
+        "drain benchmark: {reports} reports, {PARTITIONS} partitions, default batch max {}",
+        websentry_consumer::settings::BATCH_MAX.default_text()
+    );
 
     let copy = insert_rate(stack, |tx, topic, partition, reports| {
         insert::insert_reports(tx, topic, partition, reports).map(|new| new.len() as u64)
