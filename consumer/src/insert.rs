@@ -200,13 +200,14 @@ fn not_archived<'r>(tx: &mut Transaction<'_>, reports: &'r [Archivable]) -> anyh
     probed.sort_unstable();
     probed.dedup();
     let (ids, times): (Vec<Uuid>, Vec<OffsetDateTime>) = probed.into_iter().unzip();
+    // Typed: one round trip, without preparing the statement first.
     let mut seen: HashSet<(Uuid, OffsetDateTime)> = tx
-        .query(
+        .query_typed(
             "SELECT k.id, k.checked_at FROM unnest($1::uuid[], $2::timestamptz[]) AS k(id, checked_at)
              CROSS JOIN LATERAL (
                  SELECT FROM reports r WHERE r.id = k.id AND r.checked_at = k.checked_at LIMIT 1
              ) AS archived",
-            &[&ids, &times],
+            &[(&ids, Type::UUID_ARRAY), (&times, Type::TIMESTAMPTZ_ARRAY)],
         )
         .context("looking for reports archived already")?
         .iter()
