@@ -10,7 +10,10 @@
 //! as a child process so that its peak RSS (VmHWM) can be read; it writes the rollups too, the
 //! COPY ceiling does not. The topic is drained `WEBSENTRY_BENCH_DRAIN_RUNS` times (3 unless set),
 //! each into a fresh database, and the COPY ceiling timed as often: the figures are the medians
-//! (one run took 1.9 × as long as the two beside it on the 2-core machine). Before that, the
+//! (one run took 1.9 × as long as the two beside it on the 2-core machine). Then a daemon catches
+//! up with the same topic once, into a fresh database, as after an outage: timed until its stored
+//! offsets reach the topic's end. `WEBSENTRY_BENCH_CONSUMER` names another consumer binary to time
+//! instead of this workspace's (an A/B on the same topic and machine). Before the drains, the
 //! consumer's writer (`websentry_consumer::insert`, binary COPY) is compared with a multi-row
 //! `INSERT … VALUES` of the same columns, on 100,000 reports in batches of 5,000, one transaction
 //! each. (An `UNNEST` of one array per column was measured too
@@ -59,6 +62,8 @@ const ROW_AT_A_TIME_SAMPLE: usize = 2_000;
 const DUPLICATE_EVERY: usize = 200;
 /// How far back (in records of the partition) a duplicated record may be.
 const DUPLICATE_REACH: usize = 20_000;
+/// How long a daemon may take to catch up with the whole topic.
+const CATCH_UP_DEADLINE: Duration = Duration::from_secs(600);
 /// How long the peer may take to write every report.
 const PEER_DEADLINE: Duration = Duration::from_secs(900);
 
@@ -173,6 +178,31 @@ fn main() {
     figure(&format!("drain with rollups, {batches}"), format!("{consumer_rate:.0} rows/s"), "-");
     figure("PostgreSQL COPY of the same rows", format!("{copy_rate:.0} rows/s"), "-");
     figure("drain peak RSS", format!("{:.1} MB", peak_kb as f64 / 1024.0), "<= 30 MB");
+
+    // A daemon catching up with the same topic (as after an outage), once, into a fresh database.
+    let daemon_db = stack.create_database();
+    let (took, kb) = catch_up(stack, &topic, &daemon_db, (reports + duplicates) as i64);
+    assert_eq!(
+        daemon_db.count("SELECT count(*) FROM reports"),
+        reports as i64,
+        "the daemon archived every report once"
+    );
+    for table in ["rollup_hourly", "rollup_daily"] {
+        let counted = daemon_db.count(&format!("SELECT sum(probes)::bigint FROM {table}"));
+        assert_eq!(counted, reports as i64, "the daemon's {table} counts every distinct report once");
+    }
+    let daemon_rate = reports as f64 / took;
+    println!(
+        "consumer daemon catch-up: {daemon_rate:.0} distinct rows/s ({took:.2} s, one run), peak RSS {:.1} MB",
+        kb as f64 / 1024.0
+    );
+    figure(&format!("daemon catching up with rollups, {batches}"), format!("{daemon_rate:.0} rows/s"), "-");
+    figure(
+        &format!("daemon catching up with rollups, {batches}, against COPY"),
+        format!("{:.2} x", daemon_rate / copy_rate),
+        "-",
+    );
+    databases.push(daemon_db);
     delete_topic(stack, &topic);
 
     if std::env::var("WEBSENTRY_BENCH_PEER").is_ok_and(|v| v == "0") {
@@ -526,27 +556,11 @@ fn create_todays_partitions(client: &mut postgres::Client) {
 /// Runs the consumer once over the topic (built by the harness in the profile of this benchmark,
 /// `release`); its wall time and peak RSS (KiB).
 fn drain(stack: &Stack, topic: &str, db: &TestDatabase) -> (f64, u64) {
-    let mut migrate = db.client();
-    schema::migrate(&mut migrate).expect("migrating before timing");
-    // Built (or found up to date) before the clock starts.
-    let consumer = binary("websentry-consumer");
+    let mut child = start_consumer(stack, topic, db, false);
     let started = Instant::now();
-    let mut child = Command::new(consumer)
-        .env_clear()
-        .envs(stack.kafka_env(topic))
-        .envs(stack.database_env(&db.name))
-        .env("WEBSENTRY_LOGLEVEL", "WARNING")
-        .envs(std::env::vars().filter(|(k, _)| k == "WEBSENTRY_BATCH_BYTES" || k == "WEBSENTRY_BATCH_MAX"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("starting the consumer");
-    let status_file = format!("/proc/{}/status", child.id());
     let mut peak_kb = 0;
     let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_file) {
-            let hwm = text.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next());
-            peak_kb = peak_kb.max(hwm.and_then(|kb| kb.parse().ok()).unwrap_or(0));
-        }
+        peak_kb = peak_kb.max(peak_rss_kb(&child));
         if let Some(status) = child.try_wait().expect("waiting") {
             break status;
         }
@@ -555,6 +569,64 @@ fn drain(stack: &Stack, topic: &str, db: &TestDatabase) -> (f64, u64) {
     let took = started.elapsed().as_secs_f64();
     assert!(status.success(), "the consumer failed: {status}");
     (took, peak_kb)
+}
+
+/// A daemon started on the whole topic, as after an outage: the seconds until its stored offsets
+/// reach the end of the topic (`records` in all), and its peak RSS (KiB). Then stopped by SIGTERM.
+fn catch_up(stack: &Stack, topic: &str, db: &TestDatabase, records: i64) -> (f64, u64) {
+    let mut offsets = db.client();
+    let mut child = start_consumer(stack, topic, db, true);
+    let started = Instant::now();
+    let mut peak_kb = 0;
+    loop {
+        peak_kb = peak_kb.max(peak_rss_kb(&child));
+        let stored: i64 = offsets
+            .query_one("SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets", &[])
+            .expect("reading the stored offsets")
+            .get(0);
+        if stored >= records {
+            break;
+        }
+        assert!(child.try_wait().expect("waiting").is_none(), "the daemon stopped before catching up");
+        assert!(started.elapsed() < CATCH_UP_DEADLINE, "the daemon did not catch up within {CATCH_UP_DEADLINE:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = started.elapsed().as_secs_f64();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success(), "kill -TERM failed");
+    let status = child.wait().expect("waiting for the daemon");
+    assert!(status.success(), "the daemon failed: {status}");
+    (took, peak_kb)
+}
+
+/// The consumer on `topic` into `db` (migrated first, before any clock starts), one-off or as a
+/// daemon, with the bench's batch settings if any.
+fn start_consumer(stack: &Stack, topic: &str, db: &TestDatabase, daemon: bool) -> Child {
+    let mut migrate = db.client();
+    schema::migrate(&mut migrate).expect("migrating before timing");
+    Command::new(consumer_binary())
+        .env_clear()
+        .envs(stack.kafka_env(topic))
+        .envs(stack.database_env(&db.name))
+        .env("WEBSENTRY_LOGLEVEL", "WARNING")
+        .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", daemon.to_string())
+        .envs(std::env::vars().filter(|(k, _)| k == "WEBSENTRY_BATCH_BYTES" || k == "WEBSENTRY_BATCH_MAX"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting the consumer")
+}
+
+/// The consumer binary timed: this workspace's (built, or found up to date, before any clock
+/// starts), or `WEBSENTRY_BENCH_CONSUMER`'s, another build to compare with on the same topic.
+fn consumer_binary() -> PathBuf {
+    std::env::var_os("WEBSENTRY_BENCH_CONSUMER").map_or_else(|| binary("websentry-consumer"), PathBuf::from)
+}
+
+/// A child's peak RSS so far (VmHWM, KiB); 0 once it is gone.
+fn peak_rss_kb(child: &Child) -> u64 {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) else { return 0 };
+    let hwm = text.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next());
+    hwm.and_then(|kb| kb.parse().ok()).unwrap_or(0)
 }
 
 /// Drains (and COPY ceilings) timed: `WEBSENTRY_BENCH_DRAIN_RUNS`, 3 unless set.
