@@ -57,6 +57,10 @@ fn a_one_off_run_writes_many_fetches_to_a_transaction_up_to_the_batch_max() {
     assert_eq!(stored, 2400, "the offset past the last record");
 }
 
+/// Reports for the kill: the run commits 48 transactions of 100, and the test hangs the database
+/// once it sees the first, so the kill lands inside the run even on a slow machine.
+const REPORTS: usize = 4800;
+
 /// Killed while a transaction of several fetches is open, a run keeps nothing of it; the next run
 /// archives it all, each report once, with rollups that count each once.
 #[test]
@@ -64,7 +68,7 @@ fn a_one_off_run_killed_inside_a_transaction_of_many_fetches_loses_and_repeats_n
     let stack = Stack::get();
     let topic = stack.create_topic(1);
     let db = stack.create_database();
-    let produced = stack.produce_reports(&topic, 1, 2400, 200);
+    let produced = stack.produce_reports(&topic, 1, REPORTS, 200);
     let relay = Relay::start(stack.database_address());
     let consumer = || {
         stack
@@ -83,7 +87,7 @@ fn a_one_off_run_killed_inside_a_transaction_of_many_fetches_loses_and_repeats_n
     let before = db.count("SELECT count(*) FROM reports");
     first.kill_hard();
     let _ = first.finish(Duration::from_secs(10));
-    assert!(before < 2400, "killed before the end of the run ({before} reports archived)");
+    assert!(before < REPORTS as i64, "killed before the end of the run ({before} reports archived)");
     assert_eq!(before % 100, 0, "whole transactions of 100 records: {before}");
     // Opening the relay closes the dead run's connection: its transaction is rolled back and its
     // partition lock let go.
@@ -100,7 +104,7 @@ fn a_one_off_run_killed_inside_a_transaction_of_many_fetches_loses_and_repeats_n
     assert_each_once(&db, produced);
     db.assert_rollups_match_raw();
     let probes: i64 = db.column("SELECT sum(probes)::bigint FROM rollup_daily")[0];
-    assert_eq!(probes, 2400, "each report counted once in the daily rollups");
+    assert_eq!(probes, REPORTS as i64, "each report counted once in the daily rollups");
 }
 
 #[test]
