@@ -254,7 +254,9 @@ impl Span<'_> {
             .map(|report| (insert::stored_key(&report.report), report))
             .filter(|(key, _)| !self.past.contains(key) && keys.insert(*key))
             .collect();
-        let recent: std::borrow::Cow<[Archivable]> = match past_here.is_empty() {
+        // Every report past the retention is left out of the raw rows, also a repeat of one an
+        // earlier batch of this transaction counted (it is not in `past_here`).
+        let recent: std::borrow::Cow<[Archivable]> = match !batch.reports.iter().any(|r| too_old(&r)) {
             true => std::borrow::Cow::Borrowed(&batch.reports),
             false => batch.reports.iter().filter(|r| !too_old(r)).cloned().collect(),
         };

@@ -3,7 +3,18 @@
 //! or counted in the rollups, and never lost. The reports' days are chosen so that the test means
 //! the same whichever day the consumer's clock says, also when midnight passes during the test.
 
+use std::collections::BTreeMap;
+
+use rskafka::{
+    chrono::DateTime,
+    record::{Record, RecordAndOffset},
+};
 use time::{Duration, OffsetDateTime};
+use websentry_consumer::{
+    archive::{Archiver, Committed},
+    batch::{Batch, Origin},
+    upkeep::Retention,
+};
 use websentry_shared::report::Report;
 use websentry_tests::{day_partition, sample_report, Stack, TestDatabase};
 
@@ -92,4 +103,35 @@ fn late_future_old_and_repeated_reports_are_archived_once_or_counted_and_never_l
         second.stderr
     );
     assert_eq!(db.count("SELECT count(*) FROM reports"), 3);
+}
+
+/// A transaction of several batches (a one-off run catching up) that meets a report past the
+/// retention twice, in two of its batches: no raw row either time, counted once.
+#[test]
+fn a_report_past_the_retention_repeated_in_a_later_batch_of_one_transaction_is_counted_once() {
+    let db = Stack::get().create_database().migrated();
+    let retention = Retention { raw_days: Some(31), rollup_days: Some(400), hourly_days: None };
+    let mut archiver = Archiver::new(db.client(), retention);
+    let old = report_at("http://old.test/", OffsetDateTime::now_utc() - Duration::days(60));
+    let at = Origin { group: "g", topic: "t", topic_id: None, partition: 0 };
+    let batch = |offset: i64| {
+        let record = Record {
+            key: None,
+            value: Some(old.to_json()),
+            headers: BTreeMap::new(),
+            timestamp: DateTime::from_timestamp_millis(0).expect("a time"),
+        };
+        Batch::from_records(at, offset, vec![RecordAndOffset { record, offset }])
+    };
+
+    let mut span = archiver.begin().expect("a transaction");
+    let first = span.add(at, -1, &batch(0)).expect("the first batch");
+    let repeat = span.add(at, 1, &batch(1)).expect("the second batch");
+    span.commit().expect("committing");
+
+    assert_eq!(first, Committed::Done { archived: 0, rejected: 0, past_retention: 1 });
+    assert_eq!(repeat, Committed::Done { archived: 0, rejected: 0, past_retention: 0 }, "a repeat");
+    assert_eq!(db.partition_holding(old.id), None, "past the retention: no raw row, also the repeat");
+    assert_eq!(rolled_up(&db, &old), (1, 1), "counted once in its hour and day");
+    assert_eq!(db.count("SELECT next_offset FROM consumer_offsets"), 2);
 }
