@@ -3,8 +3,8 @@
 //! counted in the metrics and logged; the last batch also moves the offset past what the fetch
 //! read without a record (transaction markers, aborted transactions). A daemon writes what one
 //! poll of its partitions brought together ([`write`]); a one-off run fills a transaction with
-//! fetch after fetch as they come (see `drain`), with the same [`fill`] and [`commit`]. A fetch past the end of the log is told apart from a topic
-//! created again.
+//! fetch after fetch as they come (see `drain`), with the same [`fill`] and [`commit`]. A fetch
+//! past the end of the log is told apart from a topic created again.
 
 use std::time::{Duration, Instant};
 
