@@ -4,7 +4,7 @@
 use anyhow::Context;
 use std::collections::HashSet;
 
-use postgres::{Client, GenericClient, Transaction};
+use postgres::{Client, GenericClient, Statement, Transaction};
 use uuid::Uuid;
 
 use crate::{
@@ -40,6 +40,14 @@ pub struct Archiver {
     /// The consumer's one connection: batches, offsets and the partition locks of its session.
     client: Client,
     retention: Retention,
+    /// The statements every batch runs, prepared on `client` at its first transaction.
+    prepared: Option<Prepared>,
+}
+
+/// Statements prepared once per connection: a batch then sends each in one round trip.
+struct Prepared {
+    copy: Statement,
+    advance: Statement,
 }
 
 impl std::fmt::Debug for Archiver {
@@ -64,7 +72,7 @@ const ADVANCE_OFFSET: &str = "
 
 impl Archiver {
     pub fn new(client: Client, retention: Retention) -> Self {
-        Self { client, retention }
+        Self { client, retention, prepared: None }
     }
 
     /// The connection, for the partition locks that live in its session (see `lease`).
@@ -177,12 +185,19 @@ impl Archiver {
     /// # Errors
     /// The database failed.
     pub fn begin(&mut self) -> anyhow::Result<Span<'_>> {
+        if self.prepared.is_none() {
+            let copy = insert::prepare_copy(&mut self.client).context("preparing the COPY of reports")?;
+            let advance = self.client.prepare(ADVANCE_OFFSET).context("preparing the offset's update")?;
+            self.prepared = Some(Prepared { copy, advance });
+        }
+        let Some(prepared) = &self.prepared else { unreachable!("prepared above") };
         let tx = self.client.transaction().context("starting a transaction")?;
         // A report older than the raw retention would land in a day already dropped (or about to
         // be): it goes into the rollups only.
         let kept_from = self.retention.raw_kept_from(time::OffsetDateTime::now_utc());
         Ok(Span {
             tx,
+            prepared,
             kept_from,
             tally: rollup::Tally::default(),
             past: HashSet::new(),
@@ -199,6 +214,7 @@ impl Archiver {
 /// commits. Nothing of it is kept unless it commits; dropped, it rolls back.
 pub struct Span<'c> {
     tx: Transaction<'c>,
+    prepared: &'c Prepared,
     /// Reports checked before this go into the rollups only (see `Retention::raw_kept_from`).
     kept_from: Option<time::OffsetDateTime>,
     /// The rollups of the reports written.
@@ -264,10 +280,13 @@ impl Span<'_> {
         let mut tx = self.tx.savepoint("batch").context("starting a savepoint")?;
         let mut refused = Vec::new();
         let mut new = Vec::with_capacity(recent.len());
-        insert_isolating(&mut tx, at, &recent, &mut refused, &mut new)?;
+        // The reports first: a refusal rolls back to the savepoint, which holds nothing else yet.
+        let copy = Some(&self.prepared.copy);
+        insert_isolating(&mut tx, "batch", copy, at, &recent, &mut refused, &mut new)?;
         let rejected = insert_rejected(&mut tx, at, batch.rejected.iter().chain(&refused))?;
+        let advance = &self.prepared.advance;
         let moved = tx
-            .execute(ADVANCE_OFFSET, &[&at.group, &at.topic, &at.partition, &batch.next_offset, &from, &at.topic_id])
+            .execute(advance, &[&at.group, &at.topic, &at.partition, &batch.next_offset, &from, &at.topic_id])
             .context("advancing the offset")?;
         if moved == 0 {
             tx.rollback().context("rolling back to the savepoint")?;
@@ -328,16 +347,19 @@ fn stored(client: &mut impl GenericClient, at: Origin<'_>) -> anyhow::Result<Opt
     Ok(row.map(|row| Stored { next_offset: row.get(0), topic_id: row.get(1) }))
 }
 
-/// Inserts `reports` under a savepoint, adding those that were new to `new`. When the database
-/// refuses them for their data (not for a lost connection), the batch is split in halves until the
-/// refused reports are found; each one goes to `refused` with the database's message and the others
-/// are inserted. Costs two round trips when nothing is refused, and about `2 log2(n)` statements
-/// per refused report.
+/// Inserts `reports` in the savepoint `savepoint` that `tx` is in and holds nothing written yet,
+/// adding those that were new to `new`. When the database refuses them for their data (not for a
+/// lost connection), the savepoint is rolled back to and the batch split in halves, each under a
+/// savepoint of its own, until the refused reports are found; each one goes to `refused` with the
+/// database's message and the others are inserted. Costs the look-up and the `COPY` when nothing is
+/// refused, and about `2 log2(n)` statements per refused report.
 ///
 /// # Errors
 /// The database failed for another reason than the data.
 fn insert_isolating<'r>(
     tx: &mut Transaction<'_>,
+    savepoint: &str,
+    copy: Option<&Statement>,
     at: Origin<'_>,
     reports: &'r [Archivable],
     refused: &mut Vec<Rejected>,
@@ -346,17 +368,15 @@ fn insert_isolating<'r>(
     if reports.is_empty() {
         return Ok(());
     }
-    let mut attempt = tx.savepoint("isolate").context("starting a savepoint")?;
-    let error = match insert::insert_reports(&mut attempt, at.topic, at.partition, reports) {
+    let error = match insert::insert_reports(tx, savepoint, copy, at.topic, at.partition, reports) {
         Ok(inserted) => {
-            attempt.commit().context("releasing the savepoint")?;
             new.extend(inserted);
             return Ok(());
         }
         Err(err) => err,
     };
     let Some(refusal) = data_refusal(&error) else { return Err(error) };
-    attempt.rollback().context("rolling back to the savepoint")?;
+    tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {savepoint}")).context("rolling back to the savepoint")?;
     if let [report] = reports {
         refused.push(Rejected {
             offset: report.offset,
@@ -366,9 +386,12 @@ fn insert_isolating<'r>(
         });
         return Ok(());
     }
-    let (first, second) = reports.split_at(reports.len() / 2);
-    insert_isolating(tx, at, first, refused, new)?;
-    insert_isolating(tx, at, second, refused, new)
+    for half in reports.chunks(reports.len().div_ceil(2)) {
+        let mut attempt = tx.savepoint("isolate").context("starting a savepoint")?;
+        insert_isolating(&mut attempt, "isolate", copy, at, half, refused, new)?;
+        attempt.commit().context("releasing the savepoint")?;
+    }
+    Ok(())
 }
 
 /// The database's message when `error` is a refusal of the data itself (SQLSTATE classes 22 data

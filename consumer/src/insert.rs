@@ -2,10 +2,11 @@
 //! ([`COLUMNS`]): its names, the types the values travel as and where each value comes from.
 //!
 //! `COPY` has no `ON CONFLICT`: the reports of a batch already archived (a producer's retry) are
-//! looked up first and left out, and the rest is copied straight into `reports` under a savepoint.
-//! Only when that still hits a unique violation (another writer archived one meanwhile) does it go
-//! again through a temporary table and `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING id`.
-//! Either way the caller learns which reports were new: the rollups count only those.
+//! looked up first and left out, and the rest is copied straight into `reports`. Only when that
+//! still hits a unique violation (another writer archived one meanwhile) is the caller's savepoint
+//! rolled back and the batch written again through a temporary table and `INSERT … SELECT … ON
+//! CONFLICT DO NOTHING RETURNING id`. Either way the caller learns which reports were new: the
+//! rollups count only those.
 //!
 //! `COPY` was chosen by measuring it against a multi-row `INSERT … VALUES` and an `UNNEST` of one
 //! array per column; `benches/drain.rs` keeps the `VALUES` writer to compare with.
@@ -18,7 +19,7 @@ use postgres::{
     binary_copy::BinaryCopyInWriter,
     error::SqlState,
     types::{IsNull, ToSql, Type},
-    Transaction,
+    Statement, ToStatement, Transaction,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -151,9 +152,24 @@ impl ToSql for RawJsonb<'_> {
     postgres::types::to_sql_checked!();
 }
 
+/// The statement of the `COPY` into `reports`, prepared once per connection (see [`insert_reports`]):
+/// each batch then costs one round trip less.
+///
+/// # Errors
+/// The database failed.
+pub fn prepare_copy(client: &mut impl postgres::GenericClient) -> Result<Statement, postgres::Error> {
+    client.prepare(&copy_statement("reports"))
+}
+
 /// Writes `reports` of `topic`/`partition`, skipping those already archived (same id and
 /// `checked_at`: a producer's retry) and those that repeat one earlier in the batch; returns the
 /// reports that were new, in their order.
+///
+/// `tx` must be in the savepoint named `savepoint`, with nothing written in it yet: when the `COPY`
+/// meets a report another writer archived meanwhile, the savepoint is rolled back to and the batch
+/// written again through the temporary table. Not opening a savepoint of its own saves the two
+/// round trips of one per batch. `copy` is [`prepare_copy`]'s statement on the same connection, or
+/// `None` to prepare it now.
 ///
 /// The archived ones are looked up first (one probe of the primary key per report),
 /// so that a batch with a retry in it is still one `COPY` of the rest, not done twice.
@@ -162,6 +178,8 @@ impl ToSql for RawJsonb<'_> {
 /// The database failed; the caller's transaction is then unusable.
 pub fn insert_reports<'r>(
     tx: &mut Transaction<'_>,
+    savepoint: &str,
+    copy: Option<&Statement>,
     topic: &str,
     partition: i32,
     reports: &'r [Archivable],
@@ -170,15 +188,15 @@ pub fn insert_reports<'r>(
     if fresh.is_empty() {
         return Ok(fresh);
     }
-    let mut direct = tx.savepoint("direct_copy").context("starting a savepoint")?;
-    match copy_rows(&mut direct, "reports", topic, partition, &fresh) {
-        Ok(_) => {
-            direct.commit().context("releasing the savepoint")?;
-            Ok(fresh)
-        }
+    let copied = match copy {
+        Some(statement) => copy_rows(tx, statement, topic, partition, &fresh),
+        None => copy_rows(tx, copy_statement("reports").as_str(), topic, partition, &fresh),
+    };
+    match copied {
+        Ok(_) => Ok(fresh),
         // Archived meanwhile by another writer (a replica that took the partition over).
         Err(err) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            direct.rollback().context("rolling back to the savepoint")?;
+            tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {savepoint}")).context("rolling back to the savepoint")?;
             copy_skipping_duplicates(tx, topic, partition, fresh)
         }
         Err(err) => Err(anyhow::Error::new(err).context("copying reports")),
@@ -222,16 +240,21 @@ pub fn stored_key(report: &websentry_shared::report::Report) -> (Uuid, OffsetDat
     (report.id, document::split_nanos(report.checked_at).0)
 }
 
-/// Binary COPY of the rows into `table`, which has the columns of `reports`.
-fn copy_rows(
+/// The binary `COPY` into `table`, which has the columns of `reports`.
+fn copy_statement(table: &str) -> String {
+    format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", column_list())
+}
+
+/// Binary COPY of the rows by `statement` ([`copy_statement`]).
+fn copy_rows<S: ToStatement + ?Sized>(
     tx: &mut Transaction<'_>,
-    table: &str,
+    statement: &S,
     topic: &str,
     partition: i32,
     reports: &[&Archivable],
 ) -> Result<u64, postgres::Error> {
     let types: Vec<Type> = COLUMNS.iter().map(|c| c.ty.clone()).collect();
-    let sink = tx.copy_in(&format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", column_list()))?;
+    let sink = tx.copy_in(statement)?;
     let mut writer = BinaryCopyInWriter::new(sink, &types);
     let rows: Vec<Row> = reports.iter().map(|report| Row::of(report, topic, partition)).collect();
     let mut values = Vec::with_capacity(COLUMNS.len());
@@ -260,7 +283,8 @@ fn copy_skipping_duplicates<'r>(
         columns.join(", ")
     ))
     .context("preparing the COPY table")?;
-    copy_rows(tx, "incoming_reports", topic, partition, &reports).context("copying reports")?;
+    copy_rows(tx, copy_statement("incoming_reports").as_str(), topic, partition, &reports)
+        .context("copying reports")?;
     let columns = column_list();
     let new = tx
         .query(

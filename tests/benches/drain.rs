@@ -79,7 +79,11 @@ fn main() {
     );
 
     let copy = insert_rate(stack, |tx, topic, partition, reports| {
-        insert::insert_reports(tx, topic, partition, reports).map(|new| new.len() as u64)
+        // In a savepoint of the transaction, as the consumer writes a batch.
+        let mut batch = tx.savepoint("batch")?;
+        let new = insert::insert_reports(&mut batch, "batch", None, topic, partition, reports)?.len() as u64;
+        batch.commit()?;
+        Ok(new)
     });
     let values = insert_rate(stack, insert_values);
     println!(

@@ -6,6 +6,8 @@
 
 use std::{thread, time::Duration};
 
+use postgres::Transaction;
+
 use websentry_consumer::{batch::Archivable, insert};
 use websentry_tests::{eventually, sample_report, Stack};
 
@@ -13,6 +15,15 @@ fn archivable(url: &str, offset: i64) -> Archivable {
     let report = sample_report(url);
     let payload = report.to_json();
     Archivable { report, extra: None, offset, key: None, payload }
+}
+
+/// The reports written as the consumer writes a batch: in a savepoint of the transaction, which
+/// the writer rolls back to when its `COPY` meets a report archived meanwhile.
+fn write<'r>(tx: &mut Transaction<'_>, reports: &'r [Archivable]) -> anyhow::Result<Vec<&'r Archivable>> {
+    let mut batch = tx.savepoint("batch")?;
+    let new = insert::insert_reports(&mut batch, "batch", None, "t", 0, reports)?;
+    batch.commit()?;
+    Ok(new)
 }
 
 #[test]
@@ -25,18 +36,15 @@ fn a_report_archived_meanwhile_by_another_writer_is_written_once_and_not_said_ne
     // The other writer archives `taken` and holds its transaction open.
     let mut first = database.client();
     let mut holding = first.transaction().expect("transaction");
-    let written = insert::insert_reports(&mut holding, "t", 0, std::slice::from_ref(&taken)).expect("first writer");
+    let written = write(&mut holding, std::slice::from_ref(&taken)).expect("first writer");
     assert_eq!(written.len(), 1);
 
     // This writer does not see it yet, so its COPY waits on the other's unique key…
     let mut second = database.client();
     let writer = thread::spawn(move || {
         let mut tx = second.transaction().expect("transaction");
-        let new: Vec<String> = insert::insert_reports(&mut tx, "t", 0, &batch)
-            .expect("second writer")
-            .iter()
-            .map(|r| r.report.url.clone())
-            .collect();
+        let new: Vec<String> =
+            write(&mut tx, &batch).expect("second writer").iter().map(|r| r.report.url.clone()).collect();
         tx.commit().expect("commit");
         new
     });
@@ -61,16 +69,12 @@ fn a_retry_of_an_archived_report_is_found_by_the_look_up_and_the_rest_copied_at_
     let mut client = database.client();
     let archived: Vec<Archivable> = (0..3).map(|i| archivable(&format!("https://{i}.test/"), i)).collect();
     let mut tx = client.transaction().expect("transaction");
-    insert::insert_reports(&mut tx, "t", 0, &archived).expect("first batch");
+    write(&mut tx, &archived).expect("first batch");
     tx.commit().expect("commit");
 
     let batch = [archived[1].clone(), archivable("https://new.test/", 3), archived[1].clone()];
     let mut tx = client.transaction().expect("transaction");
-    let new: Vec<String> = insert::insert_reports(&mut tx, "t", 0, &batch)
-        .expect("second batch")
-        .iter()
-        .map(|r| r.report.url.clone())
-        .collect();
+    let new: Vec<String> = write(&mut tx, &batch).expect("second batch").iter().map(|r| r.report.url.clone()).collect();
     let fallback: bool = tx
         .query_one("SELECT to_regclass('pg_temp.incoming_reports') IS NOT NULL", &[])
         .expect("looking for the fallback's table")
