@@ -37,6 +37,20 @@ pub fn split_nanos(time: OffsetDateTime) -> (OffsetDateTime, Option<i16>) {
     (kept, (below != 0).then_some(below as i16))
 }
 
+/// Whether the columns of `report` rebuild its own serialisation whole: a document that is exactly
+/// `report.to_json()` then has no [`extra`], which decoding's fast path relies on (see
+/// `batch::decode`). True for what this build's producer writes: times in UTC, no digits below
+/// the microsecond where only microseconds are kept, a `final_url` given back as written. Anything
+/// else is left to [`extra`].
+pub fn rebuilds_own(report: &Report) -> bool {
+    let kept_whole = |t: &OffsetDateTime| t.offset().is_utc() && t.nanosecond().is_multiple_of(1000);
+    report.v != 0
+        && report.checked_at.offset().is_utc()
+        && report.tls_expires_at.as_ref().is_none_or(kept_whole)
+        && report.tls_chain_expires_at.as_ref().is_none_or(kept_whole)
+        && report.final_url.as_deref() == rebuilt_final_url(report)
+}
+
 /// The fields of `document` that the columns of `report` do not rebuild, as a JSON object; `None`
 /// when they rebuild all of it (the usual case).
 pub fn extra(report: &Report, document: &Value) -> Option<String> {

@@ -14,6 +14,7 @@ mod archive_migration_v3;
 mod archive_properties;
 mod archive_retention;
 mod archive_site_summary;
+mod archived_documents;
 mod bad_configuration;
 mod batch_transactions;
 mod blackbox_comparison;
