@@ -9,11 +9,13 @@
 //! writer's duplicate path (temporary table + `INSERT … ON CONFLICT DO NOTHING`). The consumer runs
 //! as a child process so that its peak RSS (VmHWM) can be read; it writes the rollups too, the
 //! COPY ceiling does not. The topic is drained `WEBSENTRY_BENCH_DRAIN_RUNS` times (3 unless set),
-//! each into a fresh database, and the COPY ceiling timed as often: the figures are the medians
-//! (one run took 1.9 × as long as the two beside it on the 2-core machine). Then a daemon catches
-//! up with the same topic once, into a fresh database, as after an outage: timed until its stored
-//! offsets reach the topic's end. `WEBSENTRY_BENCH_CONSUMER` names another consumer binary to time
-//! instead of this workspace's (an A/B on the same topic and machine). Before the drains, the
+//! each into a fresh database and followed by a COPY ceiling run: each drain is set against the
+//! COPY beside it, and the figures are the medians (one run took 1.9 × as long as the two beside
+//! it on the 2-core machine, and the COPY itself drifts by a third over minutes). Then a daemon
+//! catches up with the same topic once, into a fresh database, as after an outage: timed until its
+//! stored offsets reach the topic's end. `WEBSENTRY_BENCH_CONSUMER` names another consumer binary
+//! to time instead of this workspace's; `WEBSENTRY_BENCH_AB` names one to drain too in every run,
+//! in turns with this one (an A/B on the same topic and machine, run by run). Before the drains, the
 //! consumer's writer (`websentry_consumer::insert`, binary COPY) is compared with a multi-row
 //! `INSERT … VALUES` of the same columns, on 100,000 reports in batches of 5,000, one transaction
 //! each. (An `UNNEST` of one array per column was measured too
@@ -48,7 +50,7 @@ use websentry_consumer::{
     schema,
 };
 use websentry_shared::report::Report;
-use websentry_tests::{binary, figure, median, repo_root, sample_report, Stack, TestDatabase};
+use websentry_tests::{binary, figure, median, repo_root, sample_report, Relay, Stack, TestDatabase};
 
 const PARTITIONS: i32 = 4;
 const RECORDS_PER_REQUEST: usize = 2_000;
@@ -73,6 +75,17 @@ fn main() {
         std::env::var("WEBSENTRY_BENCH_DUPLICATE_EVERY").ok().and_then(|n| n.parse().ok()).unwrap_or(DUPLICATE_EVERY);
     let runs = runs();
     let stack = Stack::get();
+    let relay = database_delay().map(|one_way| {
+        let relay = Relay::delayed(stack.database_address(), one_way);
+        let port = relay.address().port();
+        DATABASE_PORT.set(port).expect("set once");
+        println!(
+            "database delayed: {:.2} ms each way through a relay on port {port}; a round trip of SELECT 1 took {:.2} ms (median of 50); the COPY ceiling is not delayed",
+            one_way.as_secs_f64() * 1e3,
+            round_trip_ms(stack, port)
+        );
+        relay
+    });
     println!(
         "drain benchmark: {reports} reports, {PARTITIONS} partitions, default batch max {}",
         websentry_consumer::settings::BATCH_MAX.default_text()
@@ -100,40 +113,68 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    // The same topic drained into a fresh database each run (the offsets live in the database);
-    // the figures are the runs' medians.
-    let mut drains = Vec::with_capacity(runs);
+    // The same topic drained into a fresh database each run (the offsets live in the database),
+    // each drain followed by a COPY of the same rows: the machine's speed drifts by up to a third
+    // over minutes, so each drain is set against the COPY timed beside it, and the figures are the
+    // runs' medians. With `WEBSENTRY_BENCH_AB`, the other build drains too in each run, the two in
+    // turns (first one, then the other).
+    let other = std::env::var_os("WEBSENTRY_BENCH_AB").map(PathBuf::from);
+    let this = consumer_binary();
+    let (mut drains, mut copies, mut others) = (Vec::with_capacity(runs), Vec::with_capacity(runs), Vec::new());
+    let (mut cpus, mut other_cpus) = (Vec::with_capacity(runs), Vec::new());
     let mut peak_kb = 0;
+    let mut ceiling: Option<Ceiling> = None;
     // Every run's database is kept to the end: dropping one makes PostgreSQL checkpoint, which
     // would write out in the next run's time.
     let mut databases = Vec::with_capacity(runs);
     for run in 1..=runs {
-        let db = stack.create_database();
-        let (took, kb) = drain(stack, &topic, &db);
-        let archived = db.count("SELECT count(*) FROM reports");
-        assert_eq!(archived, reports as i64, "the consumer archived every distinct report once");
-        for table in ["rollup_hourly", "rollup_daily"] {
-            let counted = db.count(&format!("SELECT sum(probes)::bigint FROM {table}"));
-            assert_eq!(counted, reports as i64, "{table} counts every distinct report once");
+        let mut order = vec![(&this, "consumer")];
+        if let Some(other) = &other {
+            order.push((other, "other build"));
+            if run % 2 == 0 {
+                order.reverse();
+            }
         }
-        println!(
-            "consumer drain, run {run}/{runs}: {:.0} distinct rows/s ({took:.2} s), peak RSS {:.1} MB",
-            reports as f64 / took,
-            kb as f64 / 1024.0
-        );
-        drains.push(took);
-        peak_kb = peak_kb.max(kb);
-        databases.push(db);
+        for (binary, name) in order {
+            let db = stack.create_database();
+            let (took, kb, cpu) = drain(stack, binary, &topic, &db);
+            let archived = db.count("SELECT count(*) FROM reports");
+            assert_eq!(archived, reports as i64, "{name}: archived every distinct report once");
+            for table in ["rollup_hourly", "rollup_daily"] {
+                let counted = db.count(&format!("SELECT sum(probes)::bigint FROM {table}"));
+                assert_eq!(counted, reports as i64, "{name}: {table} counts every distinct report once");
+            }
+            println!(
+                "{name} drain, run {run}/{runs}: {:.0} distinct rows/s ({took:.2} s), peak RSS {:.1} MB, CPU {cpu:.2} s ({:.1} µs a report)",
+                reports as f64 / took,
+                kb as f64 / 1024.0,
+                cpu * 1e6 / reports as f64
+            );
+            if binary == &this {
+                drains.push(took);
+                cpus.push(cpu);
+                peak_kb = peak_kb.max(kb);
+            } else {
+                others.push(took);
+                other_cpus.push(cpu);
+            }
+            databases.push(db);
+        }
+        let ceiling = ceiling.get_or_insert_with(|| Ceiling::new(&databases[0]));
+        let took = ceiling.time(stack);
+        println!("PostgreSQL COPY, run {run}/{runs}: {:.0} rows/s ({took:.2} s)", reports as f64 / took);
+        copies.push(took);
     }
     let db = &databases[0];
     let drain_s = median(&drains);
     let consumer_rate = reports as f64 / drain_s;
     println!(
-        "consumer one-off drain : {consumer_rate:.0} distinct rows/s ({:.0} records/s, median {drain_s:.2} s of {runs} runs, {:.0}-{:.0} rows/s, rollups included), peak RSS {:.1} MB",
+        "consumer one-off drain : {consumer_rate:.0} distinct rows/s ({:.0} records/s, median {drain_s:.2} s of {runs} runs, {:.0}-{:.0} rows/s, rollups included), peak RSS {:.1} MB, CPU {:.1} µs a report (median)",
         (reports + duplicates) as f64 / drain_s,
         reports as f64 / drains.iter().copied().fold(f64::MIN, f64::max),
         reports as f64 / drains.iter().copied().fold(f64::MAX, f64::min),
-        peak_kb as f64 / 1024.0
+        peak_kb as f64 / 1024.0,
+        median(&cpus) * 1e6 / reports as f64
     );
     // Rows a direct COPY wrote before it met a duplicate, thrown away with its savepoint (the batch
     // then went through the temporary table): the duplicate path's wasted work.
@@ -146,12 +187,28 @@ fn main() {
         wasted as f64 * 100.0 / reports as f64
     );
 
-    let copies = copy_ceiling(stack, db, runs);
     let copy_s = median(&copies);
     let copy_rate = reports as f64 / copy_s;
     println!(
         "PostgreSQL COPY ceiling: {copy_rate:.0} rows/s (median {copy_s:.2} s of {runs} runs, binary COPY of the same rows from a file into the partitioned reports, no rollups)"
     );
+    // Each drain against the COPY of its own run.
+    let paired: Vec<f64> = copies.iter().zip(&drains).map(|(copy, drain)| copy / drain).collect();
+    let against_copy = median(&paired);
+    if !others.is_empty() {
+        let changes: Vec<f64> = others.iter().zip(&drains).map(|(other, this)| other / this).collect();
+        let against: Vec<f64> = copies.iter().zip(&others).map(|(copy, other)| copy / other).collect();
+        println!(
+            "A/B                    : this build {consumer_rate:.0} rows/s and {:.1} µs of CPU a report, the other {:.0} rows/s and {:.1} µs (medians); this build against the other, run by run: {} (median {:.2} x); against COPY: {:.2} x and {:.2} x",
+            median(&cpus) * 1e6 / reports as f64,
+            reports as f64 / median(&others),
+            median(&other_cpus) * 1e6 / reports as f64,
+            changes.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(", "),
+            median(&changes),
+            against_copy,
+            median(&against),
+        );
+    }
 
     let row_rate = row_at_a_time(db);
     println!(
@@ -159,8 +216,7 @@ fn main() {
         reports as f64 / row_rate
     );
     println!(
-        "ratios                 : consumer/COPY {:.2} (version 3: 0.43); consumer/row-at-a-time {:.0}; peak RSS {:.1} MB",
-        consumer_rate / copy_rate,
+        "ratios                 : consumer/COPY {against_copy:.2} (median of the runs' own; version 3: 0.43); consumer/row-at-a-time {:.0}; peak RSS {:.1} MB",
         consumer_rate / row_rate,
         peak_kb as f64 / 1024.0
     );
@@ -176,7 +232,7 @@ fn main() {
     };
     figure(
         &format!("drain with rollups, {batches}, {retries}, against COPY"),
-        format!("{:.2} x", consumer_rate / copy_rate),
+        format!("{against_copy:.2} x"),
         ">= 0.5 x",
     );
     figure(&format!("drain with rollups, {batches}"), format!("{consumer_rate:.0} rows/s"), "-");
@@ -208,6 +264,7 @@ fn main() {
     );
     databases.push(daemon_db);
     delete_topic(stack, &topic);
+    drop(relay);
 
     if std::env::var("WEBSENTRY_BENCH_PEER").is_ok_and(|v| v == "0") {
         println!("peer: left out (WEBSENTRY_BENCH_PEER=0)");
@@ -559,12 +616,13 @@ fn create_todays_partitions(client: &mut postgres::Client) {
 
 /// Runs the consumer once over the topic (built by the harness in the profile of this benchmark,
 /// `release`); its wall time and peak RSS (KiB).
-fn drain(stack: &Stack, topic: &str, db: &TestDatabase) -> (f64, u64) {
-    let mut child = start_consumer(stack, topic, db, false);
+fn drain(stack: &Stack, binary: &Path, topic: &str, db: &TestDatabase) -> (f64, u64, f64) {
+    let mut child = start_consumer(stack, binary, topic, db, false);
     let started = Instant::now();
-    let mut peak_kb = 0;
+    let (mut peak_kb, mut cpu) = (0, 0.0);
     let status = loop {
         peak_kb = peak_kb.max(peak_rss_kb(&child));
+        cpu = cpu_seconds(&child).unwrap_or(cpu);
         if let Some(status) = child.try_wait().expect("waiting") {
             break status;
         }
@@ -572,14 +630,28 @@ fn drain(stack: &Stack, topic: &str, db: &TestDatabase) -> (f64, u64) {
     };
     let took = started.elapsed().as_secs_f64();
     assert!(status.success(), "the consumer failed: {status}");
-    (took, peak_kb)
+    (took, peak_kb, cpu)
+}
+
+/// The CPU time a child has used so far, all its threads (user and system); `None` once it is
+/// gone. Read every 10 ms, it misses at most the last 10 ms of a run.
+fn cpu_seconds(child: &Child) -> Option<f64> {
+    static TICKS: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| {
+        let out = Command::new("getconf").arg("CLK_TCK").output().expect("getconf CLK_TCK");
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("CLK_TCK is a number")
+    });
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).ok()?;
+    // The fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / *TICKS)
 }
 
 /// A daemon started on the whole topic, as after an outage: the seconds until its stored offsets
 /// reach the end of the topic (`records` in all), and its peak RSS (KiB). Then stopped by SIGTERM.
 fn catch_up(stack: &Stack, topic: &str, db: &TestDatabase, records: i64) -> (f64, u64) {
     let mut offsets = db.client();
-    let mut child = start_consumer(stack, topic, db, true);
+    let mut child = start_consumer(stack, &consumer_binary(), topic, db, true);
     let started = Instant::now();
     let mut peak_kb = 0;
     loop {
@@ -605,13 +677,14 @@ fn catch_up(stack: &Stack, topic: &str, db: &TestDatabase, records: i64) -> (f64
 
 /// The consumer on `topic` into `db` (migrated first, before any clock starts), one-off or as a
 /// daemon, with the bench's batch settings if any.
-fn start_consumer(stack: &Stack, topic: &str, db: &TestDatabase, daemon: bool) -> Child {
+fn start_consumer(stack: &Stack, binary: &Path, topic: &str, db: &TestDatabase, daemon: bool) -> Child {
     let mut migrate = db.client();
     schema::migrate(&mut migrate).expect("migrating before timing");
-    Command::new(consumer_binary())
+    Command::new(binary)
         .env_clear()
         .envs(stack.kafka_env(topic))
         .envs(stack.database_env(&db.name))
+        .envs(DATABASE_PORT.get().map(|port| ("WEBSENTRY_DATABASE_PORT", port.to_string())))
         .env("WEBSENTRY_LOGLEVEL", "WARNING")
         .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", daemon.to_string())
         .envs(std::env::vars().filter(|(k, _)| k == "WEBSENTRY_BATCH_BYTES" || k == "WEBSENTRY_BATCH_MAX"))
@@ -633,6 +706,36 @@ fn peak_rss_kb(child: &Child) -> u64 {
     hwm.and_then(|kb| kb.parse().ok()).unwrap_or(0)
 }
 
+/// The port of the relay the consumers reach the database through, when it is delayed.
+static DATABASE_PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+
+/// `WEBSENTRY_BENCH_DB_DELAY_MS`: milliseconds added each way between the consumers and the
+/// database (a relay, see `Relay::delayed`), as for a database on another host; none unless set.
+fn database_delay() -> Option<Duration> {
+    let text = std::env::var("WEBSENTRY_BENCH_DB_DELAY_MS").ok()?;
+    match text.parse::<f64>() {
+        Ok(ms) if ms.is_finite() && ms > 0.0 && ms <= 100.0 => Some(Duration::from_secs_f64(ms / 1e3)),
+        _ => panic!("WEBSENTRY_BENCH_DB_DELAY_MS: milliseconds above 0, at most 100, not {text:?}"),
+    }
+}
+
+/// The median round trip of `SELECT 1` through the relay on `port`, in milliseconds.
+fn round_trip_ms(stack: &Stack, port: u16) -> f64 {
+    let db = stack.create_database();
+    let mut args = stack.database_args(&db.name);
+    args.database_port = port.to_string();
+    let settings = websentry_consumer::database::DatabaseSettings::try_from(&args).expect("settings");
+    let mut client = websentry_consumer::database::connect(&settings).expect("connecting through the relay");
+    let times: Vec<f64> = (0..50)
+        .map(|_| {
+            let started = Instant::now();
+            client.simple_query("SELECT 1").expect("SELECT 1");
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median(&times)
+}
+
 /// Drains (and COPY ceilings) timed: `WEBSENTRY_BENCH_DRAIN_RUNS`, 3 unless set.
 fn runs() -> usize {
     match std::env::var("WEBSENTRY_BENCH_DRAIN_RUNS") {
@@ -644,49 +747,62 @@ fn runs() -> usize {
     }
 }
 
-/// The archived rows out to a file, then timed back in by binary COPY into the `reports` of a
-/// fresh database, partitioned as the consumer's (the days present each have their partition),
-/// `runs` times: the seconds of each.
-fn copy_ceiling(stack: &Stack, drained: &TestDatabase, runs: usize) -> Vec<f64> {
-    let path = std::env::temp_dir().join(format!("websentry-bench-{}.copy", std::process::id()));
-    let mut source = drained.client();
-    {
-        let mut file = BufWriter::new(std::fs::File::create(&path).expect("creating the copy file"));
-        let mut out = source.copy_out("COPY (SELECT * FROM reports) TO STDOUT (FORMAT binary)").expect("COPY TO");
-        std::io::copy(&mut out, &mut file).expect("writing the copy file");
-        file.flush().expect("flushing the copy file");
+/// PostgreSQL's ceiling: the archived rows out to a file once, then timed back in by binary COPY
+/// into the `reports` of a fresh database, partitioned as the consumer's (the days present each
+/// have their partition), as often as asked.
+struct Ceiling {
+    path: PathBuf,
+    days: (time::Date, time::Date),
+    /// Kept to the end, as the drains' databases are (see `main`).
+    databases: Vec<TestDatabase>,
+}
+
+impl Ceiling {
+    fn new(drained: &TestDatabase) -> Self {
+        let path = std::env::temp_dir().join(format!("websentry-bench-{}.copy", std::process::id()));
+        let mut source = drained.client();
+        {
+            let mut file = BufWriter::new(std::fs::File::create(&path).expect("creating the copy file"));
+            let mut out = source.copy_out("COPY (SELECT * FROM reports) TO STDOUT (FORMAT binary)").expect("COPY TO");
+            std::io::copy(&mut out, &mut file).expect("writing the copy file");
+            file.flush().expect("flushing the copy file");
+        }
+        let days = source
+            .query_one(
+                "SELECT min((checked_at AT TIME ZONE 'UTC')::date), max((checked_at AT TIME ZONE 'UTC')::date) FROM reports",
+                &[],
+            )
+            .map(|row| (row.get(0), row.get(1)))
+            .expect("days present");
+        Self { path, days, databases: Vec::new() }
     }
-    let (first, last): (time::Date, time::Date) = source
-        .query_one(
-            "SELECT min((checked_at AT TIME ZONE 'UTC')::date), max((checked_at AT TIME ZONE 'UTC')::date) FROM reports",
-            &[],
-        )
-        .map(|row| (row.get(0), row.get(1)))
-        .expect("days present");
-    // Kept to the end, as the drains' databases are (see `main`).
-    let mut databases = Vec::with_capacity(runs);
-    let took = (0..runs)
-        .map(|_| {
-            let db = stack.create_database();
-            let mut client = db.client();
-            schema::migrate(&mut client).expect("migrating the ceiling database");
-            client.execute("SELECT websentry_create_partitions($1, $2, NULL)", &[&first, &last]).expect("partitions");
-            let started = Instant::now();
-            let mut tx = client.transaction().expect("transaction");
-            {
-                let mut sink = tx.copy_in("COPY reports FROM STDIN (FORMAT binary)").expect("COPY FROM");
-                let mut file = BufReader::new(std::fs::File::open(&path).expect("opening the copy file"));
-                std::io::copy(&mut file, &mut sink).expect("streaming the copy file");
-                sink.finish().expect("finishing COPY");
-            }
-            tx.commit().expect("commit");
-            let took = started.elapsed().as_secs_f64();
-            databases.push(db);
-            took
-        })
-        .collect();
-    let _ = std::fs::remove_file(&path);
-    took
+
+    /// The seconds of one COPY of the rows into a fresh database.
+    fn time(&mut self, stack: &Stack) -> f64 {
+        let db = stack.create_database();
+        let mut client = db.client();
+        schema::migrate(&mut client).expect("migrating the ceiling database");
+        let (first, last) = self.days;
+        client.execute("SELECT websentry_create_partitions($1, $2, NULL)", &[&first, &last]).expect("partitions");
+        let started = Instant::now();
+        let mut tx = client.transaction().expect("transaction");
+        {
+            let mut sink = tx.copy_in("COPY reports FROM STDIN (FORMAT binary)").expect("COPY FROM");
+            let mut file = BufReader::new(std::fs::File::open(&self.path).expect("opening the copy file"));
+            std::io::copy(&mut file, &mut sink).expect("streaming the copy file");
+            sink.finish().expect("finishing COPY");
+        }
+        tx.commit().expect("commit");
+        let took = started.elapsed().as_secs_f64();
+        self.databases.push(db);
+        took
+    }
+}
+
+impl Drop for Ceiling {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// Rows per second inserting and committing one row at a time (a sample of the archived rows).

@@ -7,6 +7,9 @@
 //! - [`Relay::hang`]: as a service that hangs — connections are accepted, open ones kept, and no
 //!   byte is passed on either way (until the mode changes: then they are closed).
 //!
+//! [`Relay::delayed`] makes a relay that also holds every byte back a fixed time each way, as a
+//! service on another host would (a benchmark's database at a network's distance).
+//!
 //! The port stays the same throughout, so the client under test needs no new settings. Each
 //! change returns once the port is in its new state (listening or not): a client that connects
 //! right after `hang` finds a listener, not a refusal left over from `stop`.
@@ -14,9 +17,10 @@
 use std::{net::SocketAddr, time::Duration};
 
 use tokio::{
-    io::copy_bidirectional,
+    io::{copy_bidirectional, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpSocket, TcpStream},
-    sync::watch,
+    sync::{mpsc, watch},
+    time::Instant,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +43,13 @@ pub struct Relay {
 impl Relay {
     /// Relays a free port of 127.0.0.1 to `target`, open.
     pub fn start(target: SocketAddr) -> Relay {
+        Self::delayed(target, Duration::ZERO)
+    }
+
+    /// Relays a free port of 127.0.0.1 to `target`, open, each byte passed on `one_way` after it
+    /// came (a round trip takes twice that longer). Bytes are not held back by each other: only
+    /// the latency of a link is added, not a limit on its bandwidth.
+    pub fn delayed(target: SocketAddr, one_way: Duration) -> Relay {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -48,7 +59,7 @@ impl Relay {
         let address = listener.local_addr().expect("the relay's address");
         let (mode, watching) = watch::channel(Mode::Open);
         let (applying, applied) = watch::channel(Mode::Open);
-        runtime.spawn(listen(Some(listener), address, target, watching, applying));
+        runtime.spawn(listen(Some(listener), address, target, one_way, watching, applying));
         Relay { address, mode, applied, runtime: Some(runtime) }
     }
 
@@ -107,6 +118,7 @@ async fn listen(
     mut listener: Option<TcpListener>,
     address: SocketAddr,
     target: SocketAddr,
+    one_way: Duration,
     mut mode: watch::Receiver<Mode>,
     applied: watch::Sender<Mode>,
 ) {
@@ -130,7 +142,7 @@ async fn listen(
         tokio::select! {
             changed = mode.changed() => if changed.is_err() { return },
             accepted = accepting.accept() => if let Ok((client, _)) = accepted {
-                tokio::spawn(relay(client, target, mode.clone()));
+                tokio::spawn(relay(client, target, one_way, mode.clone()));
             },
         }
     }
@@ -140,7 +152,7 @@ async fn listen(
 /// after hanging. Both sides send at once (no Nagle delay), as PostgreSQL and its clients do:
 /// otherwise each small write waited for the other side's delayed ACK, ~40 ms at a time (a
 /// transaction of one report took ~200 ms through the relay).
-async fn relay(mut client: TcpStream, target: SocketAddr, mut mode: watch::Receiver<Mode>) {
+async fn relay(mut client: TcpStream, target: SocketAddr, one_way: Duration, mut mode: watch::Receiver<Mode>) {
     if client.set_nodelay(true).is_err() {
         return;
     }
@@ -163,6 +175,15 @@ async fn relay(mut client: TcpStream, target: SocketAddr, mut mode: watch::Recei
                     }
                 }
                 let Some(upstream) = server.as_mut() else { return };
+                if !one_way.is_zero() {
+                    let (client_read, client_write) = client.split();
+                    let (server_read, server_write) = upstream.split();
+                    tokio::select! {
+                        changed = mode.changed() => if changed.is_err() { return },
+                        _ = delay(client_read, server_write, one_way) => return,
+                        _ = delay(server_read, client_write, one_way) => return,
+                    }
+                }
                 tokio::select! {
                     changed = mode.changed() => if changed.is_err() { return },
                     _ = copy_bidirectional(&mut client, upstream) => return,
@@ -170,4 +191,33 @@ async fn relay(mut client: TcpStream, target: SocketAddr, mut mode: watch::Recei
             }
         }
     }
+}
+
+/// Passes what `from` sends to `to`, each read `one_way` after it came; ends when either side
+/// closes or fails.
+async fn delay(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, one_way: Duration) {
+    let (sending, mut due) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let reading = async move {
+        let mut buffer = vec![0; 64 * 1024];
+        loop {
+            match from.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if sending.send((Instant::now() + one_way, buffer[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let writing = async move {
+        while let Some((at, bytes)) = due.recv().await {
+            tokio::time::sleep_until(at).await;
+            if to.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+    };
+    // The reader ends first on a close; what it read is still passed on before the writer ends.
+    tokio::join!(reading, writing);
 }
