@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use uuid::Uuid;
-use websentry_tests::{eventually, Relay, Stack, TestDatabase};
+use websentry_shared::report::Report;
+use websentry_tests::{eventually, sample_report, Relay, Stack, TestDatabase};
 
 /// The smallest fetch the consumer makes (64 KiB, ~150 of these reports): several fetches fill
 /// a transaction of `WEBSENTRY_BATCH_MAX` records below.
@@ -126,4 +127,61 @@ fn a_daemon_writes_what_one_poll_of_its_partitions_brought_in_one_transaction() 
         db.column("SELECT count(DISTINCT kafka_partition) FROM reports GROUP BY archived_at ORDER BY archived_at");
     assert!(partitions.iter().any(|&n| n > 1), "a transaction per partition: {partitions:?}");
     db.assert_rollups_match_raw();
+}
+
+/// Producer retries of reports archived by an earlier run, earlier in the same fetch, in the same
+/// transaction and in the one before are found by the look-up each batch makes in its
+/// transaction: each report is archived once, and no `COPY` meets a duplicate (none falls back to
+/// the temporary table).
+#[test]
+fn retries_of_earlier_runs_and_transactions_are_found_by_the_look_up_and_archived_once() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let db = stack.create_database();
+    let earlier: Vec<Report> = (0..300).map(|i| sample_report(&format!("http://earlier-{}/", i % 7))).collect();
+    let record = |report: &Report| (Some(report.url.as_bytes().to_vec()), Some(report.to_json()));
+    stack.produce_raw(&topic, 0, earlier.iter().map(record).collect());
+    stack.consumer(&topic, &db).success();
+
+    // New reports, each 20th followed by a retry: of the earlier run's, or of one 50 or 400
+    // records back (in the same fetch, the same transaction or the one before).
+    let fresh: Vec<Report> = (0..1500).map(|i| sample_report(&format!("http://fresh-{}/", i % 7))).collect();
+    let mut records = Vec::new();
+    for (i, report) in fresh.iter().enumerate() {
+        records.push(record(report));
+        if i % 20 == 19 {
+            let again = match i % 60 {
+                19 => &earlier[i % earlier.len()],
+                39 => &fresh[i.saturating_sub(50)],
+                _ => &fresh[i.saturating_sub(400)],
+            };
+            records.push(record(again));
+        }
+    }
+    let total = records.len() + earlier.len();
+    // In requests of 100 records: Kafka's record batches, of which a fetch takes whole ones.
+    for chunk in records.chunks(100) {
+        stack.produce_raw(&topic, 0, chunk.to_vec());
+    }
+    let output = stack
+        .consumer(&topic, &db)
+        .env("WEBSENTRY_BATCH_BYTES", FETCH_BYTES)
+        .env("WEBSENTRY_BATCH_MAX", "600")
+        .env("WEBSENTRY_LOGLEVEL", "DEBUG")
+        .success();
+    let commits = output.stderr.matches("transaction committed").count();
+    assert!(commits >= 3, "the retries span transactions: {commits} committed");
+
+    assert_each_once(&db, earlier.iter().chain(&fresh).map(|r| r.id).collect());
+    db.assert_rollups_match_raw();
+    assert_eq!(db.count("SELECT next_offset FROM consumer_offsets"), total as i64);
+    // A COPY that met a duplicate left the rows it wrote before as dead tuples. The run's
+    // backends report them when they exit.
+    eventually("the run's connections closed", Duration::from_secs(30), || {
+        db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            == 0
+    });
+    let dead =
+        db.count("SELECT coalesce(sum(n_dead_tup), 0)::bigint FROM pg_stat_user_tables WHERE relname LIKE 'reports_%'");
+    assert_eq!(dead, 0, "no COPY met a duplicate and fell back to the temporary table");
 }
