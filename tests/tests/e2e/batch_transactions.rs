@@ -108,6 +108,42 @@ fn a_one_off_run_killed_inside_a_transaction_of_many_fetches_loses_and_repeats_n
     assert_eq!(probes, REPORTS as i64, "each report counted once in the daily rollups");
 }
 
+/// Told to stop (SIGTERM) while a transaction of many fetches is open, a one-off run stops after
+/// the batch it is writing, commits what the transaction holds with its offset, and exits 0; the
+/// next run archives the rest, each report once.
+#[test]
+fn a_one_off_run_told_to_stop_inside_a_transaction_commits_what_it_holds() {
+    /// One transaction for the whole run unless stopped: ~48 fetches of 200 reports.
+    const TOTAL: usize = 9600;
+    let stack = Stack::get();
+    let topic = stack.create_topic(1);
+    let db = stack.create_database();
+    let produced = stack.produce_reports(&topic, 1, TOTAL, 200);
+    let consumer = || {
+        stack
+            .consumer(&topic, &db)
+            .env("WEBSENTRY_BATCH_BYTES", FETCH_BYTES)
+            .env("WEBSENTRY_BATCH_MAX", TOTAL.to_string())
+            .env("WEBSENTRY_LOGLEVEL", "DEBUG")
+    };
+
+    let first = consumer().spawn();
+    first.wait_for_log("batch written", Duration::from_secs(60));
+    first.terminate();
+    let output = first.finish(Duration::from_secs(30));
+    assert_eq!(output.code, Some(0), "a clean stop:\n{}", output.stderr);
+    let kept = db.count("SELECT count(*) FROM reports");
+    assert!(kept > 0 && kept < TOTAL as i64, "stopped inside its transaction, which kept {kept} of {TOTAL}");
+    assert_eq!(transactions(&db), [kept], "one transaction, committed");
+    let stored: Vec<i64> = db.column("SELECT next_offset FROM consumer_offsets");
+    assert_eq!(stored, [kept], "the offset stored with the rows");
+    db.assert_rollups_match_raw();
+
+    consumer().success();
+    assert_each_once(&db, produced);
+    db.assert_rollups_match_raw();
+}
+
 #[test]
 fn a_daemon_writes_what_one_poll_of_its_partitions_brought_in_one_transaction() {
     let stack = Stack::get();
