@@ -47,6 +47,8 @@
 -- The reader gets the SQL interface (consumer/src/sql/interface.sql) and nothing else:
 --   site_summary,         EXECUTE                 run as the schema owner (SECURITY DEFINER, fixed
 --   site_summary_pooled,                          search_path): the reader reads no table itself
+--   site_uptime,
+--   site_uptime_pooled,
 --   site_timeline,
 --   site_timeline_pooled,
 --   site_days,
@@ -85,6 +87,7 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"reader";
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM :"reader";
 GRANT EXECUTE ON FUNCTION site_summary(timestamptz, timestamptz, text),
     site_summary_pooled(timestamptz, timestamptz, text),
+    site_uptime(timestamptz, timestamptz, text), site_uptime_pooled(timestamptz, timestamptz, text),
     site_timeline(timestamptz, timestamptz, text, text), site_timeline_pooled(timestamptz, timestamptz, text, text),
     site_days(timestamptz, timestamptz, text),
     site_latency(timestamptz, timestamptz, text, text),

@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(14, "kept windows", "0014_kept_windows.sql"),
     migration!(15, "one daily key", "0015_one_daily_key.sql"),
     migration!(16, "kept months", "0016_kept_months.sql"),
+    migration!(17, "uptime without latency", "0017_uptime_without_latency.sql"),
 ];
 
 /// The first version that records checksums (and the interface); the checksums of the versions

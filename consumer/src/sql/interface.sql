@@ -494,7 +494,7 @@ COMMENT ON FUNCTION websentry_site_summary_one(timestamptz, timestamptz, text, b
 -- into the branch taken (NOT MATERIALIZED): named twice, it was materialised, its rows of 140 sums
 -- written to a tuplestore and read back, ~15 % of a kept window's answer for 10,000 sites.
 CREATE OR REPLACE FUNCTION websentry_site_summary_all(window_start timestamptz, window_end timestamptz,
-                                                      pooled boolean)
+                                                      pooled boolean, with_latency boolean)
     RETURNS TABLE (url text, probe text, locations integer, probes bigint, successes bigint, uptime double precision,
                    p50_ms double precision, p95_ms double precision, p99_ms double precision,
                    last_checked_at timestamptz, inconclusive bigint, coverage double precision,
@@ -627,41 +627,41 @@ BEGIN
                    sum(inconclusive)::bigint AS inconclusive,
                    CASE WHEN subtracting THEN nullif(sum(measured_us), 0) ELSE sum(measured_us) END AS measured_us,
                    sum(down_us) AS down_us,
-                coalesce(sum(b0), 0)::bigint AS z0, coalesce(sum(b1), 0)::bigint AS z1, coalesce(sum(b2), 0)::bigint AS z2, coalesce(sum(b3), 0)::bigint AS z3,
-                coalesce(sum(b4), 0)::bigint AS z4, coalesce(sum(b5), 0)::bigint AS z5, coalesce(sum(b6), 0)::bigint AS z6, coalesce(sum(b7), 0)::bigint AS z7,
-                coalesce(sum(b8), 0)::bigint AS z8, coalesce(sum(b9), 0)::bigint AS z9, coalesce(sum(b10), 0)::bigint AS z10, coalesce(sum(b11), 0)::bigint AS z11,
-                coalesce(sum(b12), 0)::bigint AS z12, coalesce(sum(b13), 0)::bigint AS z13, coalesce(sum(b14), 0)::bigint AS z14, coalesce(sum(b15), 0)::bigint AS z15,
-                coalesce(sum(b16), 0)::bigint AS z16, coalesce(sum(b17), 0)::bigint AS z17, coalesce(sum(b18), 0)::bigint AS z18, coalesce(sum(b19), 0)::bigint AS z19,
-                coalesce(sum(b20), 0)::bigint AS z20, coalesce(sum(b21), 0)::bigint AS z21, coalesce(sum(b22), 0)::bigint AS z22, coalesce(sum(b23), 0)::bigint AS z23,
-                coalesce(sum(b24), 0)::bigint AS z24, coalesce(sum(b25), 0)::bigint AS z25, coalesce(sum(b26), 0)::bigint AS z26, coalesce(sum(b27), 0)::bigint AS z27,
-                coalesce(sum(b28), 0)::bigint AS z28, coalesce(sum(b29), 0)::bigint AS z29, coalesce(sum(b30), 0)::bigint AS z30, coalesce(sum(b31), 0)::bigint AS z31,
-                coalesce(sum(b32), 0)::bigint AS z32, coalesce(sum(b33), 0)::bigint AS z33, coalesce(sum(b34), 0)::bigint AS z34, coalesce(sum(b35), 0)::bigint AS z35,
-                coalesce(sum(b36), 0)::bigint AS z36, coalesce(sum(b37), 0)::bigint AS z37, coalesce(sum(b38), 0)::bigint AS z38, coalesce(sum(b39), 0)::bigint AS z39,
-                coalesce(sum(b40), 0)::bigint AS z40, coalesce(sum(b41), 0)::bigint AS z41, coalesce(sum(b42), 0)::bigint AS z42, coalesce(sum(b43), 0)::bigint AS z43,
-                coalesce(sum(b44), 0)::bigint AS z44, coalesce(sum(b45), 0)::bigint AS z45, coalesce(sum(b46), 0)::bigint AS z46, coalesce(sum(b47), 0)::bigint AS z47,
-                coalesce(sum(b48), 0)::bigint AS z48, coalesce(sum(b49), 0)::bigint AS z49, coalesce(sum(b50), 0)::bigint AS z50, coalesce(sum(b51), 0)::bigint AS z51,
-                coalesce(sum(b52), 0)::bigint AS z52, coalesce(sum(b53), 0)::bigint AS z53, coalesce(sum(b54), 0)::bigint AS z54, coalesce(sum(b55), 0)::bigint AS z55,
-                coalesce(sum(b56), 0)::bigint AS z56, coalesce(sum(b57), 0)::bigint AS z57, coalesce(sum(b58), 0)::bigint AS z58, coalesce(sum(b59), 0)::bigint AS z59,
-                coalesce(sum(b60), 0)::bigint AS z60, coalesce(sum(b61), 0)::bigint AS z61, coalesce(sum(b62), 0)::bigint AS z62, coalesce(sum(b63), 0)::bigint AS z63,
-                coalesce(sum(b64), 0)::bigint AS z64, coalesce(sum(b65), 0)::bigint AS z65, coalesce(sum(b66), 0)::bigint AS z66, coalesce(sum(b67), 0)::bigint AS z67,
-                coalesce(sum(b68), 0)::bigint AS z68, coalesce(sum(b69), 0)::bigint AS z69, coalesce(sum(b70), 0)::bigint AS z70, coalesce(sum(b71), 0)::bigint AS z71,
-                coalesce(sum(b72), 0)::bigint AS z72, coalesce(sum(b73), 0)::bigint AS z73, coalesce(sum(b74), 0)::bigint AS z74, coalesce(sum(b75), 0)::bigint AS z75,
-                coalesce(sum(b76), 0)::bigint AS z76, coalesce(sum(b77), 0)::bigint AS z77, coalesce(sum(b78), 0)::bigint AS z78, coalesce(sum(b79), 0)::bigint AS z79,
-                coalesce(sum(b80), 0)::bigint AS z80, coalesce(sum(b81), 0)::bigint AS z81, coalesce(sum(b82), 0)::bigint AS z82, coalesce(sum(b83), 0)::bigint AS z83,
-                coalesce(sum(b84), 0)::bigint AS z84, coalesce(sum(b85), 0)::bigint AS z85, coalesce(sum(b86), 0)::bigint AS z86, coalesce(sum(b87), 0)::bigint AS z87,
-                coalesce(sum(b88), 0)::bigint AS z88, coalesce(sum(b89), 0)::bigint AS z89, coalesce(sum(b90), 0)::bigint AS z90, coalesce(sum(b91), 0)::bigint AS z91,
-                coalesce(sum(b92), 0)::bigint AS z92, coalesce(sum(b93), 0)::bigint AS z93, coalesce(sum(b94), 0)::bigint AS z94, coalesce(sum(b95), 0)::bigint AS z95,
-                coalesce(sum(b96), 0)::bigint AS z96, coalesce(sum(b97), 0)::bigint AS z97, coalesce(sum(b98), 0)::bigint AS z98, coalesce(sum(b99), 0)::bigint AS z99,
-                coalesce(sum(b100), 0)::bigint AS z100, coalesce(sum(b101), 0)::bigint AS z101, coalesce(sum(b102), 0)::bigint AS z102, coalesce(sum(b103), 0)::bigint AS z103,
-                coalesce(sum(b104), 0)::bigint AS z104, coalesce(sum(b105), 0)::bigint AS z105, coalesce(sum(b106), 0)::bigint AS z106, coalesce(sum(b107), 0)::bigint AS z107,
-                coalesce(sum(b108), 0)::bigint AS z108, coalesce(sum(b109), 0)::bigint AS z109, coalesce(sum(b110), 0)::bigint AS z110, coalesce(sum(b111), 0)::bigint AS z111,
-                coalesce(sum(b112), 0)::bigint AS z112, coalesce(sum(b113), 0)::bigint AS z113, coalesce(sum(b114), 0)::bigint AS z114, coalesce(sum(b115), 0)::bigint AS z115,
-                coalesce(sum(b116), 0)::bigint AS z116, coalesce(sum(b117), 0)::bigint AS z117, coalesce(sum(b118), 0)::bigint AS z118, coalesce(sum(b119), 0)::bigint AS z119,
-                coalesce(sum(b120), 0)::bigint AS z120, coalesce(sum(b121), 0)::bigint AS z121, coalesce(sum(b122), 0)::bigint AS z122, coalesce(sum(b123), 0)::bigint AS z123,
-                coalesce(sum(b124), 0)::bigint AS z124, coalesce(sum(b125), 0)::bigint AS z125, coalesce(sum(b126), 0)::bigint AS z126, coalesce(sum(b127), 0)::bigint AS z127
+                CASE WHEN with_latency THEN coalesce(sum(b0), 0)::bigint END AS z0, CASE WHEN with_latency THEN coalesce(sum(b1), 0)::bigint END AS z1, CASE WHEN with_latency THEN coalesce(sum(b2), 0)::bigint END AS z2, CASE WHEN with_latency THEN coalesce(sum(b3), 0)::bigint END AS z3,
+                CASE WHEN with_latency THEN coalesce(sum(b4), 0)::bigint END AS z4, CASE WHEN with_latency THEN coalesce(sum(b5), 0)::bigint END AS z5, CASE WHEN with_latency THEN coalesce(sum(b6), 0)::bigint END AS z6, CASE WHEN with_latency THEN coalesce(sum(b7), 0)::bigint END AS z7,
+                CASE WHEN with_latency THEN coalesce(sum(b8), 0)::bigint END AS z8, CASE WHEN with_latency THEN coalesce(sum(b9), 0)::bigint END AS z9, CASE WHEN with_latency THEN coalesce(sum(b10), 0)::bigint END AS z10, CASE WHEN with_latency THEN coalesce(sum(b11), 0)::bigint END AS z11,
+                CASE WHEN with_latency THEN coalesce(sum(b12), 0)::bigint END AS z12, CASE WHEN with_latency THEN coalesce(sum(b13), 0)::bigint END AS z13, CASE WHEN with_latency THEN coalesce(sum(b14), 0)::bigint END AS z14, CASE WHEN with_latency THEN coalesce(sum(b15), 0)::bigint END AS z15,
+                CASE WHEN with_latency THEN coalesce(sum(b16), 0)::bigint END AS z16, CASE WHEN with_latency THEN coalesce(sum(b17), 0)::bigint END AS z17, CASE WHEN with_latency THEN coalesce(sum(b18), 0)::bigint END AS z18, CASE WHEN with_latency THEN coalesce(sum(b19), 0)::bigint END AS z19,
+                CASE WHEN with_latency THEN coalesce(sum(b20), 0)::bigint END AS z20, CASE WHEN with_latency THEN coalesce(sum(b21), 0)::bigint END AS z21, CASE WHEN with_latency THEN coalesce(sum(b22), 0)::bigint END AS z22, CASE WHEN with_latency THEN coalesce(sum(b23), 0)::bigint END AS z23,
+                CASE WHEN with_latency THEN coalesce(sum(b24), 0)::bigint END AS z24, CASE WHEN with_latency THEN coalesce(sum(b25), 0)::bigint END AS z25, CASE WHEN with_latency THEN coalesce(sum(b26), 0)::bigint END AS z26, CASE WHEN with_latency THEN coalesce(sum(b27), 0)::bigint END AS z27,
+                CASE WHEN with_latency THEN coalesce(sum(b28), 0)::bigint END AS z28, CASE WHEN with_latency THEN coalesce(sum(b29), 0)::bigint END AS z29, CASE WHEN with_latency THEN coalesce(sum(b30), 0)::bigint END AS z30, CASE WHEN with_latency THEN coalesce(sum(b31), 0)::bigint END AS z31,
+                CASE WHEN with_latency THEN coalesce(sum(b32), 0)::bigint END AS z32, CASE WHEN with_latency THEN coalesce(sum(b33), 0)::bigint END AS z33, CASE WHEN with_latency THEN coalesce(sum(b34), 0)::bigint END AS z34, CASE WHEN with_latency THEN coalesce(sum(b35), 0)::bigint END AS z35,
+                CASE WHEN with_latency THEN coalesce(sum(b36), 0)::bigint END AS z36, CASE WHEN with_latency THEN coalesce(sum(b37), 0)::bigint END AS z37, CASE WHEN with_latency THEN coalesce(sum(b38), 0)::bigint END AS z38, CASE WHEN with_latency THEN coalesce(sum(b39), 0)::bigint END AS z39,
+                CASE WHEN with_latency THEN coalesce(sum(b40), 0)::bigint END AS z40, CASE WHEN with_latency THEN coalesce(sum(b41), 0)::bigint END AS z41, CASE WHEN with_latency THEN coalesce(sum(b42), 0)::bigint END AS z42, CASE WHEN with_latency THEN coalesce(sum(b43), 0)::bigint END AS z43,
+                CASE WHEN with_latency THEN coalesce(sum(b44), 0)::bigint END AS z44, CASE WHEN with_latency THEN coalesce(sum(b45), 0)::bigint END AS z45, CASE WHEN with_latency THEN coalesce(sum(b46), 0)::bigint END AS z46, CASE WHEN with_latency THEN coalesce(sum(b47), 0)::bigint END AS z47,
+                CASE WHEN with_latency THEN coalesce(sum(b48), 0)::bigint END AS z48, CASE WHEN with_latency THEN coalesce(sum(b49), 0)::bigint END AS z49, CASE WHEN with_latency THEN coalesce(sum(b50), 0)::bigint END AS z50, CASE WHEN with_latency THEN coalesce(sum(b51), 0)::bigint END AS z51,
+                CASE WHEN with_latency THEN coalesce(sum(b52), 0)::bigint END AS z52, CASE WHEN with_latency THEN coalesce(sum(b53), 0)::bigint END AS z53, CASE WHEN with_latency THEN coalesce(sum(b54), 0)::bigint END AS z54, CASE WHEN with_latency THEN coalesce(sum(b55), 0)::bigint END AS z55,
+                CASE WHEN with_latency THEN coalesce(sum(b56), 0)::bigint END AS z56, CASE WHEN with_latency THEN coalesce(sum(b57), 0)::bigint END AS z57, CASE WHEN with_latency THEN coalesce(sum(b58), 0)::bigint END AS z58, CASE WHEN with_latency THEN coalesce(sum(b59), 0)::bigint END AS z59,
+                CASE WHEN with_latency THEN coalesce(sum(b60), 0)::bigint END AS z60, CASE WHEN with_latency THEN coalesce(sum(b61), 0)::bigint END AS z61, CASE WHEN with_latency THEN coalesce(sum(b62), 0)::bigint END AS z62, CASE WHEN with_latency THEN coalesce(sum(b63), 0)::bigint END AS z63,
+                CASE WHEN with_latency THEN coalesce(sum(b64), 0)::bigint END AS z64, CASE WHEN with_latency THEN coalesce(sum(b65), 0)::bigint END AS z65, CASE WHEN with_latency THEN coalesce(sum(b66), 0)::bigint END AS z66, CASE WHEN with_latency THEN coalesce(sum(b67), 0)::bigint END AS z67,
+                CASE WHEN with_latency THEN coalesce(sum(b68), 0)::bigint END AS z68, CASE WHEN with_latency THEN coalesce(sum(b69), 0)::bigint END AS z69, CASE WHEN with_latency THEN coalesce(sum(b70), 0)::bigint END AS z70, CASE WHEN with_latency THEN coalesce(sum(b71), 0)::bigint END AS z71,
+                CASE WHEN with_latency THEN coalesce(sum(b72), 0)::bigint END AS z72, CASE WHEN with_latency THEN coalesce(sum(b73), 0)::bigint END AS z73, CASE WHEN with_latency THEN coalesce(sum(b74), 0)::bigint END AS z74, CASE WHEN with_latency THEN coalesce(sum(b75), 0)::bigint END AS z75,
+                CASE WHEN with_latency THEN coalesce(sum(b76), 0)::bigint END AS z76, CASE WHEN with_latency THEN coalesce(sum(b77), 0)::bigint END AS z77, CASE WHEN with_latency THEN coalesce(sum(b78), 0)::bigint END AS z78, CASE WHEN with_latency THEN coalesce(sum(b79), 0)::bigint END AS z79,
+                CASE WHEN with_latency THEN coalesce(sum(b80), 0)::bigint END AS z80, CASE WHEN with_latency THEN coalesce(sum(b81), 0)::bigint END AS z81, CASE WHEN with_latency THEN coalesce(sum(b82), 0)::bigint END AS z82, CASE WHEN with_latency THEN coalesce(sum(b83), 0)::bigint END AS z83,
+                CASE WHEN with_latency THEN coalesce(sum(b84), 0)::bigint END AS z84, CASE WHEN with_latency THEN coalesce(sum(b85), 0)::bigint END AS z85, CASE WHEN with_latency THEN coalesce(sum(b86), 0)::bigint END AS z86, CASE WHEN with_latency THEN coalesce(sum(b87), 0)::bigint END AS z87,
+                CASE WHEN with_latency THEN coalesce(sum(b88), 0)::bigint END AS z88, CASE WHEN with_latency THEN coalesce(sum(b89), 0)::bigint END AS z89, CASE WHEN with_latency THEN coalesce(sum(b90), 0)::bigint END AS z90, CASE WHEN with_latency THEN coalesce(sum(b91), 0)::bigint END AS z91,
+                CASE WHEN with_latency THEN coalesce(sum(b92), 0)::bigint END AS z92, CASE WHEN with_latency THEN coalesce(sum(b93), 0)::bigint END AS z93, CASE WHEN with_latency THEN coalesce(sum(b94), 0)::bigint END AS z94, CASE WHEN with_latency THEN coalesce(sum(b95), 0)::bigint END AS z95,
+                CASE WHEN with_latency THEN coalesce(sum(b96), 0)::bigint END AS z96, CASE WHEN with_latency THEN coalesce(sum(b97), 0)::bigint END AS z97, CASE WHEN with_latency THEN coalesce(sum(b98), 0)::bigint END AS z98, CASE WHEN with_latency THEN coalesce(sum(b99), 0)::bigint END AS z99,
+                CASE WHEN with_latency THEN coalesce(sum(b100), 0)::bigint END AS z100, CASE WHEN with_latency THEN coalesce(sum(b101), 0)::bigint END AS z101, CASE WHEN with_latency THEN coalesce(sum(b102), 0)::bigint END AS z102, CASE WHEN with_latency THEN coalesce(sum(b103), 0)::bigint END AS z103,
+                CASE WHEN with_latency THEN coalesce(sum(b104), 0)::bigint END AS z104, CASE WHEN with_latency THEN coalesce(sum(b105), 0)::bigint END AS z105, CASE WHEN with_latency THEN coalesce(sum(b106), 0)::bigint END AS z106, CASE WHEN with_latency THEN coalesce(sum(b107), 0)::bigint END AS z107,
+                CASE WHEN with_latency THEN coalesce(sum(b108), 0)::bigint END AS z108, CASE WHEN with_latency THEN coalesce(sum(b109), 0)::bigint END AS z109, CASE WHEN with_latency THEN coalesce(sum(b110), 0)::bigint END AS z110, CASE WHEN with_latency THEN coalesce(sum(b111), 0)::bigint END AS z111,
+                CASE WHEN with_latency THEN coalesce(sum(b112), 0)::bigint END AS z112, CASE WHEN with_latency THEN coalesce(sum(b113), 0)::bigint END AS z113, CASE WHEN with_latency THEN coalesce(sum(b114), 0)::bigint END AS z114, CASE WHEN with_latency THEN coalesce(sum(b115), 0)::bigint END AS z115,
+                CASE WHEN with_latency THEN coalesce(sum(b116), 0)::bigint END AS z116, CASE WHEN with_latency THEN coalesce(sum(b117), 0)::bigint END AS z117, CASE WHEN with_latency THEN coalesce(sum(b118), 0)::bigint END AS z118, CASE WHEN with_latency THEN coalesce(sum(b119), 0)::bigint END AS z119,
+                CASE WHEN with_latency THEN coalesce(sum(b120), 0)::bigint END AS z120, CASE WHEN with_latency THEN coalesce(sum(b121), 0)::bigint END AS z121, CASE WHEN with_latency THEN coalesce(sum(b122), 0)::bigint END AS z122, CASE WHEN with_latency THEN coalesce(sum(b123), 0)::bigint END AS z123,
+                CASE WHEN with_latency THEN coalesce(sum(b124), 0)::bigint END AS z124, CASE WHEN with_latency THEN coalesce(sum(b125), 0)::bigint END AS z125, CASE WHEN with_latency THEN coalesce(sum(b126), 0)::bigint END AS z126, CASE WHEN with_latency THEN coalesce(sum(b127), 0)::bigint END AS z127
             FROM parts GROUP BY url, probe
             HAVING NOT subtracting OR sum(probes) > 0 OR sum(measured_us) > 0
-        ), merged AS (
+        ), merged AS NOT MATERIALIZED (
             SELECT url, probe, 1 AS locations, probes, successes, last_checked_at, inconclusive, measured_us, down_us,
                 z0, z1, z2, z3, z4, z5, z6, z7, z8, z9, z10, z11, z12, z13, z14, z15,
                 z16, z17, z18, z19, z20, z21, z22, z23, z24, z25, z26, z27, z28, z29, z30, z31,
@@ -675,38 +675,38 @@ BEGIN
             UNION ALL
             SELECT url, NULL, count(*)::integer, sum(probes)::bigint, sum(successes)::bigint, max(last_checked_at),
                    sum(inconclusive)::bigint, sum(measured_us), sum(down_us),
-                sum(z0)::bigint AS z0, sum(z1)::bigint AS z1, sum(z2)::bigint AS z2, sum(z3)::bigint AS z3,
-                sum(z4)::bigint AS z4, sum(z5)::bigint AS z5, sum(z6)::bigint AS z6, sum(z7)::bigint AS z7,
-                sum(z8)::bigint AS z8, sum(z9)::bigint AS z9, sum(z10)::bigint AS z10, sum(z11)::bigint AS z11,
-                sum(z12)::bigint AS z12, sum(z13)::bigint AS z13, sum(z14)::bigint AS z14, sum(z15)::bigint AS z15,
-                sum(z16)::bigint AS z16, sum(z17)::bigint AS z17, sum(z18)::bigint AS z18, sum(z19)::bigint AS z19,
-                sum(z20)::bigint AS z20, sum(z21)::bigint AS z21, sum(z22)::bigint AS z22, sum(z23)::bigint AS z23,
-                sum(z24)::bigint AS z24, sum(z25)::bigint AS z25, sum(z26)::bigint AS z26, sum(z27)::bigint AS z27,
-                sum(z28)::bigint AS z28, sum(z29)::bigint AS z29, sum(z30)::bigint AS z30, sum(z31)::bigint AS z31,
-                sum(z32)::bigint AS z32, sum(z33)::bigint AS z33, sum(z34)::bigint AS z34, sum(z35)::bigint AS z35,
-                sum(z36)::bigint AS z36, sum(z37)::bigint AS z37, sum(z38)::bigint AS z38, sum(z39)::bigint AS z39,
-                sum(z40)::bigint AS z40, sum(z41)::bigint AS z41, sum(z42)::bigint AS z42, sum(z43)::bigint AS z43,
-                sum(z44)::bigint AS z44, sum(z45)::bigint AS z45, sum(z46)::bigint AS z46, sum(z47)::bigint AS z47,
-                sum(z48)::bigint AS z48, sum(z49)::bigint AS z49, sum(z50)::bigint AS z50, sum(z51)::bigint AS z51,
-                sum(z52)::bigint AS z52, sum(z53)::bigint AS z53, sum(z54)::bigint AS z54, sum(z55)::bigint AS z55,
-                sum(z56)::bigint AS z56, sum(z57)::bigint AS z57, sum(z58)::bigint AS z58, sum(z59)::bigint AS z59,
-                sum(z60)::bigint AS z60, sum(z61)::bigint AS z61, sum(z62)::bigint AS z62, sum(z63)::bigint AS z63,
-                sum(z64)::bigint AS z64, sum(z65)::bigint AS z65, sum(z66)::bigint AS z66, sum(z67)::bigint AS z67,
-                sum(z68)::bigint AS z68, sum(z69)::bigint AS z69, sum(z70)::bigint AS z70, sum(z71)::bigint AS z71,
-                sum(z72)::bigint AS z72, sum(z73)::bigint AS z73, sum(z74)::bigint AS z74, sum(z75)::bigint AS z75,
-                sum(z76)::bigint AS z76, sum(z77)::bigint AS z77, sum(z78)::bigint AS z78, sum(z79)::bigint AS z79,
-                sum(z80)::bigint AS z80, sum(z81)::bigint AS z81, sum(z82)::bigint AS z82, sum(z83)::bigint AS z83,
-                sum(z84)::bigint AS z84, sum(z85)::bigint AS z85, sum(z86)::bigint AS z86, sum(z87)::bigint AS z87,
-                sum(z88)::bigint AS z88, sum(z89)::bigint AS z89, sum(z90)::bigint AS z90, sum(z91)::bigint AS z91,
-                sum(z92)::bigint AS z92, sum(z93)::bigint AS z93, sum(z94)::bigint AS z94, sum(z95)::bigint AS z95,
-                sum(z96)::bigint AS z96, sum(z97)::bigint AS z97, sum(z98)::bigint AS z98, sum(z99)::bigint AS z99,
-                sum(z100)::bigint AS z100, sum(z101)::bigint AS z101, sum(z102)::bigint AS z102, sum(z103)::bigint AS z103,
-                sum(z104)::bigint AS z104, sum(z105)::bigint AS z105, sum(z106)::bigint AS z106, sum(z107)::bigint AS z107,
-                sum(z108)::bigint AS z108, sum(z109)::bigint AS z109, sum(z110)::bigint AS z110, sum(z111)::bigint AS z111,
-                sum(z112)::bigint AS z112, sum(z113)::bigint AS z113, sum(z114)::bigint AS z114, sum(z115)::bigint AS z115,
-                sum(z116)::bigint AS z116, sum(z117)::bigint AS z117, sum(z118)::bigint AS z118, sum(z119)::bigint AS z119,
-                sum(z120)::bigint AS z120, sum(z121)::bigint AS z121, sum(z122)::bigint AS z122, sum(z123)::bigint AS z123,
-                sum(z124)::bigint AS z124, sum(z125)::bigint AS z125, sum(z126)::bigint AS z126, sum(z127)::bigint AS z127
+                CASE WHEN with_latency THEN sum(z0)::bigint END AS z0, CASE WHEN with_latency THEN sum(z1)::bigint END AS z1, CASE WHEN with_latency THEN sum(z2)::bigint END AS z2, CASE WHEN with_latency THEN sum(z3)::bigint END AS z3,
+                CASE WHEN with_latency THEN sum(z4)::bigint END AS z4, CASE WHEN with_latency THEN sum(z5)::bigint END AS z5, CASE WHEN with_latency THEN sum(z6)::bigint END AS z6, CASE WHEN with_latency THEN sum(z7)::bigint END AS z7,
+                CASE WHEN with_latency THEN sum(z8)::bigint END AS z8, CASE WHEN with_latency THEN sum(z9)::bigint END AS z9, CASE WHEN with_latency THEN sum(z10)::bigint END AS z10, CASE WHEN with_latency THEN sum(z11)::bigint END AS z11,
+                CASE WHEN with_latency THEN sum(z12)::bigint END AS z12, CASE WHEN with_latency THEN sum(z13)::bigint END AS z13, CASE WHEN with_latency THEN sum(z14)::bigint END AS z14, CASE WHEN with_latency THEN sum(z15)::bigint END AS z15,
+                CASE WHEN with_latency THEN sum(z16)::bigint END AS z16, CASE WHEN with_latency THEN sum(z17)::bigint END AS z17, CASE WHEN with_latency THEN sum(z18)::bigint END AS z18, CASE WHEN with_latency THEN sum(z19)::bigint END AS z19,
+                CASE WHEN with_latency THEN sum(z20)::bigint END AS z20, CASE WHEN with_latency THEN sum(z21)::bigint END AS z21, CASE WHEN with_latency THEN sum(z22)::bigint END AS z22, CASE WHEN with_latency THEN sum(z23)::bigint END AS z23,
+                CASE WHEN with_latency THEN sum(z24)::bigint END AS z24, CASE WHEN with_latency THEN sum(z25)::bigint END AS z25, CASE WHEN with_latency THEN sum(z26)::bigint END AS z26, CASE WHEN with_latency THEN sum(z27)::bigint END AS z27,
+                CASE WHEN with_latency THEN sum(z28)::bigint END AS z28, CASE WHEN with_latency THEN sum(z29)::bigint END AS z29, CASE WHEN with_latency THEN sum(z30)::bigint END AS z30, CASE WHEN with_latency THEN sum(z31)::bigint END AS z31,
+                CASE WHEN with_latency THEN sum(z32)::bigint END AS z32, CASE WHEN with_latency THEN sum(z33)::bigint END AS z33, CASE WHEN with_latency THEN sum(z34)::bigint END AS z34, CASE WHEN with_latency THEN sum(z35)::bigint END AS z35,
+                CASE WHEN with_latency THEN sum(z36)::bigint END AS z36, CASE WHEN with_latency THEN sum(z37)::bigint END AS z37, CASE WHEN with_latency THEN sum(z38)::bigint END AS z38, CASE WHEN with_latency THEN sum(z39)::bigint END AS z39,
+                CASE WHEN with_latency THEN sum(z40)::bigint END AS z40, CASE WHEN with_latency THEN sum(z41)::bigint END AS z41, CASE WHEN with_latency THEN sum(z42)::bigint END AS z42, CASE WHEN with_latency THEN sum(z43)::bigint END AS z43,
+                CASE WHEN with_latency THEN sum(z44)::bigint END AS z44, CASE WHEN with_latency THEN sum(z45)::bigint END AS z45, CASE WHEN with_latency THEN sum(z46)::bigint END AS z46, CASE WHEN with_latency THEN sum(z47)::bigint END AS z47,
+                CASE WHEN with_latency THEN sum(z48)::bigint END AS z48, CASE WHEN with_latency THEN sum(z49)::bigint END AS z49, CASE WHEN with_latency THEN sum(z50)::bigint END AS z50, CASE WHEN with_latency THEN sum(z51)::bigint END AS z51,
+                CASE WHEN with_latency THEN sum(z52)::bigint END AS z52, CASE WHEN with_latency THEN sum(z53)::bigint END AS z53, CASE WHEN with_latency THEN sum(z54)::bigint END AS z54, CASE WHEN with_latency THEN sum(z55)::bigint END AS z55,
+                CASE WHEN with_latency THEN sum(z56)::bigint END AS z56, CASE WHEN with_latency THEN sum(z57)::bigint END AS z57, CASE WHEN with_latency THEN sum(z58)::bigint END AS z58, CASE WHEN with_latency THEN sum(z59)::bigint END AS z59,
+                CASE WHEN with_latency THEN sum(z60)::bigint END AS z60, CASE WHEN with_latency THEN sum(z61)::bigint END AS z61, CASE WHEN with_latency THEN sum(z62)::bigint END AS z62, CASE WHEN with_latency THEN sum(z63)::bigint END AS z63,
+                CASE WHEN with_latency THEN sum(z64)::bigint END AS z64, CASE WHEN with_latency THEN sum(z65)::bigint END AS z65, CASE WHEN with_latency THEN sum(z66)::bigint END AS z66, CASE WHEN with_latency THEN sum(z67)::bigint END AS z67,
+                CASE WHEN with_latency THEN sum(z68)::bigint END AS z68, CASE WHEN with_latency THEN sum(z69)::bigint END AS z69, CASE WHEN with_latency THEN sum(z70)::bigint END AS z70, CASE WHEN with_latency THEN sum(z71)::bigint END AS z71,
+                CASE WHEN with_latency THEN sum(z72)::bigint END AS z72, CASE WHEN with_latency THEN sum(z73)::bigint END AS z73, CASE WHEN with_latency THEN sum(z74)::bigint END AS z74, CASE WHEN with_latency THEN sum(z75)::bigint END AS z75,
+                CASE WHEN with_latency THEN sum(z76)::bigint END AS z76, CASE WHEN with_latency THEN sum(z77)::bigint END AS z77, CASE WHEN with_latency THEN sum(z78)::bigint END AS z78, CASE WHEN with_latency THEN sum(z79)::bigint END AS z79,
+                CASE WHEN with_latency THEN sum(z80)::bigint END AS z80, CASE WHEN with_latency THEN sum(z81)::bigint END AS z81, CASE WHEN with_latency THEN sum(z82)::bigint END AS z82, CASE WHEN with_latency THEN sum(z83)::bigint END AS z83,
+                CASE WHEN with_latency THEN sum(z84)::bigint END AS z84, CASE WHEN with_latency THEN sum(z85)::bigint END AS z85, CASE WHEN with_latency THEN sum(z86)::bigint END AS z86, CASE WHEN with_latency THEN sum(z87)::bigint END AS z87,
+                CASE WHEN with_latency THEN sum(z88)::bigint END AS z88, CASE WHEN with_latency THEN sum(z89)::bigint END AS z89, CASE WHEN with_latency THEN sum(z90)::bigint END AS z90, CASE WHEN with_latency THEN sum(z91)::bigint END AS z91,
+                CASE WHEN with_latency THEN sum(z92)::bigint END AS z92, CASE WHEN with_latency THEN sum(z93)::bigint END AS z93, CASE WHEN with_latency THEN sum(z94)::bigint END AS z94, CASE WHEN with_latency THEN sum(z95)::bigint END AS z95,
+                CASE WHEN with_latency THEN sum(z96)::bigint END AS z96, CASE WHEN with_latency THEN sum(z97)::bigint END AS z97, CASE WHEN with_latency THEN sum(z98)::bigint END AS z98, CASE WHEN with_latency THEN sum(z99)::bigint END AS z99,
+                CASE WHEN with_latency THEN sum(z100)::bigint END AS z100, CASE WHEN with_latency THEN sum(z101)::bigint END AS z101, CASE WHEN with_latency THEN sum(z102)::bigint END AS z102, CASE WHEN with_latency THEN sum(z103)::bigint END AS z103,
+                CASE WHEN with_latency THEN sum(z104)::bigint END AS z104, CASE WHEN with_latency THEN sum(z105)::bigint END AS z105, CASE WHEN with_latency THEN sum(z106)::bigint END AS z106, CASE WHEN with_latency THEN sum(z107)::bigint END AS z107,
+                CASE WHEN with_latency THEN sum(z108)::bigint END AS z108, CASE WHEN with_latency THEN sum(z109)::bigint END AS z109, CASE WHEN with_latency THEN sum(z110)::bigint END AS z110, CASE WHEN with_latency THEN sum(z111)::bigint END AS z111,
+                CASE WHEN with_latency THEN sum(z112)::bigint END AS z112, CASE WHEN with_latency THEN sum(z113)::bigint END AS z113, CASE WHEN with_latency THEN sum(z114)::bigint END AS z114, CASE WHEN with_latency THEN sum(z115)::bigint END AS z115,
+                CASE WHEN with_latency THEN sum(z116)::bigint END AS z116, CASE WHEN with_latency THEN sum(z117)::bigint END AS z117, CASE WHEN with_latency THEN sum(z118)::bigint END AS z118, CASE WHEN with_latency THEN sum(z119)::bigint END AS z119,
+                CASE WHEN with_latency THEN sum(z120)::bigint END AS z120, CASE WHEN with_latency THEN sum(z121)::bigint END AS z121, CASE WHEN with_latency THEN sum(z122)::bigint END AS z122, CASE WHEN with_latency THEN sum(z123)::bigint END AS z123,
+                CASE WHEN with_latency THEN sum(z124)::bigint END AS z124, CASE WHEN with_latency THEN sum(z125)::bigint END AS z125, CASE WHEN with_latency THEN sum(z126)::bigint END AS z126, CASE WHEN with_latency THEN sum(z127)::bigint END AS z127
             FROM sums WHERE pooled GROUP BY url
         ), groups AS (
             SELECT *,
@@ -885,10 +885,19 @@ BEGIN
                CASE WHEN c.c[128] > 0 THEN websentry_bucket_ms(width_bucket(greatest(1, ceil(0.99 * c.c[128]))::bigint - 1, c.c)) END,
                c.last_checked_at, c.inconclusive,
                m.coverage, m.measured_s, m.unknown_s, m.down_s, m.measured_uptime
-        FROM cumulative c, websentry_window_measured(lo, hi, c.measured_us, c.down_us, c.locations) m;
+        FROM cumulative c, websentry_window_measured(lo, hi, c.measured_us, c.down_us, c.locations) m
+        WHERE with_latency
+        UNION ALL
+        -- Without the latency (site_uptime): no bucket is summed above (their sums are NULL
+        -- constants when the query is planned) and the branch with the percentiles is pruned.
+        SELECT c.url, c.probe, c.locations, c.probes, c.successes, c.successes::double precision / nullif(c.probes, 0),
+               NULL, NULL, NULL, c.last_checked_at, c.inconclusive,
+               m.coverage, m.measured_s, m.unknown_s, m.down_s, m.measured_uptime
+        FROM merged c, websentry_window_measured(lo, hi, c.measured_us, c.down_us, c.locations) m
+        WHERE NOT with_latency;
 END $$;
-COMMENT ON FUNCTION websentry_site_summary_all(timestamptz, timestamptz, boolean) IS
-    'Helper of site_summary and site_summary_pooled: the answer for every site, per location or pooled.';
+COMMENT ON FUNCTION websentry_site_summary_all(timestamptz, timestamptz, boolean, boolean) IS
+    'Helper of site_summary, site_summary_pooled, site_uptime and site_uptime_pooled: the answer for every site, per location or pooled, with the latency percentiles or without (NULL, and no histogram summed).';
 
 -- The upkeep's turn at the kept answers (consumer/src/upkeep.rs, every few minutes): for each of
 -- `spans` (whole hours; days are UTC days of 86,400 s here), the window asked during the current hour and during the next one, summed
@@ -1021,7 +1030,7 @@ CREATE OR REPLACE FUNCTION site_summary(window_start timestamptz, window_end tim
     UNION ALL
     SELECT url, probe, probes, successes, uptime, p50_ms, p95_ms, p99_ms, last_checked_at, inconclusive, coverage,
            measured_s, unknown_s, down_s, measured_uptime
-    FROM websentry_site_summary_all(window_start, window_end, false) WHERE site_summary.url IS NULL
+    FROM websentry_site_summary_all(window_start, window_end, false, true) WHERE site_summary.url IS NULL
     ORDER BY 1, 2
 $$;
 COMMENT ON FUNCTION site_summary(timestamptz, timestamptz, text) IS
@@ -1052,11 +1061,54 @@ CREATE OR REPLACE FUNCTION site_summary_pooled(window_start timestamptz, window_
     UNION ALL
     SELECT url, locations, probes, successes, uptime, p50_ms, p95_ms, p99_ms, last_checked_at, inconclusive, coverage,
            measured_s, unknown_s, down_s, measured_uptime
-    FROM websentry_site_summary_all(window_start, window_end, true) WHERE site_summary_pooled.url IS NULL
+    FROM websentry_site_summary_all(window_start, window_end, true, true) WHERE site_summary_pooled.url IS NULL
     ORDER BY 1
 $$;
 COMMENT ON FUNCTION site_summary_pooled(timestamptz, timestamptz, text) IS
     'site_summary per url, all its locations (probes) together, over the locations with a row in [window_start, window_end) (locations = how many). Each location''s time counts once: probes, successes, inconclusive, measured_s and down_s are the locations'' sums; unknown_s = locations x the window''s passed part - measured_s; coverage = measured_s / (locations x the passed part), the mean of the locations'' coverage; measured_uptime = 1 - down_s / measured_s, the locations'' uptimes weighted by their measured time; percentiles from the merged histograms. With one location, equal to site_summary''s row. Example: SELECT url, locations, coverage, measured_uptime FROM site_summary_pooled(now() - interval ''30 days'', now());';
+
+-- site_uptime, site_uptime_pooled: site_summary's and site_summary_pooled's answers without the
+-- latency percentiles, for readers that need only uptime and coverage (the status page's per-site
+-- metrics). For all sites, no histogram bucket is summed and no percentile walked: the fixed windows
+-- of 10,000 sites cost about a fifth of site_summary's (docs/benchmarks.md). The figures are
+-- site_summary's own, from the same rows (a test compares them). One url is answered by
+-- site_summary's query for one site. Without JIT, as site_summary.
+CREATE OR REPLACE FUNCTION site_uptime(window_start timestamptz, window_end timestamptz, url text DEFAULT NULL)
+    RETURNS TABLE (url text, probe text, probes bigint, successes bigint, uptime double precision,
+                   last_checked_at timestamptz, inconclusive bigint, coverage double precision,
+                   measured_s double precision, unknown_s double precision, down_s double precision,
+                   measured_uptime double precision)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp SET work_mem = '64MB' SET jit = off AS $$
+    SELECT url, probe, probes, successes, uptime, last_checked_at, inconclusive, coverage,
+           measured_s, unknown_s, down_s, measured_uptime
+    FROM websentry_site_summary_one(window_start, window_end, site_uptime.url, false) WHERE site_uptime.url IS NOT NULL
+    UNION ALL
+    SELECT url, probe, probes, successes, uptime, last_checked_at, inconclusive, coverage,
+           measured_s, unknown_s, down_s, measured_uptime
+    FROM websentry_site_summary_all(window_start, window_end, false, false) WHERE site_uptime.url IS NULL
+    ORDER BY 1, 2
+$$;
+COMMENT ON FUNCTION site_uptime(timestamptz, timestamptz, text) IS
+    'site_summary without p50_ms, p95_ms and p99_ms: uptime by probes and by time, coverage and the last report of each (url, probe) over [window_start, window_end), or of one url, with the same window rules and the same figures as site_summary, at a fraction of its cost for all sites (no latency histogram is summed). Example: SELECT url, probe, coverage, measured_uptime FROM site_uptime(now() - interval ''24 hours'', now());';
+
+CREATE OR REPLACE FUNCTION site_uptime_pooled(window_start timestamptz, window_end timestamptz, url text DEFAULT NULL)
+    RETURNS TABLE (url text, locations integer, probes bigint, successes bigint, uptime double precision,
+                   last_checked_at timestamptz, inconclusive bigint, coverage double precision,
+                   measured_s double precision, unknown_s double precision, down_s double precision,
+                   measured_uptime double precision)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp SET work_mem = '64MB' SET jit = off AS $$
+    SELECT url, locations, probes, successes, uptime, last_checked_at, inconclusive, coverage,
+           measured_s, unknown_s, down_s, measured_uptime
+    FROM websentry_site_summary_one(window_start, window_end, site_uptime_pooled.url, true)
+    WHERE site_uptime_pooled.url IS NOT NULL
+    UNION ALL
+    SELECT url, locations, probes, successes, uptime, last_checked_at, inconclusive, coverage,
+           measured_s, unknown_s, down_s, measured_uptime
+    FROM websentry_site_summary_all(window_start, window_end, true, false) WHERE site_uptime_pooled.url IS NULL
+    ORDER BY 1
+$$;
+COMMENT ON FUNCTION site_uptime_pooled(timestamptz, timestamptz, text) IS
+    'site_summary_pooled without p50_ms, p95_ms and p99_ms: each url''s locations together, with the same figures as site_summary_pooled, at a fraction of its cost for all sites. Example: SELECT url, locations, coverage, measured_uptime FROM site_uptime_pooled(now() - interval ''30 days'', now());';
 
 -- ------------------------------------------------------------------------------------------------
 -- site_timeline: the same answers per hour or per UTC day over a window, bucket by bucket, for the
@@ -1476,11 +1528,12 @@ REVOKE EXECUTE ON FUNCTION
     site_reports(text, integer), websentry_required_url(text, text),
     websentry_summary_bounds(timestamptz, timestamptz), websentry_hourly_from(),
     websentry_site_summary_one(timestamptz, timestamptz, text, boolean),
-    websentry_site_summary_all(timestamptz, timestamptz, boolean),
+    websentry_site_summary_all(timestamptz, timestamptz, boolean, boolean),
     websentry_first_day_after(timestamptz), websentry_kept_window(timestamptz, timestamptz),
     websentry_window_parts(date, date, date, date, timestamptz, timestamptz, timestamptz, timestamptz, date, timestamptz, bigint[]),
     websentry_kept_months(timestamptz, timestamptz), websentry_kept_month_around(timestamptz),
     websentry_keep_windows(interval[], interval),
     site_summary(timestamptz, timestamptz, text), site_summary_pooled(timestamptz, timestamptz, text),
+    site_uptime(timestamptz, timestamptz, text), site_uptime_pooled(timestamptz, timestamptz, text),
     site_timeline_pooled(timestamptz, timestamptz, text, text)
     FROM PUBLIC;

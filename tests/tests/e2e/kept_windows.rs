@@ -36,13 +36,15 @@ fn answer(client: &mut Client, function: &str, span: &str) -> Answer {
 }
 
 /// The answer over [`from`, `to`), two SQL expressions.
+/// `site_uptime` and `site_uptime_pooled` have no percentiles: NULL (NaN) in their place.
 fn answer_between(client: &mut Client, function: &str, from: &str, to: &str) -> Answer {
     // Pooled, a row per url stands for all its locations: `locations` in place of the probe.
-    let probe = if function == "site_summary_pooled" { "locations::text" } else { "probe" };
-    let sql = format!(
-        "SELECT {} FROM {function}({from}, {to}) ORDER BY 1, 2",
-        COLUMNS.replacen("probe,", &format!("{probe},"), 1)
-    );
+    let probe = if function.ends_with("_pooled") { "locations::text" } else { "probe" };
+    let mut columns = COLUMNS.replacen("probe,", &format!("{probe},"), 1);
+    if function.starts_with("site_uptime") {
+        columns = columns.replacen("p50_ms, p95_ms, p99_ms", "NULL::float8, NULL::float8, NULL::float8", 1);
+    }
+    let sql = format!("SELECT {columns} FROM {function}({from}, {to}) ORDER BY 1, 2");
     client
         .query(&sql, &[])
         .unwrap_or_else(|err| panic!("{sql}: {err:?}"))
@@ -52,6 +54,18 @@ fn answer_between(client: &mut Client, function: &str, from: &str, to: &str) -> 
             (row.get(0), row.get(1), values)
         })
         .collect()
+}
+
+/// `site_uptime` and `site_uptime_pooled` answer `site_summary`'s and `site_summary_pooled`'s
+/// figures over [`from`, `to`), but the percentiles.
+fn assert_uptime_is_summarys(client: &mut Client, from: &str, to: &str, what: &str) {
+    for (uptime, summary) in [("site_uptime", "site_summary"), ("site_uptime_pooled", "site_summary_pooled")] {
+        let mut expected = answer_between(client, summary, from, to);
+        for (_, _, values) in &mut expected {
+            values[3..6].fill(f64::NAN);
+        }
+        assert_same(&answer_between(client, uptime, from, to), &expected, &format!("{uptime}, {what}"));
+    }
 }
 
 /// Equal, the sums of floating-point times allowed to differ in their last bits (summed in
@@ -166,6 +180,7 @@ fn kept_answers_are_the_rollups_answers_and_a_write_into_summed_hours_voids_them
         .iter()
         .map(|span| {
             assert_eq!(kept_now(&mut reader, span), 0, "{span}: nothing kept yet");
+            assert_uptime_is_summarys(&mut reader, &format!("now() - interval '{span}'"), "now()", span);
             (answer(&mut reader, "site_summary", span), answer(&mut reader, "site_summary_pooled", span))
         })
         .collect();
@@ -192,6 +207,12 @@ fn kept_answers_are_the_rollups_answers_and_a_write_into_summed_hours_voids_them
         assert_eq!(kept_now(&mut reader, span), 1, "{span}: kept");
         assert_same(&answer(&mut reader, "site_summary", span), per_location, &format!("site_summary, {span}"));
         assert_same(&answer(&mut reader, "site_summary_pooled", span), pooled, &format!("pooled, {span}"));
+        assert_uptime_is_summarys(
+            &mut reader,
+            &format!("now() - interval '{span}'"),
+            "now()",
+            &format!("kept, {span}"),
+        );
     }
 
     // The answers come from the kept sums: a change there shows (and is undone).
@@ -206,6 +227,7 @@ fn kept_answers_are_the_rollups_answers_and_a_write_into_summed_hours_voids_them
     // (The week's: the day's sums are empty between 00:00 and 01:00 UTC, above.)
     tamper(&mut upkeeper, 1000);
     let changed = answer(&mut reader, "site_summary", "7 days");
+    let changed_uptime = answer(&mut reader, "site_uptime", "7 days");
     tamper(&mut upkeeper, -1000);
     let site = "https://site-3.test/";
     assert_eq!(
@@ -213,6 +235,7 @@ fn kept_answers_are_the_rollups_answers_and_a_write_into_summed_hours_voids_them
         probes_of(&rollups[1].0, site, "eu") + 1000.0,
         "site_summary reads the kept sums"
     );
+    assert_eq!(probes_of(&changed_uptime, site, "eu"), probes_of(&changed, site, "eu"), "site_uptime too");
 
     // A report of the running hour is added by the reader; the kept answers still count.
     write(&db, &late_report(site, OffsetDateTime::now_utc()), 0);
@@ -507,6 +530,7 @@ fn closed_months_are_kept_and_a_window_reads_its_whole_months_from_them() {
             &format!("site_summary [{a}, {b})"),
         );
         assert_same(&answer_between(&mut reader, "site_summary_pooled", a, b), pooled, &format!("pooled [{a}, {b})"));
+        assert_uptime_is_summarys(&mut reader, a, b, &format!("months kept, [{a}, {b})"));
     }
 
     // The answer comes from the month's sums: a change there shows in both windows (and is undone).

@@ -334,6 +334,8 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
             "site_summary_pooled() EXECUTE",
             "site_timeline() EXECUTE",
             "site_timeline_pooled() EXECUTE",
+            "site_uptime() EXECUTE",
+            "site_uptime_pooled() EXECUTE",
             "websentry_rfc3339() EXECUTE"
         ],
         "the reader's grants are exactly those of grants.sql"
@@ -353,6 +355,16 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         read("SELECT url || ' ' || locations || ' ' || probes FROM site_summary_pooled(now() - interval '1 day', now() + interval '1 hour') ORDER BY url"),
         "https://down.test/ 1 1\nhttps://up.test/ 1 1",
         "site_summary_pooled, all sites"
+    );
+    assert_eq!(
+        read("SELECT url || ' ' || probes || ' ' || successes FROM site_uptime(now() - interval '1 day', now() + interval '1 hour') ORDER BY url"),
+        "https://down.test/ 1 0\nhttps://up.test/ 1 1",
+        "site_uptime, all sites"
+    );
+    assert_eq!(
+        read("SELECT url || ' ' || locations || ' ' || uptime FROM site_uptime_pooled(now() - interval '1 day', now() + interval '1 hour', url => 'https://down.test/')"),
+        "https://down.test/ 1 0",
+        "site_uptime_pooled, one site, by the documented parameter name"
     );
     assert_eq!(
         read("SELECT string_agg(DISTINCT url || ' ' || locations, ' ') FROM site_timeline_pooled(now() - interval '2 hours', now(), 'hour')"),
@@ -415,7 +427,7 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         "SELECT count(*) FROM consumer_offsets",
         "SELECT count(*) FROM rejected_messages",
         "SELECT count(*) FROM websentry_migrations",
-        "SELECT * FROM websentry_site_summary_all(now() - interval '1 day', now(), true)",
+        "SELECT * FROM websentry_site_summary_all(now() - interval '1 day', now(), true, false)",
         "SELECT websentry_drop_day(current_date - 1000)",
         "SELECT websentry_expire_rollups(current_date)",
         "SELECT websentry_expire_hours(current_date)",
