@@ -3,7 +3,7 @@
 //! `probe_http_status_code`, …) so that the rules and dashboards written for it apply, with
 //! Websentry's own beside them (docs/metrics.md).
 //!
-//! - [`rows`]: what they are read from, through the SQL interface (`site_states`, `site_summary`).
+//! - [`rows`]: what they are read from, through the SQL interface (`site_states`, `site_uptime`).
 //! - [`exposition`]: the text, from the rows (a pure function).
 //!
 //! The exposition is computed at most once per cache period and shared by concurrent scrapes

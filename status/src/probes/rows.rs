@@ -1,6 +1,6 @@
 //! What the per-site metrics are made of, read through the SQL interface only: `site_states` (the
 //! latest report of each (url, probe) and its state, one definition for every reader) for the
-//! sites measured lately, and `site_summary` over 24 hours, 7 days and 30 days for uptime and
+//! sites measured lately, and `site_uptime` (`site_summary` without the latency) over 24 hours, 7 days and 30 days for uptime and
 //! coverage. The states are read for every exposition; the windows, which move slowly and cost
 //! most (about 3 s for 10,000 sites, docs/benchmarks.md), are kept longer by the caller.
 
@@ -43,7 +43,7 @@ pub struct ProbeRow {
     pub tls_chain_expires_at: Option<OffsetDateTime>,
 }
 
-/// Uptime and coverage of one (url, probe) over a window (`site_summary`).
+/// Uptime and coverage of one (url, probe) over a window (`site_uptime`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowRow {
     pub url: String,
@@ -67,7 +67,7 @@ pub(crate) const STATES: &str = "SELECT url, probe, site_name, site_group, state
                                  timing_connect_ms, timing_tls_ms, timing_ttfb_ms, timing_transfer_ms, \
                                  tls_expires_at, tls_chain_expires_at FROM site_states WHERE NOT stale";
 pub(crate) const WINDOW: &str = "SELECT url, probe, measured_uptime, coverage \
-                                 FROM site_summary(now() - $1::float8 * interval '1 second', now())";
+                                 FROM site_uptime(now() - $1::float8 * interval '1 second', now())";
 
 /// The latest report of every (url, probe) measured lately (`site_states`).
 ///
@@ -79,7 +79,7 @@ pub async fn load_states(db: &Database) -> Result<Vec<ProbeRow>, DbError> {
     rows.iter().map(probe_row).collect::<Result<_, _>>().map_err(decode("site_states"))
 }
 
-/// Uptime and coverage of every (url, probe) over each of [`WINDOWS`] (`site_summary`, three
+/// Uptime and coverage of every (url, probe) over each of [`WINDOWS`] (`site_uptime`, three
 /// calls pipelined on one connection).
 ///
 /// # Errors
@@ -89,14 +89,14 @@ pub async fn load_windows(db: &Database) -> Result<Vec<WindowRow>, DbError> {
     let [day, week, month] = WINDOWS.map(|window| window.duration().as_seconds_f64());
     let params: [[&(dyn tokio_postgres::types::ToSql + Sync); 1]; 3] = [[&day], [&week], [&month]];
     let (day, week, month) = futures::try_join!(
-        db.query(&client, "site_summary", WINDOW, &params[0]),
-        db.query(&client, "site_summary", WINDOW, &params[1]),
-        db.query(&client, "site_summary", WINDOW, &params[2]),
+        db.query(&client, "site_uptime", WINDOW, &params[0]),
+        db.query(&client, "site_uptime", WINDOW, &params[1]),
+        db.query(&client, "site_uptime", WINDOW, &params[2]),
     )?;
     let mut windows = Vec::with_capacity(day.len() + week.len() + month.len());
     for (window, rows) in WINDOWS.into_iter().zip([day, week, month]) {
         for row in &rows {
-            windows.push(window_row(row, window).map_err(decode("site_summary"))?);
+            windows.push(window_row(row, window).map_err(decode("site_uptime"))?);
         }
     }
     Ok(windows)
@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn the_queries_name_only_the_sql_interface() {
-        for (sql, object) in [(STATES, "site_states "), (WINDOW, "site_summary(")] {
+        for (sql, object) in [(STATES, "site_states "), (WINDOW, "site_uptime(")] {
             let from = sql.split(" FROM ").nth(1).expect("a FROM");
             assert!(from.starts_with(object), "{sql}");
             assert!(!sql.contains("rollup_") && !sql.contains(" reports"), "{sql}");

@@ -161,7 +161,7 @@ fn the_windows_are_kept_longer_than_the_states() {
     let status = StatusServer::start(Stack::get().status(&sites.db).env("WEBSENTRY_STATUS_CACHE_SECONDS", "1"));
     let count = |query: &str| status.metric(&format!("websentry_status_db_queries_total{{query=\"{query}\"}}"));
     let first = Exposition::parse(&status.get("/probes/metrics").text()).expect("parses");
-    let (states, windows) = (count("site_states"), count("site_summary"));
+    let (states, windows) = (count("site_states"), count("site_uptime"));
     assert_eq!(windows, 3.0, "24h, 7d and 30d");
 
     // The text expires after a second: the states are read again, the windows are not.
@@ -170,7 +170,7 @@ fn the_windows_are_kept_longer_than_the_states() {
         count("site_states") > states
     });
 
-    assert_eq!(count("site_summary"), windows, "the windows kept (5 minutes)");
+    assert_eq!(count("site_uptime"), windows, "the windows kept (5 minutes)");
     let again = Exposition::parse(&status.get("/probes/metrics").text()).expect("parses");
     let at = at(&sites.up);
     let window = [at[0], at[1], ("window", "30d")];
