@@ -1,8 +1,9 @@
 //! What the per-site metrics are made of, read through the SQL interface only: `site_states` (the
 //! latest report of each (url, probe) and its state, one definition for every reader) for the
-//! sites measured lately, and `site_uptime` (`site_summary` without the latency) over 24 hours, 7 days and 30 days for uptime and
-//! coverage. The states are read for every exposition; the windows, which move slowly and cost
-//! most (about 3 s for 10,000 sites, docs/benchmarks.md), are kept longer by the caller.
+//! sites measured lately, and `site_uptime` (`site_summary` without the latency) over 24 hours,
+//! 7 days and 30 days for uptime and coverage. The states are read for every exposition; the
+//! windows, which move slowly and cost most (up to ~1.4 s for 10,000 sites, docs/benchmarks.md),
+//! are kept longer by the caller.
 
 use time::OffsetDateTime;
 use tokio_postgres::Row;
