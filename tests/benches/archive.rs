@@ -17,8 +17,8 @@
 //!    sites for the 366 UTC days ending today, with a realistic histogram per day, and hourly ones
 //!    for the edge days of the windows below: `site_summary` over 365 days (all sites, one site),
 //!    the fixed windows whose answers the consumer keeps (24 h, 7 d, 30 d, 90 d, 365 d, ending
-//!    now) from the rollups alone and then kept (and kept through `site_uptime`, without the latency, as the
-//!    per-site metrics read them), and the rollup storage of a year, from the bytes
+//!    now) from the rollups alone and then kept (and kept through `site_uptime`, without the
+//!    latency, as the per-site metrics read them), and the rollup storage of a year, from the bytes
 //!    per row after `VACUUM`, the kept answers included (two windows of each span per site); last,
 //!    migration 15 timed on the year's daily rows, laid out as schema version 14 had them.
 //!
@@ -406,20 +406,16 @@ fn a_year(client: &mut Client, sites: usize) {
     );
     let rollups_gb = year_gb(hourly_days);
 
-    let between = |client: &mut Client, from: &str, to: &str| {
-        let sql = format!("SELECT count(*) FROM site_summary({from}, {to})");
-        let (seconds, row) = median_of(3, || client.query_one(&sql, &[]).expect("site_summary"));
-        assert_eq!(row.get::<_, i64>(0), sites as i64, "one row per site over [{from}, {to})");
+    // `function` (site_summary, or site_uptime: the same answers without the latency, SQL
+    // interface 15) over [from, to) for every site.
+    let timed = |client: &mut Client, function: &str, from: &str, to: &str| {
+        let sql = format!("SELECT count(*) FROM {function}({from}, {to})");
+        let (seconds, row) = median_of(3, || client.query_one(&sql, &[]).expect(function));
+        assert_eq!(row.get::<_, i64>(0), sites as i64, "{function}: one row per site over [{from}, {to})");
         seconds
     };
+    let between = |client: &mut Client, from: &str, to: &str| timed(client, "site_summary", from, to);
     let all_sites = |client: &mut Client, back: &str| between(client, &format!("now() - interval '{back}'"), "now()");
-    // The same windows without the latency (SQL interface 15), as the per-site metrics read them.
-    let uptime_of = |client: &mut Client, back: &str| {
-        let sql = format!("SELECT count(*) FROM site_uptime(now() - interval '{back}', now())");
-        let (seconds, row) = median_of(3, || client.query_one(&sql, &[]).expect("site_uptime"));
-        assert_eq!(row.get::<_, i64>(0), sites as i64, "one row per site over {back}");
-        seconds
-    };
     // Windows that do not end now (schema version 16 keeps calendar months): a year ending a week
     // ago (its end in the hours of a day kept hourly here, its start before the hourly horizon, in
     // whole days), and the last calendar month.
@@ -539,7 +535,8 @@ fn a_year(client: &mut Client, sites: usize) {
             target,
         );
         println!("    {:.1} x faster than from the rollups alone", rollups_s / seconds);
-        let uptime_s = uptime_of(client, back);
+        // The same window as the per-site metrics read it.
+        let uptime_s = timed(client, "site_uptime", &format!("now() - interval '{back}'"), "now()");
         figure(
             &format!("site_uptime (the per-site metrics' query), all {sites} sites, the fixed window of {back}"),
             format!("{:.0} ms", uptime_s * 1_000.0),

@@ -236,26 +236,30 @@ fn site_summary_answers_windows_at_the_edges_of_time_and_empty_ones_without_an_e
         ("no window", "NULL", "NULL", &[]),
         ("minus infinity to the latest time", "'-infinity'", MAX, &all),
     ];
+    // site_uptime (SQL interface 15) takes its windows as site_summary does, through the same
+    // helpers but its own branch for all sites.
     for (name, start, end, expected) in cases {
         let mut expected: Vec<&str> = expected.to_vec();
         expected.sort_unstable();
-        let sql = format!("SELECT url FROM site_summary({start}, {end}) ORDER BY url");
-        let urls: Vec<String> = match client.query(&sql, &[]) {
-            Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
-            Err(err) => panic!("window {name}: {sql}: {err:?}"),
-        };
-        assert_eq!(urls, expected, "window {name}: all sites");
-        for url in all {
-            let sql = format!("SELECT url FROM site_summary({start}, {end}, '{url}')");
+        for function in ["site_summary", "site_uptime"] {
+            let sql = format!("SELECT url FROM {function}({start}, {end}) ORDER BY url");
             let urls: Vec<String> = match client.query(&sql, &[]) {
                 Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
-                Err(err) => panic!("window {name}, one site: {sql}: {err:?}"),
+                Err(err) => panic!("window {name}: {sql}: {err:?}"),
             };
-            assert_eq!(
-                urls,
-                expected.iter().filter(|u| **u == url).copied().collect::<Vec<_>>(),
-                "window {name}: {url}"
-            );
+            assert_eq!(urls, expected, "window {name}: all sites, {function}");
+            for url in all {
+                let sql = format!("SELECT url FROM {function}({start}, {end}, '{url}')");
+                let urls: Vec<String> = match client.query(&sql, &[]) {
+                    Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
+                    Err(err) => panic!("window {name}, one site: {sql}: {err:?}"),
+                };
+                assert_eq!(
+                    urls,
+                    expected.iter().filter(|u| **u == url).copied().collect::<Vec<_>>(),
+                    "window {name}: {url}, {function}"
+                );
+            }
         }
     }
 }
