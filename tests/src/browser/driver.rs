@@ -24,10 +24,27 @@ pub(super) struct Driver {
 impl Driver {
     /// Starts `chromedriver` on a free port (`--port=0`: it picks one and prints it, so no other
     /// test can take it in between), logging to `log`, for a browser whose profile is `profile`.
+    /// With `--port=0` chromedriver picks the port on one address family and then binds it on the
+    /// other, which another process may hold meanwhile ("IPv4 port not available", seen once in
+    /// CI among ~40 starts): such a start is tried again, up to three times in all.
     ///
     /// # Panics
-    /// When chromedriver is missing, or does not say its port within 30 s.
+    /// When chromedriver is missing, exits before listening for another reason, or does not say
+    /// its port within 30 s.
     pub(super) fn start(log: &Path, profile: &Path) -> Self {
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 1;
+        loop {
+            match Self::try_start(log, profile) {
+                Ok(driver) => return driver,
+                Err(said) if said.contains("port not available") && attempt < ATTEMPTS => attempt += 1,
+                Err(said) => panic!("chromedriver exited before listening (attempt {attempt}); it said:\n{said}"),
+            }
+        }
+    }
+
+    /// One start: the driver listening, or what chromedriver said before it exited.
+    fn try_start(log: &Path, profile: &Path) -> Result<Self, String> {
         let program = installed("chromedriver");
         let mut child = Command::new(&program)
             .args(["--port=0", "--log-level=INFO"])
@@ -58,10 +75,11 @@ impl Driver {
         let mut driver = Self { child, port: 0, profile: profile.to_path_buf() };
         driver.port = match port_rx.recv_timeout(READY_WITHIN) {
             Ok(Ok(port)) => port.parse().unwrap_or_else(|_| panic!("chromedriver said port {port:?}")),
-            Ok(Err(said)) => panic!("chromedriver exited before listening; it said:\n{said}"),
+            // (Dropping the driver reaps the exited process.)
+            Ok(Err(said)) => return Err(said),
             Err(_) => panic!("chromedriver did not say its port within {READY_WITHIN:?}"),
         };
-        driver
+        Ok(driver)
     }
 
     /// The WebDriver endpoint.
