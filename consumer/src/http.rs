@@ -5,8 +5,9 @@
 //!
 //! Slow clients cannot starve the kubelet's probes: connections are accepted as they come, at most
 //! [`MAX_CONNECTIONS`] are open, and at the cap the oldest one whose request head is still
-//! incomplete is closed to make room (see [`websentry_shared::connections`]). (An HTTP server crate would not do this for
-//! us: hyper bounds the time to read a head, not the connections that are reading one, and
+//! incomplete after [`websentry_shared::connections::GRACE`] is closed to make room (see
+//! [`websentry_shared::connections`]). (An HTTP server crate would not do this for us: hyper
+//! bounds the time to read a head, not the connections that are reading one, and
 //! accepting is left to the caller.)
 
 use std::{sync::Arc, time::Duration};
@@ -124,7 +125,7 @@ async fn read_head(stream: &mut TcpStream, slot: &Slot) -> Option<Head> {
         if ends {
             return Some(Head::Complete(String::from_utf8_lossy(&head).into_owned()));
         }
-        slot.head_waiting();
+        slot.head_waiting(tokio::time::Instant::now());
     }
 }
 

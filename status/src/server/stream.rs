@@ -56,7 +56,7 @@ impl AsyncRead for Tracked {
         let before = buf.filled().len();
         let read = Pin::new(&mut this.stream).poll_read(cx, buf);
         if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.slot.head_waiting();
+            this.slot.head_waiting(tokio::time::Instant::now());
         }
         read
     }
