@@ -5,9 +5,8 @@
 //!
 //! Slow clients cannot starve the kubelet's probes: connections are accepted as they come, at most
 //! [`MAX_CONNECTIONS`] are open, and at the cap the oldest one whose request head is still
-//! incomplete after [`websentry_shared::connections::GRACE`] is closed to make room (see
-//! [`websentry_shared::connections`]). (An HTTP server crate would not do this for us: hyper
-//! bounds the time to read a head, not the connections that are reading one, and
+//! incomplete is closed to make room (see [`websentry_shared::connections`]). (An HTTP server crate would not do this for
+//! us: hyper bounds the time to read a head, not the connections that are reading one, and
 //! accepting is left to the caller.)
 
 use std::{sync::Arc, time::Duration};
@@ -125,7 +124,7 @@ async fn read_head(stream: &mut TcpStream, slot: &Slot) -> Option<Head> {
         if ends {
             return Some(Head::Complete(String::from_utf8_lossy(&head).into_owned()));
         }
-        slot.head_waiting(tokio::time::Instant::now());
+        slot.head_waiting();
     }
 }
 

@@ -2,28 +2,27 @@
 //! a fixed number, which one gives way when a new one comes at the cap, and the accepting loop that
 //! applies it.
 //!
-//! A connection is new (idle) until the first bytes of a request head are read, then waiting
-//! until the head is complete, then answered until its answer is on its way, then idle again
-//! when the server keeps it alive ([`Slot::answered`]). Legitimate clients (browsers, the kubelet,
-//! Prometheus) send a whole head at once, so they go from idle to answered on one read; a slow
-//! client that trickles its head waits until the server's head timeout. When a new connection
-//! comes at the cap:
+//! A connection is new (idle) until a read leaves a request head incomplete, then waiting until
+//! the head is complete, then answered until its answer is on its way, then idle again when the
+//! server keeps it alive ([`Slot::answered`]). The endpoint tells the slot which reads leave a
+//! head incomplete ([`Slot::head_waiting`]): legitimate clients (browsers, the kubelet,
+//! Prometheus) send a whole head at once, so they go from idle to answered without waiting, even
+//! while their head is read but not yet parsed; a slow client that trickles its head waits until
+//! the server's head timeout. When a new connection comes at the cap:
 //!
-//! 1. the oldest connection that has been waiting for [`GRACE`] is closed to make room: slow
-//!    clients give way to newcomers, however many they are, and the process never holds more than
-//!    the cap;
-//! 2. with none, the oldest idle one gives way once it has sent nothing for [`GRACE`] (a
-//!    kept-alive or silent client);
-//! 3. with none either, the newcomer waits until one may give way, [`GRACE`] at most, or is
-//!    closed when every slot holds an answer on its way.
+//! 1. the oldest waiting connection is closed to make room: slow clients give way to newcomers,
+//!    however many they are, and the process never holds more than the cap;
+//! 2. with none waiting, the oldest idle one gives way once it has sent nothing for [`GRACE`] (a
+//!    kept-alive or silent client); until then the newcomer waits for a slot;
+//! 3. when every slot holds an answer on its way, the newcomer is closed.
 //!
-//! A probe whose head has come is answered at once, and one whose head is on its way has
-//! [`GRACE`] to deliver it, however many slow clients come after it. (Waiting for a free slot
-//! instead, as the consumer's endpoint once did, let a hundred slow clients hold every slot while
-//! the kubelet's probes queued behind them until they timed out. Closing a waiting connection at
-//! once, as both endpoints did until 2026-12, closed a probe whose head hyper had read but not yet
-//! parsed when a thousand reconnecting slow clients made 7,700 newcomers a second: it had become
-//! the oldest waiting one.)
+//! A probe whose whole head has been read is answered, and one whose head has not begun to
+//! arrive has [`GRACE`] for it to come, however many slow clients come after it; a head that
+//! comes in pieces is a slow client's until it is whole. (Waiting for a free slot instead, as
+//! the consumer's endpoint once did, let a hundred slow clients hold every slot while the
+//! kubelet's probes queued behind them until they timed out. Counting every read as waiting, as
+//! the status page did until 2026-12, closed a probe whose whole head hyper had read but not yet
+//! parsed: see `status/src/server/stream.rs`.)
 
 use std::{
     collections::BTreeMap,
@@ -47,9 +46,8 @@ pub trait ConnectionMetrics: Send + Sync + std::fmt::Debug {
     fn count_shed(&self);
 }
 
-/// How long a connection keeps its slot against newcomers once its head has begun to arrive, or
-/// while it has sent nothing: far longer than a client needs to send its head, far shorter than
-/// the kubelet's probe timeout.
+/// How long a connection that has sent nothing keeps its slot against newcomers: far longer than
+/// a client needs to send its head after connecting, far shorter than the kubelet's probe timeout.
 pub const GRACE: Duration = Duration::from_millis(100);
 
 /// The open connections, shared by the accepting loop and each connection's task.
@@ -70,7 +68,7 @@ struct Table {
 #[derive(Debug)]
 struct Connection {
     stage: Stage,
-    /// Since when it is at its stage: given its slot, its head begun, or its last answer sent.
+    /// When it was given its slot.
     since: Instant,
     /// Closes the connection (its task); set once the task is started.
     task: Option<AbortHandle>,
@@ -81,7 +79,7 @@ struct Connection {
 enum Stage {
     /// Nothing of a request read yet (new, or kept alive after an answer).
     New,
-    /// Part of its head read: it gives way to newcomers at the cap after [`GRACE`].
+    /// Part of its head read: it gives way to newcomers at the cap.
     Waiting,
     /// Its head is complete: the answer is on its way; it does not give way until it is sent.
     Answered,
@@ -119,9 +117,11 @@ impl Slots {
         let mut table = self.lock();
         let mut shed = None;
         if table.open.len() >= self.cap {
-            let id = match table.giving_way(Stage::Waiting, now).or_else(|| table.giving_way(Stage::New, now)) {
-                Some(id) => id,
-                None => return Err(table.next_giving_way().map_or(NoRoom::Full, NoRoom::NotYet)),
+            let id = match (table.oldest(Stage::Waiting), table.oldest(Stage::New)) {
+                (Some(id), _) => id,
+                (None, Some(id)) if table.open[&id].since + GRACE <= now => id,
+                (None, Some(id)) => return Err(NoRoom::NotYet(table.open[&id].since + GRACE)),
+                (None, None) => return Err(NoRoom::Full),
             };
             shed = table.open.remove(&id).and_then(|connection| connection.task);
         }
@@ -145,11 +145,11 @@ impl Slots {
         }
     }
 
-    /// Closes the oldest connection that has been waiting for [`GRACE`] at `now`, to give back a
-    /// file descriptor; whether there was one.
-    pub fn shed_oldest_waiting(&self, now: Instant) -> bool {
+    /// Closes the oldest waiting connection, to give back a file descriptor; whether there was
+    /// one.
+    pub fn shed_oldest_waiting(&self) -> bool {
         let mut table = self.lock();
-        let shed = table.giving_way(Stage::Waiting, now).and_then(|id| table.open.remove(&id)).and_then(|c| c.task);
+        let shed = table.oldest(Stage::Waiting).and_then(|id| table.open.remove(&id)).and_then(|c| c.task);
         self.metrics.set_open(table.open.len());
         drop(table);
         let shed = shed.map(|task| task.abort()).is_some();
@@ -171,17 +171,9 @@ impl Slots {
 }
 
 impl Table {
-    /// The connection that arrived first among those at `stage` for [`GRACE`] at `now` whose task
-    /// can be closed.
-    fn giving_way(&self, stage: Stage, now: Instant) -> Option<u64> {
-        let gives_way = |c: &Connection| c.stage == stage && c.task.is_some() && c.since + GRACE <= now;
-        self.open.iter().find(|(_, c)| gives_way(c)).map(|(id, _)| *id)
-    }
-
-    /// When the first connection not answering may give way; `None` when all are answering.
-    fn next_giving_way(&self) -> Option<Instant> {
-        let waiting_or_idle = |c: &&Connection| c.stage != Stage::Answered && c.task.is_some();
-        self.open.values().filter(waiting_or_idle).map(|c| c.since + GRACE).min()
+    /// The connection that arrived first among those at `stage` whose task can be closed.
+    fn oldest(&self, stage: Stage) -> Option<u64> {
+        self.open.iter().find(|(_, c)| c.stage == stage && c.task.is_some()).map(|(id, _)| *id)
     }
 }
 
@@ -191,16 +183,17 @@ impl Slot {
         self.id
     }
 
-    /// Part of a request head was read at `now` (hyper reads until it is whole): once it has
-    /// been waiting for [`GRACE`], the connection gives way to newcomers at the cap.
-    pub fn head_waiting(&self, now: Instant) {
-        self.set(Stage::Waiting, now);
+    /// A read left a request head incomplete (more must come): from now on the connection gives
+    /// way to newcomers at the cap. Not for a read that brings a whole head, which the server is
+    /// about to answer.
+    pub fn head_waiting(&self) {
+        self.set(Stage::Waiting);
     }
 
     /// The request head has arrived: the request is being answered, the connection does not give
     /// way.
     pub fn head_complete(&self) {
-        self.set(Stage::Answered, Instant::now());
+        self.set(Stage::Answered);
     }
 
     /// The answer is on its way: the connection is idle (kept alive) from `now`, and gives way
@@ -212,13 +205,11 @@ impl Slot {
         }
     }
 
-    fn set(&self, stage: Stage, now: Instant) {
+    fn set(&self, stage: Stage) {
         if let Some(connection) = self.slots.lock().open.get_mut(&self.id) {
-            // While answered, reading more (a pipelined request) does not make it give way; while
-            // waiting, reading more of the head does not restart its grace.
-            if connection.stage != Stage::Answered && connection.stage != stage {
+            // While answered, reading more (a pipelined request) does not make it give way.
+            if connection.stage != Stage::Answered {
                 connection.stage = stage;
-                connection.since = now;
             }
         }
     }
@@ -259,10 +250,7 @@ impl Connections {
             let stream = match accepted {
                 Ok((stream, _)) => stream,
                 // Out of file descriptors (EMFILE, ENFILE): a slow client gives one back.
-                Err(err)
-                    if matches!(err.raw_os_error(), Some(23 | 24))
-                        && self.slots.shed_oldest_waiting(Instant::now()) =>
-                {
+                Err(err) if matches!(err.raw_os_error(), Some(23 | 24)) && self.slots.shed_oldest_waiting() => {
                     self.shed_log.shed(self.slots.cap);
                     tokio::task::yield_now().await;
                     continue;
@@ -273,7 +261,12 @@ impl Connections {
                     continue;
                 }
             };
-            let Some((slot, shed)) = self.admit().await else { continue };
+            // The wait for a slot ends on shutdown too: answering clients may hold every slot.
+            let admitted = tokio::select! {
+                () = shutdown.requested() => return None,
+                admitted = self.admit() => admitted,
+            };
+            let Some((slot, shed)) = admitted else { continue };
             if shed {
                 self.shed_log.shed(self.slots.cap);
             }
@@ -350,13 +343,13 @@ mod tests {
         }
     }
 
-    /// A connection's task, given its slot at `now`, that holds it at `stage` until aborted.
+    /// A connection's task that holds its slot at `stage` until aborted.
     fn start(slots: &Arc<Slots>, stage: Stage, now: Instant) -> Result<u64, NoRoom> {
         let (slot, _) = slots.admit(now)?;
         let id = slot.id;
         match stage {
             Stage::New => {}
-            Stage::Waiting => slot.head_waiting(now),
+            Stage::Waiting => slot.head_waiting(),
             Stage::Answered => slot.head_complete(),
         }
         let task = tokio::spawn(async move {
@@ -392,59 +385,55 @@ mod tests {
         assert_eq!(start(&slots, Stage::Waiting, t0), Ok(2));
         assert_eq!(start(&slots, Stage::Waiting, t0), Ok(3));
 
-        assert_eq!(start(&slots, Stage::New, t0 + GRACE), Ok(4), "the oldest waiting one gives way");
+        assert_eq!(start(&slots, Stage::New, later(1)), Ok(4), "the oldest waiting one gives way");
         assert_eq!(ids(&slots), [0, 1, 3, 4]);
-        assert_eq!(start(&slots, Stage::New, t0 + GRACE), Ok(5));
+        assert_eq!(start(&slots, Stage::New, later(2)), Ok(5));
         assert_eq!(ids(&slots), [0, 1, 4, 5], "answered and new ones do not give way while one waits");
+        assert_eq!(
+            slots.admit(later(50)).map(|_| ()),
+            Err(NoRoom::NotYet(t0 + GRACE)),
+            "the oldest new one is 50 ms old"
+        );
         assert_eq!(start(&slots, Stage::Answered, t0 + GRACE), Ok(6), "idle for the grace, it gives way");
         assert_eq!(ids(&slots), [0, 4, 5, 6]);
-        assert_eq!(
-            slots.admit(t0 + GRACE).map(|_| ()),
-            Err(NoRoom::NotYet(t0 + GRACE + GRACE)),
-            "the oldest new one has been idle for nothing yet"
-        );
         slots.lock().open.values_mut().for_each(|c| c.stage = Stage::Answered);
         assert_eq!(slots.admit(later(10_000)).map(|_| ()), Err(NoRoom::Full), "every answer is on its way");
-        assert!(!slots.shed_oldest_waiting(later(10_000)), "nothing to close");
+        assert!(!slots.shed_oldest_waiting(), "nothing to close");
 
         until("the closed connections' slots are free", || metrics.open.load(Ordering::Relaxed) == 4).await;
         assert_eq!(metrics.shed.load(Ordering::Relaxed), 3);
     }
 
-    /// A probe's head read but not yet parsed is waiting for an instant; newcomers at the cap,
-    /// however many, must not close it then (a thousand reconnecting slow clients did).
+    /// A client whose requests keep its connection from ever being idle for the grace holds its
+    /// slot; a newcomer waits for it, until shutdown is requested.
     #[tokio::test]
-    async fn a_connection_whose_head_began_to_arrive_within_the_grace_keeps_its_slot() {
-        let metrics = Arc::new(Counted::default());
-        let slots = Slots::new(2, metrics.clone());
-        let t0 = Instant::now();
-        let later = |ms: u64| t0 + Duration::from_millis(ms);
-        assert_eq!(start(&slots, Stage::Waiting, t0), Ok(0), "a slow client");
-        let (probe, _) = slots.admit(t0).expect("room");
-        let task = tokio::spawn(std::future::pending::<()>());
-        slots.started(probe.id, task.abort_handle());
-        probe.head_waiting(later(50));
+    async fn the_wait_for_a_slot_ends_on_shutdown() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding");
+        let address = listener.local_addr().expect("an address");
+        let mut open = Connections::new(1, Arc::new(Counted::default()));
+        let (trigger, mut shutdown) = Shutdown::manual();
+        let _busy = tokio::net::TcpStream::connect(address).await.expect("connecting");
+        let (_stream, slot) = open.next(&listener, &mut shutdown).await.expect("a slot");
+        let id = slot.id();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(GRACE / 10).await;
+                slot.head_complete();
+                slot.answered(Instant::now());
+            }
+        });
+        open.started(id, task.abort_handle());
 
-        assert_eq!(start(&slots, Stage::New, later(100)), Ok(2), "the slow client gives way");
-        assert_eq!(ids(&slots), [1, 2]);
-        assert_eq!(
-            slots.admit(later(120)).map(|_| ()),
-            Err(NoRoom::NotYet(later(150))),
-            "the head begun at 50 ms may come until 150 ms, before the new one has been idle for the grace"
-        );
-        probe.head_waiting(later(140));
-        assert_eq!(
-            slots.admit(later(149)).map(|_| ()),
-            Err(NoRoom::NotYet(later(150))),
-            "more of it does not restart it"
-        );
-        assert!(!slots.shed_oldest_waiting(later(149)), "nor does running out of file descriptors close it");
-        assert_eq!(start(&slots, Stage::New, later(150)), Ok(3), "at the end of its grace, it gives way");
-        assert_eq!(ids(&slots), [2, 3]);
-        assert!(task.await.expect_err("aborted").is_cancelled());
-
-        until("the closed connections' slots are free", || metrics.open.load(Ordering::Relaxed) == 2).await;
-        assert_eq!(metrics.shed.load(Ordering::Relaxed), 2);
+        let _newcomer = tokio::net::TcpStream::connect(address).await.expect("connecting");
+        let asked = Instant::now();
+        tokio::spawn(async move {
+            tokio::time::sleep(GRACE * 3).await;
+            trigger.trigger();
+        });
+        let ended = tokio::time::timeout(Duration::from_secs(5), open.next(&listener, &mut shutdown)).await;
+        assert!(matches!(ended, Ok(None)), "still waiting for a slot after shutdown was requested");
+        assert!(asked.elapsed() >= GRACE * 3, "the busy client gave way");
+        task.abort();
     }
 
     #[tokio::test]
@@ -455,7 +444,7 @@ mod tests {
         tokio::spawn(async move { drop(slot) });
         start(&slots, Stage::Waiting, Instant::now()).expect("room");
         until("the finished task's slot is free", || ids(&slots).len() == 1).await;
-        assert!(slots.shed_oldest_waiting(Instant::now() + GRACE), "the waiting one is closed");
+        assert!(slots.shed_oldest_waiting(), "the waiting one is closed");
         until("the aborted task's slot is free", || ids(&slots).is_empty()).await;
         assert_eq!(metrics.open.load(Ordering::Relaxed), 0);
     }

@@ -2,9 +2,8 @@
 //! public.
 //!
 //! - At most [`MAX_CONNECTIONS`] connections are open; at the cap, the oldest one whose request
-//!   head is still incomplete after [`websentry_shared::connections::GRACE`] is closed to make
-//!   room (see [`websentry_shared::connections`]), so a flood of slow clients cannot keep
-//!   `/healthz` from answering.
+//!   head is still incomplete is closed to make room (see [`websentry_shared::connections`]), so a flood of slow clients
+//!   cannot keep `/healthz` from answering.
 //! - A request head must arrive within [`HEAD_TIMEOUT`] (hyper's header read timeout, which also
 //!   bounds a kept-alive connection's silence), hold at most [`MAX_HEADERS`] headers and
 //!   [`MAX_HEAD_BYTES`] bytes (else 431), and an answer must be taken within
