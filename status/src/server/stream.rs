@@ -180,8 +180,9 @@ mod tests {
         let (_trigger, mut shutdown) = Shutdown::manual();
 
         let mut probe = TcpStream::connect(address).await.expect("connecting");
-        let (stream, slot) = open.next(&listener, &mut shutdown).await.expect("a slot");
+        // Before the slot is given: the grace counts from then on.
         let admitted = Instant::now();
+        let (stream, slot) = open.next(&listener, &mut shutdown).await.expect("a slot");
         let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
         probe.write_all(head).await.expect("sending");
         let (read, head_read) = tokio::sync::oneshot::channel();
