@@ -430,9 +430,11 @@ mod tests {
             tokio::time::sleep(GRACE * 3).await;
             trigger.trigger();
         });
-        let ended = tokio::time::timeout(Duration::from_secs(5), open.next(&listener, &mut shutdown)).await;
-        assert!(matches!(ended, Ok(None)), "still waiting for a slot after shutdown was requested");
-        assert!(asked.elapsed() >= GRACE * 3, "the busy client gave way");
+        match tokio::time::timeout(Duration::from_secs(5), open.next(&listener, &mut shutdown)).await {
+            Ok(None) => {}
+            Ok(Some(_)) => panic!("the busy client gave way after {:?}", asked.elapsed()),
+            Err(_) => panic!("still waiting for a slot 5 s after shutdown was requested"),
+        }
         task.abort();
     }
 
