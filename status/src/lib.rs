@@ -22,6 +22,7 @@ pub mod api;
 pub mod badges;
 pub mod cache;
 pub mod db;
+pub mod encoding;
 pub mod metrics;
 pub mod model;
 pub mod pages;

@@ -10,6 +10,7 @@ use askama::Template;
 use axum::{
     body::Body,
     extract::{RawQuery, State},
+    http::HeaderMap,
     response::Response,
 };
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use time::OffsetDateTime;
 
 use super::format::{self, Cell};
 use crate::{
+    encoding::{self, Coding, Kept},
     model::{Overview, Site, State as SiteState, Window},
     query::Params,
     reply::{self, Chrome, Failure},
@@ -58,33 +60,62 @@ struct OverviewPage<'a> {
 
 /// The pages rendered from one overview: without a search, the page is the same for every request
 /// within a cache period, so it is rendered once per period and group, not per request (1,000
-/// sites are 3 MB of HTML). Only the known groups are kept, so a query cannot grow it.
+/// sites are 3 MB of HTML), and compressed once per coding a browser asks for (see `encoding`).
+/// Only the known groups are kept, so a query cannot grow it.
 #[derive(Debug, Default)]
 pub struct Rendered {
     /// The overview they were rendered from (a weak reference keeps its address from being
     /// reused), and the page of each group ("" for all).
-    pages: Mutex<(Weak<Overview>, HashMap<String, Bytes>)>,
+    pages: Mutex<(Weak<Overview>, Pages)>,
 }
 
+/// The kept page of each group.
+type Pages = HashMap<String, Arc<Kept>>;
+
 impl Rendered {
-    fn get(&self, overview: &Arc<Overview>, group: &str) -> Option<Bytes> {
+    fn get(&self, overview: &Arc<Overview>, group: &str) -> Option<Arc<Kept>> {
         let pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
         (std::ptr::eq(pages.0.as_ptr(), Arc::as_ptr(overview))).then(|| pages.1.get(group).cloned()).flatten()
     }
 
-    fn keep(&self, overview: &Arc<Overview>, group: &str, page: Bytes) {
+    fn keep(&self, overview: &Arc<Overview>, group: &str, page: Bytes) -> Arc<Kept> {
         let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
         if !std::ptr::eq(pages.0.as_ptr(), Arc::as_ptr(overview)) {
             *pages = (Arc::downgrade(overview), HashMap::new());
         }
-        pages.1.insert(group.to_owned(), page);
+        let kept = Arc::new(Kept::new(page));
+        pages.1.insert(group.to_owned(), Arc::clone(&kept));
+        kept
     }
+}
+
+/// A kept page, in the coding the client weighs most (as it is when it accepts none, or when
+/// compressing failed: the compression layer then does what it does for any answer).
+async fn kept_page(kept: &Kept, coding: Option<Coding>, cache_seconds: u64) -> Response {
+    let encoded = match coding {
+        Some(coding) => kept.encoded(coding).await.map(|bytes| (coding, bytes)),
+        None => None,
+    };
+    let mut response = match encoded {
+        Some((coding, bytes)) => {
+            let mut response = reply::with_type(Body::from(bytes), reply::HTML);
+            encoding::mark(response.headers_mut(), coding);
+            response
+        }
+        None => reply::with_type(Body::from(kept.plain()), reply::HTML),
+    };
+    if coding.is_none() {
+        response
+            .headers_mut()
+            .append(axum::http::header::VARY, axum::http::HeaderValue::from_static("accept-encoding"));
+    }
+    reply::cached_for(response, cache_seconds)
 }
 
 /// Days left under which a certificate is flagged.
 const CERTIFICATE_WARNING_DAYS: i64 = 14;
 
-pub async fn page(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
+pub async fn page(State(app): State<App>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
     let params = match Params::parse(raw.as_deref(), &["group", "q"]) {
         Ok(params) => params,
         Err(failure) => return failure.page(&app.chrome),
@@ -95,8 +126,8 @@ pub async fn page(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
     let groups = overview.groups();
     let kept = search_text.is_empty() && (group.is_empty() || groups.contains(&group));
     if kept {
-        if let Some(page) = app.rendered.get(&overview, group) {
-            return reply::cached_for(reply::with_type(Body::from(page), reply::HTML), app.cache_seconds);
+        if let Some(kept) = app.rendered.get(&overview, group) {
+            return kept_page(&kept, Coding::accepted(&headers), app.cache_seconds).await;
         }
     }
     // As of the overview's load, so that a page is the same for every request of a period.
@@ -127,7 +158,8 @@ pub async fn page(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
         Ok(html) => {
             let html = Bytes::from(html);
             if kept {
-                app.rendered.keep(&overview, group, html.clone());
+                let kept = app.rendered.keep(&overview, group, html);
+                return kept_page(&kept, Coding::accepted(&headers), app.cache_seconds).await;
             }
             reply::cached_for(reply::with_type(Body::from(html), reply::HTML), app.cache_seconds)
         }

@@ -165,3 +165,53 @@ fn a_page_of_fifty_sites_over_ninety_days_is_well_under_100_kb() {
     // bars of days that alternate (a partial day every few days) make it larger: printed above.
     assert!(compressed.body.len() < 50_000, "{} bytes gzip", compressed.body.len());
 }
+
+/// The kept overview is sent in the coding the client weighs most, compressed once: brotli or gzip
+/// that decode to the page sent as it is, the same bytes to the next client, `Vary:
+/// Accept-Encoding` on each, the page as it is to a client that accepts neither; a search (not
+/// kept) is still compressed by the layer. Compressed ahead, a kept page is sent with its length;
+/// the layer compresses as it sends, in chunks.
+#[test]
+fn the_kept_overview_is_sent_compressed_in_the_coding_the_client_weighs_most() {
+    use std::io::Read;
+    let stack = Stack::get();
+    let sites = stack.archive_three_sites();
+    let status = started(stack, &sites);
+    let get = |encoding: &str| -> HttpAnswer {
+        let answer = status.request("GET", b"/", &[("Accept-Encoding", encoding)]);
+        assert_eq!(answer.status, 200, "Accept-Encoding: {encoding}");
+        let vary = answer.headers.iter().filter(|(name, _)| name == "vary").map(|(_, v)| v.to_ascii_lowercase());
+        assert!(vary.collect::<Vec<_>>().join(",").contains("accept-encoding"), "Vary, Accept-Encoding: {encoding}");
+        answer
+    };
+    let plain = get("identity");
+    assert_eq!(plain.header("content-encoding"), None);
+    let html = plain.text();
+    assert_eq!(rows(&html).len(), 3, "{html}");
+
+    let br = get("gzip, deflate, br, zstd");
+    assert_eq!(br.header("content-encoding"), Some("br"), "a browser's header");
+    let mut unbrotli = String::new();
+    brotli::Decompressor::new(&br.body[..], 4096).read_to_string(&mut unbrotli).expect("brotli");
+    let gzip = get("br;q=0.5, gzip");
+    assert_eq!(gzip.header("content-encoding"), Some("gzip"), "gzip weighed more");
+    let mut ungzip = String::new();
+    flate2::read::GzDecoder::new(&gzip.body[..]).read_to_string(&mut ungzip).expect("gzip");
+    assert_eq!(unbrotli, html, "brotli decodes to the page");
+    assert_eq!(ungzip, html, "gzip decodes to the page");
+    assert_eq!(get("br").body, br.body, "the kept bytes again");
+    let length = |answer: &HttpAnswer| answer.header("content-length").map(str::to_owned);
+    assert_eq!(length(&br), Some(br.body.len().to_string()), "compressed ahead, sent with its length");
+    assert_eq!(length(&gzip), Some(gzip.body.len().to_string()), "compressed ahead, sent with its length");
+
+    let refused = get("br;q=0, gzip;q=0");
+    assert_eq!(refused.header("content-encoding"), None, "both refused");
+    assert_eq!(refused.text(), html);
+    let malformed = get("br;q=2");
+    assert_eq!(malformed.header("content-encoding"), None, "a weight out of range leaves br out");
+
+    let search = status.request("GET", b"/?q=example", &[("Accept-Encoding", "br")]);
+    assert_eq!(search.status, 200);
+    assert_eq!(search.header("content-encoding"), Some("br"), "a search, not kept, compressed by the layer");
+    assert_eq!(length(&search), None, "compressed as it is sent");
+}
