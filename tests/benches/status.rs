@@ -15,6 +15,9 @@
 //!    `WEBSENTRY_BENCH_SECONDS` (5) s each against a health badge, the overview, and `/healthz`
 //!    (the floor: the server and the client alone); then the status process's peak RSS (VmHWM).
 //!    The clients share the machine with the server: on 2 cores they take about half of it.
+//! 4. With `WEBSENTRY_BENCH_STATUS` naming another build of `websentry-status`, parts 2 and 3 again
+//!    with it on the same archive: `scripts/build-static`'s, the binary the image ships (musl's
+//!    allocator, the `dist` profile), against this one (glibc's allocator, the `release` profile).
 
 use std::{
     io::{Read, Write},
@@ -57,6 +60,18 @@ fn main() {
 
     let status = StatusServer::start(stack.status(&db).env("WEBSENTRY_STATUS_CACHE_SECONDS", "300"));
     cached(&status, sites, clients, StdDuration::from_secs(seconds));
+    status.running.terminate();
+
+    if let Some(other) = std::env::var_os("WEBSENTRY_BENCH_STATUS") {
+        println!("the same with {}:", std::path::Path::new(&other).display());
+        let run = |period: &str| stack.status(&db).program(&other).env("WEBSENTRY_STATUS_CACHE_SECONDS", period);
+        let status = StatusServer::start(run("1"));
+        uncached(&status, sites, runs);
+        println!("  status process: {}", memory(&status));
+        status.running.terminate();
+        let status = StatusServer::start(run("300"));
+        cached(&status, sites, clients, StdDuration::from_secs(seconds));
+    }
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -175,18 +190,35 @@ fn cached(status: &StatusServer, sites: usize, clients: usize, seconds: StdDurat
         seconds.as_secs()
     );
     let mut rates = Vec::new();
-    for (what, path) in [("health badge", badge.as_str()), ("overview", "/"), ("/healthz (floor)", "/healthz")] {
+    // The overview twice: as the bench's client asks (no compression), and as a browser asks
+    // (`Accept-Encoding: br, gzip`: compressed as it is sent).
+    for (what, path, encoding) in [
+        ("health badge", badge.as_str(), None),
+        ("overview", "/", None),
+        ("overview, br", "/", Some("br, gzip")),
+        ("/healthz (floor)", "/healthz", None),
+    ] {
         // Warm the cache first: the first request computes the answer.
         let (_, _, body) = timed_get(&status.address, path);
         if path == "/" {
             assert_eq!(body.matches("<tr class=\"site\"").count(), sites);
         }
-        let (count, errors) = runtime.block_on(flood(&status.address, path, clients, seconds));
+        if let Some(encoding) = encoding {
+            let (coding, bytes) = runtime.block_on(encoded(&status.address, path, encoding));
+            assert_eq!(coding, "br", "GET {path} with Accept-Encoding: {encoding}");
+            println!("  ({what}: {bytes} bytes as sent, Content-Encoding {coding})");
+        }
+        let (count, errors) = runtime.block_on(flood(&status.address, path, encoding, clients, seconds));
         let rate = count as f64 / seconds.as_secs_f64();
         println!("  {what:<17} {rate:>8.0} req/s ({errors} errors)");
         rates.push(rate);
     }
-    println!("  badge / floor: {:.2}; overview / floor: {:.2}", rates[0] / rates[2], rates[1] / rates[2]);
+    println!(
+        "  badge / floor: {:.2}; overview / floor: {:.2}; overview, br / floor: {:.3}",
+        rates[0] / rates[3],
+        rates[1] / rates[3],
+        rates[2] / rates[3]
+    );
     println!("  status process: {}", memory(status));
 }
 
@@ -224,9 +256,25 @@ fn queries(db: &TestDatabase, runs: usize) {
     }
 }
 
-/// `clients` tasks sending `GET path` one after another on their keep-alive connection for
-/// `seconds`: (answers 200, other outcomes).
-async fn flood(address: &str, path: &str, clients: usize, seconds: StdDuration) -> (u64, u64) {
+/// One `GET path` with `Accept-Encoding: encoding`: the answer's `Content-Encoding` and its
+/// bytes as sent.
+async fn encoded(address: &str, path: &str, encoding: &str) -> (String, usize) {
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let request = hyper::Request::get(format!("http://{address}{path}"))
+        .header(hyper::header::ACCEPT_ENCODING, encoding)
+        .body(Empty::new())
+        .expect("a request");
+    let answer = client.request(request).await.expect("an answer");
+    let coding = answer.headers().get(hyper::header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("none");
+    let coding = coding.to_owned();
+    let body = answer.into_body().collect().await.expect("the body").to_bytes();
+    (coding, body.len())
+}
+
+/// `clients` tasks sending `GET path` (with `Accept-Encoding: encoding` when given) one after
+/// another on their keep-alive connection for `seconds`: (answers 200, other outcomes).
+async fn flood(address: &str, path: &str, encoding: Option<&str>, clients: usize, seconds: StdDuration) -> (u64, u64) {
     let client: Client<HttpConnector, Empty<Bytes>> =
         Client::builder(hyper_util::rt::TokioExecutor::new()).pool_max_idle_per_host(clients).build_http();
     let uri: hyper::Uri = format!("http://{address}{path}").parse().expect("a URI");
@@ -237,9 +285,15 @@ async fn flood(address: &str, path: &str, clients: usize, seconds: StdDuration) 
         .map(|_| {
             let (client, uri, ok, failed, stop) =
                 (client.clone(), uri.clone(), ok.clone(), failed.clone(), stop.clone());
+            let encoding = encoding.map(str::to_owned);
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    match client.get(uri.clone()).await {
+                    let mut request = hyper::Request::get(uri.clone());
+                    if let Some(encoding) = &encoding {
+                        request = request.header(hyper::header::ACCEPT_ENCODING, encoding);
+                    }
+                    let request = request.body(Empty::new()).expect("a request");
+                    match client.request(request).await {
                         Ok(answer) if answer.status() == 200 => match answer.into_body().collect().await {
                             Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
                             Err(_) => failed.fetch_add(1, Ordering::Relaxed),

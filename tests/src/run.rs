@@ -50,6 +50,13 @@ impl Run {
         Self { program: binary(name), args: Vec::new(), env: Vec::new(), timeout: Duration::from_secs(120) }
     }
 
+    /// Runs `program` instead of the binary built from the current source (another build of it, to
+    /// measure beside this one).
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = program.into();
+        self
+    }
+
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
         self
