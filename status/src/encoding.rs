@@ -1,18 +1,18 @@
 //! Answers compressed once and kept: the overview's page of 1,000 sites is 3 MB of HTML, and
 //! compressing it for every browser's request (the compression layer's way, right for answers made
 //! per request) took the cached overview from ~1,400 to ~190 answers a second and the process's
-//! peak RSS from 47 to 79 MB (`benches/status.rs`, 64 clients). A kept page is compressed at most
-//! once per encoding, when a client first asks for it, off the async threads.
+//! peak RSS from 47 to 79 MB (`benches/status.rs`, 64 clients). A kept page is compressed once per
+//! coding, when a client first asks for it, off the async threads; the requests that ask at the
+//! same time wait for that one.
 //!
 //! The choice of encoding reads `Accept-Encoding` as RFC 9110 §12.5.3 says: each coding with its
 //! weight (`q`, 1 when absent; 0 refuses it), `*` for any coding not named. tower-http's own
 //! negotiation is private to its layer, so it is written here; an answer sent as it is goes
 //! through the layer, which then does what it does for any answer.
 
-use std::sync::OnceLock;
-
 use axum::http::{header, HeaderMap, HeaderValue};
 use bytes::Bytes;
+use tokio::sync::OnceCell;
 
 /// A coding the kept answers are compressed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,14 @@ impl Coding {
         match self {
             Coding::Br => "br",
             Coding::Gzip => "gzip",
+        }
+    }
+
+    /// The name a compression is counted under (`websentry_status_pages_made_total`).
+    pub fn made(self) -> &'static str {
+        match self {
+            Coding::Br => "page_br",
+            Coding::Gzip => "page_gzip",
         }
     }
 
@@ -87,13 +95,13 @@ fn weight<'a>(mut params: impl Iterator<Item = &'a str>) -> Option<u16> {
 #[derive(Debug)]
 pub struct Kept {
     plain: Bytes,
-    br: OnceLock<Bytes>,
-    gzip: OnceLock<Bytes>,
+    br: OnceCell<Bytes>,
+    gzip: OnceCell<Bytes>,
 }
 
 impl Kept {
     pub fn new(plain: Bytes) -> Self {
-        Kept { plain, br: OnceLock::new(), gzip: OnceLock::new() }
+        Kept { plain, br: OnceCell::new(), gzip: OnceCell::new() }
     }
 
     /// The answer as it is.
@@ -101,26 +109,28 @@ impl Kept {
         self.plain.clone()
     }
 
-    /// The answer in `coding`, compressed now on a blocking thread if it is the first time; `None`
-    /// when that failed (the caller sends it as it is). Requests that ask for it at the same
-    /// time, before the first is done, may each compress it; one result is kept.
-    pub async fn encoded(&self, coding: Coding) -> Option<Bytes> {
+    /// The answer in `coding`, compressed on a blocking thread the first time (`made` is then
+    /// called); the requests that ask meanwhile wait for it. `None` when compressing failed (the
+    /// caller sends the answer as it is; the next request tries again).
+    pub async fn encoded(&self, coding: Coding, made: impl FnOnce()) -> Option<Bytes> {
         let slot = match coding {
             Coding::Br => &self.br,
             Coding::Gzip => &self.gzip,
         };
-        if let Some(done) = slot.get() {
-            return Some(done.clone());
-        }
-        let plain = self.plain.clone();
-        match tokio::task::spawn_blocking(move || compress(&plain, coding)).await {
-            Ok(Ok(bytes)) => Some(slot.get_or_init(|| bytes).clone()),
-            Ok(Err(err)) => {
-                tracing::error!(cause = %err, coding = coding.token(), "compressing a kept answer failed");
-                None
-            }
-            Err(err) => {
-                tracing::error!(cause = %err, coding = coding.token(), "compressing a kept answer failed");
+        let compressed = slot
+            .get_or_try_init(|| async {
+                made();
+                let plain = self.plain.clone();
+                match tokio::task::spawn_blocking(move || compress(&plain, coding)).await {
+                    Ok(compressed) => compressed.map_err(|err| err.to_string()),
+                    Err(err) => Err(err.to_string()),
+                }
+            })
+            .await;
+        match compressed {
+            Ok(bytes) => Some(bytes.clone()),
+            Err(cause) => {
+                tracing::error!(cause = %cause, coding = coding.token(), "compressing a kept answer failed");
                 None
             }
         }
@@ -217,8 +227,10 @@ mod tests {
             (0..20_000).map(|n| format!("<tr class=\"site\" id=\"site-{n}\"><td>{n}</td></tr>\n")).collect();
         let kept = Kept::new(Bytes::from(page.clone()));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        let br = runtime.block_on(kept.encoded(Coding::Br)).expect("brotli");
-        let gzip = runtime.block_on(kept.encoded(Coding::Gzip)).expect("gzip");
+        let made = std::cell::Cell::new(0);
+        let count = || made.set(made.get() + 1);
+        let br = runtime.block_on(kept.encoded(Coding::Br, count)).expect("brotli");
+        let gzip = runtime.block_on(kept.encoded(Coding::Gzip, count)).expect("gzip");
         assert!(
             br.len() * 10 < page.len() && gzip.len() * 5 < page.len(),
             "{} and {} of {}",
@@ -226,8 +238,9 @@ mod tests {
             gzip.len(),
             page.len()
         );
-        let again = runtime.block_on(kept.encoded(Coding::Br)).expect("brotli again");
+        let again = runtime.block_on(kept.encoded(Coding::Br, count)).expect("brotli again");
         assert_eq!(again.as_ptr(), br.as_ptr(), "the same bytes, not compressed again");
+        assert_eq!(made.get(), 2, "once per coding");
 
         let mut unbrotli = String::new();
         brotli::Decompressor::new(&br[..], 4096).read_to_string(&mut unbrotli).expect("brotli decodes");

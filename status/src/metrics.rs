@@ -53,6 +53,7 @@ pub struct Metrics {
     duration: Family<RouteLabels, Histogram>,
     hits: Family<AnswerLabels, Counter>,
     misses: Family<AnswerLabels, Counter>,
+    made: Family<AnswerLabels, Counter>,
     queries: Family<QueryLabels, Counter>,
     db_errors: Counter,
     db_up: Gauge,
@@ -82,6 +83,12 @@ impl Default for Metrics {
         );
         let misses = Family::<AnswerLabels, Counter>::default();
         registry.register("cache_misses", "Answers loaded from the database", misses.clone());
+        let made = Family::<AnswerLabels, Counter>::default();
+        registry.register(
+            "pages_made",
+            "Kept pages rendered (page), or compressed (page_br, page_gzip): once per cache period, group and coding",
+            made.clone(),
+        );
         let queries = Family::<QueryLabels, Counter>::default();
         registry.register("db_queries", "Queries sent to the database, by SQL interface object", queries.clone());
         let db_errors = Counter::default();
@@ -104,6 +111,7 @@ impl Default for Metrics {
             duration,
             hits,
             misses,
+            made,
             queries,
             db_errors,
             db_up,
@@ -126,6 +134,11 @@ impl Metrics {
     pub fn count_cache(&self, answer: &'static str, hit: bool) {
         let family = if hit { &self.hits } else { &self.misses };
         family.get_or_create(&AnswerLabels { answer }).inc();
+    }
+
+    /// A kept page rendered (`page`) or compressed (`page_br`, `page_gzip`).
+    pub fn count_made(&self, what: &'static str) {
+        self.made.get_or_create(&AnswerLabels { answer: what }).inc();
     }
 
     pub fn count_query(&self, query: &'static str) {

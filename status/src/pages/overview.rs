@@ -10,11 +10,12 @@ use askama::Template;
 use axum::{
     body::Body,
     extract::{RawQuery, State},
-    http::HeaderMap,
+    http::{header, HeaderMap, HeaderValue},
     response::Response,
 };
 use bytes::Bytes;
 use time::OffsetDateTime;
+use tokio::sync::OnceCell;
 
 use super::format::{self, Cell};
 use crate::{
@@ -61,7 +62,8 @@ struct OverviewPage<'a> {
 /// The pages rendered from one overview: without a search, the page is the same for every request
 /// within a cache period, so it is rendered once per period and group, not per request (1,000
 /// sites are 3 MB of HTML), and compressed once per coding a browser asks for (see `encoding`).
-/// Only the known groups are kept, so a query cannot grow it.
+/// The requests that come while it is rendered wait for that one rendering. Only the known groups
+/// are kept, so a query cannot grow it.
 #[derive(Debug, Default)]
 pub struct Rendered {
     /// The overview they were rendered from (a weak reference keeps its address from being
@@ -69,31 +71,28 @@ pub struct Rendered {
     pages: Mutex<(Weak<Overview>, Pages)>,
 }
 
-/// The kept page of each group.
-type Pages = HashMap<String, Arc<Kept>>;
+/// The kept page of each group, once rendered.
+type Pages = HashMap<String, Arc<OnceCell<Arc<Kept>>>>;
 
 impl Rendered {
-    fn get(&self, overview: &Arc<Overview>, group: &str) -> Option<Arc<Kept>> {
-        let pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
-        (std::ptr::eq(pages.0.as_ptr(), Arc::as_ptr(overview))).then(|| pages.1.get(group).cloned()).flatten()
-    }
-
-    fn keep(&self, overview: &Arc<Overview>, group: &str, page: Bytes) -> Arc<Kept> {
+    /// Where the page of `group` rendered from `overview` is kept (the pages of an older overview
+    /// are let go).
+    fn slot(&self, overview: &Arc<Overview>, group: &str) -> Arc<OnceCell<Arc<Kept>>> {
         let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
         if !std::ptr::eq(pages.0.as_ptr(), Arc::as_ptr(overview)) {
             *pages = (Arc::downgrade(overview), HashMap::new());
         }
-        let kept = Arc::new(Kept::new(page));
-        pages.1.insert(group.to_owned(), Arc::clone(&kept));
-        kept
+        Arc::clone(pages.1.entry(group.to_owned()).or_default())
     }
 }
 
 /// A kept page, in the coding the client weighs most (as it is when it accepts none, or when
 /// compressing failed: the compression layer then does what it does for any answer).
-async fn kept_page(kept: &Kept, coding: Option<Coding>, cache_seconds: u64) -> Response {
+async fn kept_page(app: &App, kept: &Kept, coding: Option<Coding>) -> Response {
     let encoded = match coding {
-        Some(coding) => kept.encoded(coding).await.map(|bytes| (coding, bytes)),
+        Some(coding) => {
+            kept.encoded(coding, || app.metrics.count_made(coding.made())).await.map(|bytes| (coding, bytes))
+        }
         None => None,
     };
     let mut response = match encoded {
@@ -105,11 +104,9 @@ async fn kept_page(kept: &Kept, coding: Option<Coding>, cache_seconds: u64) -> R
         None => reply::with_type(Body::from(kept.plain()), reply::HTML),
     };
     if coding.is_none() {
-        response
-            .headers_mut()
-            .append(axum::http::header::VARY, axum::http::HeaderValue::from_static("accept-encoding"));
+        response.headers_mut().append(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
-    reply::cached_for(response, cache_seconds)
+    reply::cached_for(response, app.cache_seconds)
 }
 
 /// Days left under which a certificate is flagged.
@@ -121,18 +118,60 @@ pub async fn page(State(app): State<App>, RawQuery(raw): RawQuery, headers: Head
         Err(failure) => return failure.page(&app.chrome),
     };
     let Ok(overview) = app.answers.overview().await else { return Failure::Unavailable.page(&app.chrome) };
-    let group = params.get("group").unwrap_or_default();
-    let search_text = params.get("q").unwrap_or_default();
-    let groups = overview.groups();
-    let kept = search_text.is_empty() && (group.is_empty() || groups.contains(&group));
+    let group = params.get("group").unwrap_or_default().to_owned();
+    let search = params.get("q").unwrap_or_default().to_owned();
+    let kept = search.is_empty() && (group.is_empty() || overview.groups().contains(&group.as_str()));
     if kept {
-        if let Some(kept) = app.rendered.get(&overview, group) {
-            return kept_page(&kept, Coding::accepted(&headers), app.cache_seconds).await;
+        let slot = app.rendered.slot(&overview, &group);
+        let rendered = slot
+            .get_or_try_init(|| async {
+                app.metrics.count_made("page");
+                let html = render_off(&app, &overview, group, search).await?;
+                Ok::<_, ()>(Arc::new(Kept::new(Bytes::from(html))))
+            })
+            .await;
+        return match rendered {
+            Ok(kept) => kept_page(&app, kept, Coding::accepted(&headers)).await,
+            Err(()) => Failure::Unavailable.page(&app.chrome),
+        };
+    }
+    match render_off(&app, &overview, group, search).await {
+        Ok(html) => reply::cached_for(reply::with_type(Body::from(html), reply::HTML), app.cache_seconds),
+        Err(()) => Failure::Unavailable.page(&app.chrome),
+    }
+}
+
+/// The page of `group` ("" for all) and `search` ("" for none), rendered on a blocking thread: a
+/// thousand sites take tens of milliseconds, which would hold up the other requests of an async
+/// thread. Failing, it is logged.
+async fn render_off(app: &App, overview: &Arc<Overview>, group: String, search: String) -> Result<String, ()> {
+    let (chrome, overview, cache_seconds) = (Arc::clone(&app.chrome), Arc::clone(overview), app.cache_seconds);
+    let rendered =
+        tokio::task::spawn_blocking(move || render(&chrome, &overview, &group, &search, cache_seconds)).await;
+    match rendered {
+        Ok(Ok(html)) => Ok(html),
+        Ok(Err(err)) => {
+            tracing::error!(cause = %err, "rendering the overview failed");
+            Err(())
+        }
+        Err(err) => {
+            tracing::error!(cause = %err, "rendering the overview failed");
+            Err(())
         }
     }
+}
+
+fn render(
+    chrome: &Chrome,
+    overview: &Overview,
+    group: &str,
+    search_text: &str,
+    cache_seconds: u64,
+) -> Result<String, askama::Error> {
     // As of the overview's load, so that a page is the same for every request of a period.
     let now = overview.generated_at.unwrap_or_else(OffsetDateTime::now_utc);
-    let search = params.search();
+    let search = search_text.to_lowercase();
+    let groups = overview.groups();
     let rows: Vec<Row> = overview
         .sites
         .iter()
@@ -141,7 +180,7 @@ pub async fn page(State(app): State<App>, RawQuery(raw): RawQuery, headers: Head
         .collect();
     let [down, unknown, up] = overview.counts();
     let page = OverviewPage {
-        chrome: &app.chrome,
+        chrome,
         groups: groups.iter().map(|name| (*name, *name == group)).collect(),
         search: search_text,
         filtered: rows.len() != overview.sites.len(),
@@ -151,23 +190,10 @@ pub async fn page(State(app): State<App>, RawQuery(raw): RawQuery, headers: Head
         unknown,
         up,
         generated: format::time_seconds(now),
-        cache_seconds: app.cache_seconds,
+        cache_seconds,
         windows: Window::ALL.map(Window::label),
     };
-    match page.render() {
-        Ok(html) => {
-            let html = Bytes::from(html);
-            if kept {
-                let kept = app.rendered.keep(&overview, group, html);
-                return kept_page(&kept, Coding::accepted(&headers), app.cache_seconds).await;
-            }
-            reply::cached_for(reply::with_type(Body::from(html), reply::HTML), app.cache_seconds)
-        }
-        Err(err) => {
-            tracing::error!(cause = %err, "rendering the overview failed");
-            Failure::Unavailable.page(&app.chrome)
-        }
-    }
+    page.render()
 }
 
 fn row(site: &Site, now: OffsetDateTime) -> Row<'_> {

@@ -215,3 +215,36 @@ fn the_kept_overview_is_sent_compressed_in_the_coding_the_client_weighs_most() {
     assert_eq!(search.header("content-encoding"), Some("br"), "a search, not kept, compressed by the layer");
     assert_eq!(length(&search), None, "compressed as it is sent");
 }
+
+/// Browsers that ask for the overview at once, as a period begins, wait for one rendering of the
+/// page and one compression per coding (`websentry_status_pages_made_total`), and all get it.
+#[test]
+fn browsers_asking_at_once_share_one_rendering_and_one_compression_per_coding() {
+    let stack = Stack::get();
+    let sites = stack.archive_three_sites();
+    let status = started(stack, &sites);
+    let answers: Vec<HttpAnswer> = std::thread::scope(|scope| {
+        let asking: Vec<_> = (0..24)
+            .map(|n| {
+                let status = &status;
+                scope.spawn(move || {
+                    let encoding = if n % 3 == 0 { "gzip" } else { "gzip, deflate, br" };
+                    status.request("GET", b"/", &[("Accept-Encoding", encoding)])
+                })
+            })
+            .collect();
+        asking.into_iter().map(|thread| thread.join().expect("a request")).collect()
+    });
+    for answer in &answers {
+        assert_eq!(answer.status, 200);
+        assert!(matches!(answer.header("content-encoding"), Some("br" | "gzip")));
+    }
+    let metrics = status.get("/metrics").text();
+    let made = |what: &str| {
+        let name = format!("websentry_status_pages_made_total{{answer=\"{what}\"}} ");
+        metrics.lines().find_map(|line| line.strip_prefix(name.as_str())).map(str::to_owned)
+    };
+    assert_eq!(made("page").as_deref(), Some("1"), "one rendering:\n{metrics}");
+    assert_eq!(made("page_br").as_deref(), Some("1"), "one brotli compression");
+    assert_eq!(made("page_gzip").as_deref(), Some("1"), "one gzip compression");
+}
