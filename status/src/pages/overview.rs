@@ -15,7 +15,7 @@ use axum::{
 };
 use bytes::Bytes;
 use time::OffsetDateTime;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use super::format::{self, Cell};
 use crate::{
@@ -64,11 +64,24 @@ struct OverviewPage<'a> {
 /// sites are 3 MB of HTML), and compressed once per coding a browser asks for (see `encoding`).
 /// The requests that come while it is rendered wait for that one rendering. Only the known groups
 /// are kept, so a query cannot grow it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Rendered {
     /// The overview they were rendered from (a weak reference keeps its address from being
     /// reused), and the page of each group ("" for all).
     pages: Mutex<(Weak<Overview>, Pages)>,
+    /// Pages rendered at once, kept or searches: one per CPU. (Rendered on the async threads, as
+    /// they were until 2026-12-07, at most as many rendered at once, but held up every other
+    /// request meanwhile; on blocking threads without a bound, a flood of searches would each
+    /// hold a page of up to 3 MB in memory at the same time.) A turn is held by the rendering
+    /// itself, until it ends even when its request was given up.
+    renders: Arc<Semaphore>,
+}
+
+impl Default for Rendered {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Rendered { pages: Mutex::default(), renders: Arc::new(Semaphore::new(cpus)) }
+    }
 }
 
 /// The kept page of each group, once rendered.
@@ -143,11 +156,17 @@ pub async fn page(State(app): State<App>, RawQuery(raw): RawQuery, headers: Head
 
 /// The page of `group` ("" for all) and `search` ("" for none), rendered on a blocking thread: a
 /// thousand sites take tens of milliseconds, which would hold up the other requests of an async
-/// thread. Failing, it is logged.
+/// thread. It waits for its turn among the renderings ([`Rendered::renders`]). Failing, it is
+/// logged.
 async fn render_off(app: &App, overview: &Arc<Overview>, group: String, search: String) -> Result<String, ()> {
+    let Ok(turn) = Arc::clone(&app.rendered.renders).acquire_owned().await else { return Err(()) };
     let (chrome, overview, cache_seconds) = (Arc::clone(&app.chrome), Arc::clone(overview), app.cache_seconds);
-    let rendered =
-        tokio::task::spawn_blocking(move || render(&chrome, &overview, &group, &search, cache_seconds)).await;
+    let rendered = tokio::task::spawn_blocking(move || {
+        let page = render(&chrome, &overview, &group, &search, cache_seconds);
+        drop(turn);
+        page
+    })
+    .await;
     match rendered {
         Ok(Ok(html)) => Ok(html),
         Ok(Err(err)) => {

@@ -217,13 +217,14 @@ fn the_kept_overview_is_sent_compressed_in_the_coding_the_client_weighs_most() {
 }
 
 /// Browsers that ask for the overview at once, as a period begins, wait for one rendering of the
-/// page and one compression per coding (`websentry_status_pages_made_total`), and all get it.
+/// page and one compression per coding (`websentry_status_pages_made_total`), and all get it;
+/// searches among them, rendered each (in turns, one per CPU at once), get theirs.
 #[test]
 fn browsers_asking_at_once_share_one_rendering_and_one_compression_per_coding() {
     let stack = Stack::get();
     let sites = stack.archive_three_sites();
     let status = started(stack, &sites);
-    let answers: Vec<HttpAnswer> = std::thread::scope(|scope| {
+    let (answers, searches): (Vec<HttpAnswer>, Vec<HttpAnswer>) = std::thread::scope(|scope| {
         let asking: Vec<_> = (0..24)
             .map(|n| {
                 let status = &status;
@@ -233,11 +234,24 @@ fn browsers_asking_at_once_share_one_rendering_and_one_compression_per_coding() 
                 })
             })
             .collect();
-        asking.into_iter().map(|thread| thread.join().expect("a request")).collect()
+        let searching: Vec<_> = (0..8)
+            .map(|_| {
+                let status = &status;
+                scope.spawn(move || status.request("GET", b"/?q=http", &[]))
+            })
+            .collect();
+        let join = |threads: Vec<std::thread::ScopedJoinHandle<'_, HttpAnswer>>| -> Vec<HttpAnswer> {
+            threads.into_iter().map(|thread| thread.join().expect("a request")).collect()
+        };
+        (join(asking), join(searching))
     });
     for answer in &answers {
         assert_eq!(answer.status, 200);
         assert!(matches!(answer.header("content-encoding"), Some("br" | "gzip")));
+    }
+    for search in &searches {
+        assert_eq!(search.status, 200, "{}", search.text());
+        assert_eq!(rows(&search.text()).len(), 3, "every site's URL holds http");
     }
     let metrics = status.get("/metrics").text();
     let made = |what: &str| {
