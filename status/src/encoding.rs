@@ -137,9 +137,12 @@ impl Kept {
     }
 }
 
-/// The headers of an answer sent in `coding`.
-pub fn mark(headers: &mut HeaderMap, coding: Coding) {
-    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+/// The headers of a kept answer sent in `coding` (`None`: as it is). Each says that it depends on
+/// `Accept-Encoding`.
+pub fn mark(headers: &mut HeaderMap, coding: Option<Coding>) {
+    if let Some(coding) = coding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+    }
     headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
 }
 
@@ -199,6 +202,9 @@ mod tests {
         assert_eq!(accepted(&["br;q=0, gzip;q=0.000"]), None);
         assert_eq!(accepted(&["*;q=0"]), None);
         assert_eq!(accepted(&[""]), None);
+        let mut not_text = HeaderMap::new();
+        not_text.insert(header::ACCEPT_ENCODING, HeaderValue::from_bytes(b"br\xff").expect("a header value"));
+        assert_eq!(Coding::accepted(&not_text), None, "a value that is not text is left out");
     }
 
     #[test]

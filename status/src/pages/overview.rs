@@ -10,7 +10,7 @@ use askama::Template;
 use axum::{
     body::Body,
     extract::{RawQuery, State},
-    http::{header, HeaderMap, HeaderValue},
+    http::HeaderMap,
     response::Response,
 };
 use bytes::Bytes;
@@ -108,17 +108,12 @@ async fn kept_page(app: &App, kept: &Kept, coding: Option<Coding>) -> Response {
         }
         None => None,
     };
-    let mut response = match encoded {
-        Some((coding, bytes)) => {
-            let mut response = reply::with_type(Body::from(bytes), reply::HTML);
-            encoding::mark(response.headers_mut(), coding);
-            response
-        }
-        None => reply::with_type(Body::from(kept.plain()), reply::HTML),
+    let (sent, body) = match encoded {
+        Some((coding, bytes)) => (Some(coding), bytes),
+        None => (None, kept.plain()),
     };
-    if coding.is_none() {
-        response.headers_mut().append(header::VARY, HeaderValue::from_static("accept-encoding"));
-    }
+    let mut response = reply::with_type(Body::from(body), reply::HTML);
+    encoding::mark(response.headers_mut(), sent);
     reply::cached_for(response, app.cache_seconds)
 }
 
