@@ -299,8 +299,11 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     ];
     daily.extend(FAILURES.iter().copied().chain(buckets.iter().map(String::as_str)).map(|name| format!("sum({name})")));
     let daily = daily.join(", ");
+    // Rows are merged in key order, hours then days, so that transactions writing at once (a
+    // one-off run's writers, replicas) lock the rows they share in one order and never deadlock.
     let hourly = format!(
         "INSERT INTO rollup_hourly AS r ({columns}) SELECT {columns} FROM incoming_rollups
+         ORDER BY url, probe, hour
          ON CONFLICT (url, probe, hour) DO UPDATE SET {merged}"
     );
     Statements {
@@ -315,12 +318,14 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
              INSERT INTO rollup_daily AS r (day, {values})
              SELECT (hour AT TIME ZONE 'UTC')::date, url, probe, {daily} FROM incoming_rollups
              GROUP BY (hour AT TIME ZONE 'UTC')::date, url, probe
+             ORDER BY url, probe, 1
              ON CONFLICT (url, probe, day) DO UPDATE SET {merged}"
         ),
         merge_one_hour_a_day: format!(
             "{hourly};
              INSERT INTO rollup_daily AS r (day, {values})
              SELECT (hour AT TIME ZONE 'UTC')::date, {values} FROM incoming_rollups
+             ORDER BY url, probe, hour
              ON CONFLICT (url, probe, day) DO UPDATE SET {merged}"
         ),
     }

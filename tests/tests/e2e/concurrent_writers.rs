@@ -2,13 +2,15 @@
 //! the look-up, and the rest of the batch is one `COPY`. A report another writer archives between
 //! the look-up and the `COPY` (a replica that took the partition over) makes the `COPY` fail; the
 //! batch is then written through the temporary table, the report once, and only the new ones are
-//! said new (the rollups count only those).
+//! said new (the rollups count only those). Writers merging rollups of the same sites lock the
+//! rows in key order, whatever order their batches hold them in, so that they wait on each other
+//! and never deadlock.
 
 use std::{thread, time::Duration};
 
 use postgres::Transaction;
 
-use websentry_consumer::{batch::Archivable, insert};
+use websentry_consumer::{batch::Archivable, insert, rollup};
 use websentry_tests::{eventually, sample_report, Stack};
 
 fn archivable(url: &str, offset: i64) -> Archivable {
@@ -84,4 +86,57 @@ fn a_retry_of_an_archived_report_is_found_by_the_look_up_and_the_rest_copied_at_
     assert_eq!(new, ["https://new.test/"], "the retry is not new, and not written twice");
     assert!(!fallback, "the COPY did not fail: the look-up found the archived report");
     assert_eq!(database.count("SELECT count(*) FROM reports"), 4);
+}
+
+#[test]
+fn writers_merging_the_same_sites_lock_their_rollup_rows_in_one_order_and_never_deadlock() {
+    // Two hours a day of each site takes the merge that sums a batch's hours into days first; one
+    // hour a day, the one that copies them.
+    for hours in [1, 2] {
+        let database = Stack::get().create_database().migrated();
+        let at = |url: &str, hour: i64| {
+            let mut report = sample_report(url);
+            // Yesterday, from 10:00 UTC: whole hours of one day, none of them to come.
+            let hour = u8::try_from(10 + hour).expect("an hour");
+            report.checked_at = (report.checked_at - time::Duration::days(1)).replace_hour(hour).expect("an hour");
+            report
+        };
+        let reports = |url: &str| -> Vec<_> { (0..hours).map(|h| at(url, h)).collect() };
+
+        // The first writer merges site a and holds its transaction open.
+        let mut first = database.client();
+        let mut holding = first.transaction().expect("transaction");
+        rollup::write(&mut holding, &rollup::aggregate(&reports("https://a.test/"))).expect("first writer, a");
+
+        // The second merges b and a, its rows given b first: in key order it waits on a holding
+        // nothing, where in the given order it would hold b while waiting on a.
+        let mut second = database.client();
+        let both: Vec<_> = reports("https://b.test/").into_iter().chain(reports("https://a.test/")).collect();
+        let writer = thread::spawn(move || {
+            let mut rows = rollup::aggregate(&both);
+            rows.reverse();
+            assert_eq!(rows[0].url, "https://b.test/", "the batch holds b first");
+            let mut tx = second.transaction()?;
+            rollup::write(&mut tx, &rows)?;
+            tx.commit()?;
+            anyhow::Ok(())
+        });
+        let waiting = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock'",
+            database.name
+        );
+        eventually("the second writer waits on the first one's rows", Duration::from_secs(30), || {
+            database.count(&waiting) == 1
+        });
+        // The first now merges b: a deadlock (one of the two failing) if the second held it.
+        rollup::write(&mut holding, &rollup::aggregate(&reports("https://b.test/"))).expect("first writer, b");
+        holding.commit().expect("first commit");
+        writer.join().expect("second writer").expect("the second writer commits too");
+
+        for table in ["rollup_hourly", "rollup_daily"] {
+            let counted: Vec<i64> =
+                database.column(&format!("SELECT sum(probes)::bigint FROM {table} GROUP BY url ORDER BY url"));
+            assert_eq!(counted, [2 * hours, 2 * hours], "{table}, {hours} hour(s) a day: both writers' probes");
+        }
+    }
 }
