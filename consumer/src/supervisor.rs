@@ -85,7 +85,10 @@ impl Supervision {
 }
 
 /// Migrates the schema, then archives until done (one-off) or until `shutdown` (daemon), serving
-/// the HTTP endpoint meanwhile when `WEBSENTRY_LISTEN` is set.
+/// the HTTP endpoint meanwhile when `WEBSENTRY_LISTEN` is set. A one-off run whose first session
+/// finds several partitions writes with up to `WEBSENTRY_CONSUMER_WRITERS` connections at once
+/// (see `session::Slot`), each on a thread of its own; it exits once all are done, with the first
+/// writer's error if any failed.
 ///
 /// # Errors
 /// A service unreachable (one-off), the HTTP address taken, or a schema this build cannot use.
@@ -94,21 +97,58 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
     if let Some(address) = config.listen {
         serve_http(address, runtime, &metrics, shutdown)?;
     }
+    std::thread::scope(|scope| {
+        // The other writers' threads, or why one could not be started: the run then fails, its
+        // partitions left to the next run.
+        let mut others = Vec::new();
+        // A daemon's kept window answers, summed on a thread and connection of their own once the
+        // schema is migrated (see `keeper`); it stops on shutdown.
+        let mut started = false;
+        let first = supervise(config, runtime, shutdown, &metrics, None, |slot| {
+            if std::mem::replace(&mut started, true) {
+                return;
+            }
+            if config.daemon {
+                start_keeper(config, runtime, shutdown, &metrics);
+            }
+            for slot in slot.others() {
+                let metrics = &metrics;
+                let writer = std::thread::Builder::new()
+                    .name(format!("writer-{}", slot.index + 1))
+                    .spawn_scoped(scope, move || supervise(config, runtime, shutdown, metrics, Some(slot), |_| {}))
+                    .with_context(|| format!("starting writer {} of {}", slot.index + 1, slot.of));
+                others.push(writer);
+            }
+        });
+        others.into_iter().fold(first, |result, writer| {
+            let ended = match writer {
+                Ok(writer) => writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(error) => Err(Fatal::Runtime(error)),
+            };
+            result.and(ended)
+        })
+    })
+}
+
+/// Starts sessions for one writer until the work is done: `slot` is `None` for the first writer,
+/// which migrates and keeps the archive, and `started` is told its first session's slot.
+fn supervise(
+    config: &Config,
+    runtime: &Runtime,
+    shutdown: &Shutdown,
+    metrics: &Arc<Metrics>,
+    slot: Option<session::Slot>,
+    mut started: impl FnMut(session::Slot),
+) -> Result<(), Fatal> {
     let mut supervision = Supervision::new(config.daemon);
-    // A daemon's kept window answers, summed on a thread and connection of their own once the
-    // schema is migrated (see `keeper`); it stops on shutdown.
-    let mut keeper_started = false;
     loop {
-        let outcome = connect(config, runtime, shutdown, &metrics).and_then(|session| {
+        let outcome = connect(config, runtime, shutdown, metrics, slot).and_then(|session| {
             if let Some(service) = supervision.connected() {
                 tracing::info!(?service, "connected again, archiving resumes");
             }
             match session {
                 Some(session) => {
-                    if config.daemon && !keeper_started {
-                        start_keeper(config, runtime, shutdown, &metrics);
-                        keeper_started = true;
-                    }
+                    started(session.slot());
                     session::run_until_done(session)
                 }
                 None => Ok(Ended::Done),
@@ -164,12 +204,14 @@ fn serve_http(
     Ok(())
 }
 
-/// Connects the database and migrates it, then (unless `--migrate-only`) Kafka.
+/// Connects the database and migrates it, then (unless `--migrate-only`) Kafka. The first writer
+/// (`slot` `None`) keeps the archive first; the others find it kept.
 fn connect<'a>(
     config: &'a Config,
     runtime: &'a Runtime,
     shutdown: &Shutdown,
     metrics: &Arc<Metrics>,
+    slot: Option<session::Slot>,
 ) -> Result<Option<Session<'a>>, Interrupted> {
     let mut client = crate::database::connect(&config.database).map_err(on(Service::Database))?;
     let applied = schema::migrate(&mut client).map_err(|error| match error.is::<schema::Refused>() {
@@ -178,16 +220,18 @@ fn connect<'a>(
     })?;
     tracing::info!(database = %config.database.address(), migrations_applied = applied, "database ready");
     let mut archiver = Archiver::new(client, config.retention);
-    archiver.upkeep(metrics);
+    if slot.is_none() {
+        archiver.upkeep(metrics);
+    }
     if config.migrate_only {
         return Ok(None);
     }
     // A one-off run sums the kept window answers here, between its upkeep and its batches; a
     // daemon on its own thread (`keeper`), and `--migrate-only` not at all.
-    if !config.daemon {
+    if !config.daemon && slot.is_none() {
         archiver.keep_windows(metrics);
     }
-    session::start(config, runtime, shutdown, Arc::clone(metrics), archiver).map(Some)
+    session::start(config, runtime, shutdown, Arc::clone(metrics), archiver, slot).map(Some)
 }
 
 #[cfg(test)]

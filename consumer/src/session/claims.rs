@@ -22,6 +22,49 @@ use crate::{
     },
 };
 
+/// Which partitions one of a one-off run's writers may claim: writer `index` of `of` takes the
+/// partitions whose id is `index` modulo `of`, so that the writers, each a connection of its own,
+/// write different partitions at once and never try each other's. Each writer claims and stores
+/// offsets as a replica does (see `lease`): the partition locks and the offset compare-and-set
+/// keep every report written once however the writers interleave. A daemon is always
+/// [`Slot::ALONE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub index: usize,
+    pub of: usize,
+}
+
+impl Slot {
+    /// The only writer: every partition.
+    pub const ALONE: Slot = Slot { index: 0, of: 1 };
+
+    /// The first of the writers a one-off run uses for a topic of `partitions`: as many as
+    /// `wanted`, but no more than there are partitions, and at least one.
+    pub fn first(wanted: usize, partitions: usize) -> Slot {
+        Slot { index: 0, of: wanted.min(partitions).max(1) }
+    }
+
+    /// The writers after the first one, in order.
+    pub fn others(self) -> impl Iterator<Item = Slot> {
+        (1..self.of).map(move |index| Slot { index, of: self.of })
+    }
+
+    /// This writer's share of `bytes` fetched at once (`WEBSENTRY_BATCH_BYTES`), which the writers
+    /// share as a daemon's partitions do: never below the setting's least, 1 KiB.
+    pub fn share_of(self, bytes: i32) -> i32 {
+        let of = i32::try_from(self.of).unwrap_or(i32::MAX);
+        (bytes / of).max(crate::settings::BATCH_BYTES.min.min(bytes))
+    }
+
+    /// Whether this writer may claim partition `id`.
+    pub fn holds(self, id: i32) -> bool {
+        // `of` is at most WEBSENTRY_CONSUMER_WRITERS' 16; a partition id is never negative, and one
+        // that were would still fall to exactly one writer.
+        let of = i32::try_from(self.of).unwrap_or(i32::MAX);
+        usize::try_from(id.rem_euclid(of)).is_ok_and(|rest| rest == self.index)
+    }
+}
+
 /// Where a newly claimed partition is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resume {
@@ -69,7 +112,8 @@ pub fn claim(session: &mut Session<'_>) -> Result<(), Interrupted> {
         tracing::info!(partition = id, share, "partition released to another replica");
     }
     let (mut claimed, mut restarted) = (0, Vec::new());
-    for id in plan.candidates {
+    let slot = session.slot;
+    for id in plan.candidates.into_iter().filter(|&id| slot.holds(id)) {
         if claimed == plan.wanted {
             break;
         }
@@ -157,6 +201,39 @@ mod tests {
 
     fn stored(next_offset: i64, topic_id: Option<Uuid>) -> Option<Stored> {
         Some(Stored { next_offset, topic_id })
+    }
+
+    #[test]
+    fn a_one_off_runs_writers_share_the_partitions_each_to_exactly_one() {
+        for (wanted, partitions, writers) in [(2, 4, 2), (2, 1, 1), (4, 3, 3), (1, 8, 1), (16, 0, 1), (3, 7, 3)] {
+            let first = Slot::first(wanted, partitions);
+            assert_eq!(first.of, writers, "{wanted} wanted for {partitions} partitions");
+            let slots: Vec<Slot> = std::iter::once(first).chain(first.others()).collect();
+            assert_eq!(slots.len(), writers);
+            assert_eq!(slots.iter().map(|slot| slot.index).collect::<Vec<_>>(), (0..writers).collect::<Vec<_>>());
+            let ids = i32::try_from(partitions).unwrap();
+            for id in (0..ids + 3).chain([-1, i32::MAX]) {
+                let holders = slots.iter().filter(|slot| slot.holds(id)).count();
+                assert_eq!(holders, 1, "partition {id} with {writers} writers");
+            }
+            if writers > 1 {
+                let shares: Vec<usize> =
+                    slots.iter().map(|slot| (0..ids).filter(|&id| slot.holds(id)).count()).collect();
+                let (least, most) = (shares.iter().min().unwrap(), shares.iter().max().unwrap());
+                assert!(most - least <= 1, "even shares: {shares:?}");
+            }
+        }
+        assert!((-5..100).all(|id| Slot::ALONE.holds(id)), "alone, a writer holds every partition");
+    }
+
+    #[test]
+    fn the_writers_share_the_bytes_fetched_at_once_down_to_one_kib() {
+        let of = |n| Slot { index: 0, of: n };
+        assert_eq!(Slot::ALONE.share_of(1 << 20), 1 << 20);
+        assert_eq!(of(2).share_of(1 << 20), 1 << 19);
+        assert_eq!(of(3).share_of(3000 * 1024), 1000 * 1024);
+        assert_eq!(of(16).share_of(4096), 1024, "no fetch below the setting's least");
+        assert_eq!(of(16).share_of(1024), 1024);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::{
     metrics::Metrics,
     partitions::PartitionTable,
     session::{
+        claims::Slot,
         outcome::{on, Interrupted, Service},
         state::Session,
     },
@@ -27,7 +28,9 @@ use crate::{
 /// (less when `WEBSENTRY_KAFKA_TIMEOUT` is shorter).
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Connects Kafka for an archiver that is already connected and migrated.
+/// Connects Kafka for an archiver that is already connected and migrated. `slot` is the writer's
+/// share of the partitions; `None` for the first (or only) writer, whose share follows from
+/// `WEBSENTRY_CONSUMER_WRITERS` and the partitions found (a daemon: all of them).
 ///
 /// # Errors
 /// Kafka unreachable past its timeout, the topic missing, a partition without a known leader, or
@@ -38,6 +41,7 @@ pub fn start<'a>(
     shutdown: &Shutdown,
     metrics: Arc<Metrics>,
     mut archiver: Archiver,
+    slot: Option<Slot>,
 ) -> Result<Session<'a>, Interrupted> {
     let kafka = config.kafka.as_ref().context("Kafka settings are needed to archive").map_err(on(Service::Kafka))?;
     let request_deadline = kafka.timeout.min(REQUEST_DEADLINE);
@@ -50,8 +54,16 @@ pub fn start<'a>(
     if topic.id.is_none() {
         tracing::warn!(topic = kafka.topic, "the broker gives no topic id: a topic created again cannot be told apart");
     }
+    let slot = match (slot, config.daemon) {
+        (Some(slot), _) => slot,
+        (None, true) => Slot::ALONE,
+        (None, false) => Slot::first(config.writers, topic.partitions.len()),
+    };
+    // The writers share WEBSENTRY_BATCH_BYTES, the bound on what fetches hold, as a daemon's
+    // partitions do: each fetches its share at once.
+    let fetch_bytes = slot.share_of(config.batch_bytes);
     let connecting = async {
-        let source = Source::connect(kafka, config.batch_bytes).await?;
+        let source = Source::connect(kafka, fetch_bytes).await?;
         let readable = source.add(&topic.partitions).await?;
         Ok::<_, KafkaError>((source, readable))
     };
@@ -80,6 +92,7 @@ pub fn start<'a>(
         source: Arc::new(source),
         archiver,
         table: PartitionTable::new(&readable),
+        slot,
         request_deadline,
     })
 }

@@ -20,6 +20,7 @@ pub mod poll;
 pub mod state;
 pub mod write;
 
+pub use claims::Slot;
 pub use connect::start;
 pub use outcome::{Ended, Interrupted, Service};
 pub use state::Session;
@@ -40,7 +41,8 @@ pub fn run_until_done(mut session: Session<'_>) -> Result<Ended, Interrupted> {
 fn archive_until_done(session: &mut Session<'_>) -> Result<Ended, Interrupted> {
     claims::claim(session)?;
     let config = session.config;
-    tracing::info!(topic = session.topic(), topic_id = ?session.topic_id, partitions = session.table.len(), held = session.table.held(), group = %config.group, daemon = config.daemon, "archiving");
+    let slot = session.slot;
+    tracing::info!(topic = session.topic(), topic_id = ?session.topic_id, partitions = session.table.len(), held = session.table.held(), group = %config.group, daemon = config.daemon, writer = slot.index + 1, writers = slot.of, "archiving");
     let ended = match config.daemon {
         true => poll::poll_until_stopped(session)?,
         false => drain::drain_to_watermarks(session)?,

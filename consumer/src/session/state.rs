@@ -16,7 +16,10 @@ use crate::{
     metadata::MetadataClient,
     metrics::Metrics,
     partitions::PartitionTable,
-    session::outcome::{on, Interrupted, Service},
+    session::{
+        claims::Slot,
+        outcome::{on, Interrupted, Service},
+    },
     settings::Config,
 };
 
@@ -39,6 +42,8 @@ pub struct Session<'a> {
     pub(super) archiver: Archiver,
     /// What this replica knows of each partition.
     pub(super) table: PartitionTable,
+    /// Which of them this writer may claim (a one-off run may write with several connections).
+    pub(super) slot: Slot,
     /// The longest one Kafka request is waited for before the broker counts as gone.
     pub(super) request_deadline: Duration,
 }
@@ -116,5 +121,10 @@ impl Session<'_> {
     /// The topic's name.
     pub(super) fn topic(&self) -> &str {
         self.source.topic()
+    }
+
+    /// Which partitions this session's writer claims, and of how many writers.
+    pub fn slot(&self) -> Slot {
+        self.slot
     }
 }

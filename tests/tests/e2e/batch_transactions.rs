@@ -1,7 +1,9 @@
 //! The consumer writes several fetches in one transaction and merges their rollups once: a one-off
 //! run catching up, fetch after fetch up to `WEBSENTRY_BATCH_MAX` records; a daemon, what one poll
 //! of its partitions brought. Seen here by the transactions the rows were written in, and through
-//! a kill in the middle of such a transaction.
+//! a kill in the middle of such a transaction. A one-off run writes with two connections at once
+//! (`WEBSENTRY_CONSUMER_WRITERS`), each with its share of the partitions and transactions of its
+//! own.
 
 use std::time::Duration;
 
@@ -220,4 +222,50 @@ fn retries_of_earlier_runs_and_transactions_are_found_by_the_look_up_and_archive
     let dead =
         db.count("SELECT coalesce(sum(n_dead_tup), 0)::bigint FROM pg_stat_user_tables WHERE relname LIKE 'reports_%'");
     assert_eq!(dead, 0, "no COPY met a duplicate and fell back to the temporary table");
+}
+
+/// The `archiving` lines of a run's log: one per writer.
+fn archiving_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|line| line.contains("archiving") && line.contains("writers=")).collect()
+}
+
+#[test]
+fn a_one_off_run_writes_its_partitions_with_two_connections_at_once() {
+    let stack = Stack::get();
+    let topic = stack.create_topic(4);
+    let db = stack.create_database();
+    let mut produced = stack.produce_reports(&topic, 4, 400, 400);
+    let alone = stack.consumer(&topic, &db).env("WEBSENTRY_CONSUMER_WRITERS", "1").success();
+    let lines = archiving_lines(&alone.stderr);
+    assert!(
+        lines.len() == 1 && lines[0].contains("held=4") && lines[0].contains("writers=1"),
+        "one writer holds all four partitions:\n{}",
+        alone.stderr
+    );
+    produced.extend(stack.produce_reports(&topic, 4, 400, 400));
+
+    // Partition 0's offset row locked: the transaction that stores its offset waits, and with it
+    // everything that transaction holds.
+    let mut client = db.client();
+    let mut holding = client.transaction().expect("transaction");
+    holding.execute("SELECT 1 FROM consumer_offsets WHERE partition = 0 FOR UPDATE", &[]).expect("locking");
+    let running = stack.consumer(&topic, &db).spawn();
+    let offsets = |partitions: &str| -> Vec<i64> {
+        db.column(&format!("SELECT next_offset FROM consumer_offsets WHERE partition IN ({partitions}) ORDER BY 1"))
+    };
+    // One writer would hold all four partitions in its transaction, which waits.
+    eventually("partitions 1 and 3, the second writer's, archived meanwhile", Duration::from_secs(30), || {
+        offsets("1, 3") == [200, 200]
+    });
+    assert_eq!(offsets("0, 2"), [100, 100], "the first writer's transaction waits");
+    holding.commit().expect("releasing partition 0's offset");
+    let output = running.finish(Duration::from_secs(30));
+
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let lines = archiving_lines(&output.stderr);
+    assert_eq!(lines.len(), 2, "{}", output.stderr);
+    assert!(lines.iter().all(|line| line.contains("held=2") && line.contains("writers=2")), "{}", output.stderr);
+    assert_eq!(offsets("0, 1, 2, 3"), [200, 200, 200, 200]);
+    assert_each_once(&db, produced);
+    db.assert_rollups_match_raw();
 }
