@@ -13,7 +13,10 @@
 //! COPY beside it, and the figures are the medians (one run took 1.9 × as long as the two beside
 //! it on the 2-core machine, and the COPY itself drifts by a third over minutes). Then a daemon
 //! catches up with the same topic once, into a fresh database, as after an outage: timed until its
-//! stored offsets reach the topic's end. `WEBSENTRY_BENCH_CONSUMER` names another consumer binary
+//! stored offsets reach the topic's end. Each run also drains with one writer
+//! (`WEBSENTRY_CONSUMER_WRITERS=1`) beside the default two, unless `WEBSENTRY_CONSUMER_WRITERS` is
+//! set for the bench (then passed on): what the second connection buys, and costs, in the same
+//! run. `WEBSENTRY_BENCH_CONSUMER` names another consumer binary
 //! to time instead of this workspace's; `WEBSENTRY_BENCH_AB` names one to drain too in every run,
 //! in turns with this one (an A/B on the same topic and machine, run by run). Before the drains, the
 //! consumer's writer (`websentry_consumer::insert`, binary COPY) is compared with a multi-row
@@ -123,21 +126,27 @@ fn main() {
     let (mut drains, mut copies, mut others) = (Vec::with_capacity(runs), Vec::with_capacity(runs), Vec::new());
     let (mut cpus, mut other_cpus) = (Vec::with_capacity(runs), Vec::new());
     let mut peak_kb = 0;
+    // The drains of this build with one writer, unless the writers are set for the bench.
+    let (mut alone, mut alone_kb) = (Vec::new(), 0);
+    let one_writer = std::env::var_os("WEBSENTRY_CONSUMER_WRITERS").is_none();
     let mut ceiling: Option<Ceiling> = None;
     // Every run's database is kept to the end: dropping one makes PostgreSQL checkpoint, which
     // would write out in the next run's time.
     let mut databases = Vec::with_capacity(runs);
     for run in 1..=runs {
-        let mut order = vec![(&this, "consumer")];
-        if let Some(other) = &other {
-            order.push((other, "other build"));
-            if run % 2 == 0 {
-                order.reverse();
-            }
+        let mut order = vec![(&this, "consumer", None)];
+        if one_writer {
+            order.push((&this, "one writer", Some("1")));
         }
-        for (binary, name) in order {
+        if let Some(other) = &other {
+            order.push((other, "other build", None));
+        }
+        if run % 2 == 0 {
+            order.reverse();
+        }
+        for (binary, name, writers) in order {
             let db = stack.create_database();
-            let (took, kb, cpu) = drain(stack, binary, &topic, &db);
+            let (took, kb, cpu) = drain(stack, binary, &topic, &db, writers);
             let archived = db.count("SELECT count(*) FROM reports");
             assert_eq!(archived, reports as i64, "{name}: archived every distinct report once");
             for table in ["rollup_hourly", "rollup_daily"] {
@@ -150,7 +159,10 @@ fn main() {
                 kb as f64 / 1024.0,
                 cpu * 1e6 / reports as f64
             );
-            if binary == &this {
+            if writers.is_some() {
+                alone.push(took);
+                alone_kb = alone_kb.max(kb);
+            } else if binary == &this {
                 drains.push(took);
                 cpus.push(cpu);
                 peak_kb = peak_kb.max(kb);
@@ -222,7 +234,7 @@ fn main() {
     );
     let retries = if every == 0 { "no retries".to_owned() } else { format!("{:.1} % retries", 100.0 / every as f64) };
     // The batch settings the consumer was given (see `drain`), or its defaults.
-    let batches = match (std::env::var("WEBSENTRY_BATCH_BYTES"), std::env::var("WEBSENTRY_BATCH_MAX")) {
+    let mut batches = match (std::env::var("WEBSENTRY_BATCH_BYTES"), std::env::var("WEBSENTRY_BATCH_MAX")) {
         (Err(_), Err(_)) => "default batches".to_owned(),
         (bytes, max) => format!(
             "batches of {} bytes and {} records",
@@ -230,6 +242,9 @@ fn main() {
             max.as_deref().unwrap_or("default")
         ),
     };
+    if let Ok(writers) = std::env::var("WEBSENTRY_CONSUMER_WRITERS") {
+        batches.push_str(&format!(", {writers} writer(s)"));
+    }
     figure(
         &format!("drain with rollups, {batches}, {retries}, against COPY"),
         format!("{against_copy:.2} x"),
@@ -238,6 +253,22 @@ fn main() {
     figure(&format!("drain with rollups, {batches}"), format!("{consumer_rate:.0} rows/s"), "-");
     figure("PostgreSQL COPY of the same rows", format!("{copy_rate:.0} rows/s"), "-");
     figure("drain peak RSS", format!("{:.1} MB", peak_kb as f64 / 1024.0), "<= 30 MB");
+    if !alone.is_empty() {
+        let paired: Vec<f64> = copies.iter().zip(&alone).map(|(copy, drain)| copy / drain).collect();
+        let gains: Vec<f64> = alone.iter().zip(&drains).map(|(one, two)| one / two).collect();
+        println!(
+            "one writer             : {:.0} rows/s (median), the default writers {} faster run by run (median {:.2} x)",
+            reports as f64 / median(&alone),
+            gains.iter().map(|g| format!("{g:.2}")).collect::<Vec<_>>().join(", "),
+            median(&gains)
+        );
+        figure(
+            &format!("drain with rollups, {batches}, one writer, {retries}, against COPY"),
+            format!("{:.2} x", median(&paired)),
+            ">= 0.5 x",
+        );
+        figure("drain peak RSS, one writer", format!("{:.1} MB", alone_kb as f64 / 1024.0), "<= 30 MB");
+    }
 
     // A daemon catching up with the same topic (as after an outage), once, into a fresh database.
     let daemon_db = stack.create_database();
@@ -616,8 +647,8 @@ fn create_todays_partitions(client: &mut postgres::Client) {
 
 /// Runs the consumer once over the topic (built by the harness in the profile of this benchmark,
 /// `release`); its wall time and peak RSS (KiB).
-fn drain(stack: &Stack, binary: &Path, topic: &str, db: &TestDatabase) -> (f64, u64, f64) {
-    let mut child = start_consumer(stack, binary, topic, db, false);
+fn drain(stack: &Stack, binary: &Path, topic: &str, db: &TestDatabase, writers: Option<&str>) -> (f64, u64, f64) {
+    let mut child = start_consumer(stack, binary, topic, db, false, writers);
     let started = Instant::now();
     let (mut peak_kb, mut cpu) = (0, 0.0);
     let status = loop {
@@ -651,7 +682,7 @@ fn cpu_seconds(child: &Child) -> Option<f64> {
 /// reach the end of the topic (`records` in all), and its peak RSS (KiB). Then stopped by SIGTERM.
 fn catch_up(stack: &Stack, topic: &str, db: &TestDatabase, records: i64) -> (f64, u64) {
     let mut offsets = db.client();
-    let mut child = start_consumer(stack, &consumer_binary(), topic, db, true);
+    let mut child = start_consumer(stack, &consumer_binary(), topic, db, true, None);
     let started = Instant::now();
     let mut peak_kb = 0;
     loop {
@@ -676,8 +707,15 @@ fn catch_up(stack: &Stack, topic: &str, db: &TestDatabase, records: i64) -> (f64
 }
 
 /// The consumer on `topic` into `db` (migrated first, before any clock starts), one-off or as a
-/// daemon, with the bench's batch settings if any.
-fn start_consumer(stack: &Stack, binary: &Path, topic: &str, db: &TestDatabase, daemon: bool) -> Child {
+/// daemon, with the bench's batch settings if any and `writers` (`WEBSENTRY_CONSUMER_WRITERS`) if given.
+fn start_consumer(
+    stack: &Stack,
+    binary: &Path,
+    topic: &str,
+    db: &TestDatabase,
+    daemon: bool,
+    writers: Option<&str>,
+) -> Child {
     let mut migrate = db.client();
     schema::migrate(&mut migrate).expect("migrating before timing");
     Command::new(binary)
@@ -687,7 +725,10 @@ fn start_consumer(stack: &Stack, binary: &Path, topic: &str, db: &TestDatabase, 
         .envs(DATABASE_PORT.get().map(|port| ("WEBSENTRY_DATABASE_PORT", port.to_string())))
         .env("WEBSENTRY_LOGLEVEL", "WARNING")
         .env("WEBSENTRY_CONSUMER_ENABLE_DAEMON", daemon.to_string())
-        .envs(std::env::vars().filter(|(k, _)| k == "WEBSENTRY_BATCH_BYTES" || k == "WEBSENTRY_BATCH_MAX"))
+        .envs(std::env::vars().filter(|(k, _)| {
+            k == "WEBSENTRY_BATCH_BYTES" || k == "WEBSENTRY_BATCH_MAX" || k == "WEBSENTRY_CONSUMER_WRITERS"
+        }))
+        .envs(writers.map(|n| ("WEBSENTRY_CONSUMER_WRITERS", n)))
         .stdout(Stdio::null())
         .spawn()
         .expect("starting the consumer")
