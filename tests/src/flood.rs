@@ -105,11 +105,13 @@ pub fn probe(address: SocketAddr, path: &str) -> (Option<u16>, Duration) {
         let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
         let left = Duration::from_secs(2).checked_sub(started.elapsed())?;
         stream.set_read_timeout(Some(left)).ok()?;
-        write!(
-            stream,
+        // The whole head in one write, as the kubelet sends it: `write!` on the bare stream would
+        // send each piece of the format in a write of its own, and a head that comes in pieces is
+        // a slow client's until it is whole (see `shared/src/connections.rs`).
+        let head = format!(
             "GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: kube-probe/1.31\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
+        );
+        stream.write_all(head.as_bytes()).ok()?;
         let mut answer = String::new();
         stream.read_to_string(&mut answer).ok()?;
         answer.split_whitespace().nth(1)?.parse().ok()
