@@ -17,7 +17,7 @@ pub mod partitioner;
 
 use std::{
     collections::BTreeMap,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
     time::Duration,
 };
 
@@ -59,6 +59,9 @@ pub struct Publisher {
     timeout: Duration,
     /// Whether the last request was acknowledged; logged when it changes.
     acknowledging: AtomicBool,
+    /// How many times Kafka acknowledged again after failing: a request sent before the last time
+    /// belongs to the outage that ended, and its failure does not begin another one.
+    recoveries: AtomicU64,
     _client: Client,
 }
 
@@ -107,6 +110,7 @@ impl Publisher {
             partitions,
             timeout: settings.timeout,
             acknowledging: AtomicBool::new(true),
+            recoveries: AtomicU64::new(0),
             _client: client,
         })
     }
@@ -179,11 +183,13 @@ impl Publisher {
     /// One produce request; a request refused as too large is sent again in halves.
     async fn send(&self, partition: usize, request: Vec<Pending>, lost: &AtomicBool, unsent: &mut Vec<Pending>) {
         let records = request.iter().map(|p| p.record.clone()).collect();
+        let sent_during = self.recoveries.load(Ordering::Relaxed);
         let outcome =
             timeout(self.timeout, self.partitions[partition].produce(records, Compression::NoCompression)).await;
         let err = match outcome {
             Ok(Ok(_)) => {
                 if !self.acknowledging.swap(true, Ordering::Relaxed) {
+                    self.recoveries.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(topic = %self.topic, "Kafka acknowledges reports again");
                 }
                 return;
@@ -205,7 +211,10 @@ impl Publisher {
             return;
         }
         lost.store(true, Ordering::Relaxed);
-        if self.acknowledging.swap(false, Ordering::Relaxed) {
+        // A request sent into an outage that has ended since (another partition's leader answered
+        // first) is kept unsent like any other, but begins no new outage in the log.
+        let stale = self.recoveries.load(Ordering::Relaxed) != sent_during;
+        if !stale && self.acknowledging.swap(false, Ordering::Relaxed) {
             tracing::error!(topic = %self.topic, partition, timeout_s = self.timeout.as_secs(), cause = %err, "Kafka does not acknowledge reports; keeping them, not trying again this round");
         }
         unsent.extend(request);
