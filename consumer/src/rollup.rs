@@ -300,7 +300,8 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     daily.extend(FAILURES.iter().copied().chain(buckets.iter().map(String::as_str)).map(|name| format!("sum({name})")));
     let daily = daily.join(", ");
     // Rows are merged in key order, hours then days, so that transactions writing at once (a
-    // one-off run's writers, replicas) lock the rows they share in one order and never deadlock.
+    // one-off run's writers, replicas) lock the rollup rows they share in one order: they wait on
+    // each other there and cannot deadlock.
     let hourly = format!(
         "INSERT INTO rollup_hourly AS r ({columns}) SELECT {columns} FROM incoming_rollups
          ORDER BY url, probe, hour

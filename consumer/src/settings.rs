@@ -19,7 +19,7 @@ pub const BATCH_MAX: Whole<usize> = Whole::new(1, 100_000, 20_000);
 /// sends by default in one response.
 pub const BATCH_BYTES: Whole<i32> = Whole::new(1024, 64 * 1024 * 1024, 1024 * 1024);
 /// Connections a one-off run writes with at once, each with its share of the partitions: two put
-/// a second PostgreSQL backend to work, 1.3 × faster on the drain bench (docs/benchmarks.md).
+/// a second PostgreSQL backend to work, 1.2–1.4 × faster on the drain bench (docs/benchmarks.md).
 pub const WRITERS: Whole<usize> = Whole::new(1, 16, 2);
 /// Days of raw reports kept: 0 keeps for ever, else up to a hundred years.
 pub const RETENTION_DAYS: Whole<u32> = Whole::new(0, 36_500, 31);

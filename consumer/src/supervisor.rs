@@ -120,29 +120,41 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
                 others.push(writer);
             }
         });
-        others.into_iter().fold(first, |result, writer| {
+        others.into_iter().enumerate().fold(first, |result, (index, writer)| {
             let ended = match writer {
                 Ok(writer) => writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                 Err(error) => Err(Fatal::Runtime(error)),
             };
-            result.and(ended)
+            match (result, ended) {
+                // The run exits with the first writer's failure; each other one is said here.
+                (Err(first), Err(Fatal::Runtime(also) | Fatal::Config(also))) => {
+                    let cause = websentry_shared::exit::one_line(&also);
+                    tracing::error!(writer = index + 2, cause = %cause, "this writer failed too");
+                    Err(first)
+                }
+                (result, ended) => result.and(ended),
+            }
         })
     })
 }
 
 /// Starts sessions for one writer until the work is done: `slot` is `None` for the first writer,
-/// which migrates and keeps the archive, and `started` is told its first session's slot.
+/// which migrates and keeps the archive, and whose first session decides how many writers there
+/// are; `started` is told that session's slot. After the topic was created again, a writer claims
+/// any free partition of it ([`session::Slot::ALONE`]): another writer may have ended already, and
+/// the partition locks keep each partition to one writer.
 fn supervise(
     config: &Config,
     runtime: &Runtime,
     shutdown: &Shutdown,
     metrics: &Arc<Metrics>,
-    slot: Option<session::Slot>,
+    mut slot: Option<session::Slot>,
     mut started: impl FnMut(session::Slot),
 ) -> Result<(), Fatal> {
+    let first = slot.is_none();
     let mut supervision = Supervision::new(config.daemon);
     loop {
-        let outcome = connect(config, runtime, shutdown, metrics, slot).and_then(|session| {
+        let outcome = connect(config, runtime, shutdown, metrics, first, slot).and_then(|session| {
             if let Some(service) = supervision.connected() {
                 tracing::info!(?service, "connected again, archiving resumes");
             }
@@ -157,7 +169,7 @@ fn supervise(
         match supervision.after(outcome, shutdown.is_requested()) {
             Decision::Stop => return Ok(()),
             Decision::Fail(error) => return Err(Fatal::Runtime(error)),
-            Decision::StartAgain => {}
+            Decision::StartAgain => slot = Some(session::Slot::ALONE),
             Decision::Retry { service, error, pause, first } => {
                 metrics.record_interruption(service);
                 metrics.set_connected(service != Service::Kafka, service != Service::Database);
@@ -204,13 +216,15 @@ fn serve_http(
     Ok(())
 }
 
-/// Connects the database and migrates it, then (unless `--migrate-only`) Kafka. The first writer
-/// (`slot` `None`) keeps the archive first; the others find it kept.
+/// Connects the database and migrates it, then (unless `--migrate-only`) Kafka. The `first`
+/// writer keeps the archive first; the others find it kept. `slot`: the writer's share of the
+/// partitions, `None` until the first writer's first session decides it.
 fn connect<'a>(
     config: &'a Config,
     runtime: &'a Runtime,
     shutdown: &Shutdown,
     metrics: &Arc<Metrics>,
+    first: bool,
     slot: Option<session::Slot>,
 ) -> Result<Option<Session<'a>>, Interrupted> {
     let mut client = crate::database::connect(&config.database).map_err(on(Service::Database))?;
@@ -220,7 +234,7 @@ fn connect<'a>(
     })?;
     tracing::info!(database = %config.database.address(), migrations_applied = applied, "database ready");
     let mut archiver = Archiver::new(client, config.retention);
-    if slot.is_none() {
+    if first {
         archiver.upkeep(metrics);
     }
     if config.migrate_only {
@@ -228,7 +242,7 @@ fn connect<'a>(
     }
     // A one-off run sums the kept window answers here, between its upkeep and its batches; a
     // daemon on its own thread (`keeper`), and `--migrate-only` not at all.
-    if !config.daemon && slot.is_none() {
+    if !config.daemon && first {
         archiver.keep_windows(metrics);
     }
     session::start(config, runtime, shutdown, Arc::clone(metrics), archiver, slot).map(Some)
