@@ -18,7 +18,8 @@
 //! set for the bench (then passed on): what the second connection buys, and costs, in the same
 //! run. `WEBSENTRY_BENCH_CONSUMER` names another consumer binary
 //! to time instead of this workspace's; `WEBSENTRY_BENCH_AB` names one to drain too in every run,
-//! in turns with this one (an A/B on the same topic and machine, run by run). Before the drains, the
+//! in turns with this one (an A/B on the same topic and machine, run by run; the daemon's catch-up
+//! too, as many times). Before the drains, the
 //! consumer's writer (`websentry_consumer::insert`, binary COPY) is compared with a multi-row
 //! `INSERT … VALUES` of the same columns, on 100,000 reports in batches of 5,000, one transaction
 //! each. (An `UNNEST` of one array per column was measured too
@@ -294,6 +295,42 @@ fn main() {
         "-",
     );
     databases.push(daemon_db);
+    // With `WEBSENTRY_BENCH_AB`, both builds catch up in turns, `runs` times each, each into a
+    // fresh database: an A/B of the daemon's path.
+    if let Some(other) = &other {
+        let (mut these, mut those) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+        for run in 1..=runs {
+            let mut order = [(&this, true), (other, false)];
+            if run % 2 == 0 {
+                order.reverse();
+            }
+            for (binary, mine) in order {
+                let db = stack.create_database();
+                let (took, kb) = catch_up_with(stack, binary, &topic, &db, (reports + duplicates) as i64);
+                assert_eq!(db.count("SELECT count(*) FROM reports"), reports as i64, "every report once");
+                println!(
+                    "{} daemon catch-up, run {run}/{runs}: {:.0} distinct rows/s ({took:.2} s), peak RSS {:.1} MB",
+                    if mine { "this build's" } else { "other build's" },
+                    reports as f64 / took,
+                    kb as f64 / 1024.0
+                );
+                if mine {
+                    these.push(took)
+                } else {
+                    those.push(took)
+                }
+                databases.push(db);
+            }
+        }
+        let changes: Vec<f64> = those.iter().zip(&these).map(|(other, this)| other / this).collect();
+        println!(
+            "A/B daemon catch-up    : this build {:.0} rows/s, the other {:.0} rows/s (medians); this build against the other, run by run: {} (median {:.2} x)",
+            reports as f64 / median(&these),
+            reports as f64 / median(&those),
+            changes.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(", "),
+            median(&changes)
+        );
+    }
     delete_topic(stack, &topic);
     drop(relay);
 
@@ -681,8 +718,13 @@ fn cpu_seconds(child: &Child) -> Option<f64> {
 /// A daemon started on the whole topic, as after an outage: the seconds until its stored offsets
 /// reach the end of the topic (`records` in all), and its peak RSS (KiB). Then stopped by SIGTERM.
 fn catch_up(stack: &Stack, topic: &str, db: &TestDatabase, records: i64) -> (f64, u64) {
+    catch_up_with(stack, &consumer_binary(), topic, db, records)
+}
+
+/// As [`catch_up`], with `binary`.
+fn catch_up_with(stack: &Stack, binary: &Path, topic: &str, db: &TestDatabase, records: i64) -> (f64, u64) {
     let mut offsets = db.client();
-    let mut child = start_consumer(stack, &consumer_binary(), topic, db, true, None);
+    let mut child = start_consumer(stack, binary, topic, db, true, None);
     let started = Instant::now();
     let mut peak_kb = 0;
     loop {
