@@ -88,7 +88,9 @@ impl Supervision {
 /// the HTTP endpoint meanwhile when `WEBSENTRY_LISTEN` is set. A one-off run whose first session
 /// finds several partitions writes with up to `WEBSENTRY_CONSUMER_WRITERS` connections at once
 /// (see `session::Slot`), each on a thread of its own; it exits once all are done, with the first
-/// writer's error if any failed.
+/// writer's error if any failed. The writers share `metrics`, whose connection flags and held
+/// partitions describe one session at a time: nothing reads them in a one-off run, which serves no
+/// HTTP endpoint, and a daemon has one writer.
 ///
 /// # Errors
 /// A service unreachable (one-off), the HTTP address taken, or a schema this build cannot use.
@@ -117,10 +119,10 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
                     .name(format!("writer-{}", slot.index + 1))
                     .spawn_scoped(scope, move || supervise(config, runtime, shutdown, metrics, Some(slot), |_| {}))
                     .with_context(|| format!("starting writer {} of {}", slot.index + 1, slot.of));
-                others.push(writer);
+                others.push((slot, writer));
             }
         });
-        others.into_iter().enumerate().fold(first, |result, (index, writer)| {
+        others.into_iter().fold(first, |result, (slot, writer)| {
             let ended = match writer {
                 Ok(writer) => writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                 Err(error) => Err(Fatal::Runtime(error)),
@@ -129,7 +131,7 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
                 // The run exits with the first writer's failure; each other one is said here.
                 (Err(first), Err(Fatal::Runtime(also) | Fatal::Config(also))) => {
                     let cause = websentry_shared::exit::one_line(&also);
-                    tracing::error!(writer = index + 2, cause = %cause, "this writer failed too");
+                    tracing::error!(writer = slot.index + 1, cause = %cause, "this writer failed too");
                     Err(first)
                 }
                 (result, ended) => result.and(ended),

@@ -52,16 +52,18 @@ impl Slot {
     /// This writer's share of `bytes` fetched at once (`WEBSENTRY_BATCH_BYTES`), which the writers
     /// share as a daemon's partitions do: never below the setting's least, 1 KiB.
     pub fn share_of(self, bytes: i32) -> i32 {
-        let of = i32::try_from(self.of).unwrap_or(i32::MAX);
-        (bytes / of).max(crate::settings::BATCH_BYTES.min.min(bytes))
+        (bytes / self.count()).max(crate::settings::BATCH_BYTES.min.min(bytes))
     }
 
-    /// Whether this writer may claim partition `id`.
+    /// Whether this writer may claim partition `id`. A partition id is never negative; one that
+    /// were would still fall to exactly one writer.
     pub fn holds(self, id: i32) -> bool {
-        // `of` is at most WEBSENTRY_CONSUMER_WRITERS' 16; a partition id is never negative, and one
-        // that were would still fall to exactly one writer.
-        let of = i32::try_from(self.of).unwrap_or(i32::MAX);
-        usize::try_from(id.rem_euclid(of)).is_ok_and(|rest| rest == self.index)
+        usize::try_from(id.rem_euclid(self.count())).is_ok_and(|rest| rest == self.index)
+    }
+
+    /// How many writers, as Kafka counts partitions (at most WEBSENTRY_CONSUMER_WRITERS' 16).
+    fn count(self) -> i32 {
+        i32::try_from(self.of).unwrap_or(i32::MAX)
     }
 }
 
