@@ -19,7 +19,8 @@
 //! run. `WEBSENTRY_BENCH_CONSUMER` names another consumer binary
 //! to time instead of this workspace's; `WEBSENTRY_BENCH_AB` names one to drain too in every run,
 //! in turns with this one (an A/B on the same topic and machine, run by run; the daemon's catch-up
-//! too, as many times). Before the drains, the
+//! too, as many times), and prints its figures too: name the image's binary
+//! (`scripts/build-static`'s, on musl's allocator) to measure what ships. Before the drains, the
 //! consumer's writer (`websentry_consumer::insert`, binary COPY) is compared with a multi-row
 //! `INSERT … VALUES` of the same columns, on 100,000 reports in batches of 5,000, one transaction
 //! each. (An `UNNEST` of one array per column was measured too
@@ -126,7 +127,7 @@ fn main() {
     let this = consumer_binary();
     let (mut drains, mut copies, mut others) = (Vec::with_capacity(runs), Vec::with_capacity(runs), Vec::new());
     let (mut cpus, mut other_cpus) = (Vec::with_capacity(runs), Vec::new());
-    let mut peak_kb = 0;
+    let (mut peak_kb, mut other_kb) = (0, 0);
     // The drains of this build with one writer, unless the writers are set for the bench.
     let (mut alone, mut alone_kb) = (Vec::new(), 0);
     let one_writer = std::env::var_os("WEBSENTRY_CONSUMER_WRITERS").is_none();
@@ -170,6 +171,7 @@ fn main() {
             } else {
                 others.push(took);
                 other_cpus.push(cpu);
+                other_kb = other_kb.max(kb);
             }
             databases.push(db);
         }
@@ -269,6 +271,17 @@ fn main() {
             ">= 0.5 x",
         );
         figure("drain peak RSS, one writer", format!("{:.1} MB", alone_kb as f64 / 1024.0), "<= 30 MB");
+    }
+    if !others.is_empty() {
+        // The other build's own figures: given the image's binary (`scripts/build-static`), what
+        // ships, on musl's allocator.
+        let against: Vec<f64> = copies.iter().zip(&others).map(|(copy, other)| copy / other).collect();
+        figure(
+            &format!("drain with rollups, {batches}, {retries}, against COPY, other build"),
+            format!("{:.2} x", median(&against)),
+            ">= 0.5 x",
+        );
+        figure("drain peak RSS, other build", format!("{:.1} MB", other_kb as f64 / 1024.0), "<= 30 MB");
     }
 
     // A daemon catching up with the same topic (as after an outage), once, into a fresh database.
