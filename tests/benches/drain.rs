@@ -500,7 +500,7 @@ fn connect_peer(stack: &Stack, reports: usize, every: usize) -> Peer {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting Kafka Connect");
-    let mut worker = Worker(child);
+    let mut worker = Running(child);
     let status_file = format!("/proc/{}/status", worker.0.id());
     let (mut peak_kb, mut first) = (0, None);
     let done = loop {
@@ -540,10 +540,11 @@ fn connect_peer(stack: &Stack, reports: usize, every: usize) -> Peer {
     }
 }
 
-/// The Connect worker, stopped when dropped (also when the bench panics).
-struct Worker(Child);
+/// A child process (the Connect worker, a consumer), killed when dropped: also when the bench
+/// panics, so that no daemon outlives a failed run and holds the metrics port the next one needs.
+struct Running(Child);
 
-impl Drop for Worker {
+impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -698,12 +699,12 @@ fn create_todays_partitions(client: &mut postgres::Client) {
 /// Runs the consumer once over the topic (built by the harness in the profile of this benchmark,
 /// `release`); its wall time and peak RSS (KiB).
 fn drain(stack: &Stack, binary: &Path, topic: &str, db: &TestDatabase, writers: Option<&str>) -> (f64, u64, f64) {
-    let mut child = start_consumer(stack, binary, topic, db, false, writers);
+    let Running(child) = &mut start_consumer(stack, binary, topic, db, false, writers);
     let started = Instant::now();
     let (mut peak_kb, mut cpu) = (0, 0.0);
     let status = loop {
-        peak_kb = peak_kb.max(peak_rss_kb(&child));
-        cpu = cpu_seconds(&child).unwrap_or(cpu);
+        peak_kb = peak_kb.max(peak_rss_kb(child));
+        cpu = cpu_seconds(child).unwrap_or(cpu);
         if let Some(status) = child.try_wait().expect("waiting") {
             break status;
         }
@@ -737,11 +738,11 @@ fn catch_up(stack: &Stack, topic: &str, db: &TestDatabase, records: i64) -> (f64
 /// As [`catch_up`], with `binary`.
 fn catch_up_with(stack: &Stack, binary: &Path, topic: &str, db: &TestDatabase, records: i64) -> (f64, u64) {
     let mut offsets = db.client();
-    let mut child = start_consumer(stack, binary, topic, db, true, None);
+    let Running(child) = &mut start_consumer(stack, binary, topic, db, true, None);
     let started = Instant::now();
     let mut peak_kb = 0;
     loop {
-        peak_kb = peak_kb.max(peak_rss_kb(&child));
+        peak_kb = peak_kb.max(peak_rss_kb(child));
         let stored: i64 = offsets
             .query_one("SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets", &[])
             .expect("reading the stored offsets")
@@ -770,7 +771,7 @@ fn start_consumer(
     db: &TestDatabase,
     daemon: bool,
     writers: Option<&str>,
-) -> Child {
+) -> Running {
     let mut migrate = db.client();
     schema::migrate(&mut migrate).expect("migrating before timing");
     Command::new(binary)
@@ -786,6 +787,7 @@ fn start_consumer(
         .envs(writers.map(|n| ("WEBSENTRY_CONSUMER_WRITERS", n)))
         .stdout(Stdio::null())
         .spawn()
+        .map(Running)
         .expect("starting the consumer")
 }
 
