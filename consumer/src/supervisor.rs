@@ -143,8 +143,9 @@ pub fn run(config: &Config, runtime: &Runtime, shutdown: &Shutdown) -> Result<()
 /// Starts sessions for one writer until the work is done: `slot` is `None` for the first writer,
 /// which migrates and keeps the archive, and whose first session decides how many writers there
 /// are; `started` is told that session's slot. After the topic was created again, a writer claims
-/// any free partition of it ([`session::Slot::ALONE`]): another writer may have ended already, and
-/// the partition locks keep each partition to one writer.
+/// any free partition of it ([`session::Slot::any_partition`]), still fetching its share of the
+/// bytes: another writer may have ended already, and the partition locks keep each partition to
+/// one writer.
 fn supervise(
     config: &Config,
     runtime: &Runtime,
@@ -155,6 +156,9 @@ fn supervise(
 ) -> Result<(), Fatal> {
     let first = slot.is_none();
     let mut supervision = Supervision::new(config.daemon);
+    // The slot of the last session started: a writer that starts again on a new topic keeps its
+    // share of the fetch bytes.
+    let mut last = slot;
     loop {
         let outcome = connect(config, runtime, shutdown, metrics, first, slot).and_then(|session| {
             if let Some(service) = supervision.connected() {
@@ -162,6 +166,7 @@ fn supervise(
             }
             match session {
                 Some(session) => {
+                    last = Some(session.slot());
                     started(session.slot());
                     session::run_until_done(session)
                 }
@@ -171,7 +176,7 @@ fn supervise(
         match supervision.after(outcome, shutdown.is_requested()) {
             Decision::Stop => return Ok(()),
             Decision::Fail(error) => return Err(Fatal::Runtime(error)),
-            Decision::StartAgain => slot = Some(session::Slot::ALONE),
+            Decision::StartAgain => slot = Some(last.map_or(session::Slot::ALONE, session::Slot::any_partition)),
             Decision::Retry { service, error, pause, first } => {
                 metrics.record_interruption(service);
                 metrics.set_connected(service != Service::Kafka, service != Service::Database);

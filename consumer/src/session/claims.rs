@@ -32,39 +32,52 @@ use crate::{
 pub struct Slot {
     pub index: usize,
     pub of: usize,
+    /// The writers of the run, which share `WEBSENTRY_BATCH_BYTES` ([`Slot::share_of`]): `of`,
+    /// but for a writer that claims any partition after the topic was created again
+    /// ([`Slot::any_partition`]).
+    pub writers: usize,
 }
 
 impl Slot {
     /// The only writer: every partition.
-    pub const ALONE: Slot = Slot { index: 0, of: 1 };
+    pub const ALONE: Slot = Slot { index: 0, of: 1, writers: 1 };
 
     /// The first of the writers a one-off run uses for a topic of `partitions`: as many as
     /// `wanted`, but no more than there are partitions, and at least one.
     pub fn first(wanted: usize, partitions: usize) -> Slot {
-        Slot { index: 0, of: wanted.min(partitions).max(1) }
+        let of = wanted.min(partitions).max(1);
+        Slot { index: 0, of, writers: of }
     }
 
     /// The writers after the first one, in order.
     pub fn others(self) -> impl Iterator<Item = Slot> {
-        (1..self.of).map(move |index| Slot { index, of: self.of })
+        (1..self.of).map(move |index| Slot { index, ..self })
+    }
+
+    /// The same writer once the topic was created again: it may claim any partition (its number
+    /// of partitions may have changed, and another writer may have ended already), and still
+    /// fetches only its share of the bytes, as the other writers still run.
+    pub fn any_partition(self) -> Slot {
+        Slot { of: 1, ..self }
     }
 
     /// This writer's share of `bytes` fetched at once (`WEBSENTRY_BATCH_BYTES`), which the writers
     /// share as a daemon's partitions do: never below the setting's least, 1 KiB.
     pub fn share_of(self, bytes: i32) -> i32 {
-        (bytes / self.count()).max(crate::settings::BATCH_BYTES.min.min(bytes))
+        (bytes / count(self.writers)).max(crate::settings::BATCH_BYTES.min.min(bytes))
     }
 
-    /// Whether this writer may claim partition `id`. A partition id is never negative; one that
-    /// were would still fall to exactly one writer.
+    /// Whether this writer may claim partition `id`: any, when it is the only one of its kind
+    /// (`of` 1). A partition id is never negative; one that were would still fall to exactly one
+    /// writer.
     pub fn holds(self, id: i32) -> bool {
-        usize::try_from(id.rem_euclid(self.count())).is_ok_and(|rest| rest == self.index)
+        self.of <= 1 || usize::try_from(id.rem_euclid(count(self.of))).is_ok_and(|rest| rest == self.index)
     }
+}
 
-    /// How many writers, as Kafka counts partitions (at most WEBSENTRY_CONSUMER_WRITERS' 16).
-    fn count(self) -> i32 {
-        i32::try_from(self.of).unwrap_or(i32::MAX)
-    }
+/// A number of writers as Kafka counts partitions (at most WEBSENTRY_CONSUMER_WRITERS' 16).
+fn count(writers: usize) -> i32 {
+    i32::try_from(writers.max(1)).unwrap_or(i32::MAX)
 }
 
 /// Where a newly claimed partition is read from.
@@ -230,12 +243,25 @@ mod tests {
 
     #[test]
     fn the_writers_share_the_bytes_fetched_at_once_down_to_one_kib() {
-        let of = |n| Slot { index: 0, of: n };
+        let of = |n| Slot::first(n, 16);
         assert_eq!(Slot::ALONE.share_of(1 << 20), 1 << 20);
         assert_eq!(of(2).share_of(1 << 20), 1 << 19);
         assert_eq!(of(3).share_of(3000 * 1024), 1000 * 1024);
+        assert_eq!(of(3).others().map(|slot| slot.share_of(3000 * 1024)).collect::<Vec<_>>(), [1000 * 1024; 2]);
         assert_eq!(of(16).share_of(4096), 1024, "no fetch below the setting's least");
         assert_eq!(of(16).share_of(1024), 1024);
+    }
+
+    #[test]
+    fn a_writer_that_starts_again_on_a_new_topic_claims_any_partition_and_keeps_its_share() {
+        for slot in Slot::first(4, 8).others() {
+            let again = slot.any_partition();
+            assert!((-5..100).all(|id| again.holds(id)), "{slot:?}: every partition it can claim");
+            assert_eq!(again.share_of(1 << 20), 1 << 18, "{slot:?}: still a quarter of the bytes");
+            assert_eq!(again.others().count(), 0, "{slot:?}: starts no writer");
+            assert_eq!(again.index, slot.index, "{slot:?}: still logged as the same writer");
+        }
+        assert_eq!(Slot::ALONE.any_partition(), Slot::ALONE);
     }
 
     #[test]

@@ -42,7 +42,7 @@ fn archive_until_done(session: &mut Session<'_>) -> Result<Ended, Interrupted> {
     claims::claim(session)?;
     let config = session.config;
     let slot = session.slot;
-    tracing::info!(topic = session.topic(), topic_id = ?session.topic_id, partitions = session.table.len(), held = session.table.held(), group = %config.group, daemon = config.daemon, writer = slot.index + 1, writers = slot.of, "archiving");
+    tracing::info!(topic = session.topic(), topic_id = ?session.topic_id, partitions = session.table.len(), held = session.table.held(), group = %config.group, daemon = config.daemon, writer = slot.index + 1, writers = slot.writers, "archiving");
     let ended = match config.daemon {
         true => poll::poll_until_stopped(session)?,
         false => drain::drain_to_watermarks(session)?,
