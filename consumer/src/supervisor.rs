@@ -156,9 +156,6 @@ fn supervise(
 ) -> Result<(), Fatal> {
     let first = slot.is_none();
     let mut supervision = Supervision::new(config.daemon);
-    // The slot of the last session started: a writer that starts again on a new topic keeps its
-    // share of the fetch bytes.
-    let mut last = slot;
     loop {
         let outcome = connect(config, runtime, shutdown, metrics, first, slot).and_then(|session| {
             if let Some(service) = supervision.connected() {
@@ -166,7 +163,10 @@ fn supervise(
             }
             match session {
                 Some(session) => {
-                    last = Some(session.slot());
+                    // Kept for the sessions after this one: the first writer, reconnected after an
+                    // outage, keeps the share the other writers were started with (decided again
+                    // from a grown topic, it would miss partitions none of them holds).
+                    slot = Some(session.slot());
                     started(session.slot());
                     session::run_until_done(session)
                 }
@@ -176,7 +176,7 @@ fn supervise(
         match supervision.after(outcome, shutdown.is_requested()) {
             Decision::Stop => return Ok(()),
             Decision::Fail(error) => return Err(Fatal::Runtime(error)),
-            Decision::StartAgain => slot = Some(last.map_or(session::Slot::ALONE, session::Slot::any_partition)),
+            Decision::StartAgain => slot = Some(slot.map_or(session::Slot::ALONE, session::Slot::any_partition)),
             Decision::Retry { service, error, pause, first } => {
                 metrics.record_interruption(service);
                 metrics.set_connected(service != Service::Kafka, service != Service::Database);
