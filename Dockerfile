@@ -14,9 +14,10 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 # A failed build must fail the step, not hand an empty list to the copy after the pipe.
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# musl-tools: the C compiler for ring, lz4 and zstd; the rustup target for the musl standard library.
+# musl-tools: the C compiler for ring, lz4, zstd, mimalloc and jemalloc (whose build runs make); the
+# rustup target for the musl standard library.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends musl-tools \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends musl-tools make \
  && rm -rf /var/lib/apt/lists/* \
  && rustup target add x86_64-unknown-linux-musl
 WORKDIR /src

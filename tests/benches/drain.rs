@@ -20,7 +20,7 @@
 //! to time instead of this workspace's; `WEBSENTRY_BENCH_AB` names one to drain too in every run,
 //! in turns with this one (an A/B on the same topic and machine, run by run; the daemon's catch-up
 //! too, as many times), and prints its figures too: name the image's binary
-//! (`scripts/build-static`'s, on musl's allocator) to measure what ships. Before the drains, the
+//! (`scripts/build-static`'s, built against musl) to measure what ships. Before the drains, the
 //! consumer's writer (`websentry_consumer::insert`, binary COPY) is compared with a multi-row
 //! `INSERT … VALUES` of the same columns, on 100,000 reports in batches of 5,000, one transaction
 //! each. (An `UNNEST` of one array per column was measured too
@@ -274,7 +274,7 @@ fn main() {
     }
     if !others.is_empty() {
         // The other build's own figures: given the image's binary (`scripts/build-static`), what
-        // ships, on musl's allocator.
+        // ships, built against musl.
         let against: Vec<f64> = copies.iter().zip(&others).map(|(copy, other)| copy / other).collect();
         figure(
             &format!("drain with rollups, {batches}, {retries}, against COPY, other build"),
