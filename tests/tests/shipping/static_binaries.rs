@@ -80,7 +80,7 @@ fn the_static_consumer_allocates_with_jemalloc_and_one_arena() {
         |name: &str| stats.lines().find_map(|line| line.trim().strip_prefix(name).map(str::trim).map(str::to_owned));
     assert_eq!(
         setting("config.malloc_conf:").as_deref(),
-        Some("\"narenas:1,dirty_decay_ms:5000\""),
+        Some("\"abort_conf:true,narenas:1,dirty_decay_ms:5000\""),
         "jemalloc's statistics:\n{stats}"
     );
     assert_eq!(setting("opt.narenas:").as_deref(), Some("1"), "jemalloc's statistics:\n{stats}");
@@ -88,4 +88,25 @@ fn the_static_consumer_allocates_with_jemalloc_and_one_arena() {
         setting("opt.dirty_decay_ms:").is_some_and(|decay| decay.starts_with("5000")),
         "jemalloc's statistics:\n{stats}"
     );
+}
+
+/// An override of the allocator's settings that jemalloc cannot read stops the consumer before it
+/// starts, naming the value (the compiled-in `abort_conf`): ignored with a warning, a typo would
+/// leave a limit someone meant to set unset.
+#[test]
+fn the_static_consumer_refuses_a_malformed_allocator_setting() {
+    let path = static_binary("websentry-consumer");
+    for (conf, said) in [("narenas:x", "Invalid conf value: narenas:x"), ("narenaz:1", "Invalid conf pair: narenaz:1")]
+    {
+        let output = std::process::Command::new(&path)
+            .arg("--version")
+            .env_clear()
+            .env("_RJEM_MALLOC_CONF", conf)
+            .output()
+            .unwrap_or_else(|err| panic!("running {}: {err}", path.display()));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "_RJEM_MALLOC_CONF={conf}: started anyway ({:?})", output.status);
+        assert!(stderr.contains(said), "_RJEM_MALLOC_CONF={conf}: {stderr}");
+        assert!(output.stdout.is_empty(), "_RJEM_MALLOC_CONF={conf}: ran on to print its version");
+    }
 }
