@@ -96,6 +96,7 @@ impl Archiver {
                 );
                 tracing::info!(
                     created = ?done.created,
+                    hourly_created = ?done.hourly_created,
                     dropped = ?done.dropped,
                     postponed = ?done.postponed,
                     rollup_rows_expired = done.rollup_rows_expired,
@@ -110,7 +111,11 @@ impl Archiver {
                     );
                 }
                 if done.creation_cut_short {
-                    tracing::info!(created = done.created.len(), "more day partitions may be due: created next turn");
+                    tracing::info!(
+                        created = done.created.len(),
+                        hourly_created = done.hourly_created.len(),
+                        "more day partitions may be due: created next turn"
+                    );
                 }
                 if done.waiting > 0 {
                     tracing::warn!(

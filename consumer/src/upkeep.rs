@@ -1,6 +1,7 @@
-//! Upkeep of the archive, at start and every hour: day partitions created ahead (and for recent
-//! days whose reports wait in the default partition), raw retention by dropping whole days, rollup
-//! retention: hourly rollups a UTC day at a time (at most [`HOURLY_DAYS_PER_TURN`] a turn, so that an
+//! Upkeep of the archive, at start and every hour: day partitions of the reports and of the hourly
+//! rollups (schema version 18) created ahead (and for recent days whose rows wait in a default
+//! partition), raw retention by dropping whole days, rollup retention: hourly rollups a UTC day at
+//! a time by dropping the day's partition (at most [`HOURLY_DAYS_PER_TURN`] a turn, so that an
 //! archive that kept its hours for a year is trimmed over a few turns, each day in a transaction
 //! that also moves the hourly horizon the SQL interface reads), then both levels before the daily
 //! retention.
@@ -116,8 +117,10 @@ pub struct Upkept {
     /// Another replica was doing it.
     pub skipped: bool,
     pub created: Vec<Date>,
-    /// The turn created [`MAX_DAYS_PER_TURN`] partitions, or a creation waited too long for its
-    /// locks: there may be more to create next turn.
+    /// Days whose partition of the hourly rollups was created (schema version 18).
+    pub hourly_created: Vec<Date>,
+    /// The turn created [`MAX_DAYS_PER_TURN`] partitions of reports or of hourly rollups, or a
+    /// creation waited too long for its locks: there may be more to create next turn.
     pub creation_cut_short: bool,
     pub dropped: Vec<Date>,
     /// Days whose drop waited too long for its locks: tried again next turn.
@@ -158,22 +161,20 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
     let raw_first = retention.raw_first_day(today);
     // Each call creates the days from today to `last` that are missing and at most one late day,
     // in a transaction of its own: locks are held for a few days' work at most (one day's after
-    // the first call), and a restart of the database loses at most that.
-    while upkept.created.len() < MAX_DAYS_PER_TURN {
-        let created = in_transaction(client, |tx| {
-            tx.query("SELECT websentry_create_partitions($1, $2, $3)", &[&today, &last, &raw_first])
-        });
-        match created {
-            Ok(rows) if rows.is_empty() => break,
-            Ok(rows) => upkept.created.extend(rows.iter().map(|row| row.get::<_, Date>(0))),
-            Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
-                upkept.creation_cut_short = true;
-                break;
-            }
-            Err(err) => return Err(anyhow::Error::new(err).context("creating day partitions")),
-        }
-    }
-    upkept.creation_cut_short |= upkept.created.len() >= MAX_DAYS_PER_TURN;
+    // the first call), and a restart of the database loses at most that. The reports' days, then
+    // the hourly rollups' (schema version 18), each up to MAX_DAYS_PER_TURN.
+    upkept.creation_cut_short |=
+        create_days(client, "websentry_create_partitions", today, last, raw_first, &mut upkept.created)
+            .context("creating day partitions")?;
+    upkept.creation_cut_short |= create_days(
+        client,
+        "websentry_create_hourly_partitions",
+        today,
+        last,
+        retention.hourly_first_day(today),
+        &mut upkept.hourly_created,
+    )
+    .context("creating the hourly rollups' day partitions")?;
     if let Some(first) = raw_first {
         let days: Vec<Date> = client
             .query("SELECT websentry_report_days()", &[])
@@ -237,6 +238,29 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
     upkept.waiting =
         client.query_one("SELECT websentry_default_rows()", &[]).context("counting the default partition")?.get(0);
     Ok(upkept)
+}
+
+/// Calls `function` (a partition function of migration 6 or 18) until it creates nothing or
+/// [`MAX_DAYS_PER_TURN`] days, adding the days it created to `created`; true when it was cut short
+/// (that many days, or a creation waited too long for its locks).
+fn create_days(
+    client: &mut Client,
+    function: &str,
+    today: Date,
+    last: Date,
+    keep_from: Option<Date>,
+    created: &mut Vec<Date>,
+) -> Result<bool, postgres::Error> {
+    let sql = format!("SELECT {function}($1, $2, $3)");
+    while created.len() < MAX_DAYS_PER_TURN {
+        match in_transaction(client, |tx| tx.query(&sql, &[&today, &last, &keep_from])) {
+            Ok(rows) if rows.is_empty() => return Ok(false),
+            Ok(rows) => created.extend(rows.iter().map(|row| row.get::<_, Date>(0))),
+            Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => return Ok(true),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(true)
 }
 
 /// What a turn at the kept window answers did with one window.

@@ -21,9 +21,11 @@
 --                                                 checked_at) DO NOTHING RETURNING id: no other
 --                                                 column is read
 --   rollup_hourly,        SELECT, INSERT, UPDATE  each batch's rollups, merged into the rows of its
---   rollup_daily                                  hours and days (INSERT … ON CONFLICT DO UPDATE)
---   websentry_create_partitions, websentry_report_days, websentry_drop_day,
---   websentry_expire_rollups, websentry_expire_hours, websentry_default_rows
+--   rollup_daily                                  hours and days (INSERT … ON CONFLICT DO UPDATE);
+--                                                 the hourly rollups' day partitions are written
+--                                                 through rollup_hourly and need no grant of their own
+--   websentry_create_partitions, websentry_create_hourly_partitions, websentry_report_days,
+--   websentry_drop_day, websentry_expire_rollups, websentry_expire_hours, websentry_default_rows
 --                         EXECUTE                 the upkeep: day partitions, retention (of raw days,
 --                                                 of hourly rollups a day at a time, of both
 --                                                 rollup levels, each recording its horizon), and the
@@ -74,7 +76,8 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM :"consumer";
 GRANT SELECT ON websentry_migrations, websentry_interface TO :"consumer";
 GRANT INSERT, SELECT (id, checked_at) ON reports TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON rollup_hourly, rollup_daily TO :"consumer";
-GRANT EXECUTE ON FUNCTION websentry_create_partitions(date, date, date), websentry_report_days(),
+GRANT EXECUTE ON FUNCTION websentry_create_partitions(date, date, date),
+    websentry_create_hourly_partitions(date, date, date), websentry_report_days(),
     websentry_drop_day(date), websentry_expire_rollups(date), websentry_expire_hours(date),
     websentry_default_rows(), websentry_note_rollup_writes(timestamptz, timestamptz),
     websentry_keep_windows(interval[], interval) TO :"consumer";

@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(15, "one daily key", "0015_one_daily_key.sql"),
     migration!(16, "kept months", "0016_kept_months.sql"),
     migration!(17, "uptime without latency", "0017_uptime_without_latency.sql"),
+    migration!(18, "hourly partitions", "0018_hourly_partitions.sql"),
 ];
 
 /// The first version that records checksums (and the interface); the checksums of the versions
@@ -190,7 +191,7 @@ mod tests {
     /// The SHA-256 of every migration file that has shipped. A shipped migration is never edited:
     /// a database that applied it would hold a schema this file no longer describes. Put a change in
     /// a new migration and pin its checksum here once it ships.
-    const SHIPPED: [(i32, &str); 16] = [
+    const SHIPPED: [(i32, &str); 17] = [
         (1, "901b42e7f18ee6cc075b575d363816a3152f229ff884df4c47f2204dfaf9ffae"),
         (2, "db36d033357cde546771e46cf2fd7a7fbaf98392f9f4286f9fa05c7b5351fa07"),
         (3, "ba27dea72fc6678efe038c47b6fccc5d7e798aeea07b2acccc28abf9d50b7d7b"),
@@ -207,6 +208,7 @@ mod tests {
         (14, "f0d75c0a5b9a189a7564d3c6cfcda7c88bb0d9392f73f545948afce578f81e3e"),
         (15, "0a4dbe4515d188599d0a98d718416d507a1a531c8ceb398a565935426d59d6b1"),
         (16, "4ad084ace6318a90d3d7ba2528f37733cd9f5f568811664e7f5d48ab722713e9"),
+        (17, "16eab92ab001f1173cc19ee0a364544f04807823b38a385ee7b82fd6511510b4"),
     ];
 
     #[test]

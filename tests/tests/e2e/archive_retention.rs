@@ -269,3 +269,128 @@ fn an_hourly_retention_of_one_day_keeps_todays_hours_and_answers_yesterday_in_wh
     assert_eq!(probes, 24 + hours_today - 1, "yesterday whole and today's hours before this one");
     assert_eq!(measured_s, (24.0 + (hours_today - 1) as f64) * 3600.0, "all of it measured, none of it unknown");
 }
+
+/// The days that have a partition of the hourly rollups, oldest first.
+fn hourly_days(db: &websentry_tests::TestDatabase) -> Vec<Date> {
+    db.column("SELECT websentry_hourly_days()")
+}
+
+/// Rows of the hourly rollups per partition, as `(partition, rows)` in the order of their name.
+fn hourly_rows_by_partition(db: &websentry_tests::TestDatabase) -> Vec<(String, i64)> {
+    let mut client = db.client();
+    client
+        .query("SELECT tableoid::regclass::text, count(*) FROM rollup_hourly GROUP BY 1 ORDER BY 1", &[])
+        .expect("rows by partition")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+fn hourly_partition(day: Date) -> String {
+    format!("rollup_hourly_p{:04}{:02}{:02}", day.year(), u8::from(day.month()), day.day())
+}
+
+#[test]
+fn hourly_rollups_live_in_day_partitions_that_their_retention_drops_whole() {
+    let db = Stack::get().create_database().migrated();
+    let mut client = db.client();
+    let today = OffsetDateTime::now_utc().date();
+    let day = |n: i64| today + Duration::days(n);
+    let at = |n: i64, hour: i64| midnight(day(n)) + Duration::hours(hour);
+    assert_eq!(hourly_days(&db), [day(0), day(1), day(2)], "the migration creates today and the two days after");
+    // Ten whole days before today, written before their partitions exist (a consumer that was
+    // down): they wait in the default partition, and are still read.
+    hours_and_days(&mut client, midnight(day(-10)), midnight(day(0)));
+    assert_eq!(hourly_rows_by_partition(&db), [("rollup_hourly_default".to_owned(), 240)]);
+    assert_eq!(summary(&mut client, at(-5, 13), at(-4, 3)), (14, 14.0 * 3600.0));
+
+    // Eight days of hours kept: the seven days before today within them get their partition
+    // (newest first, their rows moved out of the default partition), the three older ones expire
+    // from the default partition.
+    let retention = Retention { raw_days: None, rollup_days: Some(400), hourly_days: Some(8) };
+    let first = upkeep::run(&mut client, retention, today).expect("upkeep");
+    assert_eq!(first.hourly_created, (-7..=-1).rev().map(day).collect::<Vec<_>>(), "{first:?}");
+    assert_eq!(first.hours_expired, [day(-10), day(-9), day(-8)], "{first:?}");
+    assert_eq!(first.rollup_rows_expired, 3 * 24);
+    assert_eq!(hourly_days(&db), (-7..=2).map(day).collect::<Vec<_>>());
+    let by_partition = hourly_rows_by_partition(&db);
+    assert_eq!(
+        by_partition,
+        (-7..=-1).map(|n| (hourly_partition(day(n)), 24)).collect::<Vec<_>>(),
+        "none left in default"
+    );
+    assert_eq!(summary(&mut client, at(-5, 13), at(-4, 3)), (14, 14.0 * 3600.0), "the same answer from the partitions");
+
+    // A day later, day -7's partition is past the retention: dropped whole, with its rows
+    // counted, the horizon moved, and the new day ahead created.
+    let next_day = upkeep::run(&mut client, retention, day(1)).expect("the next day's upkeep");
+    assert_eq!(next_day.hours_expired, [day(-7)], "{next_day:?}");
+    assert_eq!(next_day.rollup_rows_expired, 24);
+    assert_eq!(next_day.hourly_created, [day(3)], "{next_day:?}");
+    assert_eq!(hourly_days(&db), (-6..=3).map(day).collect::<Vec<_>>(), "day -7's partition is gone");
+    let gone: Vec<Option<String>> = db.column(&format!("SELECT to_regclass('{}')::text", hourly_partition(day(-7))));
+    assert_eq!(gone, [None], "dropped, not emptied");
+    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-6))));
+    assert_eq!(summary(&mut client, at(-7, 13), at(-6, 0)), (24, 86_400.0), "day -7 now in whole days");
+
+    // A late hour before the horizon and one far ahead (a wrong clock) have no partition: they
+    // wait in the default partition, the late one until the next turn deletes it, the far one
+    // until its day comes within reach.
+    for hour in [at(-9, 5), at(400, 0)] {
+        client
+            .execute(
+                "INSERT INTO rollup_hourly (hour, url, probe, last_checked_at, probes, successes) VALUES ($1, 'http://hourly.test/', 'p', $1, 5, 5)",
+                &[&hour],
+            )
+            .expect("an hour without a partition");
+    }
+    let waiting: Vec<i64> = db.column("SELECT count(*) FROM rollup_hourly_default");
+    assert_eq!(waiting, [2]);
+    let third = upkeep::run(&mut client, retention, day(1)).expect("a third upkeep");
+    assert_eq!(
+        (third.hours_expired, third.rollup_rows_expired, third.hourly_created),
+        (vec![], 1, vec![]),
+        "only the late hour"
+    );
+    let left: Vec<OffsetDateTime> = db.column("SELECT hour FROM rollup_hourly_default");
+    assert_eq!(left, [at(400, 0)], "the far hour stays, read where asked for");
+    assert_eq!(hourly_days(&db), (-6..=3).map(day).collect::<Vec<_>>(), "no partition for a day out of reach");
+}
+
+#[test]
+fn a_batch_writing_the_hourly_rollups_postpones_the_drop_of_a_day_and_fails_nothing() {
+    let db = Stack::get().create_database().migrated();
+    let mut client = db.client();
+    let today = OffsetDateTime::now_utc().date();
+    let day = |n: i64| today + Duration::days(n);
+    hours_and_days(&mut client, midnight(day(-3)), midnight(day(0)));
+    let retention = Retention { raw_days: None, rollup_days: Some(400), hourly_days: Some(8) };
+    upkeep::run(&mut client, retention, today).expect("upkeep");
+    assert_eq!(hourly_days(&db), (-3..=2).map(day).collect::<Vec<_>>());
+    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-7))), "nothing to expire: the horizon at the retention");
+    // A batch in the middle of its transaction, having written an hour of today: it holds
+    // rollup_hourly, which dropping any of its partitions must lock whole.
+    let mut batch = db.client();
+    let mut held = batch.transaction().expect("a batch's transaction");
+    held.execute(
+        "INSERT INTO rollup_hourly (hour, url, probe, last_checked_at, probes, successes) VALUES ($1, 'http://other.test/', 'p', $1, 1, 1)",
+        &[&midnight(day(0))],
+    )
+    .expect("a batch's hour");
+    let shorter = Retention { hourly_days: Some(2), ..retention };
+    let first = upkeep::run(&mut client, shorter, today).expect("an upkeep that meets a lock does not fail");
+    assert!(first.expiry_cut_short, "{first:?}");
+    assert_eq!(first.hours_expired, Vec::<Date>::new(), "{first:?}");
+    assert_eq!(
+        hourly_days(&db),
+        (-3..=2).map(day).collect::<Vec<_>>(),
+        "nothing dropped while the batch holds the table"
+    );
+    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-7))), "the horizon did not move");
+    held.commit().expect("the batch commits");
+    let second = upkeep::run(&mut client, shorter, today).expect("the next turn");
+    assert_eq!(second.hours_expired, [day(-3), day(-2)], "{second:?}");
+    assert_eq!(hourly_days(&db), (-1..=2).map(day).collect::<Vec<_>>());
+    let rows: Vec<i64> = db.column("SELECT count(*) FROM rollup_hourly");
+    assert_eq!(rows, [24 + 1], "day -1's hours and the batch's");
+}

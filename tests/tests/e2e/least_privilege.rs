@@ -10,7 +10,8 @@ use std::{
 };
 
 use time::{Duration, OffsetDateTime};
-use websentry_tests::{day_partition, sample_report, Run, Stack, TestDatabase};
+use websentry_consumer::schema;
+use websentry_tests::{day_partition, midnight, sample_report, Run, Stack, TestDatabase};
 
 fn deploy_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/postgres").join(name)
@@ -98,6 +99,34 @@ impl Roles {
     }
 }
 
+/// What grants.sql gives the consumer's user, one line each as [`grants_of`] lists them.
+const CONSUMER_GRANTS: [&str; 24] = [
+    "consumer_offsets INSERT",
+    "consumer_offsets SELECT",
+    "consumer_offsets UPDATE",
+    "rejected_messages INSERT",
+    "reports INSERT",
+    "reports(checked_at) SELECT",
+    "reports(id) SELECT",
+    "rollup_daily INSERT",
+    "rollup_daily SELECT",
+    "rollup_daily UPDATE",
+    "rollup_hourly INSERT",
+    "rollup_hourly SELECT",
+    "rollup_hourly UPDATE",
+    "websentry_create_hourly_partitions() EXECUTE",
+    "websentry_create_partitions() EXECUTE",
+    "websentry_default_rows() EXECUTE",
+    "websentry_drop_day() EXECUTE",
+    "websentry_expire_hours() EXECUTE",
+    "websentry_expire_rollups() EXECUTE",
+    "websentry_interface SELECT",
+    "websentry_keep_windows() EXECUTE",
+    "websentry_migrations SELECT",
+    "websentry_note_rollup_writes() EXECUTE",
+    "websentry_report_days() EXECUTE",
+];
+
 /// What `role` was granted on the database's tables, columns and functions, one line each.
 fn grants_of(database: &websentry_tests::TestDatabase, role: &str) -> Vec<String> {
     database.column(&format!(
@@ -176,31 +205,7 @@ fn the_consumer_archives_with_only_the_documented_grants_and_cannot_change_the_s
     assert!(granted, "grants.sql as the owner:\n{stderr}");
     assert_eq!(
         grants_of(&database, &roles.consumer),
-        [
-            "consumer_offsets INSERT",
-            "consumer_offsets SELECT",
-            "consumer_offsets UPDATE",
-            "rejected_messages INSERT",
-            "reports INSERT",
-            "reports(checked_at) SELECT",
-            "reports(id) SELECT",
-            "rollup_daily INSERT",
-            "rollup_daily SELECT",
-            "rollup_daily UPDATE",
-            "rollup_hourly INSERT",
-            "rollup_hourly SELECT",
-            "rollup_hourly UPDATE",
-            "websentry_create_partitions() EXECUTE",
-            "websentry_default_rows() EXECUTE",
-            "websentry_drop_day() EXECUTE",
-            "websentry_expire_hours() EXECUTE",
-            "websentry_expire_rollups() EXECUTE",
-            "websentry_interface SELECT",
-            "websentry_keep_windows() EXECUTE",
-            "websentry_migrations SELECT",
-            "websentry_note_rollup_writes() EXECUTE",
-            "websentry_report_days() EXECUTE"
-        ],
+        CONSUMER_GRANTS,
         "the consumer's grants are exactly those of grants.sql"
     );
 
@@ -436,6 +441,8 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         "SELECT * FROM websentry_keep_windows(ARRAY[interval '1 day'], interval '5 minutes')",
         "SELECT websentry_note_rollup_writes(now(), now())",
         "SELECT websentry_create_partitions(current_date, current_date, NULL)",
+        "SELECT websentry_create_hourly_partitions(current_date, current_date, NULL)",
+        "SELECT count(*) FROM rollup_hourly_default",
         "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) VALUES ('g', 't', 0, 0)",
         "DELETE FROM log",
         "CREATE TABLE intruder (x int)",
@@ -448,4 +455,108 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
             "{statement:?} failed for another reason: {stderr}"
         );
     }
+}
+
+#[test]
+fn an_archive_of_version_17_upgraded_by_its_owner_keeps_the_consumers_grants_and_archives_on() {
+    let stack = Stack::get();
+    let roles = Roles::new(stack);
+    let database = stack.create_database();
+    let topic = stack.create_topic(1);
+    let roles_sql = std::fs::read_to_string(deploy_file("roles.sql")).expect("deploy/postgres/roles.sql");
+    roles.as_superuser(&database.name, &[], &format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", database.name));
+    roles.as_superuser(&database.name, &[("owner", &roles.owner), ("consumer", &roles.consumer)], &roles_sql);
+    let passwords = format!(
+        "ALTER ROLE {} PASSWORD '{}'; ALTER ROLE {} PASSWORD '{}';",
+        roles.owner, roles.owner_password, roles.consumer, roles.consumer_password
+    );
+    roles.as_superuser(&database.name, &[], &passwords);
+
+    // The archive as a version-17 consumer's owner left it: its migrations and SQL interface, an
+    // hour of rollups of yesterday, and the grants of that version's grants.sql (this one's without
+    // the hourly rollups' partition function, which version 18 adds).
+    let mut args = stack.database_args(&database.name);
+    args.database_user = Some(roles.owner.clone());
+    args.database_password = Some(roles.owner_password.as_str().into());
+    let settings = websentry_consumer::database::DatabaseSettings::try_from(&args).expect("the owner's settings");
+    let mut owner = websentry_consumer::database::connect(&settings).expect("connecting as the owner");
+    let mut tx = owner.transaction().expect("a transaction");
+    schema::migrations::create_table(&mut tx).expect("the migrations table");
+    for migration in &schema::migrations::MIGRATIONS[..17] {
+        tx.batch_execute(migration.sql).unwrap_or_else(|err| panic!("migration {}: {err}", migration.version));
+        tx.execute(
+            "INSERT INTO websentry_migrations (version, name) VALUES ($1, $2)",
+            &[&migration.version, &migration.name],
+        )
+        .expect("recording a migration");
+    }
+    // (The checksum column comes with migration 5: recorded after, as the consumer does.)
+    for migration in &schema::migrations::MIGRATIONS[..17] {
+        tx.execute(
+            "UPDATE websentry_migrations SET checksum = $2 WHERE version = $1",
+            &[&migration.version, &schema::migrations::checksum(migration.sql)],
+        )
+        .expect("recording a migration's checksum");
+    }
+    schema::interface::apply(&mut tx).expect("the SQL interface");
+    let yesterday = midnight(OffsetDateTime::now_utc().date() - Duration::days(1)) + Duration::hours(5);
+    tx.execute(
+        "INSERT INTO rollup_hourly (hour, url, probe, last_checked_at, probes, successes) VALUES ($1, 'https://before.test/', 'p', $1, 7, 7)",
+        &[&yesterday],
+    )
+    .expect("an hourly rollup of version 17");
+    tx.commit().expect("version 17");
+    let grants = std::fs::read_to_string(deploy_file("grants.sql")).expect("deploy/postgres/grants.sql");
+    let grants_17 = grants.replace("\n    websentry_create_hourly_partitions(date, date, date), ", "\n    ");
+    assert_ne!(grants, grants_17, "grants.sql grants the function version 18 adds");
+    let path = std::env::temp_dir().join(format!("grants-17-{}.sql", roles.consumer));
+    std::fs::write(&path, grants_17).expect("writing version 17's grants.sql");
+    let (granted, stderr) = roles.psql_as(
+        &roles.owner,
+        &roles.owner_password,
+        &database.name,
+        &["-v", &format!("consumer={}", roles.consumer), "-f", &path.display().to_string()],
+    );
+    std::fs::remove_file(&path).ok();
+    assert!(granted, "version 17's grants.sql:\n{stderr}");
+    let before = grants_of(&database, &roles.consumer);
+    assert!(!before.iter().any(|grant| grant.starts_with("websentry_create_hourly")), "{before:?}");
+
+    // The owner upgrades; grants.sql is not run again. The consumer keeps what it was granted on
+    // the table the migration re-creates, and may run the function it adds.
+    stack
+        .consumer_migrating(&database)
+        .env("WEBSENTRY_DATABASE_USER", &roles.owner)
+        .env("WEBSENTRY_DATABASE_PASSWORD", &roles.owner_password)
+        .success();
+    assert_eq!(grants_of(&database, &roles.consumer), CONSUMER_GRANTS, "as a fresh grants.sql would give");
+    assert_eq!(
+        roles.count(&database.name, "SELECT sum(probes) FROM rollup_hourly WHERE url = 'https://before.test/'"),
+        7,
+        "the hourly rows of version 17 are kept"
+    );
+
+    // The consumer archives and keeps the archive: its upkeep creates the hourly partition of a day
+    // ahead that is missing (the upgrade created today's and the two days after; the owner drops
+    // the last one here, empty).
+    let ahead = OffsetDateTime::now_utc().date() + Duration::days(2);
+    let ahead_partition = day_partition(ahead).replace("reports_p", "rollup_hourly_p");
+    let (dropped, stderr) = roles.psql_as(
+        &roles.owner,
+        &roles.owner_password,
+        &database.name,
+        &["-c", &format!("DROP TABLE {ahead_partition}")],
+    );
+    assert!(dropped, "{stderr}");
+    let exists = format!("SELECT count(*) FROM pg_class WHERE relname = '{ahead_partition}'");
+    let ids = stack.produce_reports(&topic, 1, 10, 10);
+    let archived = roles.consumer(&topic, &database).success();
+    assert!(!archived.stderr.contains("upkeep failed"), "{}", archived.stderr);
+    assert_eq!(roles.count(&database.name, &exists), 1, "the consumer's upkeep created it:\n{}", archived.stderr);
+    assert_eq!(roles.count(&database.name, "SELECT count(*) FROM reports"), ids.len() as i64);
+    assert_eq!(
+        roles.count(&database.name, "SELECT sum(probes) FROM rollup_hourly WHERE url <> 'https://before.test/'"),
+        ids.len() as i64,
+        "every report counted in the hourly rollups"
+    );
 }

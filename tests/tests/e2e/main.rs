@@ -10,6 +10,7 @@ mod alert_rules;
 mod archive_alerts;
 mod archive_far_days;
 mod archive_late_reports;
+mod archive_migration_v17;
 mod archive_migration_v3;
 mod archive_properties;
 mod archive_retention;

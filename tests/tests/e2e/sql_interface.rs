@@ -17,7 +17,7 @@ fn every_table_view_and_function_of_the_schema_has_a_comment() {
     let undescribed: Vec<String> = db.column(
         "SELECT c.relname::text FROM pg_class c
          WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
-           AND NOT (c.relispartition AND c.relname ~ '^reports_p[0-9]{8}$')
+           AND NOT (c.relispartition AND c.relname ~ '^(reports|rollup_hourly)_p[0-9]{8}$')
            AND coalesce(obj_description(c.oid, 'pg_class'), '') = ''
          UNION ALL
          SELECT p.oid::regprocedure::text FROM pg_proc p
