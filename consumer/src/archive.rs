@@ -97,6 +97,7 @@ impl Archiver {
                 tracing::info!(
                     created = ?done.created,
                     hourly_created = ?done.hourly_created,
+                    hourly_dropped = ?done.hourly_dropped,
                     dropped = ?done.dropped,
                     postponed = ?done.postponed,
                     rollup_rows_expired = done.rollup_rows_expired,
@@ -124,6 +125,9 @@ impl Archiver {
                         days_ahead = upkeep::DAYS_AHEAD,
                         "reports wait in the default partition: dated too far from today for a day partition (a producer's clock?) or not moved yet; each day created scans them"
                     );
+                }
+                if done.hourly_drop_postponed {
+                    tracing::warn!("expired days of hourly rollups not dropped yet: rollup_hourly was busy, trying again next turn");
                 }
                 if !done.postponed.is_empty() {
                     tracing::warn!(days = ?done.postponed, "old days not dropped yet: their locks were busy, trying again next turn");

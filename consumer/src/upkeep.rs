@@ -119,6 +119,12 @@ pub struct Upkept {
     pub created: Vec<Date>,
     /// Days whose partition of the hourly rollups was created (schema version 18).
     pub hourly_created: Vec<Date>,
+    /// Days whose partition of the hourly rollups was dropped: their hours expired at an earlier
+    /// turn (schema version 18).
+    pub hourly_dropped: Vec<Date>,
+    /// Dropping them waited too long for the batches and readers of `rollup_hourly`: tried again
+    /// next turn.
+    pub hourly_drop_postponed: bool,
     /// The turn created [`MAX_DAYS_PER_TURN`] partitions of reports or of hourly rollups, or a
     /// creation waited too long for its locks: there may be more to create next turn.
     pub creation_cut_short: bool,
@@ -166,15 +172,22 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
     upkept.creation_cut_short |=
         create_days(client, "websentry_create_partitions", today, last, raw_first, &mut upkept.created)
             .context("creating day partitions")?;
-    upkept.creation_cut_short |= create_days(
-        client,
-        "websentry_create_hourly_partitions",
-        today,
-        last,
-        retention.hourly_first_day(today),
-        &mut upkept.hourly_created,
-    )
-    .context("creating the hourly rollups' day partitions")?;
+    // Hours kept longer than LATE_DAYS are not given a partition a day (hundreds of partitions,
+    // each planned and locked by the readers of long windows): they go to the default partition
+    // and expire by DELETE, as before schema version 18.
+    let hourly_first = retention.hourly_first_day(today);
+    let within_late_days = |first: Date| today.checked_sub(Duration::days(LATE_DAYS)).is_some_and(|from| first >= from);
+    if hourly_first.is_some_and(within_late_days) {
+        upkept.creation_cut_short |= create_days(
+            client,
+            "websentry_create_hourly_partitions",
+            today,
+            last,
+            hourly_first,
+            &mut upkept.hourly_created,
+        )
+        .context("creating the hourly rollups' day partitions")?;
+    }
     if let Some(first) = raw_first {
         let days: Vec<Date> = client
             .query("SELECT websentry_report_days()", &[])
@@ -199,7 +212,14 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
             }
         }
     }
-    if let Some(first) = retention.hourly_first_day(today) {
+    // The partitions of days whose hours expired at an earlier turn, before this turn moves the
+    // horizon again: never in the transaction that moves it (see migration 18).
+    match in_transaction(client, |tx| tx.query("SELECT websentry_drop_expired_hours()", &[])) {
+        Ok(rows) => upkept.hourly_dropped.extend(rows.iter().map(|row| row.get::<_, Date>(0))),
+        Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => upkept.hourly_drop_postponed = true,
+        Err(err) => return Err(anyhow::Error::new(err).context("dropping expired hourly partitions")),
+    }
+    if let Some(first) = hourly_first {
         for call in 0.. {
             if call == HOURLY_DAYS_PER_TURN {
                 upkept.expiry_cut_short = true;
@@ -210,7 +230,8 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
             let row = match expired {
                 Ok(Some(row)) => row,
                 Ok(None) => break,
-                // A batch holds a row of the day (a late report): the next turn goes on.
+                // A batch holds a row of the day in the default partition (a late report): the
+                // next turn goes on.
                 Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
                     upkept.expiry_cut_short = true;
                     break;

@@ -321,17 +321,24 @@ fn hourly_rollups_live_in_day_partitions_that_their_retention_drops_whole() {
     );
     assert_eq!(summary(&mut client, at(-5, 13), at(-4, 3)), (14, 14.0 * 3600.0), "the same answer from the partitions");
 
-    // A day later, day -7's partition is past the retention: dropped whole, with its rows
-    // counted, the horizon moved, and the new day ahead created.
+    // A day later, day -7's hours are past the retention: the horizon moves past them (their rows
+    // counted) and the new day ahead is created; the partition stays until the next turn, so
+    // that no reader that took the horizon before the move finds it gone.
     let next_day = upkeep::run(&mut client, retention, day(1)).expect("the next day's upkeep");
     assert_eq!(next_day.hours_expired, [day(-7)], "{next_day:?}");
     assert_eq!(next_day.rollup_rows_expired, 24);
     assert_eq!(next_day.hourly_created, [day(3)], "{next_day:?}");
+    assert_eq!(next_day.hourly_dropped, Vec::<Date>::new(), "{next_day:?}");
+    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-6))));
+    assert_eq!(summary(&mut client, at(-7, 13), at(-6, 0)), (24, 86_400.0), "day -7 now in whole days");
+    assert_eq!(hourly_days(&db), (-7..=3).map(day).collect::<Vec<_>>());
+    // The next turn drops it whole.
+    let turn = upkeep::run(&mut client, retention, day(1)).expect("the next turn");
+    assert_eq!((turn.hourly_dropped, turn.hours_expired, turn.rollup_rows_expired), (vec![day(-7)], vec![], 0));
     assert_eq!(hourly_days(&db), (-6..=3).map(day).collect::<Vec<_>>(), "day -7's partition is gone");
     let gone: Vec<Option<String>> = db.column(&format!("SELECT to_regclass('{}')::text", hourly_partition(day(-7))));
     assert_eq!(gone, [None], "dropped, not emptied");
-    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-6))));
-    assert_eq!(summary(&mut client, at(-7, 13), at(-6, 0)), (24, 86_400.0), "day -7 now in whole days");
+    assert_eq!(summary(&mut client, at(-7, 13), at(-6, 0)), (24, 86_400.0), "the same answer");
 
     // A late hour before the horizon and one far ahead (a wrong clock) have no partition: they
     // wait in the default partition, the late one until the next turn deletes it, the far one
@@ -367,7 +374,6 @@ fn a_batch_writing_the_hourly_rollups_postpones_the_drop_of_a_day_and_fails_noth
     let retention = Retention { raw_days: None, rollup_days: Some(400), hourly_days: Some(8) };
     upkeep::run(&mut client, retention, today).expect("upkeep");
     assert_eq!(hourly_days(&db), (-3..=2).map(day).collect::<Vec<_>>());
-    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-7))), "nothing to expire: the horizon at the retention");
     // A batch in the middle of its transaction, having written an hour of today: it holds
     // rollup_hourly, which dropping any of its partitions must lock whole.
     let mut batch = db.client();
@@ -377,20 +383,52 @@ fn a_batch_writing_the_hourly_rollups_postpones_the_drop_of_a_day_and_fails_noth
         &[&midnight(day(0))],
     )
     .expect("a batch's hour");
+    // Two days of hours kept: the horizon moves past days -3 and -2 all the same (their
+    // partitions are only counted), then the next turn's drop of their partitions waits for the
+    // batch, gives up and leaves them to the turn after.
     let shorter = Retention { hourly_days: Some(2), ..retention };
-    let first = upkeep::run(&mut client, shorter, today).expect("an upkeep that meets a lock does not fail");
-    assert!(first.expiry_cut_short, "{first:?}");
-    assert_eq!(first.hours_expired, Vec::<Date>::new(), "{first:?}");
+    let first = upkeep::run(&mut client, shorter, today).expect("upkeep");
+    assert_eq!(first.hours_expired, [day(-3), day(-2)], "{first:?}");
+    assert_eq!(first.rollup_rows_expired, 48);
+    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-1))));
+    let second = upkeep::run(&mut client, shorter, today).expect("an upkeep that meets a lock does not fail");
+    assert!(second.hourly_drop_postponed, "{second:?}");
+    assert_eq!(second.hourly_dropped, Vec::<Date>::new(), "{second:?}");
     assert_eq!(
         hourly_days(&db),
         (-3..=2).map(day).collect::<Vec<_>>(),
         "nothing dropped while the batch holds the table"
     );
-    assert_eq!(hourly_kept_from(&db), Some(midnight(day(-7))), "the horizon did not move");
     held.commit().expect("the batch commits");
-    let second = upkeep::run(&mut client, shorter, today).expect("the next turn");
-    assert_eq!(second.hours_expired, [day(-3), day(-2)], "{second:?}");
+    let third = upkeep::run(&mut client, shorter, today).expect("the next turn");
+    assert_eq!(third.hourly_dropped, [day(-3), day(-2)], "{third:?}");
+    assert!(!third.hourly_drop_postponed, "{third:?}");
     assert_eq!(hourly_days(&db), (-1..=2).map(day).collect::<Vec<_>>());
     let rows: Vec<i64> = db.column("SELECT count(*) FROM rollup_hourly");
     assert_eq!(rows, [24 + 1], "day -1's hours and the batch's");
+}
+
+#[test]
+fn hours_kept_longer_than_the_late_days_get_no_partition_a_day_and_expire_from_the_default_one() {
+    let db = Stack::get().create_database().migrated();
+    let mut client = db.client();
+    let today = OffsetDateTime::now_utc().date();
+    let day = |n: i64| today + Duration::days(n);
+    // 90 days of hours: a partition a day would be 90 of them, each planned and locked by the
+    // readers of long windows. The upkeep creates none; the days the migration created stay.
+    let retention = Retention { raw_days: None, rollup_days: Some(400), hourly_days: Some(90) };
+    let later = upkeep::run(&mut client, retention, day(5)).expect("upkeep five days on");
+    assert_eq!(later.hourly_created, Vec::<Date>::new(), "{later:?}");
+    assert_eq!(hourly_days(&db), (0..=2).map(day).collect::<Vec<_>>());
+    hours_and_days(&mut client, midnight(day(3)), midnight(day(6)));
+    assert_eq!(
+        hourly_rows_by_partition(&db),
+        [("rollup_hourly_default".to_owned(), 72)],
+        "days 3 to 5 in the default one"
+    );
+    // 90 days on, day 3's hours expire from the default partition.
+    let expired = upkeep::run(&mut client, retention, day(93)).expect("upkeep 90 days on");
+    assert_eq!(expired.hours_expired, [day(3)], "{expired:?}");
+    assert_eq!(expired.rollup_rows_expired, 24);
+    assert_eq!(hourly_rows_by_partition(&db), [("rollup_hourly_default".to_owned(), 48)]);
 }

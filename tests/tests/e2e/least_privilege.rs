@@ -100,7 +100,7 @@ impl Roles {
 }
 
 /// What grants.sql gives the consumer's user, one line each as [`grants_of`] lists them.
-const CONSUMER_GRANTS: [&str; 24] = [
+const CONSUMER_GRANTS: [&str; 25] = [
     "consumer_offsets INSERT",
     "consumer_offsets SELECT",
     "consumer_offsets UPDATE",
@@ -118,6 +118,7 @@ const CONSUMER_GRANTS: [&str; 24] = [
     "websentry_create_partitions() EXECUTE",
     "websentry_default_rows() EXECUTE",
     "websentry_drop_day() EXECUTE",
+    "websentry_drop_expired_hours() EXECUTE",
     "websentry_expire_hours() EXECUTE",
     "websentry_expire_rollups() EXECUTE",
     "websentry_interface SELECT",
@@ -436,6 +437,7 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         "SELECT websentry_drop_day(current_date - 1000)",
         "SELECT websentry_expire_rollups(current_date)",
         "SELECT websentry_expire_hours(current_date)",
+        "SELECT websentry_drop_expired_hours()",
         "SELECT count(*) FROM rollup_retention",
         "SELECT count(*) FROM rollup_window_sums",
         "SELECT * FROM websentry_keep_windows(ARRAY[interval '1 day'], interval '5 minutes')",
@@ -474,7 +476,7 @@ fn an_archive_of_version_17_upgraded_by_its_owner_keeps_the_consumers_grants_and
 
     // The archive as a version-17 consumer's owner left it: its migrations and SQL interface, an
     // hour of rollups of yesterday, and the grants of that version's grants.sql (this one's without
-    // the hourly rollups' partition function, which version 18 adds).
+    // the hourly rollups' partition functions, which version 18 adds).
     let mut args = stack.database_args(&database.name);
     args.database_user = Some(roles.owner.clone());
     args.database_password = Some(roles.owner_password.as_str().into());
@@ -507,8 +509,10 @@ fn an_archive_of_version_17_upgraded_by_its_owner_keeps_the_consumers_grants_and
     .expect("an hourly rollup of version 17");
     tx.commit().expect("version 17");
     let grants = std::fs::read_to_string(deploy_file("grants.sql")).expect("deploy/postgres/grants.sql");
-    let grants_17 = grants.replace("\n    websentry_create_hourly_partitions(date, date, date), ", "\n    ");
-    assert_ne!(grants, grants_17, "grants.sql grants the function version 18 adds");
+    let grants_17 = grants
+        .replace("\n    websentry_create_hourly_partitions(date, date, date), ", "\n    ")
+        .replace("\n    websentry_drop_expired_hours(), ", "\n    ");
+    assert_eq!(grants.len() - grants_17.len(), 86, "grants.sql grants the two functions version 18 adds");
     let path = std::env::temp_dir().join(format!("grants-17-{}.sql", roles.consumer));
     std::fs::write(&path, grants_17).expect("writing version 17's grants.sql");
     let (granted, stderr) = roles.psql_as(
@@ -520,10 +524,10 @@ fn an_archive_of_version_17_upgraded_by_its_owner_keeps_the_consumers_grants_and
     std::fs::remove_file(&path).ok();
     assert!(granted, "version 17's grants.sql:\n{stderr}");
     let before = grants_of(&database, &roles.consumer);
-    assert!(!before.iter().any(|grant| grant.starts_with("websentry_create_hourly")), "{before:?}");
+    assert_eq!(before.len(), CONSUMER_GRANTS.len() - 2, "{before:?}");
 
     // The owner upgrades; grants.sql is not run again. The consumer keeps what it was granted on
-    // the table the migration re-creates, and may run the function it adds.
+    // the table the migration re-creates, and may run the functions it adds.
     stack
         .consumer_migrating(&database)
         .env("WEBSENTRY_DATABASE_USER", &roles.owner)

@@ -7,8 +7,12 @@
 -- (`rollup_hourly_pYYYYMMDD`, as `reports_pYYYYMMDD`), and `rollup_hourly_default` holds the hours
 -- of days without one: hours written late before the hourly horizon (deleted by the next upkeep,
 -- as before), and hours of days out of the upkeep's reach (a producer's wrong clock). The upkeep
--- creates the days ahead with the reports' ones (websentry_create_hourly_partitions) and drops a
--- day's partition when its hours expire (websentry_expire_hours). Readers see the same table.
+-- creates the days ahead with the reports' ones (websentry_create_hourly_partitions). Expiry moves
+-- the hourly horizon past a day as before (websentry_expire_hours); the day's partition is dropped
+-- at a later turn (websentry_drop_expired_hours), never in the transaction that moves the horizon:
+-- a reader takes the horizon and then opens the partitions, and a DROP is not MVCC-safe as a
+-- DELETE is, so a partition dropped between the two would read as hours nobody measured. Readers
+-- see the same table.
 --
 -- The conversion copies the rows: the table as it was is renamed, the partitioned one created with
 -- the same columns, comments and grants, the partitions of the days that hold hours from the
@@ -142,14 +146,13 @@ BEGIN
 END $$;
 INSERT INTO rollup_hourly SELECT * FROM rollup_hourly_v17;
 DROP TABLE rollup_hourly_v17;
+ANALYZE rollup_hourly;
 
--- Expiry a UTC day at a time, as in version 12, now by dropping the day's partition (with any
--- partition of an older day) and deleting the default partition's hours before the next day. The
--- horizon moves in the same transaction. Returns that day and the rows expired (the partition's
--- counted before it is dropped); once the horizon is at `before`, a row with no day and the rows
--- written late before the horizon (into the default partition), deleted, when there were any, else
--- no row. Dropping a partition waits for the batches and readers of rollup_hourly (the caller's
--- lock_timeout), as dropping a day of reports does.
+-- Expiry a UTC day at a time, as in version 12: the horizon moves past the day, the default
+-- partition's hours before the next day are deleted, and the day's partition is counted and left
+-- to websentry_drop_expired_hours (no answer reads it any more). Returns that day and the rows
+-- expired; once the horizon is at `before`, a row with no day and the rows written late before
+-- the horizon (into the default partition), deleted, when there were any, else no row.
 CREATE OR REPLACE FUNCTION websentry_expire_hours(before date) RETURNS TABLE (kept_from date, deleted bigint)
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 #variable_conflict use_column
@@ -160,6 +163,8 @@ DECLARE
     m bigint;
     d date;
     part text;
+    -- The horizon before this call: partitions before it were counted when it passed them.
+    was date := kept;
 BEGIN
     IF kept >= before THEN
         DELETE FROM rollup_hourly_default WHERE hour < kept::timestamp AT TIME ZONE 'UTC';
@@ -186,10 +191,10 @@ BEGIN
     next := least(coalesce(kept + 1, before), before);
     DELETE FROM rollup_hourly_default WHERE hour < next::timestamp AT TIME ZONE 'UTC';
     GET DIAGNOSTICS n = ROW_COUNT;
-    FOR d IN SELECT h FROM websentry_hourly_days() h WHERE h < next LOOP
+    -- The partitions the horizon now passes: counted, and left for websentry_drop_expired_hours.
+    FOR d IN SELECT h FROM websentry_hourly_days() h WHERE h >= coalesce(was, h) AND h < next LOOP
         part := format('rollup_hourly_p%s', to_char(d, 'YYYYMMDD'));
         EXECUTE format('SELECT count(*) FROM %I', part) INTO m;
-        EXECUTE format('DROP TABLE %I', part);
         n := n + m;
     END LOOP;
     INSERT INTO rollup_retention AS r (level, kept_from) VALUES ('hour', next::timestamp AT TIME ZONE 'UTC')
@@ -199,4 +204,46 @@ BEGIN
     RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION websentry_expire_hours(date) IS
-    'Upkeep, retention: drops the hourly rollups'' partition of the oldest UTC day kept before `before` (and deletes the default partition''s hours before the next day), and moves the hourly horizon (rollup_retention) past it; returns the new horizon and the rows expired; once the horizon is at `before`, deletes hours written late before it and returns their count with no horizon, or no row when there were none.';
+    'Upkeep, retention: moves the hourly horizon (rollup_retention) past the oldest UTC day kept before `before`, deletes the default partition''s hours before it and counts the day''s partition (dropped later by websentry_drop_expired_hours); returns the new horizon and the rows expired; once the horizon is at `before`, deletes hours written late before it and returns their count with no horizon, or no row when there were none.';
+
+-- The partitions of the days before the hourly horizon, dropped: called by the upkeep at the start
+-- of a turn, so that a day's partition goes at least a turn (an hour) after the horizon passed it,
+-- and no reader can still hold the horizon from before. Dropping a partition locks rollup_hourly
+-- whole for a moment: it waits for the batches and readers under way (the caller's lock_timeout),
+-- as dropping a day of reports does, and all of a turn's days go under one lock. The parent's
+-- statistics (autovacuum analyzes the partitions, never a partitioned table) are taken again
+-- after a drop, about once a day. Returns the days dropped.
+CREATE FUNCTION websentry_drop_expired_hours() RETURNS SETOF date
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    kept date := (SELECT (r.kept_from AT TIME ZONE 'UTC')::date FROM rollup_retention r WHERE r.level = 'hour');
+    d date;
+    dropped boolean := false;
+BEGIN
+    FOR d IN SELECT h FROM websentry_hourly_days() h WHERE h < kept LOOP
+        EXECUTE format('DROP TABLE %I', format('rollup_hourly_p%s', to_char(d, 'YYYYMMDD')));
+        dropped := true;
+        RETURN NEXT d;
+    END LOOP;
+    IF dropped THEN
+        ANALYZE rollup_hourly;
+    END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION websentry_drop_expired_hours() FROM PUBLIC;
+COMMENT ON FUNCTION websentry_drop_expired_hours() IS
+    'Upkeep, retention: drops the hourly rollups'' partitions of the days before the hourly horizon (expired by websentry_expire_hours at an earlier turn) and analyzes rollup_hourly again when it dropped any; returns the days dropped.';
+
+-- Whoever may expire the hours (the consumer, through grants.sql) may drop their partitions.
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN
+        SELECT a.grantee
+        FROM pg_proc p, aclexplode(p.proacl) a
+        WHERE p.oid = 'websentry_expire_hours(date)'::regprocedure
+          AND a.grantee <> p.proowner AND a.grantee <> 0 AND a.privilege_type = 'EXECUTE'
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION websentry_drop_expired_hours() TO %s', g.grantee::regrole::text);
+    END LOOP;
+END $$;
