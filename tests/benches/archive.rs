@@ -118,7 +118,7 @@ fn storage(db: &TestDatabase, reports: usize) {
     for (table, unit) in [("rollup_hourly", "site-hour"), ("rollup_daily", "site-day")] {
         let row = db
             .client()
-            .query_one(&format!("SELECT (SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('{table}')), count(*) FROM {table}"), &[])
+            .query_one(&format!("SELECT coalesce((SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('{table}')), pg_total_relation_size('{table}')), count(*) FROM {table}"), &[])
             .expect("rollup size");
         let (bytes, rows): (i64, i64) = (row.get(0), row.get(1));
         println!("  {table}: {rows} rows, {:.0} bytes per {unit} (table and indexes)", bytes as f64 / rows as f64);
@@ -377,7 +377,7 @@ fn a_year(client: &mut Client, sites: usize) {
     client.batch_execute("VACUUM (ANALYZE) rollup_daily, rollup_hourly").expect("vacuum");
     let per_row = |client: &mut Client, table: &str| -> (i64, f64) {
         let row = client
-            .query_one(&format!("SELECT count(*), (SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('{table}')) FROM {table}"), &[])
+            .query_one(&format!("SELECT count(*), coalesce((SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('{table}')), pg_total_relation_size('{table}')) FROM {table}"), &[])
             .expect("rollup size");
         let (rows, bytes): (i64, i64) = (row.get(0), row.get(1));
         (rows, bytes as f64 / rows as f64)
