@@ -53,6 +53,36 @@ impl TestDatabase {
     }
 }
 
+/// Brings an empty database to schema version `version` as a consumer of that version left it:
+/// its migrations, recorded with their checksums, and this build's SQL interface (an upgrade test
+/// needs one that the interface did not change since `version`, as version 18 did not).
+///
+/// # Panics
+/// When a migration or the interface fails.
+pub fn migrate_to_version(client: &mut postgres::Client, version: usize) {
+    let migrations = &schema::migrations::MIGRATIONS[..version];
+    let mut tx = client.transaction().expect("a transaction");
+    schema::migrations::create_table(&mut tx).expect("the migrations table");
+    for migration in migrations {
+        tx.batch_execute(migration.sql).unwrap_or_else(|err| panic!("migration {}: {err}", migration.version));
+        tx.execute(
+            "INSERT INTO websentry_migrations (version, name) VALUES ($1, $2)",
+            &[&migration.version, &migration.name],
+        )
+        .expect("recording a migration");
+    }
+    // The checksum column comes with migration 5: recorded after, as the consumer does.
+    for migration in migrations {
+        tx.execute(
+            "UPDATE websentry_migrations SET checksum = $2 WHERE version = $1",
+            &[&migration.version, &schema::migrations::checksum(migration.sql)],
+        )
+        .expect("recording a migration's checksum");
+    }
+    schema::interface::apply(&mut tx).expect("the SQL interface");
+    tx.commit().expect("the schema");
+}
+
 /// Runs the upkeep for `today` until it creates no more partitions (it makes a few per call), as
 /// a consumer running for a while would have: today's and the raw retention's late days, and the
 /// hourly rollups' (schema version 18).

@@ -51,7 +51,7 @@ mod status;
 mod transactions;
 mod wait;
 
-pub use archive::{day_partition, midnight, upkeep_until_done, ReportWriter, KEEP_EVERYTHING};
+pub use archive::{day_partition, midnight, migrate_to_version, upkeep_until_done, ReportWriter, KEEP_EVERYTHING};
 pub use binaries::binary;
 pub use browser::{png_dimensions, Browser, ConsoleEntry, JavaScript, WINDOW};
 pub use exposition::{Exposition, Sample};

@@ -3,33 +3,12 @@
 //! ahead and in the default partition otherwise, with the same answers and the same horizon.
 
 use time::{Duration, OffsetDateTime};
-use websentry_consumer::schema;
-use websentry_tests::{midnight, Stack, TestDatabase};
+use websentry_tests::{midnight, migrate_to_version, Stack, TestDatabase};
 
 /// A database at schema version 17 with its SQL interface, as a version-17 consumer left it.
 fn version_17_database() -> TestDatabase {
     let db = Stack::get().create_database();
-    let mut client = db.client();
-    let mut tx = client.transaction().expect("a transaction");
-    schema::migrations::create_table(&mut tx).expect("the migrations table");
-    let version_17 = &schema::migrations::MIGRATIONS[..17];
-    for migration in version_17 {
-        tx.batch_execute(migration.sql).unwrap_or_else(|err| panic!("migration {}: {err}", migration.version));
-        tx.execute(
-            "INSERT INTO websentry_migrations (version, name) VALUES ($1, $2)",
-            &[&migration.version, &migration.name],
-        )
-        .expect("recording a migration");
-    }
-    for migration in version_17 {
-        tx.execute(
-            "UPDATE websentry_migrations SET checksum = $2 WHERE version = $1",
-            &[&migration.version, &schema::migrations::checksum(migration.sql)],
-        )
-        .expect("recording a migration's checksum");
-    }
-    schema::interface::apply(&mut tx).expect("the SQL interface");
-    tx.commit().expect("version 17");
+    migrate_to_version(&mut db.client(), 17);
     db
 }
 

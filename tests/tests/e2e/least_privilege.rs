@@ -10,8 +10,7 @@ use std::{
 };
 
 use time::{Duration, OffsetDateTime};
-use websentry_consumer::schema;
-use websentry_tests::{day_partition, midnight, sample_report, Run, Stack, TestDatabase};
+use websentry_tests::{day_partition, midnight, migrate_to_version, sample_report, Run, Stack, TestDatabase};
 
 fn deploy_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/postgres").join(name)
@@ -482,32 +481,14 @@ fn an_archive_of_version_17_upgraded_by_its_owner_keeps_the_consumers_grants_and
     args.database_password = Some(roles.owner_password.as_str().into());
     let settings = websentry_consumer::database::DatabaseSettings::try_from(&args).expect("the owner's settings");
     let mut owner = websentry_consumer::database::connect(&settings).expect("connecting as the owner");
-    let mut tx = owner.transaction().expect("a transaction");
-    schema::migrations::create_table(&mut tx).expect("the migrations table");
-    for migration in &schema::migrations::MIGRATIONS[..17] {
-        tx.batch_execute(migration.sql).unwrap_or_else(|err| panic!("migration {}: {err}", migration.version));
-        tx.execute(
-            "INSERT INTO websentry_migrations (version, name) VALUES ($1, $2)",
-            &[&migration.version, &migration.name],
-        )
-        .expect("recording a migration");
-    }
-    // (The checksum column comes with migration 5: recorded after, as the consumer does.)
-    for migration in &schema::migrations::MIGRATIONS[..17] {
-        tx.execute(
-            "UPDATE websentry_migrations SET checksum = $2 WHERE version = $1",
-            &[&migration.version, &schema::migrations::checksum(migration.sql)],
-        )
-        .expect("recording a migration's checksum");
-    }
-    schema::interface::apply(&mut tx).expect("the SQL interface");
+    migrate_to_version(&mut owner, 17);
     let yesterday = midnight(OffsetDateTime::now_utc().date() - Duration::days(1)) + Duration::hours(5);
-    tx.execute(
-        "INSERT INTO rollup_hourly (hour, url, probe, last_checked_at, probes, successes) VALUES ($1, 'https://before.test/', 'p', $1, 7, 7)",
-        &[&yesterday],
-    )
-    .expect("an hourly rollup of version 17");
-    tx.commit().expect("version 17");
+    owner
+        .execute(
+            "INSERT INTO rollup_hourly (hour, url, probe, last_checked_at, probes, successes) VALUES ($1, 'https://before.test/', 'p', $1, 7, 7)",
+            &[&yesterday],
+        )
+        .expect("an hourly rollup of version 17");
     let grants = std::fs::read_to_string(deploy_file("grants.sql")).expect("deploy/postgres/grants.sql");
     let grants_17 = grants
         .replace("\n    websentry_create_hourly_partitions(date, date, date), ", "\n    ")
