@@ -219,6 +219,15 @@ fn upkeep(client: &mut Client, retention: Retention, today: Date) -> anyhow::Res
         Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => upkept.hourly_drop_postponed = true,
         Err(err) => return Err(anyhow::Error::new(err).context("dropping expired hourly partitions")),
     }
+    // The parent's statistics, once the drop's lock is gone (seconds of sampling: migration 18).
+    if !upkept.hourly_dropped.is_empty() {
+        match in_transaction(client, |tx| tx.execute("SELECT websentry_analyze_hourly()", &[])) {
+            Ok(_) => {}
+            // Another ANALYZE or a partition being created holds a partition: the next drop's.
+            Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {}
+            Err(err) => return Err(anyhow::Error::new(err).context("analyzing the hourly rollups")),
+        }
+    }
     if let Some(first) = hourly_first {
         for call in 0.. {
             if call == HOURLY_DAYS_PER_TURN {

@@ -26,7 +26,7 @@
 --                                                 through rollup_hourly and need no grant of their own
 --   websentry_create_partitions, websentry_create_hourly_partitions, websentry_report_days,
 --   websentry_drop_day, websentry_expire_rollups, websentry_expire_hours,
---   websentry_drop_expired_hours, websentry_default_rows
+--   websentry_drop_expired_hours, websentry_analyze_hourly, websentry_default_rows
 --                         EXECUTE                 the upkeep: day partitions, retention (of raw days,
 --                                                 of hourly rollups a day at a time, of both
 --                                                 rollup levels, each recording its horizon), and the
@@ -80,7 +80,8 @@ GRANT SELECT, INSERT, UPDATE ON rollup_hourly, rollup_daily TO :"consumer";
 GRANT EXECUTE ON FUNCTION websentry_create_partitions(date, date, date),
     websentry_create_hourly_partitions(date, date, date), websentry_report_days(),
     websentry_drop_day(date), websentry_expire_rollups(date), websentry_expire_hours(date),
-    websentry_drop_expired_hours(), websentry_default_rows(), websentry_note_rollup_writes(timestamptz, timestamptz),
+    websentry_drop_expired_hours(), websentry_analyze_hourly(), websentry_default_rows(),
+    websentry_note_rollup_writes(timestamptz, timestamptz),
     websentry_keep_windows(interval[], interval) TO :"consumer";
 GRANT SELECT, INSERT, UPDATE ON consumer_offsets TO :"consumer";
 GRANT INSERT ON rejected_messages TO :"consumer";

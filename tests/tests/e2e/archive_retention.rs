@@ -336,6 +336,9 @@ fn hourly_rollups_live_in_day_partitions_that_their_retention_drops_whole() {
     let turn = upkeep::run(&mut client, retention, day(1)).expect("the next turn");
     assert_eq!((turn.hourly_dropped, turn.hours_expired, turn.rollup_rows_expired), (vec![day(-7)], vec![], 0));
     assert_eq!(hourly_days(&db), (-6..=3).map(day).collect::<Vec<_>>(), "day -7's partition is gone");
+    let analyzed: Vec<i64> =
+        db.column("SELECT count(*) FROM pg_stats WHERE tablename = 'rollup_hourly' AND inherited AND attname = 'url'");
+    assert_eq!(analyzed, [1], "the parent's statistics taken after the drop");
     let gone: Vec<Option<String>> = db.column(&format!("SELECT to_regclass('{}')::text", hourly_partition(day(-7))));
     assert_eq!(gone, [None], "dropped, not emptied");
     assert_eq!(summary(&mut client, at(-7, 13), at(-6, 0)), (24, 86_400.0), "the same answer");

@@ -99,7 +99,7 @@ impl Roles {
 }
 
 /// What grants.sql gives the consumer's user, one line each as [`grants_of`] lists them.
-const CONSUMER_GRANTS: [&str; 25] = [
+const CONSUMER_GRANTS: [&str; 26] = [
     "consumer_offsets INSERT",
     "consumer_offsets SELECT",
     "consumer_offsets UPDATE",
@@ -113,6 +113,7 @@ const CONSUMER_GRANTS: [&str; 25] = [
     "rollup_hourly INSERT",
     "rollup_hourly SELECT",
     "rollup_hourly UPDATE",
+    "websentry_analyze_hourly() EXECUTE",
     "websentry_create_hourly_partitions() EXECUTE",
     "websentry_create_partitions() EXECUTE",
     "websentry_default_rows() EXECUTE",
@@ -437,6 +438,7 @@ fn the_reader_reads_the_sql_interface_and_nothing_else() {
         "SELECT websentry_expire_rollups(current_date)",
         "SELECT websentry_expire_hours(current_date)",
         "SELECT websentry_drop_expired_hours()",
+        "SELECT websentry_analyze_hourly()",
         "SELECT count(*) FROM rollup_retention",
         "SELECT count(*) FROM rollup_window_sums",
         "SELECT * FROM websentry_keep_windows(ARRAY[interval '1 day'], interval '5 minutes')",
@@ -492,8 +494,8 @@ fn an_archive_of_version_17_upgraded_by_its_owner_keeps_the_consumers_grants_and
     let grants = std::fs::read_to_string(deploy_file("grants.sql")).expect("deploy/postgres/grants.sql");
     let grants_17 = grants
         .replace("\n    websentry_create_hourly_partitions(date, date, date), ", "\n    ")
-        .replace("\n    websentry_drop_expired_hours(), ", "\n    ");
-    assert_eq!(grants.len() - grants_17.len(), 86, "grants.sql grants the two functions version 18 adds");
+        .replace("\n    websentry_drop_expired_hours(), websentry_analyze_hourly(), ", "\n    ");
+    assert_eq!(grants.len() - grants_17.len(), 114, "grants.sql grants the three functions version 18 adds");
     let path = std::env::temp_dir().join(format!("grants-17-{}.sql", roles.consumer));
     std::fs::write(&path, grants_17).expect("writing version 17's grants.sql");
     let (granted, stderr) = roles.psql_as(
@@ -505,7 +507,7 @@ fn an_archive_of_version_17_upgraded_by_its_owner_keeps_the_consumers_grants_and
     std::fs::remove_file(&path).ok();
     assert!(granted, "version 17's grants.sql:\n{stderr}");
     let before = grants_of(&database, &roles.consumer);
-    assert_eq!(before.len(), CONSUMER_GRANTS.len() - 2, "{before:?}");
+    assert_eq!(before.len(), CONSUMER_GRANTS.len() - 3, "{before:?}");
 
     // The owner upgrades; grants.sql is not run again. The consumer keeps what it was granted on
     // the table the migration re-creates, and may run the functions it adds.
